@@ -1,0 +1,97 @@
+"""Spatial assignment of features (parcels, buildings) to zones by majority of area."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo._checks import _check_columns, _check_geoseries
+from geo.area import local_gk_crs
+
+__all__ = ["majority_zone"]
+
+
+def majority_zone(
+    features: gpd.GeoDataFrame | gpd.GeoSeries,
+    zones: gpd.GeoDataFrame,
+    zone_id: str,
+    *,
+    min_share: float = 0.5,
+) -> pd.DataFrame:
+    """The zone holding the largest part of each feature's area.
+
+    A feature belongs to the zone it overlaps most, provided that overlap is more than
+    ``min_share`` of the feature's own area (default: more than half — "where most of its
+    area lies"). Use ``min_share=0`` for zones that partition the land, such as districts,
+    so that a parcel split 40/30/30 still gets the district holding 40 %.
+
+    Parameters
+    ----------
+    features : GeoDataFrame or GeoSeries
+        Polygons to assign.
+    zones : GeoDataFrame
+        Zone polygons with an id column ``zone_id``.
+    zone_id : str
+        Name of the id column in ``zones``; also the name of the output column.
+    min_share : float
+        Share of the feature's area the best zone must exceed.
+
+    Returns
+    -------
+    DataFrame
+        On the features' index: ``zone_id`` (missing where no zone qualifies) and
+        ``<zone_id>_share``, the share of the feature's area inside that zone.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> zones = gpd.GeoDataFrame({"park_id": ["A", "B"]},
+    ...     geometry=[shapely.box(0, 0, 100, 100), shapely.box(100, 0, 200, 100)], crs=4549)
+    >>> parcels = gpd.GeoSeries([shapely.box(10, 10, 20, 20), shapely.box(90, 0, 120, 10),
+    ...     shapely.box(150, 50, 250, 60)], crs=4549)
+    >>> majority_zone(parcels, zones, "park_id")
+      park_id  park_id_share
+    0       A       1.000000
+    1       B       0.666667
+    2    <NA>       0.500000
+    """
+    gs = _check_geoseries(features, "features")
+    zs = _check_geoseries(zones, "zones")
+    _check_columns(zones, [zone_id], "zones")
+    n = len(gs)
+    best_zone = np.full(n, -1, dtype="int64")
+    best_share = np.zeros(n)
+    if n and len(zs):
+        crs = local_gk_crs(gs)
+        fg = gs.to_crs(crs).values
+        zg = zs.to_crs(crs).values
+        shapely.prepare(zg)
+        farea = shapely.area(fg)
+        tree = shapely.STRtree(zg)
+        fi, zi = tree.query(fg, predicate="intersects")
+        # Most features lie wholly inside one zone: their share is 1 without an overlay.
+        inside = shapely.contains(zg[zi], fg[fi])
+        inter = np.where(inside, farea[fi], 0.0)
+        partial = ~inside
+        if partial.any():
+            inter[partial] = shapely.area(shapely.intersection(fg[fi[partial]], zg[zi[partial]]))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(farea[fi] > 0, inter / farea[fi], 0.0)
+        order = np.lexsort((zi, -share, fi))  # per feature: largest share first, then zone order
+        fi_sorted, first = np.unique(fi[order], return_index=True)
+        pick = order[first]
+        best_zone[fi_sorted] = zi[pick]
+        best_share[fi_sorted] = share[pick]
+    ok = (best_zone >= 0) & (best_share > min_share)
+    ids = zones[zone_id].to_numpy(dtype=object)
+    values = np.where(ok, ids[np.clip(best_zone, 0, None)] if len(ids) else None, None)
+    out = pd.DataFrame(
+        {
+            zone_id: pd.array(values, dtype="string"),
+            f"{zone_id}_share": best_share,
+        },
+        index=gs.index,
+    )
+    return out

@@ -1,0 +1,309 @@
+"""Per-mu evaluation of a year: parcels, enterprises and the zones that hold them.
+
+The work is split in two. :func:`parcel_base` does the geometry once — areas, buildings,
+land-use ratios and the spatial assignment of parcels to districts, parks and platforms.
+:func:`evaluate_year` then joins one year of enterprise figures and aggregates them, so
+several years reuse the same geometry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from geo._checks import _check_columns
+from geo.area import area_m2
+from geo.assignment import majority_zone
+from geo.errors import InputError
+from geo.intensity import (
+    PER_MU,
+    area_missing_reason,
+    enterprise_land_mu,
+    per_mu,
+    per_mu_metrics,
+    ratio_of_sums,
+    safe_ratio,
+)
+from geo.landuse import (
+    admin_footprint_m2,
+    admin_share,
+    building_coefficient,
+    counted_floor_area_m2,
+    investment_intensity,
+    is_industrial,
+    plot_ratio,
+)
+
+__all__ = ["LEVELS", "ZONES", "evaluate_year", "evaluate_years", "parcel_base", "zone_summary"]
+
+#: Levels of the results, finest first.
+LEVELS: tuple[str, ...] = ("enterprise", "parcel", "park", "platform", "district")
+
+#: Zone level -> (id field, min share of a parcel's area for membership).
+ZONES: dict[str, tuple[str, float]] = {
+    "district": ("district_id", 0.0),  # districts partition the land: plurality wins
+    "park": ("park_id", 0.5),
+    "platform": ("platform_id", 0.5),
+}
+
+AMOUNTS: tuple[str, ...] = tuple(PER_MU.values())
+
+
+def parcel_base(
+    parcels: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame | None = None,
+    zones: Mapping[str, gpd.GeoDataFrame | None] | None = None,
+) -> gpd.GeoDataFrame:
+    """Year-independent figures of every parcel.
+
+    Parameters
+    ----------
+    parcels : GeoDataFrame
+        Parcels with ``parcel_id`` (and optionally ``holder_code``, ``land_use``,
+        ``investment`` …).
+    buildings : GeoDataFrame, optional
+        Building footprints with ``floors``, ``height``, ``use`` and ``floor_area_m2``
+        where known. Each building belongs to the parcel holding most of its footprint.
+    zones : mapping, optional
+        ``{"district": gdf, "park": gdf, "platform": gdf}``, each with its id field
+        (``district_id`` …) and ``name``.
+
+    Returns
+    -------
+    GeoDataFrame
+        The parcels with ``area_m2``, ``area_mu``, ``industrial``, building totals
+        (``building_count``, ``footprint_m2``, ``floor_area_m2``, ``admin_footprint_m2``),
+        ``plot_ratio``, ``building_coefficient``, ``admin_share``, ``investment_intensity``
+        and, per zone level, its id, name and the parcel's share inside it.
+    """
+    _check_columns(parcels, ["parcel_id"], "parcels")
+    out = parcels.copy()
+    out["area_m2"] = area_m2(out)
+    out["area_mu"] = out["area_m2"] / (10000.0 / 15.0)
+    out["industrial"] = is_industrial(out)
+
+    totals = _building_totals(out, buildings)
+    for col in ("building_count", "footprint_m2", "floor_area_m2", "admin_footprint_m2"):
+        out[col] = out["parcel_id"].map(totals[col]).fillna(0.0)
+    out["building_count"] = out["building_count"].astype("int64")
+    out["plot_ratio"] = plot_ratio(out["floor_area_m2"], out["area_m2"])
+    out["building_coefficient"] = building_coefficient(out["footprint_m2"], out["area_m2"])
+    out["admin_share"] = admin_share(out["admin_footprint_m2"], out["area_m2"])
+    investment = out["investment"] if "investment" in out.columns else pd.Series(np.nan, index=out.index)
+    out["investment_intensity"] = investment_intensity(investment, out["area_mu"])
+
+    for level, (zone_id, min_share) in ZONES.items():
+        zone_gdf = (zones or {}).get(level)
+        name_col = f"{level}_name"
+        if zone_gdf is None or zone_gdf.empty:
+            out[zone_id] = pd.Series(pd.NA, index=out.index, dtype="string")
+            out[name_col] = pd.Series(pd.NA, index=out.index, dtype="string")
+            continue
+        _check_columns(zone_gdf, [zone_id, "name"], level)
+        assigned = majority_zone(out, zone_gdf, zone_id, min_share=min_share)
+        out[zone_id] = assigned[zone_id]
+        names = pd.Series(zone_gdf["name"].astype("string").to_numpy(), index=zone_gdf[zone_id].astype("string"))
+        out[name_col] = out[zone_id].map(names).astype("string")
+    return out
+
+
+def _building_totals(parcels: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None) -> pd.DataFrame:
+    cols = ["building_count", "footprint_m2", "floor_area_m2", "admin_footprint_m2"]
+    if buildings is None or buildings.empty:
+        return pd.DataFrame(columns=cols, dtype="float64")
+    b = buildings.copy()
+    footprint = area_m2(b)
+    b["footprint_m2"] = footprint
+    b["floor_area_m2"] = counted_floor_area_m2(b, footprint)
+    b["admin_footprint_m2"] = admin_footprint_m2(b, footprint)
+    b["building_count"] = 1.0
+    zones = parcels[["parcel_id", "geometry"]].set_geometry("geometry")
+    b["parcel_id"] = majority_zone(b, zones, "parcel_id", min_share=0.5)["parcel_id"]
+    return b.dropna(subset=["parcel_id"]).groupby("parcel_id")[cols].sum()
+
+
+def evaluate_year(
+    base: gpd.GeoDataFrame,
+    enterprises: pd.DataFrame,
+    year: int,
+    zones: Mapping[str, gpd.GeoDataFrame | None] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Per-mu results of one year at every level.
+
+    Parameters
+    ----------
+    base : GeoDataFrame
+        Output of :func:`parcel_base`.
+    enterprises : DataFrame
+        Enterprise figures, one row per ``credit_code`` and ``year`` (amounts in 万元).
+    year : int
+        The year to evaluate.
+    zones : mapping, optional
+        The zone layers given to :func:`parcel_base`.
+
+    Returns
+    -------
+    dict
+        ``{"enterprise": DataFrame, "parcel": GeoDataFrame, "park": GeoDataFrame,
+        "platform": …, "district": …}``; zone levels are present when their layer was given.
+        Per-mu values of parcels are those of their holder; aggregates are Σ amount / Σ mu
+        over the parcels whose holder has figures for the year.
+    """
+    _check_columns(enterprises, ["credit_code", "year"], "enterprises")
+    ent = enterprises[pd.to_numeric(enterprises["year"], errors="coerce") == year].copy()
+    if ent.empty:
+        raise InputError(f"没有 {year} 年的企业数据；请先导入该年度的企业表（mujun import enterprises 文件 --year {year}）")
+    ent = ent.reset_index(drop=True)
+    ent["year"] = int(year)
+    for a in AMOUNTS:
+        if a not in ent.columns:
+            ent[a] = np.nan
+
+    held = base[base["holder_code"].notna()] if "holder_code" in base.columns else base.iloc[0:0]
+    owned = held.groupby("holder_code")["area_mu"].sum()
+    land = enterprise_land_mu(ent, owned)
+    ent = pd.concat([ent.drop(columns=[c for c in land.columns if c in ent.columns]), land], axis=1)
+    ent["parcel_count"] = ent["credit_code"].map(held.groupby("holder_code").size()).fillna(0).astype("int64")
+    ent = pd.concat([ent, per_mu_metrics(ent, "land_mu")], axis=1)
+    ent["missing_reason"] = area_missing_reason(ent["land_mu"], linked=ent.pop("parcel_linked"))
+
+    # The enterprise sits where its largest parcel lies.
+    loc_cols = [c for c in base.columns if c.endswith(("_id", "_name")) and c.split("_")[0] in ZONES]
+    if len(held):
+        largest = held.sort_values("area_mu", ascending=False).drop_duplicates("holder_code")
+        loc = largest.set_index("holder_code")[loc_cols]
+        ent = ent.join(loc, on="credit_code")
+    else:
+        for c in loc_cols:
+            ent[c] = pd.Series(pd.NA, index=ent.index, dtype="string")
+
+    parcels = _parcels_of_year(base, ent, year)
+    results: dict[str, pd.DataFrame] = {"enterprise": ent, "parcel": parcels}
+    for level, (zone_id, _) in ZONES.items():
+        zone_gdf = (zones or {}).get(level)
+        if zone_gdf is not None and not zone_gdf.empty:
+            results[level] = zone_summary(parcels, zone_gdf, zone_id, year)
+    return results
+
+
+def _parcels_of_year(base: gpd.GeoDataFrame, ent: pd.DataFrame, year: int) -> gpd.GeoDataFrame:
+    p = base.copy()
+    p["year"] = int(year)
+    holder_cols = ["land_mu", *PER_MU]
+    extra = [c for c in ("name", "industry_code", "above_scale") if c in ent.columns]
+    by_code = ent.drop_duplicates("credit_code").set_index("credit_code")[holder_cols + extra]
+    by_code = by_code.rename(columns={"land_mu": "holder_land_mu", "name": "holder_enterprise_name"})
+    codes = p["holder_code"] if "holder_code" in p.columns else pd.Series(pd.NA, index=p.index)
+    joined = by_code.reindex(codes.astype("string").to_numpy())
+    joined.index = p.index
+    for col in joined.columns:
+        p[col] = joined[col]
+    has_record = codes.isin(by_code.index)
+    p["evaluated"] = (has_record & (p["holder_land_mu"] > 0) & (p["area_mu"] > 0)).astype(bool)
+    for name, amount in PER_MU.items():
+        # the holder's amount shared out by area: Σ over its parcels = amount × owned / land
+        p[amount] = (p[name] * p["area_mu"]).where(p["evaluated"])
+    reason = pd.Series(pd.NA, index=p.index, dtype="string")
+    reason[codes.isna()] = "未登记权利人统一社会信用代码"
+    reason[codes.notna() & ~has_record] = f"权利人在 {year} 年无企业数据"
+    reason[~(p["area_mu"] > 0)] = "地块面积为0或缺失"
+    p["missing_reason"] = reason
+    return p
+
+
+def zone_summary(
+    parcels: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, zone_id: str, year: int | None = None
+) -> gpd.GeoDataFrame:
+    """Totals, shares and per-mu values of each zone from its parcels (ratios of sums).
+
+    Parameters
+    ----------
+    parcels : GeoDataFrame
+        A year's parcel results (``area_mu``, ``industrial``, ``building_count``,
+        ``evaluated``, amounts, ``zone_id`` …).
+    zones : GeoDataFrame
+        The zone polygons with ``zone_id`` and ``name``.
+    zone_id : str
+        The id field (``district_id``, ``park_id`` or ``platform_id``).
+    year : int, optional
+        Written into a ``year`` column.
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per zone: ``zone_area_mu`` (the zone polygon), ``parcel_count``,
+        ``area_mu`` (its parcels), ``industrial_mu``, ``industrial_share`` (industrial land
+        / zone area), ``built_share`` and ``unbuilt_share`` (parcel land with and without
+        buildings / parcel land), ``plot_ratio``, ``building_coefficient``,
+        ``evaluated_mu``, ``enterprise_count``, the amounts and per-mu values, and
+        ``above_scale_tax_per_mu`` / ``above_scale_value_added_per_mu`` (规上 only).
+    """
+    p = parcels[parcels[zone_id].notna()]
+    out = zones[[zone_id, *[c for c in zones.columns if c not in (zone_id,)]]].copy()
+    out[zone_id] = out[zone_id].astype("string")
+    out["zone_area_mu"] = area_m2(out) / (10000.0 / 15.0)
+    key = out[zone_id]
+
+    g = p.groupby(zone_id)
+    built = p["area_mu"].where(p["building_count"] > 0, 0.0)
+    ind = p["area_mu"].where(p["industrial"], 0.0)
+    sums = pd.DataFrame(
+        {
+            "parcel_count": g.size(),
+            "area_mu": g["area_mu"].sum(),
+            "area_m2": g["area_m2"].sum(),
+            "industrial_mu": ind.groupby(p[zone_id]).sum(),
+            "built_mu": built.groupby(p[zone_id]).sum(),
+            "floor_area_m2": g["floor_area_m2"].sum(),
+            "footprint_m2": g["footprint_m2"].sum(),
+        }
+    ).reindex(key.to_numpy())
+    sums = sums.fillna({"parcel_count": 0, "area_mu": 0.0, "area_m2": 0.0, "industrial_mu": 0.0,
+                        "built_mu": 0.0, "floor_area_m2": 0.0, "footprint_m2": 0.0})
+    sums.index = out.index
+    out = pd.concat([out, sums], axis=1)
+    out["parcel_count"] = out["parcel_count"].astype("int64")
+    out["industrial_share"] = safe_ratio(out["industrial_mu"], out["zone_area_mu"])
+    out["built_share"] = safe_ratio(out["built_mu"], out["area_mu"])
+    out["unbuilt_share"] = 1.0 - out["built_share"]
+    out["plot_ratio"] = safe_ratio(out["floor_area_m2"], out["area_m2"])
+    out["building_coefficient"] = safe_ratio(out["footprint_m2"], out["area_m2"])
+
+    ev = p[p["evaluated"]] if "evaluated" in p.columns else p.iloc[0:0]
+    agg = ratio_of_sums(ev.assign(evaluated_mu=ev["area_mu"]), zone_id, list(AMOUNTS), "evaluated_mu")
+    agg = agg.reindex(key.to_numpy())
+    agg.index = out.index
+    agg["evaluated_mu"] = agg["evaluated_mu"].fillna(0.0)
+    for a in AMOUNTS:
+        agg[a] = agg[a].fillna(0.0).where(agg["evaluated_mu"] > 0)
+    out = pd.concat([out, agg], axis=1)
+    out["enterprise_count"] = (
+        key.map(ev.groupby(zone_id)["holder_code"].nunique()).fillna(0).astype("int64").to_numpy()
+        if len(ev) else 0
+    )
+    if "above_scale" in ev.columns:
+        above = ev[ev["above_scale"].fillna(False).astype(bool)]
+        for name in ("tax_per_mu", "value_added_per_mu"):
+            amount = PER_MU[name]
+            num = above.groupby(zone_id)[amount].sum()
+            den = above.groupby(zone_id)["area_mu"].sum()
+            out[f"above_scale_{name}"] = key.map(per_mu(num, den)).astype("float64").to_numpy()
+    if year is not None:
+        out["year"] = int(year)
+    return gpd.GeoDataFrame(out, geometry=zones.geometry.name, crs=zones.crs)
+
+
+def evaluate_years(
+    parcels: gpd.GeoDataFrame,
+    enterprises: pd.DataFrame,
+    years: Iterable[int],
+    *,
+    buildings: gpd.GeoDataFrame | None = None,
+    zones: Mapping[str, gpd.GeoDataFrame | None] | None = None,
+) -> dict[int, dict[str, pd.DataFrame]]:
+    """:func:`evaluate_year` for several years over one :func:`parcel_base`."""
+    base = parcel_base(parcels, buildings, zones)
+    return {int(y): evaluate_year(base, enterprises, int(y), zones) for y in years}

@@ -1,0 +1,251 @@
+"""Layer kinds, their canonical fields, and the Chinese headers that map onto them.
+
+Canonical names are English and stable (they are the GeoPackage column names); every
+field also has a Chinese label and, for numbers, the unit it is stored in. Importers map
+source headers onto canonical names through :attr:`Field.aliases` (Chinese headers and the
+pinyin codes of the national cadastral database standard).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from geo.errors import InputError
+
+__all__ = ["FIELDS_BY_NAME", "KINDS", "RESULT_FIELDS", "Field", "Kind", "get_kind", "label"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One canonical field.
+
+    Attributes
+    ----------
+    name : str
+        Canonical English name (a GeoPackage column).
+    label : str
+        Chinese label shown to users.
+    dtype : str
+        One of ``str``, ``float``, ``int``, ``date``, ``bool``.
+    unit : str or None
+        Unit the value is stored in (``万元``, ``亩``, ``m2`` …).
+    aliases : tuple of str
+        Source headers recognised for this field, besides the label and the name.
+    nonnegative : bool
+        Whether negative values are refused (land areas).
+    """
+
+    name: str
+    label: str
+    dtype: str = "str"
+    unit: str | None = None
+    aliases: tuple[str, ...] = ()
+    nonnegative: bool = False
+
+    @property
+    def header(self) -> str:
+        """Chinese header with its unit, as used in exports: ``亩均税收(万元/亩)``."""
+        unit = {"m2": "平方米"}.get(self.unit or "", self.unit)
+        return f"{self.label}({unit})" if unit else self.label
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of layer that can be imported.
+
+    Attributes
+    ----------
+    name : str
+        ``parcels``, ``enterprises`` …
+    label : str
+        Chinese name.
+    geometry : bool
+        Whether it is a polygon layer (else an attribute table).
+    id_field : str or None
+        Field that identifies a feature; duplicates are refused.
+    required : tuple of str
+        Fields a source must provide (after mapping).
+    fields : tuple of Field
+    """
+
+    name: str
+    label: str
+    geometry: bool
+    id_field: str | None
+    required: tuple[str, ...]
+    fields: tuple[Field, ...] = field(repr=False)
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+
+
+DISTRICTS = Kind(
+    "districts", "行政区", True, "district_id", ("name",),
+    (
+        Field("district_id", "行政区划代码", aliases=("XZQDM", "区划代码", "行政区代码", "代码", "adcode", "code")),
+        Field("name", "行政区名称", aliases=("XZQMC", "名称", "区县", "区县名称", "行政区", "NAME")),
+    ),
+)
+
+PARKS = Kind(
+    "parks", "园区", True, "park_id", ("name",),
+    (
+        Field("park_id", "园区代码", aliases=("园区编号", "编号", "代码", "ID", "YQDM")),
+        Field("name", "园区名称", aliases=("名称", "园区", "YQMC", "NAME")),
+        Field("level", "园区级别", aliases=("级别", "等级")),
+        Field("park_type", "园区类型", aliases=("类型", "类别")),
+    ),
+)
+
+PLATFORMS = Kind(
+    "platforms", "万亩千亿平台", True, "platform_id", ("name",),
+    (
+        Field("platform_id", "平台代码", aliases=("平台编号", "编号", "代码", "ID")),
+        Field("name", "平台名称", aliases=("名称", "平台", "NAME")),
+        Field("lead_industry", "主导产业", aliases=("主导产业名称",)),
+        Field("target_output", "目标产值", "float", "亿元", ("主导产业目标产值", "规划产值")),
+        Field("target_year", "目标年份", "int", None, ("目标年",)),
+        Field("planned_mu", "规划面积", "float", "亩", ("规划用地面积", "规划面积"), nonnegative=True),
+    ),
+)
+
+PARCELS = Kind(
+    "parcels", "地块", True, "parcel_id", ("parcel_id",),
+    (
+        Field("parcel_id", "宗地编号", aliases=("宗地代码", "地块编号", "地块代码", "宗地号", "ZDDM", "DKBH", "ZDBH")),
+        Field("property_unit_id", "不动产单元号", aliases=("BDCDYH", "不动产单元代码")),
+        Field("holder_code", "统一社会信用代码", aliases=("权利人证件号", "证件号", "信用代码", "QLRZJH", "ZJH", "credit_code")),
+        Field("holder_name", "权利人", aliases=("土地使用权人", "权利人名称", "使用权人", "QLRMC", "QLR")),
+        Field("land_use", "土地用途", aliases=("用地类型", "地类", "地类名称", "用途", "TDYT", "DLMC")),
+        Field("land_class_code", "地类编码", aliases=("地类代码", "DLBM")),
+        Field("registered_area_m2", "宗地面积", "float", "m2", ("登记面积", "土地面积", "ZDMJ"), nonnegative=True),
+        Field("use_term", "使用期限", aliases=("土地使用期限", "TDSYQX")),
+        Field("transfer_date", "出让日期", "date", None, ("供地日期", "签订日期", "合同签订日期")),
+        Field("agreed_start", "约定开工日期", "date", None, ("合同约定开工日期", "约定动工日期")),
+        Field("agreed_finish", "约定竣工日期", "date", None, ("合同约定竣工日期",)),
+        Field("actual_start", "实际开工日期", "date", None, ("开工日期", "实际动工日期")),
+        Field("actual_finish", "实际竣工日期", "date", None, ("竣工日期",)),
+        Field("land_price", "出让价款", "float", "万元", ("成交价款", "土地价款", "出让金"), nonnegative=True),
+        Field("investment", "固定资产投资", "float", "万元", ("实际投资", "已完成投资", "投资额"), nonnegative=True),
+        Field("contract_investment", "约定投资强度", "float", "万元/亩", ("合同投资强度", "投资强度要求"), nonnegative=True),
+        Field("planned_far_min", "容积率下限", "float", None, ("规划容积率下限", "最低容积率"), nonnegative=True),
+        Field("planned_far_max", "容积率上限", "float", None, ("规划容积率上限", "最高容积率"), nonnegative=True),
+    ),
+)
+
+BUILDINGS = Kind(
+    "buildings", "建筑物", True, "building_id", (),
+    (
+        Field("building_id", "建筑物编号", aliases=("房屋编号", "幢号", "建筑编号", "JZWBH", "FWBH", "ZH")),
+        Field("floors", "层数", "float", "层", ("总层数", "地上层数", "ZCS", "CS")),
+        Field("height", "高度", "float", "米", ("建筑高度", "JZGD", "GD")),
+        Field("use", "用途", aliases=("房屋用途", "建筑用途", "FWYT", "YT")),
+        Field("floor_area_m2", "建筑面积", "float", "m2", ("总建筑面积", "JZMJ"), nonnegative=True),
+    ),
+)
+
+ENTERPRISES = Kind(
+    "enterprises", "企业", False, "credit_code", ("credit_code", "year"),
+    (
+        Field("credit_code", "统一社会信用代码", aliases=("信用代码", "社会信用代码", "纳税人识别号", "USCC", "TYSHXYDM")),
+        Field("name", "企业名称", aliases=("名称", "单位名称", "纳税人名称", "企业")),
+        Field("industry_code", "行业代码", aliases=("国民经济行业代码", "行业类别代码", "所属行业代码")),
+        Field("industry_name", "行业名称", aliases=("所属行业", "行业", "国民经济行业")),
+        Field("above_scale", "是否规上", "bool", None, ("规模以上", "是否规模以上", "规上", "规上企业", "企业规模")),
+        Field("year", "年度", "int", None, ("年份", "评价年度", "统计年度")),
+        Field("tax", "税收", "float", "万元", ("实缴税金", "实缴税收", "税收实际贡献", "入库税金", "实际入库税收", "税收总额")),
+        Field("value_added", "工业增加值", "float", "万元", ("增加值",)),
+        Field("revenue", "营业收入", "float", "万元", ("主营业务收入", "销售收入")),
+        Field("output_value", "工业总产值", "float", "万元", ("总产值", "产值")),
+        Field("energy_tce", "综合能耗", "float", "吨标准煤", ("能耗", "综合能源消费量", "综合能耗(等价值)")),
+        Field("emissions", "排放当量", "float", "吨", ("主要污染物排放当量", "排污当量", "污染物排放当量")),
+        Field("rd_expense", "研发经费", "float", "万元", ("研发费用", "R&D经费", "研发经费支出")),
+        Field("employees", "年平均职工人数", "float", "人", ("职工人数", "从业人员", "从业人员数", "年平均从业人员")),
+        Field("electricity", "用电量", "float", "万千瓦时", ("总用电量", "年用电量")),
+        Field("leased_in_mu", "租入面积", "float", "亩", ("租用土地面积", "租赁用地面积", "租入用地"), nonnegative=True),
+        Field("leased_out_mu", "出租面积", "float", "亩", ("出租土地面积", "出租用地"), nonnegative=True),
+    ),
+)
+
+#: Every importable kind by name.
+KINDS: dict[str, Kind] = {k.name: k for k in (DISTRICTS, PARKS, PLATFORMS, PARCELS, BUILDINGS, ENTERPRISES)}
+
+
+def get_kind(name: str) -> Kind:
+    """The :class:`Kind` called ``name``; an unknown name lists the known ones."""
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise InputError(f"未知的图层类型 '{name}'；可用的类型：{', '.join(KINDS)}") from None
+
+
+#: Fields of the result tables, with labels and units (exports use ``Field.header``).
+RESULT_FIELDS: tuple[Field, ...] = (
+    Field("rank", "排名", "int"),
+    Field("year", "年度", "int"),
+    Field("area_mu", "用地面积", "float", "亩"),
+    Field("area_m2", "用地面积", "float", "m2"),
+    Field("zone_area_mu", "范围面积", "float", "亩"),
+    Field("land_mu", "用地面积", "float", "亩"),
+    Field("owned_mu", "自有用地面积", "float", "亩"),
+    Field("evaluated_mu", "参评用地面积", "float", "亩"),
+    Field("industrial_mu", "工业用地面积", "float", "亩"),
+    Field("built_mu", "已建用地面积", "float", "亩"),
+    Field("holder_land_mu", "权利人用地面积", "float", "亩"),
+    Field("tax_per_mu", "亩均税收", "float", "万元/亩"),
+    Field("value_added_per_mu", "亩均增加值", "float", "万元/亩"),
+    Field("revenue_per_mu", "亩均营业收入", "float", "万元/亩"),
+    Field("output_per_mu", "亩均产值", "float", "万元/亩"),
+    Field("above_scale_tax_per_mu", "规上亩均税收", "float", "万元/亩"),
+    Field("above_scale_value_added_per_mu", "规上亩均增加值", "float", "万元/亩"),
+    Field("plot_ratio", "容积率", "float"),
+    Field("building_coefficient", "建筑系数", "float"),
+    Field("admin_share", "行政办公及生活服务设施用地比重", "float"),
+    Field("investment_intensity", "投资强度", "float", "万元/亩"),
+    Field("industrial_share", "工业用地占比", "float"),
+    Field("built_share", "已建用地占比", "float"),
+    Field("unbuilt_share", "未建用地占比", "float"),
+    Field("building_count", "建筑物数", "int", "幢"),
+    Field("footprint_m2", "建筑基底面积", "float", "m2"),
+    Field("floor_area_m2", "计容建筑面积", "float", "m2"),
+    Field("admin_footprint_m2", "办公生活建筑基底面积", "float", "m2"),
+    Field("parcel_count", "地块数", "int", "宗"),
+    Field("enterprise_count", "企业数", "int", "家"),
+    Field("district_id", "行政区划代码"),
+    Field("district_name", "行政区"),
+    Field("park_id", "园区代码"),
+    Field("park_name", "园区"),
+    Field("platform_id", "平台代码"),
+    Field("platform_name", "平台"),
+    Field("holder_enterprise_name", "企业名称"),
+    Field("industrial", "工业用地", "bool"),
+    Field("evaluated", "参与评价", "bool"),
+    Field("missing_reason", "缺失原因"),
+)
+
+FIELDS_BY_NAME: dict[str, Field] = {}
+for _kind in KINDS.values():
+    for _f in _kind.fields:
+        FIELDS_BY_NAME.setdefault(_f.name, _f)
+for _f in RESULT_FIELDS:
+    FIELDS_BY_NAME[_f.name] = _f
+
+
+def label(name: str) -> str:
+    """The Chinese header (with unit) of a canonical field name; the name itself if unknown.
+
+    Examples
+    --------
+    >>> label("tax_per_mu"), label("area_mu"), label("credit_code"), label("rank")
+    ('亩均税收(万元/亩)', '用地面积(亩)', '统一社会信用代码', '排名')
+    """
+    f = FIELDS_BY_NAME.get(name)
+    return f.header if f else name

@@ -1,0 +1,198 @@
+"""The workspace: one GeoPackage holding every layer and result table.
+
+QGIS opens it as it is: polygon layers are EPSG:4490 MultiPolygon layers, tables are
+GeoPackage attribute tables. Writes are atomic: :meth:`Workspace.write` works on a copy
+beside the file and moves it into place only when every table is written, so a failed or
+refused operation leaves the workspace byte-for-byte as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+
+from geo.errors import WorkspaceError
+from layers.schema import FIELDS_BY_NAME, KINDS
+
+__all__ = ["DEFAULT_NAME", "META_TABLE", "Workspace", "result_table"]
+
+DEFAULT_NAME = "mujun.gpkg"
+META_TABLE = "mujun_meta"
+LOG_TABLE = "mujun_import_log"
+
+
+def result_table(level: str) -> str:
+    """Name of the result table of a level: ``result_parcel`` …"""
+    return f"result_{level}"
+
+
+class Workspace:
+    """A mujun workspace (GeoPackage file).
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.gpkg`` file; it need not exist yet.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @classmethod
+    def resolve(cls, path: str | Path | None = None) -> Workspace:
+        """``path``, else ``$MUJUN_WORKSPACE``, else ``./mujun.gpkg``."""
+        chosen = path or os.environ.get("MUJUN_WORKSPACE") or DEFAULT_NAME
+        return cls(Path(chosen))
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r})"
+
+    # -- reading --------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def layers(self) -> list[str]:
+        """Names of the layers and tables in the workspace."""
+        if not self.exists():
+            return []
+        try:
+            return [str(n) for n, _ in pyogrio.list_layers(self.path)]
+        except Exception as err:
+            raise WorkspaceError(f"工作空间 {self.path} 无法打开（{err}）；它是 GeoPackage 文件吗？") from None
+
+    def has(self, name: str) -> bool:
+        return name in self.layers()
+
+    def read(self, name: str, *, where: str | None = None) -> pd.DataFrame:
+        """A layer (GeoDataFrame) or table (DataFrame), with schema types restored.
+
+        Parameters
+        ----------
+        name : str
+        where : str, optional
+            An SQL ``WHERE`` clause (e.g. ``"year = 2024"``).
+        """
+        if not self.has(name):
+            hint = f"mujun import {name} 文件" if name in KINDS else "mujun evaluate"
+            raise WorkspaceError(f"工作空间 {self.path} 中没有 '{name}'；请先运行 {hint}")
+        frame = pyogrio.read_dataframe(self.path, layer=name, where=where, use_arrow=False)
+        return _restore_types(frame)
+
+    def read_optional(self, name: str) -> pd.DataFrame | None:
+        """Like :meth:`read`, ``None`` when absent."""
+        return self.read(name) if self.has(name) else None
+
+    def meta(self) -> dict[str, str]:
+        """Key/value metadata (sample flag, versions, evaluation times)."""
+        if not self.has(META_TABLE):
+            return {}
+        t = self.read(META_TABLE)
+        return dict(zip(t["key"].astype(str), t["value"].astype(str), strict=True))
+
+    # -- writing --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_name(f".{self.path.name}.lock")
+        with lock.open("w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise WorkspaceError(f"工作空间 {self.path} 正被另一个 mujun 进程写入；请等它完成后再试") from None
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def write(
+        self,
+        tables: Mapping[str, pd.DataFrame],
+        *,
+        meta: Mapping[str, str] | None = None,
+        log: Mapping[str, object] | None = None,
+    ) -> None:
+        """Replace ``tables`` (name -> frame) and update metadata, all or nothing.
+
+        Frames with a geometry column become MultiPolygon layers in EPSG:4490; others
+        attribute tables. ``meta`` entries are merged into :data:`META_TABLE`; ``log``
+        appends one row to the import log.
+        """
+        with self._lock():
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            try:
+                if self.exists():
+                    shutil.copyfile(self.path, tmp)
+                for name, frame in tables.items():
+                    _write_frame(tmp, name, frame)
+                if meta:
+                    merged = {**(Workspace(tmp).meta() if tmp.exists() else {}), **meta}
+                    _write_frame(tmp, META_TABLE, pd.DataFrame({"key": list(merged), "value": list(merged.values())}))
+                if log:
+                    old = Workspace(tmp).read_optional(LOG_TABLE) if tmp.exists() else None
+                    row = pd.DataFrame([{"time": datetime.now().isoformat(timespec="seconds"), **log}]).astype("string")
+                    _write_frame(tmp, LOG_TABLE, row if old is None else pd.concat([old.astype("string"), row]))
+                _check_integrity(tmp)
+                os.replace(tmp, self.path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+
+
+def _write_frame(path: Path, name: str, frame: pd.DataFrame) -> None:
+    frame = frame.reset_index(drop=True)
+    frame = _storable(frame)
+    try:
+        if isinstance(frame, gpd.GeoDataFrame):
+            pyogrio.write_dataframe(
+                frame, path, layer=name, driver="GPKG", promote_to_multi=True,
+                geometry_type="MultiPolygon", spatial_index=True,
+            )
+        else:
+            pyogrio.write_dataframe(pd.DataFrame(frame), path, layer=name, driver="GPKG")
+    except OSError as err:
+        raise WorkspaceError(f"无法写入工作空间 {path.name} 的 '{name}'（{err}）；请检查磁盘空间和写权限") from None
+
+
+def _storable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Types GeoPackage stores faithfully: nullable ints/bools as float, strings as object."""
+    out = frame.copy()
+    for col in out.columns:
+        s = out[col]
+        if col == getattr(out, "_geometry_column_name", None):
+            continue
+        if isinstance(s.dtype, pd.BooleanDtype | pd.Int64Dtype) or str(s.dtype) in ("Int32", "Int16"):
+            out[col] = s.astype("float64")
+        elif pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype):
+            out[col] = s.astype(object).where(s.notna(), None)
+    return out
+
+
+def _restore_types(frame: pd.DataFrame) -> pd.DataFrame:
+    for col in frame.columns:
+        f = FIELDS_BY_NAME.get(col)
+        if f is None:
+            continue
+        if f.dtype == "bool" and not pd.api.types.is_bool_dtype(frame[col]):
+            frame[col] = frame[col].astype("boolean")
+        elif f.dtype == "int" and pd.api.types.is_float_dtype(frame[col]):
+            frame[col] = frame[col].astype("Int64")
+        elif f.dtype == "str" and col in frame.columns:
+            frame[col] = frame[col].astype("string")
+    return frame
+
+
+def _check_integrity(path: Path) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        ok = con.execute("PRAGMA integrity_check").fetchone()[0]
+    if ok != "ok":
+        raise WorkspaceError(f"写入后工作空间校验失败（{ok}）；原文件未改动")
