@@ -122,7 +122,7 @@ PARCELS = Kind(
     (
         Field("parcel_id", "宗地编号", aliases=("宗地代码", "地块编号", "地块代码", "宗地号", "ZDDM", "DKBH", "ZDBH")),
         Field("property_unit_id", "不动产单元号", aliases=("BDCDYH", "不动产单元代码")),
-        Field("holder_code", "统一社会信用代码", aliases=("权利人证件号", "证件号", "信用代码", "QLRZJH", "ZJH", "credit_code")),
+        Field("holder_code", "统一社会信用代码", aliases=("权利人证件号", "证件号", "信用代码", "QLRZJH", "ZJH", "TYSHXYDM", "credit_code")),
         Field("holder_name", "权利人", aliases=("土地使用权人", "权利人名称", "使用权人", "QLRMC", "QLR")),
         Field("land_use", "土地用途", aliases=("用地类型", "地类", "地类名称", "用途", "TDYT", "DLMC")),
         Field("land_class_code", "地类编码", aliases=("地类代码", "DLBM")),

@@ -1,0 +1,226 @@
+"""The ``mujun`` command line.
+
+Errors a user can cause are printed as one line on stderr with exit status 2, never a
+traceback; set ``MUJUN_DEBUG=1`` to see tracebacks of unexpected failures.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import unicodedata
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from geo.errors import MujunError
+from layers.schema import KINDS, label
+from layers.workspace import Workspace
+
+__all__ = ["main"]
+
+_LEVELS = ("enterprise", "parcel", "park", "platform", "district")
+
+
+class _Group(click.Group):
+    """Turns every error into one line on stderr and an exit status."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except MujunError as err:
+            click.echo("错误：" + " ".join(str(err).split("\n")), err=True)
+            ctx.exit(2)
+        except KeyboardInterrupt:
+            click.echo("已取消；工作空间未改动", err=True)
+            ctx.exit(130)
+        except Exception as err:
+            if os.environ.get("MUJUN_DEBUG"):
+                raise
+            click.echo(f"内部错误：{type(err).__name__}: {' '.join(str(err).split())}"
+                       f"（设置环境变量 MUJUN_DEBUG=1 可查看详细信息，并请报告此问题）", err=True)
+            ctx.exit(1)
+
+
+def _workspace_option(f):
+    return click.option(
+        "--workspace", "-w", type=click.Path(dir_okay=False, path_type=Path), default=None,
+        help="工作空间 GeoPackage 文件（默认取环境变量 MUJUN_WORKSPACE，否则 ./mujun.gpkg）",
+    )(f)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mujun")
+def main() -> None:
+    """mujun 亩均论英雄：工业用地亩均效益的图层、分析、排名与地图。"""
+
+
+@main.command("import")
+@click.argument("kind", metavar="KIND")
+@click.argument("path", type=click.Path(path_type=Path))
+@_workspace_option
+@click.option("--layer", help="要导入的图层（GeoPackage、FileGDB 等多图层文件）或工作表（XLSX，默认第一个）")
+@click.option("--encoding", help="属性编码，如 GBK、UTF-8（默认：按 .cpg，没有则自动判定）")
+@click.option("--crs", help="源数据坐标系，如 EPSG:4549（文件没有坐标系时必须指定）")
+@click.option("--map", "mapping", multiple=True, metavar="SRC=DST",
+              help="字段对应：源字段=标准字段，可重复，如 --map 纳税额=tax")
+@click.option("--year", type=int, help="企业表的年度（表中没有年度字段时），或只导入该年度")
+def import_cmd(kind, path, workspace, layer, encoding, crs, mapping, year) -> None:
+    """导入数据：KIND 为 districts、parks、platforms、parcels、buildings 或 enterprises。
+
+    支持 Shapefile、GeoPackage、GeoJSON、FileGDB、FlatGeobuf、GeoParquet；企业表还支持 CSV、XLSX。
+    """
+    from layers.importer import import_layer
+
+    ws = Workspace.resolve(workspace)
+    res = import_layer(ws, kind, path, layer=layer, encoding=encoding, crs=crs, overrides=mapping, year=year)
+    for line in res.summary():
+        click.echo(line)
+    click.echo(f"工作空间：{ws.path}")
+
+
+@main.command()
+@_workspace_option
+@click.option("--year", type=int, help="评价年度（默认：企业数据中最新的年度）")
+@click.option("--all-years", is_flag=True, help="评价企业数据中的每个年度")
+def evaluate(workspace, year, all_years) -> None:
+    """计算并保存一个年度的亩均效益、用地指标和园区、平台、行政区汇总。"""
+    from webapp.service import evaluate as run
+
+    ws = Workspace.resolve(workspace)
+    res = run(ws, year, all_years=all_years)
+    for line in _evaluation_lines(res):
+        click.echo(line)
+    click.echo(f"用时 {res.seconds:.1f} 秒；结果已保存到 {ws.path}")
+
+
+def _evaluation_lines(res) -> list[str]:
+    level_words = {"enterprise": "家企业", "parcel": "宗地块", "park": "个园区", "platform": "个平台", "district": "个行政区"}
+    lines = []
+    for y in res.years:
+        counts = "，".join(f"{n} {level_words[k]}" for k, n in res.counts[y].items())
+        o = res.overall[y]
+        lines.append(f"{y} 年：{counts}")
+        parts = [f"亩均税收 {_fmt(o.get('tax_per_mu'))} 万元/亩", f"亩均增加值 {_fmt(o.get('value_added_per_mu'))} 万元/亩"]
+        if "above_scale_tax_per_mu" in o:
+            parts.append(f"规上（{int(o['above_scale_enterprises'])} 家）亩均税收 {_fmt(o['above_scale_tax_per_mu'])} 万元/亩、"
+                         f"亩均增加值 {_fmt(o['above_scale_value_added_per_mu'])} 万元/亩")
+        lines.append("  " + "；".join(parts))
+    return lines
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+        return "—"
+    if isinstance(v, bool):
+        return "是" if v else "否"
+    if isinstance(v, float):
+        return f"{v:,.2f}"
+    return str(v)
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _table(frame: pd.DataFrame, headers: list[str]) -> str:
+    cells = [[_fmt(v) for v in row] for row in frame.itertuples(index=False)]
+    widths = [max([_width(h)] + [_width(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    numeric = [pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns]
+
+    def line(values):
+        out = []
+        for v, w, num in zip(values, widths, numeric, strict=True):
+            pad = " " * (w - _width(v))
+            out.append(pad + v if num else v + pad)
+        return "  ".join(out).rstrip()
+
+    return "\n".join([line(headers), line(["─" * w for w in widths]), *map(line, cells)])
+
+
+@main.command()
+@click.option("--level", type=click.Choice(_LEVELS), default="enterprise", show_default=True, help="排名层级")
+@click.option("--by", "by", default="tax_per_mu", show_default=True, help="排名字段，如 tax_per_mu、value_added_per_mu、area_mu、plot_ratio")
+@click.option("--year", type=int, help="年度（默认：最近评价的年度）")
+@click.option("--top", type=click.IntRange(min=1), help="只列前 N 名")
+@click.option("--ascending", is_flag=True, help="从低到高排（找末位）")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="导出到 .csv、.xlsx 或 .gpkg 文件")
+@_workspace_option
+def rank(level, by, year, top, ascending, out, workspace) -> None:
+    """按指标排名并导出（CSV/XLSX 为中文表头，GeoPackage 为标准英文字段并带图形）。"""
+    from webapp.service import LEVEL_VIEWS, export_ranking, ranking
+
+    ws = Workspace.resolve(workspace)
+    frame, y = ranking(ws, level, by, year=year, top=top, ascending=ascending)
+    view = LEVEL_VIEWS[level]
+    cols = ["rank", *view.table, by]
+    if by != "area_mu" and "area_mu" in frame.columns and level != "enterprise":
+        cols.append("area_mu")
+    if level == "enterprise" and by != "land_mu":
+        cols.append("land_mu")
+    cols = [c for c in dict.fromkeys(cols) if c in frame.columns]
+    shown = frame[cols] if top is not None else frame[cols].head(20)
+    headers = [view.name_header if c == "name" else label(c) for c in cols]
+    click.echo(f"{y} 年{view.label}排名（按 {label(by)}{'，从低到高' if ascending else ''}）")
+    click.echo(_table(shown, headers))
+    if top is None and len(frame) > len(shown):
+        click.echo(f"……共 {len(frame)} 条，用 --top N 显示更多，或 --out 导出全部")
+    if out is not None:
+        p = export_ranking(frame, level, by, y, out, ws)
+        click.echo(f"已导出 {len(frame)} 条到 {p}")
+
+
+@main.command()
+@_workspace_option
+def info(workspace) -> None:
+    """列出工作空间中的图层和结果表。"""
+    import pyogrio
+
+    ws = Workspace.resolve(workspace)
+    if not ws.exists():
+        raise MujunError(f"工作空间 {ws.path} 不存在；请先导入数据（mujun import）或运行 mujun demo")
+    meta = ws.meta()
+    click.echo(f"工作空间：{ws.path}" + ("（示例数据，合成）" if meta.get("sample") == "1" else ""))
+    for name in ws.layers():
+        n = pyogrio.read_info(ws.path, layer=name)["features"]
+        kind = KINDS.get(name)
+        click.echo(f"  {name:<20} {n:>8}  {kind.label if kind else ''}")
+    if meta.get("evaluated_years"):
+        click.echo(f"已评价年度：{meta['evaluated_years'].replace(',', '、')}")
+
+
+@main.command()
+@_workspace_option
+@click.option("--seed", type=int, default=2024, show_default=True, help="随机数种子（同一种子生成同样的数据）")
+@click.option("--scale", type=click.FloatRange(min=0.05, max=100), default=1.0, show_default=True,
+              help="数据规模倍数（1 约为 5,500 宗地块、4,300 家企业）")
+@click.option("--no-serve", is_flag=True, help="只生成数据，不启动网页服务（网页服务尚在开发，目前总是只生成数据）")
+def demo(workspace, seed, scale, no_serve) -> None:
+    """生成绍兴市示例数据（合成）、导入、评价三个年度并打印概况。"""
+    from layers.sample import build_sample
+    from webapp.service import evaluate as run
+    from webapp.service import ranking
+
+    # never the user's own workspace by default: the sample replaces what it writes to
+    ws = Workspace(workspace or Path("mujun-demo.gpkg"))
+    click.echo(f"正在生成示例数据（种子 {seed}，规模 {scale:g}）……")
+    built = build_sample(ws, seed=seed, scale=scale)
+    for line in built.lines:
+        click.echo(line)
+    res = run(ws, all_years=True)
+    for line in _evaluation_lines(res):
+        click.echo(line)
+    frame, y = ranking(ws, "district", "tax_per_mu")
+    click.echo(f"\n{y} 年各区县亩均税收（万元/亩）：")
+    click.echo(_table(frame[["rank", "name", "tax_per_mu", "value_added_per_mu", "evaluated_mu"]],
+                      ["排名", "行政区", label("tax_per_mu"), label("value_added_per_mu"), label("evaluated_mu")]))
+    click.echo(f"\n示例工作空间：{ws.path}（示例数据，合成，非真实企业）；源文件在 {built.folder}")
+    click.echo(f"下一步：mujun rank --workspace {ws.path} --level park --by tax_per_mu --out 园区排名.xlsx")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
