@@ -6,6 +6,7 @@ and coordinates are checked by :mod:`layers.validate` and :mod:`layers.importer`
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,17 +120,55 @@ def _read_vector(p: Path, kind: Kind, layer: str | None, encoding: str | None) -
         layer = layers[0] if layers else None
     elif layer not in layers:
         raise InputError(f"{p.name} 中没有图层 '{layer}'；现有图层：{', '.join(layers)}")
-    if encoding is None and p.suffix.lower() == ".shp":
+    shp = p.suffix.lower() == ".shp"
+    if encoding is None and shp:
         encoding, note = shapefile_encoding(p)
     elif encoding is not None:
         note = f"按 --encoding 指定为 {encoding}"
     try:
         frame = pyogrio.read_dataframe(
-            p, layer=layer, encoding=encoding, read_geometry=kind.geometry, use_arrow=False
+            # a Shapefile's text is read as raw bytes (Latin-1 maps each byte to one character)
+            # and decoded here: dBASE field names and values may end in a cut character
+            p, layer=layer, encoding=_RAW if shp else encoding, read_geometry=kind.geometry,
+            use_arrow=False,
         )
     except (DataSourceError, DataLayerError, OSError, UnicodeDecodeError, LookupError) as err:
         raise _fail(p, err) from None
+    if shp:
+        frame = _decode_dbf_text(frame, p, encoding)
     return Source(frame, p, layer, note, np.arange(1, len(frame) + 1), "个要素")
+
+
+_RAW = "ISO-8859-1"
+
+
+def _decode_dbf_text(frame: pd.DataFrame, p: Path, encoding: str) -> pd.DataFrame:
+    """Field names and text values of a Shapefile read as :data:`_RAW`, decoded as ``encoding``.
+
+    A character cut at the end of a fixed-width dBASE field (names are cut to 10 bytes) is
+    dropped; any other byte sequence that is not valid in ``encoding`` is refused.
+    """
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        raise InputError(f"{p.name}：编码 '{encoding}' 无法识别；请用 --encoding 指定，如 GBK、UTF-8") from None
+
+    def decode(v: object) -> object:
+        if not isinstance(v, str):
+            return v
+        return codecs.getincrementaldecoder(codec)().decode(v.encode("latin-1"), final=False)
+
+    geom = getattr(frame, "_geometry_column_name", None)
+    try:
+        frame = frame.rename(columns={c: decode(c) for c in frame.columns if c != geom})
+        for c in frame.columns:
+            if c != geom and (frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])):
+                frame[c] = frame[c].map(decode).astype(frame[c].dtype)
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{p.name}：属性文字不是 {encoding} 编码；请用 --encoding 指定正确的编码（如 GBK、UTF-8）"
+        ) from None
+    return frame
 
 
 def _header_row(raw: pd.DataFrame, kind: Kind) -> int:

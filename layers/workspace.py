@@ -128,7 +128,7 @@ class Workspace:
         appends one row to the import log.
         """
         with self._lock():
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.gpkg")  # GDAL wants .gpkg
             try:
                 if self.exists():
                     shutil.copyfile(self.path, tmp)

@@ -10,6 +10,7 @@ import math
 import os
 import sys
 import unicodedata
+import warnings
 from pathlib import Path
 
 import click
@@ -28,6 +29,8 @@ class _Group(click.Group):
     """Turns every error into one line on stderr and an exit status."""
 
     def invoke(self, ctx: click.Context):
+        # GDAL's notes (laundered field names, driver remarks) are not for the user
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module="pyogrio")
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):

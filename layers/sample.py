@@ -1,0 +1,576 @@
+"""Deterministic synthetic sample data for Shaoxing (示例数据, 合成).
+
+The real county outlines of Shaoxing's six districts (data/shaoxing_districts.geojson) hold
+synthetic parks, two 万亩千亿 platforms, parcels with buildings and enterprises over three
+years. Figures are calibrated to the provincial and county figures in the domain notes
+(规上亩均税收 around 28 万元/亩, 亩均增加值 around 130 万元/亩, right-skewed), with some idle
+and some inefficient land. Nothing in it describes a real enterprise.
+
+The sample is written as the source files a land bureau would have — a GBK Shapefile with
+pinyin field names and no .cpg, a GeoPackage, GeoJSON, XLSX tables with a title row — and
+then imported through the ordinary import pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.errors import InputError, WorkspaceError
+from layers.importer import import_layer
+from layers.workspace import Workspace
+
+__all__ = ["SampleBuilt", "build_sample", "data_dir", "generate"]
+
+YEARS = (2023, 2024, 2025)
+GK = 4549  # CGCS2000 3-degree Gauss-Krüger CM 120E, Shaoxing's zone
+LABEL = "示例数据（合成）"
+
+# (4-digit GB/T 4754-2017 code, name, weight in the county mix)
+INDUSTRIES = [
+    ("1711", "棉纺纱加工", 5), ("1752", "化纤织物染整精加工", 9), ("1751", "化纤织造加工", 8),
+    ("1810", "机织服装制造", 5), ("2614", "有机化学原料制造", 4), ("2710", "化学药品原料药制造", 3),
+    ("2922", "塑料板、管、型材制造", 5), ("3021", "水泥制品制造", 2), ("3311", "金属结构制造", 6),
+    ("3442", "泵及真空设备制造", 5), ("3599", "其他专用设备制造", 7), ("3670", "汽车零部件及配件制造", 6),
+    ("3824", "电力电子元器件制造", 5), ("3973", "集成电路制造", 2), ("3989", "其他电子元件制造", 4),
+    ("3484", "机械零部件加工", 6), ("1951", "纺织面料鞋制造", 3), ("3360", "金属表面处理及热处理加工", 3),
+]
+PLATFORM_INDUSTRIES = {
+    0: ["3973", "3989", "3824"],
+    1: ["3442", "3599", "3670", "3484"],
+}
+_WORDS = list("恒达华盛鑫泰宏远永康嘉禾瑞丰金海天成兴隆长江新亚联创宇航博达中信汇通卓越正泰森源宝利")
+_INDUSTRY_WORD = {"17": "纺织", "18": "服饰", "19": "鞋业", "26": "化工", "27": "药业", "29": "塑业", "30": "建材",
+                  "33": "金属制品", "34": "机械", "35": "装备", "36": "汽车部件", "38": "电气", "39": "电子"}
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = np.array([1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28])
+
+# Parks: (district code, name, level, width km, height km, angle deg, platform index or None)
+PARKS = [
+    ("330602", "越城示例高新技术产业园区", "国家级", 4.2, 2.6, 12, 0),
+    ("330602", "越城示例经济开发区", "省级", 2.6, 1.8, -8, None),
+    ("330603", "柯桥示例经济技术开发区", "国家级", 4.4, 2.4, 20, None),
+    ("330603", "柯桥示例纺织产业园", "省级", 2.6, 2.0, 5, None),
+    ("330604", "上虞示例经济技术开发区", "国家级", 4.2, 2.6, -15, 1),
+    ("330604", "上虞示例精细化工园区", "省级", 2.8, 1.8, 30, None),
+    ("330681", "诸暨示例经济开发区", "省级", 3.6, 2.4, 0, None),
+    ("330681", "诸暨示例智能视觉产业园", "市级", 2.2, 1.6, 25, None),
+    ("330683", "嵊州示例经济开发区", "省级", 3.2, 2.0, -20, None),
+    ("330683", "嵊州示例小微企业园", "县级", 1.6, 1.2, 10, None),
+    ("330624", "新昌示例高新技术产业园区", "省级", 3.2, 2.0, 35, None),
+    ("330624", "新昌示例智能装备小镇", "市级", 1.8, 1.4, -5, None),
+]
+PLATFORMS = [
+    ("越城集成电路万亩千亿新产业平台（示例）", "集成电路", 1000.0, 2027),
+    ("上虞高端装备万亩千亿新产业平台（示例）", "高端装备", 1000.0, 2028),
+]
+CLUSTERS_PER_DISTRICT = 7
+
+
+def data_dir() -> Path:
+    """The repository's data/ folder (reference and sample data)."""
+    env = os.environ.get("MUJUN_DATA")
+    here = Path(env) if env else Path(__file__).resolve().parents[1] / "data"
+    if not (here / "shaoxing_districts.geojson").exists():
+        raise WorkspaceError(
+            f"找不到示例底图 {here / 'shaoxing_districts.geojson'}；请在源码目录中用 pip install -e . 安装，"
+            "或把环境变量 MUJUN_DATA 设为 data 文件夹"
+        )
+    return here
+
+
+@dataclass
+class SampleBuilt:
+    """What :func:`build_sample` made."""
+
+    folder: Path
+    counts: dict[str, int] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------
+# geometry helpers (all in EPSG:4549 metres)
+
+
+def _rotate(geoms: np.ndarray, cx: float, cy: float, angle_deg: float) -> np.ndarray:
+    """Rotate local geometries (origin-centred) by ``angle_deg`` and move them to (cx, cy)."""
+    a = np.deg2rad(angle_deg)
+    c, s = np.cos(a), np.sin(a)
+
+    def f(xy: np.ndarray) -> np.ndarray:
+        x, y = xy[:, 0], xy[:, 1]
+        return np.column_stack([cx + c * x - s * y, cy + s * x + c * y])
+
+    return shapely.transform(geoms, f)
+
+
+def _split(rng: np.random.Generator, total: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cut each interval of length ``total[i]`` into ``counts[i]`` random pieces.
+
+    Returns the (start offset, length) of every piece, pieces of interval 0 first.
+    """
+    owner = np.repeat(np.arange(len(total)), counts)
+    w = rng.gamma(4.0, 1.0, owner.size)
+    sums = np.bincount(owner, weights=w, minlength=len(total))
+    frac = w / sums[owner]
+    length = frac * total[owner]
+    cum = np.cumsum(length)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    start_of_owner = np.where(counts > 0, cum[np.maximum(first - 1, 0)] * (first > 0), 0.0)
+    start = cum - length - start_of_owner[owner]
+    return start, length
+
+
+def _grid_parcels(rng: np.random.Generator, width: float, height: float) -> np.ndarray:
+    """Parcels (boxes, local coords centred on 0,0) filling a width × height area with roads."""
+    road = 24.0
+    # blocks: columns of 260–520 m, rows of 180–360 m
+    ncols = max(int(width // 380), 1)
+    nrows = max(int(height // 270), 1)
+    col_start, col_len = _split(rng, np.array([width]), np.array([ncols]))
+    row_start, row_len = _split(rng, np.array([height]), np.array([nrows]))
+    bx0 = np.repeat(col_start, nrows) + road / 2
+    bw = np.repeat(col_len, nrows) - road
+    by0 = np.tile(row_start, ncols) + road / 2
+    bh = np.tile(row_len, ncols) - road
+    # each block: 1 or 2 rows of parcels, each row cut into 1–5 parcels along x
+    halves = np.where(bh > 230, 2, 1)
+    hb = np.repeat(np.arange(bx0.size), halves)
+    sub = np.concatenate([np.arange(h) for h in halves]) if halves.size else np.zeros(0, int)
+    rx0 = bx0[hb]
+    rw = bw[hb]
+    rh = bh[hb] / halves[hb]
+    ry0 = by0[hb] + sub * rh
+    cuts = rng.choice([1, 2, 3, 3, 4, 4, 5, 6], size=hb.size)
+    cuts = np.maximum(np.minimum(cuts, (rw // 45).astype(int)), 1)
+    ps, pl = _split(rng, rw, cuts)
+    row = np.repeat(np.arange(hb.size), cuts)
+    x0 = rx0[row] + ps
+    y0 = ry0[row]
+    gap = 2.0
+    boxes = shapely.box(x0 + gap, y0 + gap, x0 + pl - gap, y0 + rh[row] - gap)
+    boxes = boxes[shapely.area(boxes) >= 2 * 10000 / 15]  # slivers of under 2 mu stay roads
+    return shapely.transform(boxes, lambda xy: xy - np.array([width / 2, height / 2]))
+
+
+def _inside_points(rng: np.random.Generator, area: shapely.Geometry, n: int, away_from: list) -> list:
+    """``n`` random points inside ``area`` keeping clear of the geometries in ``away_from``."""
+    minx, miny, maxx, maxy = area.bounds
+    out: list = []
+    blocked = shapely.union_all(away_from) if away_from else shapely.Polygon()
+    for _ in range(200):  # rejection rounds, each vectorised over many candidates
+        cand = shapely.points(rng.uniform(minx, maxx, 400), rng.uniform(miny, maxy, 400))
+        ok = shapely.contains(area, cand) & ~shapely.intersects(blocked, cand)
+        for p in cand[ok]:
+            if len(out) == n:
+                return out
+            out.append(p)
+            blocked = shapely.union(blocked, p.buffer(4000))
+        if len(out) == n:
+            return out
+    return out
+
+
+def _uscc(rng: np.random.Generator, regions: np.ndarray) -> np.ndarray:
+    """Unified social credit codes (GB 32100-2015) with valid check characters."""
+    n = regions.size
+    body = np.empty((n, 17), dtype=np.int64)
+    body[:, 0] = 9  # 工商
+    body[:, 1] = 1  # 企业
+    reg = np.array([[int(c) for c in r] for r in regions]) if n else np.zeros((0, 6), int)
+    body[:, 2:8] = reg
+    body[:, 8] = 21  # 'M' as in codes issued after 2015 (MA...)
+    body[:, 9] = 10  # 'A'
+    body[:, 10:17] = rng.integers(0, 31, size=(n, 7))
+    check = (31 - (body @ _USCC_WEIGHTS) % 31) % 31
+    chars = np.array(list(_USCC_CHARS))
+    full = np.concatenate([body, check[:, None]], axis=1)
+    return np.array(["".join(r) for r in chars[full]]) if n else np.zeros(0, dtype=str)
+
+
+# --------------------------------------------------------------------------------------
+
+
+def generate(seed: int = 2024, scale: float = 1.0) -> dict[str, pd.DataFrame]:
+    """Generate the sample layers (GeoDataFrames in EPSG:4549, tables) in memory.
+
+    Parameters
+    ----------
+    seed : int
+        Random seed; the same seed and scale give the same data.
+    scale : float
+        Size multiplier; 1 gives about 5,500 parcels and 4,500 enterprises.
+
+    Returns
+    -------
+    dict
+        ``districts``, ``parks``, ``platforms``, ``parcels``, ``buildings`` and
+        ``enterprises`` (all years).
+    """
+    rng = np.random.default_rng(seed)
+    districts = gpd.read_file(data_dir() / "shaoxing_districts.geojson").to_crs(GK)
+    dgeom = dict(zip(districts["district_id"], districts.geometry, strict=True))
+    lin = float(np.sqrt(min(scale, 1.0)))  # below 1 the parks shrink; above, more clusters
+
+    parks, platforms, zones = [], [], []  # zones: (kind, id, local parcels, cx, cy, angle, platform)
+    placed: list = []
+    for i, (dcode, name, level, w, h, ang, plat) in enumerate(PARKS):
+        w_m, h_m = w * 1000 * lin, h * 1000 * lin
+        inner = dgeom[dcode].buffer(-max(w_m, h_m) / 2 - 500)
+        if inner.is_empty:
+            inner = dgeom[dcode].buffer(-1000)
+        (pt,) = _inside_points(rng, inner, 1, placed)
+        cx, cy = pt.x, pt.y
+        rect = shapely.box(-w_m / 2, -h_m / 2, w_m / 2, h_m / 2)
+        notch = shapely.box(w_m / 2 - w_m * 0.25, h_m / 2 - h_m * 0.3, w_m / 2, h_m / 2)
+        park_local = rect.difference(notch)
+        park_geom = _rotate(np.array([park_local]), cx, cy, ang)[0]
+        placed.append(park_geom.buffer(1500))
+        pid = f"PK{i + 1:02d}"
+        parks.append({"园区代码": pid, "园区名称": name, "级别": level, "类型": "开发区", "geometry": park_geom})
+        region_local = park_local
+        if plat is not None:
+            # the platform: the park's western part and new land beyond it, ~10,500 mu
+            pw, ph = 4600.0 * lin, 2300.0 * lin
+            plat_local = shapely.box(-w_m / 2 - 1800 * lin, -ph / 2, -w_m / 2 - 1800 * lin + pw, ph / 2)
+            plat_geom = _rotate(np.array([plat_local]), cx, cy, ang)[0]
+            pname, lead, target, tyear = PLATFORMS[plat]
+            platforms.append({"平台代码": f"PF{plat + 1:02d}", "平台名称": pname, "主导产业": lead,
+                              "目标产值(亿元)": target, "目标年份": tyear, "geometry": plat_geom})
+            placed.append(plat_geom.buffer(1500))
+            region_local = shapely.union(park_local, plat_local)
+        minx, miny, maxx, maxy = region_local.bounds
+        local = _grid_parcels(rng, maxx - minx, maxy - miny)
+        local = shapely.transform(local, lambda xy, dx=(minx + maxx) / 2, dy=(miny + maxy) / 2: xy + [dx, dy])
+        local = local[shapely.contains(region_local, local)]
+        world = _rotate(local, cx, cy, ang)
+        zones.append(("park", dcode, world, plat))
+
+    n_clusters = int(round(CLUSTERS_PER_DISTRICT * len(dgeom) * max(scale, 0.25)))
+    codes = list(dgeom)
+    for j in range(n_clusters):
+        dcode = codes[j % len(codes)]
+        w_m = rng.uniform(900, 1700) * lin
+        h_m = rng.uniform(700, 1300) * lin
+        inner = dgeom[dcode].buffer(-max(w_m, h_m))
+        pts = _inside_points(rng, inner if not inner.is_empty else dgeom[dcode], 1, placed)
+        if not pts:
+            continue
+        cx, cy = pts[0].x, pts[0].y
+        ang = rng.uniform(-40, 40)
+        local = _grid_parcels(rng, w_m, h_m)
+        world = _rotate(local, cx, cy, ang)
+        placed.append(shapely.box(*shapely.total_bounds(world)).buffer(1200))
+        zones.append(("cluster", dcode, world, None))
+
+    parks_gdf = gpd.GeoDataFrame(parks, crs=GK)
+    platforms_gdf = gpd.GeoDataFrame(platforms, crs=GK)
+    parcels, buildings, enterprises = _parcels_and_firms(rng, zones, platforms_gdf)
+    districts_out = districts.rename(columns={"district_id": "行政区划代码", "name": "行政区名称"}).to_crs(4490)
+    return {
+        "districts": districts_out,
+        "parks": parks_gdf,
+        "platforms": platforms_gdf,
+        "parcels": parcels,
+        "buildings": buildings,
+        "enterprises": enterprises,
+    }
+
+
+def _parcels_and_firms(rng, zones, platforms_gdf):
+    geoms = np.concatenate([z[2] for z in zones])
+    dist = np.concatenate([[z[1]] * len(z[2]) for z in zones])
+    zone_no = np.concatenate([[i + 1] * len(z[2]) for i, z in enumerate(zones)])
+    in_park = np.concatenate([[z[0] == "park"] * len(z[2]) for z in zones])
+    n = geoms.size
+    area_m2 = shapely.area(geoms)
+    mu = area_m2 / (10000 / 15)
+    on_platform = np.zeros(n, dtype=int) - 1
+    if len(platforms_gdf):
+        for k, g in enumerate(platforms_gdf.geometry.values):
+            on_platform[shapely.contains(g, shapely.centroid(geoms))] = k
+
+    # land status: unsupplied (批而未供), idle (供而未用), in production
+    u = rng.random(n)
+    unsupplied = (u < np.where(on_platform >= 0, 0.16, 0.025))
+    idle = ~unsupplied & (rng.random(n) < np.where(on_platform >= 0, 0.06, 0.035))
+    stalled = ~unsupplied & ~idle & (rng.random(n) < 0.01)  # started, then stopped
+    producing = ~unsupplied & ~idle
+
+    # parcel ids: district code + park/cluster block + GB + sequence
+    seq = np.arange(1, n + 1)
+    parcel_id = np.char.add(np.char.add(dist.astype(str), np.char.zfill(zone_no.astype(str), 6)),
+                            np.char.add("GB", np.char.zfill(seq.astype(str), 5)))
+
+    # enterprises: each holds 1–3 parcels of the same district
+    held = ~unsupplied
+    held_idx = np.flatnonzero(held)
+    per_firm = rng.choice([1, 1, 1, 1, 1, 1, 1, 1, 2, 3], size=held_idx.size)
+    firm_of = np.repeat(np.arange(per_firm.size), per_firm)[: held_idx.size]
+    n_firms = int(firm_of.max()) + 1 if held_idx.size else 0
+    owner = np.full(n, -1)
+    owner[held_idx] = firm_of
+    firm_district = np.empty(n_firms, dtype=object)
+    firm_district[firm_of[::-1]] = dist[held_idx][::-1]
+    n_lease = int(round(n_firms * 0.07))
+    lease_district = rng.choice(np.unique(dist), size=n_lease)
+    all_district = np.concatenate([firm_district.astype(str), lease_district.astype(str)])
+    total_firms = n_firms + n_lease
+    codes = _uscc(rng, all_district)
+    # firm industries: platform firms follow the platform's lead industry
+    ind_codes = np.array([c for c, _, _ in INDUSTRIES])
+    ind_names = dict((c, nm) for c, nm, _ in INDUSTRIES)
+    weights = np.array([w for _, _, w in INDUSTRIES], dtype=float)
+    industry = rng.choice(ind_codes, size=total_firms, p=weights / weights.sum())
+    firm_platform = np.full(total_firms, -1)
+    firm_platform[owner[held_idx]] = on_platform[held_idx]
+    for k, inds in PLATFORM_INDUSTRIES.items():
+        sel = firm_platform == k
+        industry[sel] = rng.choice(inds, size=int(sel.sum()))
+    word = np.array(_WORDS)
+    w1 = word[rng.integers(0, len(_WORDS), total_firms)]
+    w2 = word[rng.integers(0, len(_WORDS), total_firms)]
+    dname = {"330602": "越城", "330603": "柯桥", "330604": "上虞", "330624": "新昌", "330681": "诸暨", "330683": "嵊州"}
+    names = np.array([
+        f"{dname[d]}示例{a}{b}{_INDUSTRY_WORD.get(i[:2], '实业')}有限公司"
+        for d, a, b, i in zip(all_district, w1, w2, industry, strict=True)
+    ])
+
+    # firm land and productivity
+    owned = np.bincount(owner[held_idx], weights=mu[held_idx], minlength=total_firms)
+    leased_in = np.zeros(total_firms)
+    leased_in[n_firms:] = rng.uniform(2, 14, n_lease).round(1)
+    extra_lease = rng.random(total_firms) < 0.05
+    leased_in[:n_firms] += np.where(extra_lease[:n_firms], rng.uniform(1, 8, n_firms), 0).round(1)
+    land = owned + leased_in
+    firm_idle = np.zeros(total_firms, dtype=bool)
+    np.logical_or.at(firm_idle, owner[idle | stalled], True)
+    # productivity: a lognormal per firm, larger firms a little more productive
+    z = rng.normal(0, 1, total_firms)
+    big = land > 15
+    tax_mu = np.exp(np.log(12.5) + 0.40 * big + 0.85 * z)
+    va_ratio = np.exp(rng.normal(np.log(4.4), 0.33, total_firms))
+    rev_ratio = np.exp(rng.normal(np.log(4.1), 0.30, total_firms))
+    weak = rng.random(total_firms) < 0.06  # inefficient holders: very low output on their land
+    tax_mu[weak] *= 0.12
+    tax_mu[firm_idle] *= 0.05
+
+    rows = []
+    firm_alive = np.ones(total_firms, dtype=bool)
+    growth = np.ones(total_firms)
+    for year in YEARS:
+        if year != YEARS[0]:
+            growth = growth * np.exp(rng.normal(0.05, 0.13, total_firms))
+            firm_alive = firm_alive & (rng.random(total_firms) > 0.015)
+        entering = rng.random(total_firms) < (0.03 if year == YEARS[0] else 0.0)
+        present = firm_alive & ~entering & ~(firm_idle & (rng.random(total_firms) < 0.7))
+        t = tax_mu * growth * land
+        zero = rng.random(total_firms) < 0.02
+        neg = rng.random(total_firms) < 0.008
+        t = np.where(zero, 0.0, t)
+        t = np.where(neg, -rng.uniform(0.2, 3.0, total_firms) * land, t)
+        va = tax_mu * growth * va_ratio * land * np.exp(rng.normal(0, 0.05, total_firms))
+        rev = va * rev_ratio * np.exp(rng.normal(0, 0.05, total_firms))
+        out_val = rev * rng.uniform(0.92, 1.08, total_firms)
+        above = rev >= 2000
+        energy = va / np.exp(rng.normal(np.log(2.6), 0.5, total_firms))
+        emis = va / np.exp(rng.normal(np.log(4900), 0.6, total_firms))
+        staff = np.maximum(np.round(va / np.exp(rng.normal(np.log(18), 0.35, total_firms))), 3)
+        rd = rev * np.exp(rng.normal(np.log(0.025), 0.6, total_firms))
+        elec = np.maximum(t, 0.05 * land) / np.exp(rng.normal(np.log(0.24), 0.45, total_firms))
+        idx = np.flatnonzero(present)
+        frame = pd.DataFrame({
+            "统一社会信用代码": codes[idx],
+            "企业名称": names[idx],
+            "行业代码": industry[idx],
+            "行业名称": [ind_names[c] for c in industry[idx]],
+            "是否规上": np.where(above[idx], "是", "否"),
+            "年度": year,
+            "税收(万元)": t[idx].round(2),
+            "工业增加值(万元)": va[idx].round(2),
+            "营业收入（万元）": rev[idx].round(2),
+            "工业总产值（万元）": out_val[idx].round(2),
+            "综合能耗(吨标准煤)": energy[idx].round(1),
+            "排放当量(吨)": emis[idx].round(3),
+            "研发经费(万元)": rd[idx].round(2),
+            "年平均职工人数(人)": staff[idx].astype(int),
+            "用电量(万千瓦时)": elec[idx].round(2),
+            "租入面积(亩)": np.where(leased_in[idx] > 0, leased_in[idx], np.nan),
+        })
+        # a few blanks as tax systems deliver them
+        blank = rng.random(len(frame)) < 0.004
+        frame["排放当量(吨)"] = frame["排放当量(吨)"].astype(object)
+        frame.loc[blank, "排放当量(吨)"] = "暂无"
+        rows.append(frame)
+    enterprises = pd.concat(rows, ignore_index=True)
+
+    # dates (as of the sample's "today": 2026-06-30)
+    today = np.datetime64("2026-06-30")
+    transfer = today - rng.integers(365 * 3, 365 * 20, n).astype("timedelta64[D]")
+    recent = idle | stalled
+    transfer[recent] = today - rng.integers(365 * 2, 365 * 5, int(recent.sum())).astype("timedelta64[D]")
+    agreed_start = transfer + rng.integers(90, 180, n).astype("timedelta64[D]")
+    agreed_finish = agreed_start + np.timedelta64(730, "D")
+    actual_start = agreed_start + rng.integers(0, 150, n).astype("timedelta64[D]")
+    std_land = transfer >= np.datetime64("2018-01-01")  # 标准地 carry contract indicators
+
+    def dates(values, mask):
+        s = pd.Series(pd.to_datetime(values).strftime("%Y-%m-%d"), dtype=object)
+        s[~mask] = None
+        return s
+
+    holder_code = np.where(owner >= 0, codes[np.maximum(owner, 0)], None)
+    holder_name = np.where(owner >= 0, names[np.maximum(owner, 0)], None)
+    land_use = np.where(rng.random(n) < 0.96, "工业用地", "仓储用地")
+    dlbm = np.where(land_use == "工业用地", "0601", "0604")
+    investment = np.where(std_land & producing, mu * rng.lognormal(np.log(300), 0.35, n), np.nan)
+    investment[stalled] = mu[stalled] * rng.uniform(20, 60, int(stalled.sum()))
+    parcels = gpd.GeoDataFrame({
+        "ZDDM": parcel_id,
+        "QLRMC": holder_name,
+        "TYSHXYDM": holder_code,
+        "TDYT": land_use,
+        "DLBM": dlbm,
+        "ZDMJ": (area_m2 * rng.uniform(0.995, 1.005, n)).round(2),
+        "出让日期": dates(transfer, ~unsupplied),
+        "约定开工日期": dates(agreed_start, ~unsupplied),
+        "约定竣工日期": dates(agreed_finish, ~unsupplied),
+        "实际开工日期": dates(actual_start, producing | stalled),
+        "固定资产投资": np.round(investment, 1),
+        "约定投资强度": np.where(std_land & ~unsupplied, rng.choice([250, 270, 300, 320], n), np.nan),
+        "容积率下限": np.where(std_land & ~unsupplied, rng.choice([1.0, 1.2, 1.5], n), np.nan),
+        "容积率上限": np.where(std_land & ~unsupplied, rng.choice([2.0, 2.5, 3.0], n), np.nan),
+    }, geometry=geoms, crs=GK)
+    parcels.loc[~unsupplied & (rng.random(n) < 0.003), "实际开工日期"] = "暂无"
+
+    buildings = _buildings(rng, geoms, producing, stalled, owner, weak)
+    return parcels, buildings, enterprises
+
+
+def _buildings(rng, parcels: np.ndarray, producing, stalled, owner, weak):
+    """Rectangular buildings inside built parcels, aligned with each parcel."""
+    built = np.flatnonzero(producing | stalled)
+    rect = shapely.oriented_envelope(parcels[built])
+    coords = shapely.get_coordinates(rect).reshape(-1, 5, 2)[:, :4, :]
+    p0, p1, p3 = coords[:, 0], coords[:, 1], coords[:, 3]
+    ex, ey = p1 - p0, p3 - p0  # the parcel's two edge vectors
+    nb = rng.choice([1, 2, 2, 3, 3, 4, 5, 6], size=built.size)
+    nb[stalled[built]] = 1
+    owner_b = np.repeat(np.arange(built.size), nb)
+    k = np.concatenate([np.arange(m) for m in nb])
+    cover = rng.uniform(0.38, 0.62, built.size)
+    low = weak[np.maximum(owner[built], 0)] | (rng.random(built.size) < 0.05)
+    cover[low] = rng.uniform(0.12, 0.28, int(low.sum()))
+    cover[stalled[built]] = rng.uniform(0.05, 0.15, int(stalled[built].sum()))
+    # buildings in a row along the first edge, each taking a share of the length
+    frac_w = 0.82 / nb[owner_b]
+    depth = np.clip(cover[owner_b] / 0.82, 0.1, 0.9)
+    s0 = (k + 0.09) / nb[owner_b]
+    t0 = (1 - depth) / 2
+    o = p0[owner_b]
+    ax, ay = ex[owner_b], ey[owner_b]
+    corners = np.stack([
+        o + ax * s0[:, None] + ay * t0[:, None],
+        o + ax * (s0 + frac_w)[:, None] + ay * t0[:, None],
+        o + ax * (s0 + frac_w)[:, None] + ay * (t0 + depth)[:, None],
+        o + ax * s0[:, None] + ay * (t0 + depth)[:, None],
+    ], axis=1)
+    geoms = shapely.polygons(corners)
+    m = geoms.size
+    floors = rng.choice([1, 1, 2, 3, 4, 5, 6], size=m)
+    floors[low[owner_b]] = 1
+    height = floors * rng.uniform(4.2, 5.0, m)
+    shed = (floors == 1) & (rng.random(m) < 0.45)  # tall single-storey workshops count twice
+    height[shed] = rng.uniform(9.0, 14.0, int(shed.sum()))
+    use = rng.choice(["生产", "生产", "生产", "仓储"], size=m).astype(object)
+    first = k == 0
+    office = first & (nb[owner_b] > 2)
+    use[office] = "办公"
+    use[(k == 1) & (nb[owner_b] > 4)] = "生活"
+    use[(k == nb[owner_b] - 1) & (nb[owner_b] > 3) & (rng.random(m) < 0.3)] = "堆场"
+    floors[use == "堆场"] = 0
+    height[use == "堆场"] = 0
+    return gpd.GeoDataFrame({
+        "FWBH": np.char.add("F", np.char.zfill(np.arange(1, m + 1).astype(str), 7)),
+        "ZCS": floors,
+        "JZGD": height.round(1),
+        "FWYT": use,
+    }, geometry=geoms, crs=GK)
+
+
+def write_sources(layers: dict[str, pd.DataFrame], folder: Path) -> dict[str, Path]:
+    """Write the sample as source files in the formats land bureaus receive."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "districts": folder / "行政区.geojson",
+        "parks": folder / "园区.gpkg",
+        "platforms": folder / "万亩千亿平台.geojson",
+        "parcels": folder / "地块.shp",
+        "buildings": folder / "建筑物.gpkg",
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # GDAL's notes on truncated field names
+        layers["districts"].to_file(paths["districts"], driver="GeoJSON")
+        layers["parks"].to_file(paths["parks"], driver="GPKG", layer="园区")
+        layers["platforms"].to_crs(4490).to_file(paths["platforms"], driver="GeoJSON")
+        # the common case: GBK attributes, 10-byte field names, and no .cpg beside them
+        layers["parcels"].to_file(paths["parcels"], driver="ESRI Shapefile", encoding="gbk")
+        paths["parcels"].with_suffix(".cpg").unlink(missing_ok=True)
+        layers["buildings"].to_file(paths["buildings"], driver="GPKG", layer="建筑物")
+    for year, frame in layers["enterprises"].groupby("年度"):
+        p = folder / f"企业亩均数据_{year}.xlsx"
+        with pd.ExcelWriter(p, engine="openpyxl") as xw:
+            frame.to_excel(xw, index=False, startrow=1, sheet_name=f"{year}年")
+            xw.sheets[f"{year}年"].cell(row=1, column=1, value=f"{year} 年度工业企业亩均效益评价基础数据（{LABEL}）")
+        paths[f"enterprises_{year}"] = p
+    (folder / "说明.txt").write_text(
+        f"{LABEL}\n本文件夹由 mujun demo 生成：绍兴市六个区县的行政区界线为真实边界（来源见 data/README.md），"
+        "园区、平台、地块、建筑物和企业均为合成数据，不对应任何真实企业。\n", encoding="utf-8")
+    return paths
+
+
+def build_sample(ws: Workspace, *, seed: int = 2024, scale: float = 1.0, progress: bool | None = False) -> SampleBuilt:
+    """Generate the sample, write it as source files beside the workspace and import them.
+
+    The workspace is built under a temporary name and moved into place at the end. An
+    existing workspace is replaced only if it is itself a sample.
+    """
+    if ws.exists() and ws.meta().get("sample") != "1":
+        raise InputError(f"{ws.path} 已存在且不是示例工作空间；示例数据不会覆盖它，请用 --workspace 指定另一个文件")
+    folder = ws.path.with_name(ws.path.stem + "-sample")
+    tmp = Workspace(ws.path.with_name(f".{ws.path.name}.building.gpkg"))
+    tmp.path.unlink(missing_ok=True)
+    layers = generate(seed, scale)
+    if folder.exists():
+        shutil.rmtree(folder)
+    paths = write_sources(layers, folder)
+    built = SampleBuilt(folder)
+    try:
+        for kind in ("districts", "parks", "platforms", "parcels", "buildings"):
+            res = import_layer(tmp, kind, paths[kind], progress=progress)
+            built.counts[kind] = len(res.frame)
+        n_ent = 0
+        for year in YEARS:
+            res = import_layer(tmp, "enterprises", paths[f"enterprises_{year}"], progress=progress)
+            n_ent += len(res.frame)
+        built.counts["enterprise_records"] = n_ent
+        tmp.write({}, meta={"sample": "1", "sample_seed": str(seed), "sample_scale": f"{scale:g}",
+                            "label": LABEL})
+        os.replace(tmp.path, ws.path)
+    finally:
+        tmp.path.unlink(missing_ok=True)
+    firms = layers["enterprises"]["统一社会信用代码"].nunique()
+    built.lines = [
+        f"示例数据（合成）：{built.counts['districts']} 个区县，{built.counts['parks']} 个园区，"
+        f"{built.counts['platforms']} 个万亩千亿平台，{built.counts['parcels']} 宗地块，"
+        f"{built.counts['buildings']} 幢建筑物，{firms} 家企业（{YEARS[0]}–{YEARS[-1]} 年共 {n_ent} 条记录）",
+    ]
+    return built
