@@ -86,8 +86,10 @@ def parcel_base(
     out["industrial"] = is_industrial(out)
 
     totals = _building_totals(out, buildings)
+    # totals are keyed by the parcel id as text (majority_zone returns ids as strings)
+    key = out["parcel_id"].astype("string")
     for col in ("building_count", "footprint_m2", "floor_area_m2", "admin_footprint_m2"):
-        out[col] = out["parcel_id"].map(totals[col]).fillna(0.0)
+        out[col] = key.map(totals[col]).astype("float64").fillna(0.0)
     out["building_count"] = out["building_count"].astype("int64")
     out["plot_ratio"] = plot_ratio(out["floor_area_m2"], out["area_m2"])
     out["building_coefficient"] = building_coefficient(out["footprint_m2"], out["area_m2"])
@@ -149,8 +151,10 @@ def evaluate_year(
     dict
         ``{"enterprise": DataFrame, "parcel": GeoDataFrame, "park": GeoDataFrame,
         "platform": …, "district": …}``; zone levels are present when their layer was given.
-        Per-mu values of parcels are those of their holder; aggregates are Σ amount / Σ mu
-        over the parcels whose holder has figures for the year.
+        Per-mu values of parcels are those of their holder; a parcel's share of the holder's
+        amounts is per-mu × ``evaluated_mu`` (its area, less the holder's leased-out share).
+        Aggregates are Σ amount / Σ ``evaluated_mu`` over the parcels whose holder has
+        figures for the year.
     """
     _check_columns(enterprises, ["credit_code", "year"], "enterprises")
     ent = enterprises[pd.to_numeric(enterprises["year"], errors="coerce") == year].copy()
@@ -162,7 +166,11 @@ def evaluate_year(
         if a not in ent.columns:
             ent[a] = np.nan
 
-    held = base[base["holder_code"].notna()] if "holder_code" in base.columns else base.iloc[0:0]
+    held = (
+        base[base["holder_code"].notna()]
+        if "holder_code" in base.columns
+        else base.iloc[0:0].assign(holder_code=pd.Series(dtype="string"))  # no parcel has a holder
+    )
     owned = held.groupby("holder_code")["area_mu"].sum()
     land = enterprise_land_mu(ent, owned)
     ent = pd.concat([ent.drop(columns=[c for c in land.columns if c in ent.columns]), land], axis=1)
@@ -194,7 +202,12 @@ def _parcels_of_year(base: gpd.GeoDataFrame, ent: pd.DataFrame, year: int) -> gp
     p["year"] = int(year)
     holder_cols = ["land_mu", *PER_MU]
     extra = [c for c in ("name", "industry_code", "above_scale") if c in ent.columns]
-    by_code = ent.drop_duplicates("credit_code").set_index("credit_code")[holder_cols + extra]
+    by_code = ent.drop_duplicates("credit_code").set_index("credit_code")
+    # Land leased out is worked by the lessee, not the holder: only this share of the
+    # holder's own parcels yields the holder's output.
+    own = by_code["owned_mu"]
+    used_share = ((own - by_code["leased_out_mu"]) / own.where(own > 0)).clip(0.0, 1.0)
+    by_code = by_code[holder_cols + extra].assign(used_share=used_share)
     by_code = by_code.rename(columns={"land_mu": "holder_land_mu", "name": "holder_enterprise_name"})
     codes = p["holder_code"] if "holder_code" in p.columns else pd.Series(pd.NA, index=p.index)
     joined = by_code.reindex(codes.astype("string").to_numpy())
@@ -203,12 +216,16 @@ def _parcels_of_year(base: gpd.GeoDataFrame, ent: pd.DataFrame, year: int) -> gp
         p[col] = joined[col]
     has_record = codes.isin(by_code.index)
     p["evaluated"] = (has_record & (p["holder_land_mu"] > 0) & (p["area_mu"] > 0)).astype(bool)
+    p["evaluated_mu"] = (p["area_mu"] * p.pop("used_share").fillna(0.0)).where(p["evaluated"], 0.0)
     for name, amount in PER_MU.items():
-        # the holder's amount shared out by area: Σ over its parcels = amount × owned / land
-        p[amount] = (p[name] * p["area_mu"]).where(p["evaluated"])
+        # the holder's amount shared out by the land it works here:
+        # Σ over its parcels = amount × (owned − leased out) / land
+        p[amount] = (p[name] * p["evaluated_mu"]).where(p["evaluated"])
     reason = pd.Series(pd.NA, index=p.index, dtype="string")
     reason[codes.isna()] = "未登记权利人统一社会信用代码"
     reason[codes.notna() & ~has_record] = f"权利人在 {year} 年无企业数据"
+    no_land = has_record & ~(p["holder_land_mu"] > 0)
+    reason[no_land] = "权利人" + area_missing_reason(p["holder_land_mu"])[no_land]
     reason[~(p["area_mu"] > 0)] = "地块面积为0或缺失"
     p["missing_reason"] = reason
     return p
@@ -273,7 +290,7 @@ def zone_summary(
     out["building_coefficient"] = safe_ratio(out["footprint_m2"], out["area_m2"])
 
     ev = p[p["evaluated"]] if "evaluated" in p.columns else p.iloc[0:0]
-    agg = ratio_of_sums(ev.assign(evaluated_mu=ev["area_mu"]), zone_id, list(AMOUNTS), "evaluated_mu")
+    agg = ratio_of_sums(ev, zone_id, list(AMOUNTS), "evaluated_mu")
     agg = agg.reindex(key.to_numpy())
     agg.index = out.index
     agg["evaluated_mu"] = agg["evaluated_mu"].fillna(0.0)
@@ -289,7 +306,8 @@ def zone_summary(
         for name in ("tax_per_mu", "value_added_per_mu"):
             amount = PER_MU[name]
             num = above.groupby(zone_id)[amount].sum()
-            den = above.groupby(zone_id)["area_mu"].sum()
+            # land whose amount is unknown stays out of the denominator (as in ratio_of_sums)
+            den = above["evaluated_mu"].where(above[amount].notna(), 0.0).groupby(above[zone_id]).sum()
             out[f"above_scale_{name}"] = key.map(per_mu(num, den)).astype("float64").to_numpy()
     if year is not None:
         out["year"] = int(year)

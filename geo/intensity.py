@@ -137,7 +137,9 @@ def ratio_of_sums(
     """Group totals and per-mu values as Σ amount / Σ land (never a mean of ratios).
 
     Rows whose land is missing or not positive are left out of both sums, so a group's
-    per-mu value is the total amount of its evaluated land over that land.
+    per-mu value is the total amount of its evaluated land over that land. A row whose
+    amount is missing (say, a 规下 firm without value added) is left out of that amount's
+    per-mu value: its land is not in the denominator.
 
     Examples
     --------
@@ -158,7 +160,9 @@ def ratio_of_sums(
     sums = data.groupby(by, sort=True, dropna=True)[[land, *amounts]].sum(min_count=0)
     for name, amount in PER_MU.items():
         if amount in amounts:
-            sums[name] = per_mu(sums[amount], sums[land], name)
+            known_land = data[land].where(data[amount].notna(), 0.0)
+            known_land = known_land.groupby(data[by], sort=True, dropna=True).sum()
+            sums[name] = per_mu(sums[amount], known_land, name)
     return sums.astype("float64")
 
 

@@ -209,12 +209,13 @@ def map_headers(
         f = kind.field(dst)
         factor = unit_factor(f, unit)
         if factor is None:
+            want = f.unit or "无单位的数值"  # e.g. 容积率 has no unit
             if not explicit:
                 raise SchemaError(
-                    f"{where}字段 '{h}' 的单位 '{unit}' 无法识别（{f.label} 应为 {f.unit}）；"
-                    f"请换算后重新导入，或用 --map '{h}={dst}' 确认按 {f.unit} 处理"
+                    f"{where}字段 '{h}' 的单位 '{unit}' 无法识别（{f.label} 应为 {want}）；"
+                    f"请换算后重新导入，或用 --map '{h}={dst}' 确认按 {want} 处理"
                 )
-            out.notes.append(f"字段 '{h}' 的单位 '{unit}' 未识别，按 --map 指定视为 {f.unit}")
+            out.notes.append(f"字段 '{h}' 的单位 '{unit}' 未识别，按 --map 指定视为 {want}")
             factor = 1.0
         taken[dst] = h
         out.columns[h] = dst

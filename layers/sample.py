@@ -72,7 +72,7 @@ PLATFORMS = [
     ("越城集成电路万亩千亿新产业平台（示例）", "集成电路", 1000.0, 2027),
     ("上虞高端装备万亩千亿新产业平台（示例）", "高端装备", 1000.0, 2028),
 ]
-CLUSTERS_PER_DISTRICT = 7
+CLUSTERS_PER_DISTRICT = 8
 
 
 def data_dir() -> Path:
@@ -129,7 +129,7 @@ def _split(rng: np.random.Generator, total: np.ndarray, counts: np.ndarray) -> t
     return start, length
 
 
-def _grid_parcels(rng: np.random.Generator, width: float, height: float) -> np.ndarray:
+def grid_parcels(rng: np.random.Generator, width: float, height: float) -> np.ndarray:
     """Parcels (boxes, local coords centred on 0,0) filling a width × height area with roads."""
     road = 24.0
     # blocks: columns of 260–520 m, rows of 180–360 m
@@ -239,8 +239,8 @@ def generate(seed: int = 2024, scale: float = 1.0) -> dict[str, pd.DataFrame]:
         region_local = park_local
         if plat is not None:
             # the platform: the park's western part and new land beyond it, ~10,500 mu
-            pw, ph = 4600.0 * lin, 2300.0 * lin
-            plat_local = shapely.box(-w_m / 2 - 1800 * lin, -ph / 2, -w_m / 2 - 1800 * lin + pw, ph / 2)
+            pw, ph = 3500.0 * lin, 2000.0 * lin
+            plat_local = shapely.box(-w_m / 2 - 1400 * lin, -ph / 2, -w_m / 2 - 1400 * lin + pw, ph / 2)
             plat_geom = _rotate(np.array([plat_local]), cx, cy, ang)[0]
             pname, lead, target, tyear = PLATFORMS[plat]
             platforms.append({"平台代码": f"PF{plat + 1:02d}", "平台名称": pname, "主导产业": lead,
@@ -248,7 +248,7 @@ def generate(seed: int = 2024, scale: float = 1.0) -> dict[str, pd.DataFrame]:
             placed.append(plat_geom.buffer(1500))
             region_local = shapely.union(park_local, plat_local)
         minx, miny, maxx, maxy = region_local.bounds
-        local = _grid_parcels(rng, maxx - minx, maxy - miny)
+        local = grid_parcels(rng, maxx - minx, maxy - miny)
         local = shapely.transform(local, lambda xy, dx=(minx + maxx) / 2, dy=(miny + maxy) / 2: xy + [dx, dy])
         local = local[shapely.contains(region_local, local)]
         world = _rotate(local, cx, cy, ang)
@@ -266,7 +266,7 @@ def generate(seed: int = 2024, scale: float = 1.0) -> dict[str, pd.DataFrame]:
             continue
         cx, cy = pts[0].x, pts[0].y
         ang = rng.uniform(-40, 40)
-        local = _grid_parcels(rng, w_m, h_m)
+        local = grid_parcels(rng, w_m, h_m)
         world = _rotate(local, cx, cy, ang)
         placed.append(shapely.box(*shapely.total_bounds(world)).buffer(1200))
         zones.append(("cluster", dcode, world, None))
@@ -289,7 +289,7 @@ def _parcels_and_firms(rng, zones, platforms_gdf):
     geoms = np.concatenate([z[2] for z in zones])
     dist = np.concatenate([[z[1]] * len(z[2]) for z in zones])
     zone_no = np.concatenate([[i + 1] * len(z[2]) for i, z in enumerate(zones)])
-    in_park = np.concatenate([[z[0] == "park"] * len(z[2]) for z in zones])
+
     n = geoms.size
     area_m2 = shapely.area(geoms)
     mu = area_m2 / (10000 / 15)
@@ -348,16 +348,19 @@ def _parcels_and_firms(rng, zones, platforms_gdf):
     owned = np.bincount(owner[held_idx], weights=mu[held_idx], minlength=total_firms)
     leased_in = np.zeros(total_firms)
     leased_in[n_firms:] = rng.uniform(2, 14, n_lease).round(1)
+    # some rented premises are missing from the returns: no land can be linked to them
+    unlinked = np.zeros(total_firms, dtype=bool)
+    unlinked[n_firms:] = rng.random(n_lease) < 0.12
     extra_lease = rng.random(total_firms) < 0.05
     leased_in[:n_firms] += np.where(extra_lease[:n_firms], rng.uniform(1, 8, n_firms), 0).round(1)
-    land = owned + leased_in
+    land = np.where(unlinked, leased_in, owned + leased_in)  # their output still counts per mu leased
     firm_idle = np.zeros(total_firms, dtype=bool)
     np.logical_or.at(firm_idle, owner[idle | stalled], True)
     # productivity: a lognormal per firm, larger firms a little more productive
     z = rng.normal(0, 1, total_firms)
     big = land > 15
     tax_mu = np.exp(np.log(12.5) + 0.40 * big + 0.85 * z)
-    va_ratio = np.exp(rng.normal(np.log(4.4), 0.33, total_firms))
+    va_ratio = np.exp(rng.normal(np.log(4.15), 0.33, total_firms))
     rev_ratio = np.exp(rng.normal(np.log(4.1), 0.30, total_firms))
     weak = rng.random(total_firms) < 0.06  # inefficient holders: very low output on their land
     tax_mu[weak] *= 0.12
@@ -403,7 +406,7 @@ def _parcels_and_firms(rng, zones, platforms_gdf):
             "研发经费(万元)": rd[idx].round(2),
             "年平均职工人数(人)": staff[idx].astype(int),
             "用电量(万千瓦时)": elec[idx].round(2),
-            "租入面积(亩)": np.where(leased_in[idx] > 0, leased_in[idx], np.nan),
+            "租入面积(亩)": np.where((leased_in[idx] > 0) & ~unlinked[idx], leased_in[idx], np.nan),
         })
         # a few blanks as tax systems deliver them
         blank = rng.random(len(frame)) < 0.004
@@ -451,11 +454,11 @@ def _parcels_and_firms(rng, zones, platforms_gdf):
     }, geometry=geoms, crs=GK)
     parcels.loc[~unsupplied & (rng.random(n) < 0.003), "实际开工日期"] = "暂无"
 
-    buildings = _buildings(rng, geoms, producing, stalled, owner, weak)
+    buildings = parcel_buildings(rng, geoms, producing, stalled, owner, weak)
     return parcels, buildings, enterprises
 
 
-def _buildings(rng, parcels: np.ndarray, producing, stalled, owner, weak):
+def parcel_buildings(rng, parcels: np.ndarray, producing, stalled, owner, weak):
     """Rectangular buildings inside built parcels, aligned with each parcel."""
     built = np.flatnonzero(producing | stalled)
     rect = shapely.oriented_envelope(parcels[built])

@@ -7,6 +7,7 @@ and coordinates are checked by :mod:`layers.validate` and :mod:`layers.importer`
 from __future__ import annotations
 
 import codecs
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,16 +194,19 @@ def _read_table(p: Path, kind: Kind, sheet: str | None, encoding: str | None) ->
         if p.suffix.lower() in (".csv", ".txt"):
             enc = encoding or text_file_encoding(p)
             note = f"按 --encoding 指定为 {encoding}" if encoding else f"按字节判定为 {enc}"
-            raw = pd.read_csv(p, header=None, dtype=str, keep_default_na=False, encoding=enc,
-                              skip_blank_lines=False)
+            with p.open(encoding=enc, newline="") as fh:
+                rows = list(csv.reader(fh))
+            # a title line above the headers has fewer cells than the table: pad every row
+            width = max(map(len, rows), default=0)
+            raw = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=str)
         else:
             import openpyxl  # noqa: F401  (the engine pandas needs; a clear ImportError if absent)
 
-            book = pd.ExcelFile(p, engine="openpyxl")
-            if sheet is not None and sheet not in book.sheet_names:
-                raise InputError(f"{p.name} 中没有工作表 '{sheet}'；现有工作表：{', '.join(book.sheet_names)}")
-            sheet = sheet if sheet is not None else book.sheet_names[0]
-            raw = book.parse(sheet, header=None, dtype=object)
+            with pd.ExcelFile(p, engine="openpyxl") as book:
+                if sheet is not None and sheet not in book.sheet_names:
+                    raise InputError(f"{p.name} 中没有工作表 '{sheet}'；现有工作表：{', '.join(book.sheet_names)}")
+                sheet = sheet if sheet is not None else book.sheet_names[0]
+                raw = pd.read_excel(book, sheet_name=sheet, header=None, dtype=object)
     except InputError:
         raise
     except (OSError, ValueError, UnicodeDecodeError, LookupError) as err:

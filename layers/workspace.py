@@ -85,7 +85,7 @@ class Workspace:
         if not self.has(name):
             hint = f"mujun import {name} 文件" if name in KINDS else "mujun evaluate"
             raise WorkspaceError(f"工作空间 {self.path} 中没有 '{name}'；请先运行 {hint}")
-        frame = pyogrio.read_dataframe(self.path, layer=name, where=where, use_arrow=False)
+        frame = pyogrio.read_dataframe(self.path, layer=name, where=where, use_arrow=True)
         return _restore_types(frame)
 
     def read_optional(self, name: str) -> pd.DataFrame | None:
@@ -155,10 +155,10 @@ def _write_frame(path: Path, name: str, frame: pd.DataFrame) -> None:
         if isinstance(frame, gpd.GeoDataFrame):
             pyogrio.write_dataframe(
                 frame, path, layer=name, driver="GPKG", promote_to_multi=True,
-                geometry_type="MultiPolygon", spatial_index=True,
+                geometry_type="MultiPolygon", spatial_index=True, use_arrow=True,
             )
         else:
-            pyogrio.write_dataframe(pd.DataFrame(frame), path, layer=name, driver="GPKG")
+            pyogrio.write_dataframe(pd.DataFrame(frame), path, layer=name, driver="GPKG", use_arrow=True)
     except OSError as err:
         raise WorkspaceError(f"无法写入工作空间 {path.name} 的 '{name}'（{err}）；请检查磁盘空间和写权限") from None
 

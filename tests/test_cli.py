@@ -1,0 +1,104 @@
+"""The mujun command line: demo, evaluate and their errors (import/rank: test_cli_import)."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from layers.workspace import Workspace
+from webapp.cli import main
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def test_demo_builds_evaluates_and_summarises(runner, tmp_path):
+    ws = tmp_path / "demo.gpkg"
+    res = runner.invoke(main, ["demo", "--workspace", str(ws), "--scale", "0.1", "--seed", "5", "--no-serve"])
+    assert res.exit_code == 0, res.output
+    assert "示例数据（合成）" in res.output
+    assert "规上" in res.output and "万元/亩" in res.output
+    assert "各区县亩均税收" in res.output
+    meta = Workspace(ws).meta()
+    assert meta["sample"] == "1" and meta["evaluated_years"] == "2023,2024,2025"
+    # the same seed gives the same data
+    first = Workspace(ws).read("parcels")
+    res = runner.invoke(main, ["demo", "--workspace", str(ws), "--scale", "0.1", "--seed", "5"])
+    assert res.exit_code == 0, res.output
+    again = Workspace(ws).read("parcels")
+    assert first.drop(columns="geometry").equals(again.drop(columns="geometry"))
+
+
+def test_demo_never_overwrites_a_real_workspace(runner, sample_workspace, tmp_path):
+    real = tmp_path / "real.gpkg"
+    shutil.copyfile(sample_workspace.path, real)
+    Workspace(real).write({}, meta={"sample": "0"})
+    digest = _sha(real)
+    res = runner.invoke(main, ["demo", "--workspace", str(real), "--scale", "0.1"])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("错误：") and "不是示例工作空间" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert _sha(real) == digest
+
+
+def test_evaluate_prints_summary(runner, sample_workspace, tmp_path):
+    ws = tmp_path / "w.gpkg"
+    shutil.copyfile(sample_workspace.path, ws)
+    res = runner.invoke(main, ["evaluate", "--workspace", str(ws), "--year", "2024"])
+    assert res.exit_code == 0, res.output
+    assert "2024 年" in res.output and "亩均税收" in res.output and "用时" in res.output
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["evaluate", "--year", "1999"], "没有 1999 年的企业数据"),
+        (["rank", "--level", "park", "--by", "no_such_field"], "无法按 'no_such_field' 排名"),
+        (["rank", "--year", "1999"], "没有 1999 年的评价结果"),
+        (["rank", "--out", "result.docx"], "无法导出为"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(runner, sample_workspace, tmp_path, args, message, monkeypatch):
+    ws = tmp_path / "w.gpkg"
+    shutil.copyfile(sample_workspace.path, ws)
+    digest = _sha(ws)
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(main, [*args, "--workspace", str(ws)])
+    assert res.exit_code == 2
+    assert message in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in res.output + res.stderr
+    assert _sha(ws) == digest
+
+
+def test_missing_workspace(runner, tmp_path):
+    res = runner.invoke(main, ["evaluate", "--workspace", str(tmp_path / "nope.gpkg")])
+    assert res.exit_code == 2
+    assert "不存在" in res.stderr
+    assert not (tmp_path / "nope.gpkg").exists()
+
+
+def test_unexpected_errors_do_not_show_tracebacks(runner, monkeypatch, tmp_path):
+    def boom(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("webapp.service.evaluate", boom)
+    monkeypatch.delenv("MUJUN_DEBUG", raising=False)
+    res = runner.invoke(main, ["evaluate", "--workspace", str(tmp_path / "x.gpkg")])
+    assert res.exit_code == 1
+    assert "内部错误" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_info_lists_layers(runner, sample_workspace):
+    res = runner.invoke(main, ["info", "--workspace", str(sample_workspace.path)])
+    assert res.exit_code == 0
+    assert "parcels" in res.output and "示例数据" in res.output

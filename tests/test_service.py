@@ -1,0 +1,97 @@
+"""Evaluation stored in the workspace, and rankings read back from it."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from geo.errors import InputError, WorkspaceError
+from layers.sample import YEARS
+from layers.workspace import Workspace, result_table
+from webapp.service import evaluate, overall, ranking
+
+
+@pytest.fixture
+def sample_copy(sample_workspace, tmp_path) -> Workspace:
+    dst = tmp_path / "copy.gpkg"
+    shutil.copyfile(sample_workspace.path, dst)
+    return Workspace(dst)
+
+
+@pytest.mark.parametrize("level,zone_id", [("district", "district_id"), ("park", "park_id"),
+                                           ("platform", "platform_id")])
+def test_zone_per_mu_is_ratio_of_sums_of_parcels(sample_workspace, level, zone_id):
+    year = YEARS[-1]
+    parcels = sample_workspace.read(result_table("parcel"), where=f"year = {year}")
+    zones = sample_workspace.read(result_table(level), where=f"year = {year}")
+    ev = parcels[parcels["evaluated"].astype(bool)]
+    # independent recomputation: each parcel carries its holder's per-mu value
+    tax = (ev["tax_per_mu"] * ev["evaluated_mu"]).groupby(ev[zone_id]).sum()
+    mu = ev["evaluated_mu"].groupby(ev[zone_id]).sum()
+    expected = (tax / mu).rename("expected")
+    got = zones.set_index(zone_id)["tax_per_mu"]
+    assert len(expected) == len(got.dropna())
+    np.testing.assert_allclose(got.loc[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-9)
+    mean_of_ratios = ev.groupby(zone_id)["tax_per_mu"].mean()
+    assert not np.allclose(mean_of_ratios.loc[expected.index], expected)
+
+
+def test_enterprise_totals_balance_parcels(sample_workspace):
+    """Σ tax shared out to an enterprise's parcels = its tax × (owned − leased out) / land."""
+    year = YEARS[-1]
+    ent = sample_workspace.read(result_table("enterprise"), where=f"year = {year}").set_index("credit_code")
+    parcels = sample_workspace.read(result_table("parcel"), where=f"year = {year}")
+    shared = parcels[parcels["evaluated"].astype(bool)].groupby("holder_code")["tax"].sum()
+    e = ent.loc[shared.index]
+    expected = e["tax"] * (e["owned_mu"] - e["leased_out_mu"]) / e["land_mu"]
+    np.testing.assert_allclose(shared, expected, rtol=1e-9, atol=1e-9)
+
+
+def test_overall_is_ratio_of_sums(sample_workspace):
+    ent = sample_workspace.read(result_table("enterprise"), where=f"year = {YEARS[0]}")
+    o = overall(ent)
+    ok = ent["land_mu"] > 0
+    assert o["tax_per_mu"] == pytest.approx(ent.loc[ok, "tax"].sum() / ent.loc[ok, "land_mu"].sum())
+
+
+def test_no_infinite_values_and_reasons_for_missing(sample_workspace):
+    ent = sample_workspace.read(result_table("enterprise"))
+    for col in ("tax_per_mu", "value_added_per_mu", "revenue_per_mu", "output_per_mu"):
+        assert np.isfinite(ent[col].dropna()).all()
+    missing = ent["tax_per_mu"].isna() & ent["tax"].notna()
+    assert missing.any()
+    assert ent.loc[missing, "missing_reason"].notna().all()
+
+
+def test_reevaluating_a_year_keeps_the_others(sample_copy):
+    before = sample_copy.read(result_table("enterprise"))
+    res = evaluate(sample_copy, YEARS[0], progress=False)
+    assert res.years == [YEARS[0]]
+    after = sample_copy.read(result_table("enterprise"))
+    assert len(after) == len(before)
+    assert sorted(after["year"].unique()) == list(YEARS)
+
+
+def test_ranking_defaults_to_latest_evaluated_year(sample_workspace):
+    frame, year = ranking(sample_workspace, "park", "tax_per_mu")
+    assert year == YEARS[-1]
+    assert frame["rank"].iloc[0] == 1
+    assert frame["tax_per_mu"].is_monotonic_decreasing
+
+
+def test_ranking_errors(sample_workspace, tmp_path):
+    with pytest.raises(InputError, match="没有 1999 年的评价结果"):
+        ranking(sample_workspace, "park", "tax_per_mu", year=1999)
+    with pytest.raises(InputError, match="可用"):
+        ranking(sample_workspace, "county", "tax_per_mu")
+    with pytest.raises(WorkspaceError, match="mujun evaluate"):
+        ranking(Workspace(tmp_path / "none.gpkg"), "park", "tax_per_mu")
+
+
+def test_evaluate_refuses_unknown_year_without_writing(sample_copy):
+    digest = sample_copy.path.read_bytes()
+    with pytest.raises(InputError, match="已有年度"):
+        evaluate(sample_copy, 1999, progress=False)
+    assert sample_copy.path.read_bytes() == digest

@@ -1,0 +1,280 @@
+"""Tests for layers.workspace: path resolution, the GeoPackage it writes, types, atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import sqlite3
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from pyproj import CRS
+from shapely.geometry import box
+
+import layers.workspace as workspace_module
+from geo.errors import WorkspaceError
+from layers.workspace import DEFAULT_NAME, LOG_TABLE, META_TABLE, Workspace, result_table
+
+GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
+
+
+def _parcels() -> gpd.GeoDataFrame:
+    x, y = 120.58, 30.0
+    return gpd.GeoDataFrame(
+        {
+            "parcel_id": pd.array(["330602001", "330602002"], dtype="string"),
+            "holder_name": pd.array(["绍兴纺织有限公司", None], dtype="string"),
+            "registered_area_m2": [42000.5, float("nan")],
+            "agreed_start": pd.to_datetime(["2021-03-05", None]).astype("datetime64[ms]"),
+        },
+        geometry=[box(x, y, x + 0.002, y + 0.002), box(x + 0.003, y, x + 0.005, y + 0.002)],
+        crs="EPSG:4490",
+    )
+
+
+def _enterprises() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "credit_code": pd.array(["91330600MA2AAAAAA1", "91330600MA2BBBBBB2", "91330600MA2CCCCCC3"],
+                                    dtype="string"),
+            "name": pd.array(["甲", "乙", None], dtype="string"),
+            "year": pd.array([2023, 2023, None], dtype="Int64"),
+            "above_scale": pd.array([True, False, None], dtype="boolean"),
+            "tax": [1.5, None, 3.0],
+        }
+    )
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def ws(tmp_path) -> Workspace:
+    w = Workspace(tmp_path / "ws.gpkg")
+    w.write({"parcels": _parcels(), "enterprises": _enterprises()})
+    return w
+
+
+# -- resolution ----------------------------------------------------------------------------
+def test_resolve_explicit_path_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUJUN_WORKSPACE", str(tmp_path / "env.gpkg"))
+    assert Workspace.resolve(tmp_path / "given.gpkg").path == tmp_path / "given.gpkg"
+    assert Workspace.resolve(str(tmp_path / "given.gpkg")).path == tmp_path / "given.gpkg"
+
+
+def test_resolve_environment_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUJUN_WORKSPACE", str(tmp_path / "env.gpkg"))
+    assert Workspace.resolve().path == tmp_path / "env.gpkg"
+    assert Workspace.resolve(None).path == tmp_path / "env.gpkg"
+
+
+def test_resolve_default_in_current_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("MUJUN_WORKSPACE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    w = Workspace.resolve()
+    assert DEFAULT_NAME == "mujun.gpkg"
+    assert w.path == Path("mujun.gpkg")
+    w.write({"parcels": _parcels()})
+    assert (tmp_path / "mujun.gpkg").is_file()
+
+
+def test_resolve_empty_environment_variable_falls_back(tmp_path, monkeypatch):
+    monkeypatch.setenv("MUJUN_WORKSPACE", "")
+    monkeypatch.chdir(tmp_path)
+    assert Workspace.resolve().path == Path(DEFAULT_NAME)
+
+
+def test_repr():
+    assert repr(Workspace("a/b.gpkg")) == "Workspace('a/b.gpkg')"
+
+
+# -- an empty or missing workspace ---------------------------------------------------------
+def test_missing_workspace(tmp_path):
+    w = Workspace(tmp_path / "none.gpkg")
+    assert not w.exists()
+    assert w.layers() == []
+    assert not w.has("parcels")
+    assert w.meta() == {}
+    assert w.read_optional("parcels") is None
+
+
+def test_read_absent_layer_says_what_to_run(ws):
+    with pytest.raises(WorkspaceError, match="没有 'buildings'；请先运行 mujun import buildings 文件"):
+        ws.read("buildings")
+    with pytest.raises(WorkspaceError, match="没有 'result_parcel'；请先运行 mujun evaluate"):
+        ws.read(result_table("parcel"))
+
+
+def test_not_a_geopackage(tmp_path):
+    p = tmp_path / "notes.gpkg"
+    p.write_text("这不是 GeoPackage")
+    with pytest.raises(WorkspaceError, match="无法打开.*GeoPackage"):
+        Workspace(p).layers()
+
+
+def test_result_table():
+    assert result_table("enterprise") == "result_enterprise"
+
+
+# -- the GeoPackage ------------------------------------------------------------------------
+def test_is_a_valid_geopackage(ws):
+    with contextlib.closing(sqlite3.connect(ws.path)) as con:
+        assert con.execute("PRAGMA application_id").fetchone()[0] == GPKG_APPLICATION_ID
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        contents = {r[0]: (r[1], r[2]) for r in
+                    con.execute("SELECT table_name, data_type, srs_id FROM gpkg_contents")}
+        geom = {r[0]: (r[1], r[2]) for r in
+                con.execute("SELECT table_name, geometry_type_name, srs_id FROM gpkg_geometry_columns")}
+        srs = {r[0] for r in con.execute("SELECT srs_id FROM gpkg_spatial_ref_sys")}
+    assert contents["parcels"] == ("features", 4490)
+    assert contents["enterprises"][0] == "attributes"
+    assert geom == {"parcels": ("MULTIPOLYGON", 4490)}
+    assert 4490 in srs
+
+
+def test_layers_and_has(ws):
+    assert ws.layers() == ["parcels", "enterprises"]
+    assert ws.has("parcels") and ws.has("enterprises") and not ws.has("parks")
+
+
+def test_polygons_promoted_to_multipolygons(ws):
+    back = ws.read("parcels")
+    assert isinstance(back, gpd.GeoDataFrame)
+    assert CRS.from_user_input(back.crs).to_epsg() == 4490
+    assert (back.geom_type == "MultiPolygon").all()
+    assert back.geometry.geom_equals(_parcels().geometry).all()
+
+
+def test_types_restored(ws):
+    p = ws.read("parcels")
+    assert p["parcel_id"].tolist() == ["330602001", "330602002"]
+    assert isinstance(p["holder_name"].dtype, pd.StringDtype)
+    assert p["holder_name"].iloc[0] == "绍兴纺织有限公司" and pd.isna(p["holder_name"].iloc[1])
+    assert p["registered_area_m2"].iloc[0] == 42000.5 and pd.isna(p["registered_area_m2"].iloc[1])
+    assert p["agreed_start"].iloc[0] == pd.Timestamp("2021-03-05") and pd.isna(p["agreed_start"].iloc[1])
+
+    e = ws.read("enterprises")
+    assert str(e["year"].dtype) == "Int64"
+    assert e["year"].iloc[:2].tolist() == [2023, 2023] and pd.isna(e["year"].iloc[2])
+    assert str(e["above_scale"].dtype) == "boolean"
+    assert e["above_scale"].iloc[:2].tolist() == [True, False] and pd.isna(e["above_scale"].iloc[2])
+    assert e["name"].iloc[:2].tolist() == ["甲", "乙"] and pd.isna(e["name"].iloc[2])
+    assert e["credit_code"].tolist() == _enterprises()["credit_code"].tolist()
+
+
+def test_read_where(ws):
+    e = ws.read("enterprises", where="tax > 2")
+    assert e["credit_code"].tolist() == ["91330600MA2CCCCCC3"]
+
+
+def test_write_replaces_a_table_and_keeps_the_others(ws):
+    ws.write({"enterprises": _enterprises().iloc[:1]})
+    assert len(ws.read("enterprises")) == 1
+    assert len(ws.read("parcels")) == 2
+
+
+def test_meta_merged(ws):
+    ws.write({}, meta={"sample": "1", "evaluated_years": "2023"})
+    ws.write({}, meta={"evaluated_years": "2023,2024"})
+    assert ws.meta() == {"sample": "1", "evaluated_years": "2023,2024"}
+    assert META_TABLE in ws.layers()
+
+
+def test_log_appended(ws):
+    ws.write({"parcels": _parcels()}, log={"kind": "parcels", "rows": 2})
+    ws.write({"enterprises": _enterprises()}, log={"kind": "enterprises", "rows": 3})
+    log = ws.read(LOG_TABLE)
+    assert log["kind"].tolist() == ["parcels", "enterprises"]
+    assert log["rows"].tolist() == ["2", "3"]
+    assert log["time"].str.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d").all()
+
+
+def test_write_into_new_folder(tmp_path):
+    w = Workspace(tmp_path / "a" / "b" / "ws.gpkg")
+    w.write({"parcels": _parcels()})
+    assert w.layers() == ["parcels"]
+
+
+def test_write_emits_no_warnings(tmp_path):
+    # GDAL warns (RuntimeWarning) about a GeoPackage written under a name not ending in .gpkg;
+    # the CLI would show it to the user
+    w = Workspace(tmp_path / "ws.gpkg")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        w.write({"parcels": _parcels()}, meta={"a": "1"}, log={"kind": "parcels"})
+        w.write({"enterprises": _enterprises()}, log={"kind": "enterprises"})
+    assert [str(c.message) for c in caught] == []
+
+
+# -- atomic writes -------------------------------------------------------------------------
+def test_failed_write_leaves_workspace_unchanged(ws, monkeypatch):
+    before = _sha(ws.path)
+
+    def broken(path):
+        raise WorkspaceError("校验失败")
+
+    monkeypatch.setattr(workspace_module, "_check_integrity", broken)
+    with pytest.raises(WorkspaceError, match="校验失败"):
+        ws.write({"parcels": _parcels().iloc[:1]}, meta={"x": "1"}, log={"kind": "parcels"})
+    assert _sha(ws.path) == before
+    assert sorted(p.name for p in ws.path.parent.iterdir() if not p.name.endswith(".lock")) == ["ws.gpkg"]
+
+
+def test_failed_second_table_leaves_first_unwritten(ws, monkeypatch):
+    before = _sha(ws.path)
+    real = workspace_module._write_frame
+
+    def write_frame(path, name, frame):
+        if name == "bad":
+            raise WorkspaceError("磁盘已满")
+        real(path, name, frame)
+
+    monkeypatch.setattr(workspace_module, "_write_frame", write_frame)
+    with pytest.raises(WorkspaceError, match="磁盘已满"):
+        ws.write({"parcels": _parcels().iloc[:1], "bad": _enterprises()})
+    assert _sha(ws.path) == before
+    assert len(ws.read("parcels")) == 2
+    assert "bad" not in ws.layers()
+
+
+def test_interrupted_write_leaves_workspace_unchanged(ws, monkeypatch):
+    before = _sha(ws.path)
+
+    def interrupted(path, name, frame):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(workspace_module, "_write_frame", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ws.write({"parcels": _parcels()})
+    assert _sha(ws.path) == before
+    assert sorted(p.name for p in ws.path.parent.iterdir() if not p.name.endswith(".lock")) == ["ws.gpkg"]
+
+
+def test_failed_first_write_creates_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(workspace_module, "_check_integrity",
+                        lambda path: (_ for _ in ()).throw(WorkspaceError("校验失败")))
+    w = Workspace(tmp_path / "ws.gpkg")
+    with pytest.raises(WorkspaceError):
+        w.write({"parcels": _parcels()})
+    assert not w.exists()
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_concurrent_writer_refused(ws):
+    before = _sha(ws.path)
+    lock = ws.path.with_name(f".{ws.path.name}.lock")
+    with lock.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        try:
+            with pytest.raises(WorkspaceError, match="正被另一个 mujun 进程写入"):
+                ws.write({"parcels": _parcels().iloc[:1]})
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    assert _sha(ws.path) == before
+    ws.write({"parcels": _parcels().iloc[:1]})  # free again once the other writer is done
+    assert len(ws.read("parcels")) == 1
