@@ -19,7 +19,14 @@ from geo.errors import SchemaError
 from layers.headers import map_headers, parse_overrides
 from layers.schema import Kind, get_kind
 from layers.sources import read_source
-from layers.validate import Report, check_ids, coerce_fields, parse_crs, prepare_geometry
+from layers.validate import (
+    Report,
+    check_ids,
+    coerce_fields,
+    invalid_credit_codes,
+    parse_crs,
+    prepare_geometry,
+)
 from layers.workspace import Workspace
 
 __all__ = ["ImportResult", "import_layer", "prepare_layer"]
@@ -154,6 +161,16 @@ def _kind_rules(frame: pd.DataFrame, k: Kind, src, year: int | None, report: Rep
         years = sorted(int(y) for y in frame["year"].dropna().unique())
     if k.name == "parcels" and "holder_code" in frame.columns:
         frame["holder_code"] = frame["holder_code"].str.upper()
+    code_field = {"enterprises": "credit_code", "parcels": "holder_code"}.get(k.name)
+    if code_field in frame.columns:
+        bad = invalid_credit_codes(frame[code_field])
+        if bad.any():
+            rows = src.row_numbers(bad)
+            report.add(
+                f"有 {int(bad.sum())} 个统一社会信用代码不符合 GB 32100-2015（长度、字符或校验位），"
+                f"如 {frame.loc[bad, code_field].iloc[0]}（第 {rows[0]} {src.row_word}）；"
+                f"与其他表关联时可能对不上，请核对"
+            )
     return frame, years
 
 

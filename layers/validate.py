@@ -26,6 +26,7 @@ __all__ = [
     "PLACEHOLDERS",
     "Report",
     "check_ids",
+    "invalid_credit_codes",
     "coerce_fields",
     "parse_crs",
     "prepare_geometry",
@@ -211,6 +212,35 @@ def check_ids(frame: pd.DataFrame, kind: Kind, src: Source, key: list[str] | Non
         )
 
 
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_WEIGHTS = np.array([1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28])
+
+
+def invalid_credit_codes(codes: pd.Series) -> pd.Series:
+    """Whether each 统一社会信用代码 breaks GB 32100-2015 (length, characters, check character).
+
+    Missing codes are not flagged.
+
+    Examples
+    --------
+    >>> invalid_credit_codes(pd.Series(["91330602MA2D4F7H1Q", "91330602MA2D4F7H1R", "123", None])).tolist()
+    [False, True, True, False]
+    """
+    text = codes.astype("string").str.upper()
+    present = text.notna()
+    ok_shape = text.str.fullmatch(f"[{_USCC_CHARS}]{{18}}").fillna(False).astype(bool)
+    bad = present & ~ok_shape
+    good = text[ok_shape]
+    if len(good):
+        lookup = np.full(128, -1)
+        lookup[[ord(c) for c in _USCC_CHARS]] = np.arange(len(_USCC_CHARS))
+        raw = np.frombuffer("".join(good.tolist()).encode("ascii"), dtype=np.uint8).reshape(-1, 18)
+        values = lookup[raw]
+        check = (31 - (values[:, :17] @ _USCC_WEIGHTS) % 31) % 31
+        bad.loc[good.index] = check != values[:, 17]
+    return bad.astype(bool)
+
+
 def parse_crs(text: str) -> CRS:
     """A CRS from ``--crs`` (``EPSG:4549``, ``4549``, WKT or PROJ); refused if unknown."""
     try:
@@ -284,9 +314,14 @@ def prepare_geometry(
     outside = ~(np.isfinite(lon) & np.isfinite(lat) & (lon >= x0) & (lon <= x1) & (lat >= y0) & (lat <= y1))
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
+        src_b = shapely.bounds(gdf.geometry.values[i])
+        x, y = (src_b[0] + src_b[2]) / 2, (src_b[1] + src_b[3]) / 2
+        where = (f"经度 {lon[i]:.4f}，纬度 {lat[i]:.4f}" if np.isfinite(lon[i]) and np.isfinite(lat[i])
+                 else "超出该坐标系的有效范围，无法换算")
+        hint = _suggest_crs(x) + "，请用 --crs 指定" if declared.is_projected else "请用 --crs 指定正确的坐标系"
         raise CRSError(
             f"{name}：按坐标系 {declared.name} 换算后，有 {int(outside.sum())} 个要素落在中国范围以外"
-            f"（如 {kept_ids.iloc[i]}：经度 {lon[i]:.4f}，纬度 {lat[i]:.4f}）；声明的坐标系可能不对，请用 --crs 指定正确的坐标系"
+            f"（如 {kept_ids.iloc[i]}：x={x:.1f}, y={y:.1f}，{where}）；声明的坐标系可能不对，{hint}"
         )
     return out
 

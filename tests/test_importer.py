@@ -921,3 +921,35 @@ def test_refused_import_creates_no_workspace(tmp_path, bad):
         import_layer(Workspace(ws_dir / "mujun.gpkg"), kind, path, progress=False, **kw)
     assert not (ws_dir / "mujun.gpkg").exists()
     assert not ws_dir.exists() or [p for p in ws_dir.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_invalid_credit_codes_are_reported_not_refused(tmp_path):
+    from layers.importer import prepare_layer
+
+    csv_path = tmp_path / "企业.csv"
+    csv_path.write_text(
+        "统一社会信用代码,企业名称,年度,税收(万元)\n"
+        "91330602MA2D4F7H1Q,甲,2025,10\n"
+        "91330602MA2D4F7H1R,乙,2025,20\n",
+        encoding="utf-8",
+    )
+    res = prepare_layer("enterprises", csv_path, progress=False)
+    assert len(res.frame) == 2
+    line = next(x for x in res.report.lines if "GB 32100" in x)
+    assert "91330602MA2D4F7H1R" in line and "第 3 行" in line
+
+
+def test_prefixed_coordinates_under_unprefixed_crs_name_the_likely_zone(tmp_path):
+    import geopandas as gpd
+    import shapely
+
+    from geo.errors import CRSError
+    from layers.importer import prepare_layer
+
+    gdf = gpd.GeoDataFrame({"宗地代码": ["A"]}, geometry=[shapely.box(40500000, 3300000, 40500100, 3300100)],
+                           crs=4549)
+    path = tmp_path / "p.gpkg"
+    gdf.to_file(path)
+    with pytest.raises(CRSError, match="EPSG:4528") as info:
+        prepare_layer("parcels", path, progress=False)
+    assert "inf" not in str(info.value)
