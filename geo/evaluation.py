@@ -259,7 +259,7 @@ def zone_summary(
         ``above_scale_tax_per_mu`` / ``above_scale_value_added_per_mu`` (规上 only).
     """
     p = parcels[parcels[zone_id].notna()]
-    out = zones[[zone_id, *[c for c in zones.columns if c not in (zone_id,)]]].copy()
+    out = zones.copy()
     out[zone_id] = out[zone_id].astype("string")
     out["zone_area_mu"] = area_m2(out) / (10000.0 / 15.0)
     key = out[zone_id]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from geo.errors import SchemaError
 from layers.schema import Field, Kind
 
-__all__ = ["HeaderMapping", "map_headers", "normalise_header", "parse_overrides", "unit_factor"]
+__all__ = ["HeaderMapping", "alias_table", "map_headers", "normalise_header", "parse_overrides", "unit_factor"]
 
 _BRACKETED = re.compile(r"^(?P<key>.*?)\s*[\(\[【〔](?P<unit>[^\)\]】〕]*)[\)\]】〕]\s*$")
 
@@ -88,7 +88,8 @@ def _truncations(alias: str) -> set[str]:
     return out
 
 
-def _alias_table(kind: Kind) -> dict[str, str]:
+def alias_table(kind: Kind) -> dict[str, str]:
+    """Comparison key (see :func:`normalise_header`) -> canonical field, for one kind."""
     exact: dict[str, str] = {}
     for f in kind.fields:
         for a in (f.name, f.label, *f.aliases):
@@ -191,7 +192,7 @@ def map_headers(
             raise SchemaError(
                 f"{where}--map 指定的标准字段 '{dst}' 不属于 {kind.name}（可用：{', '.join(kind.field_names)}）"
             )
-    table = _alias_table(kind)
+    table = alias_table(kind)
     out = HeaderMapping()
     taken: dict[str, str] = {}
     for h in headers:

@@ -19,7 +19,7 @@ from pyogrio.errors import DataLayerError, DataSourceError
 
 from geo.errors import InputError
 from layers.encoding import shapefile_encoding, text_file_encoding
-from layers.headers import normalise_header
+from layers.headers import alias_table, normalise_header
 from layers.schema import Kind
 
 __all__ = ["Source", "read_source", "VECTOR_SUFFIXES", "TABLE_SUFFIXES"]
@@ -177,9 +177,7 @@ def _header_row(raw: pd.DataFrame, kind: Kind) -> int:
 
     Reports from statistics systems often put a title above the header row.
     """
-    from layers.headers import _alias_table  # the same table map_headers uses
-
-    table = _alias_table(kind)
+    table = alias_table(kind)
     best, best_hits = 0, -1
     for i in range(min(_HEADER_SCAN_ROWS, len(raw))):
         hits = sum(normalise_header(v)[0] in table for v in raw.iloc[i] if isinstance(v, str))

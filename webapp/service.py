@@ -19,6 +19,7 @@ from geo.evaluation import LEVELS, ZONES, evaluate_year, parcel_base
 from geo.intensity import ratio_of_sums
 from geo.ranking import numeric_fields, ranked
 from layers.export import export_table
+from layers.schema import label
 from layers.workspace import Workspace, result_table
 
 __all__ = ["LEVEL_VIEWS", "Evaluated", "evaluate", "overall", "ranking", "export_ranking"]
@@ -202,8 +203,6 @@ def export_ranking(frame: pd.DataFrame, level: str, by: str, year: int, path: st
     else:
         data = frame[cols]
     meta = ws.meta()
-    from layers.schema import label
-
     notes = [
         ("数据", "示例数据（合成，非真实企业）" if meta.get("sample") == "1" else f"工作空间 {ws.path.name}"),
         ("年度", str(year)),
