@@ -37,7 +37,7 @@ from geo.landuse import (
     plot_ratio,
 )
 
-__all__ = ["LEVELS", "ZONES", "evaluate_year", "evaluate_years", "parcel_base", "zone_summary"]
+__all__ = ["LEVELS", "ZONES", "building_base", "evaluate_year", "evaluate_years", "parcel_base", "zone_summary"]
 
 #: Levels of the results, finest first.
 LEVELS: tuple[str, ...] = ("enterprise", "parcel", "park", "platform", "district")
@@ -66,7 +66,8 @@ def parcel_base(
         ``investment`` …).
     buildings : GeoDataFrame, optional
         Building footprints with ``floors``, ``height``, ``use`` and ``floor_area_m2``
-        where known. Each building belongs to the parcel holding most of its footprint.
+        where known, or the output of :func:`building_base`. Each building belongs to the
+        parcel holding more than half of its footprint.
     zones : mapping, optional
         ``{"district": gdf, "park": gdf, "platform": gdf}``, each with its id field
         (``district_id`` …) and ``name``.
@@ -96,34 +97,68 @@ def parcel_base(
     out["admin_share"] = admin_share(out["admin_footprint_m2"], out["area_m2"])
     investment = out["investment"] if "investment" in out.columns else pd.Series(np.nan, index=out.index)
     out["investment_intensity"] = investment_intensity(investment, out["area_mu"])
+    return _assign_zones(out, zones)
 
+
+def _assign_zones(frame: gpd.GeoDataFrame, zones: Mapping[str, gpd.GeoDataFrame | None] | None) -> gpd.GeoDataFrame:
+    """Add each zone level's id and name: the zone holding most of each feature's area."""
     for level, (zone_id, min_share) in ZONES.items():
         zone_gdf = (zones or {}).get(level)
         name_col = f"{level}_name"
         if zone_gdf is None or zone_gdf.empty:
-            out[zone_id] = pd.Series(pd.NA, index=out.index, dtype="string")
-            out[name_col] = pd.Series(pd.NA, index=out.index, dtype="string")
+            frame[zone_id] = pd.Series(pd.NA, index=frame.index, dtype="string")
+            frame[name_col] = pd.Series(pd.NA, index=frame.index, dtype="string")
             continue
         _check_columns(zone_gdf, [zone_id, "name"], level)
-        assigned = majority_zone(out, zone_gdf, zone_id, min_share=min_share)
-        out[zone_id] = assigned[zone_id]
+        assigned = majority_zone(frame, zone_gdf, zone_id, min_share=min_share)
+        frame[zone_id] = assigned[zone_id]
         names = pd.Series(zone_gdf["name"].astype("string").to_numpy(), index=zone_gdf[zone_id].astype("string"))
-        out[name_col] = out[zone_id].map(names).astype("string")
-    return out
+        frame[name_col] = frame[zone_id].map(names).astype("string")
+    return frame
+
+
+def building_base(
+    buildings: gpd.GeoDataFrame,
+    parcels: gpd.GeoDataFrame,
+    zones: Mapping[str, gpd.GeoDataFrame | None] | None = None,
+) -> gpd.GeoDataFrame:
+    """Footprints, counted floor areas and the parcel and zones of every building.
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame
+        Footprints with ``floors``, ``height``, ``use``, ``floor_area_m2`` where known.
+    parcels : GeoDataFrame
+        Parcels with ``parcel_id``; a building belongs to the parcel holding more than
+        half of its footprint.
+    zones : mapping, optional
+        As for :func:`parcel_base`; each building gets the district, park and platform
+        holding most of it.
+
+    Returns
+    -------
+    GeoDataFrame
+        The buildings with ``footprint_m2``, ``floor_area_m2`` (as counted for the plot
+        ratio), ``admin_footprint_m2``, ``parcel_id`` and the zone ids and names.
+    """
+    b = buildings.copy()
+    footprint = area_m2(b)
+    b["footprint_m2"] = footprint
+    b["floor_area_m2"] = counted_floor_area_m2(b, footprint)
+    b["admin_footprint_m2"] = admin_footprint_m2(b, footprint)
+    _check_columns(parcels, ["parcel_id"], "parcels")
+    plots = parcels[["parcel_id", parcels.geometry.name]].assign(parcel_id=parcels["parcel_id"].astype("string"))
+    b["parcel_id"] = majority_zone(b, plots, "parcel_id", min_share=0.5)["parcel_id"]
+    return _assign_zones(b, zones)
 
 
 def _building_totals(parcels: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None) -> pd.DataFrame:
     cols = ["building_count", "footprint_m2", "floor_area_m2", "admin_footprint_m2"]
     if buildings is None or buildings.empty:
         return pd.DataFrame(columns=cols, dtype="float64")
-    b = buildings.copy()
-    footprint = area_m2(b)
-    b["footprint_m2"] = footprint
-    b["floor_area_m2"] = counted_floor_area_m2(b, footprint)
-    b["admin_footprint_m2"] = admin_footprint_m2(b, footprint)
-    b["building_count"] = 1.0
-    zones = parcels[["parcel_id", "geometry"]].set_geometry("geometry")
-    b["parcel_id"] = majority_zone(b, zones, "parcel_id", min_share=0.5)["parcel_id"]
+    if not {"parcel_id", "footprint_m2", "floor_area_m2", "admin_footprint_m2"} <= set(buildings.columns):
+        buildings = building_base(buildings, parcels)  # not yet done by the caller
+    b = buildings.assign(building_count=1.0)
     return b.dropna(subset=["parcel_id"]).groupby("parcel_id")[cols].sum()
 
 

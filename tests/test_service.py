@@ -95,3 +95,18 @@ def test_evaluate_refuses_unknown_year_without_writing(sample_copy):
     with pytest.raises(InputError, match="已有年度"):
         evaluate(sample_copy, 1999, progress=False)
     assert sample_copy.path.read_bytes() == digest
+
+
+def test_buildings_assigned_to_parcels_and_zones(sample_workspace):
+    b = sample_workspace.read(result_table("building"))
+    assert len(b) == len(sample_workspace.read("buildings"))
+    assert b["parcel_id"].notna().mean() > 0.99
+    assert b["district_id"].notna().all()
+    parcels = sample_workspace.read(result_table("parcel"), where=f"year = {YEARS[-1]}").set_index("parcel_id")
+    on_parcel = b.dropna(subset=["parcel_id"])
+    same_park = on_parcel["park_id"].fillna("-").to_numpy() == parcels.loc[on_parcel["parcel_id"], "park_id"].fillna("-").to_numpy()
+    assert same_park.mean() > 0.99
+    # Σ counted floor area of a parcel's buildings / its area is the stored plot ratio
+    sums = on_parcel.groupby("parcel_id")["floor_area_m2"].sum()
+    expected = sums / parcels.loc[sums.index, "area_m2"]
+    np.testing.assert_allclose(parcels.loc[sums.index, "plot_ratio"], expected, rtol=1e-9)

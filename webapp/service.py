@@ -15,7 +15,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from geo.errors import InputError, WorkspaceError
-from geo.evaluation import LEVELS, ZONES, evaluate_year, parcel_base
+from geo.evaluation import LEVELS, ZONES, building_base, evaluate_year, parcel_base
 from geo.intensity import ratio_of_sums
 from geo.ranking import numeric_fields, ranked
 from layers.export import export_table
@@ -107,7 +107,10 @@ def evaluate(
                leave=False)
     try:
         bar.set_postfix_str("面积、建筑与空间归属")
-        base = parcel_base(parcels, ws.read_optional("buildings"), zones)
+        buildings = ws.read_optional("buildings")
+        if buildings is not None:
+            buildings = building_base(buildings, parcels, zones)
+        base = parcel_base(parcels, buildings, zones)
         bar.update()
         per_year = {}
         for y in years:
@@ -134,6 +137,8 @@ def evaluate(
                 if isinstance(frames[0], gpd.GeoDataFrame):
                     new = gpd.GeoDataFrame(new, geometry="geometry", crs=frames[0].crs)
         tables[name] = new
+    if buildings is not None:
+        tables[result_table("building")] = buildings  # year-independent: replaced whole
     for y in years:
         out.counts[y] = {level: len(per_year[y][level]) for level in per_year[y]}
         out.overall[y] = overall(per_year[y]["enterprise"])
