@@ -69,8 +69,8 @@ PARKS = [
     ("330624", "新昌示例智能装备小镇", "市级", 1.8, 1.4, -5, None),
 ]
 PLATFORMS = [
-    ("越城集成电路万亩千亿新产业平台（示例）", "集成电路", 1000.0, 2027),
-    ("上虞高端装备万亩千亿新产业平台（示例）", "高端装备", 1000.0, 2028),
+    ("越城集成电路万亩千亿新产业平台（示例）", "集成电路", 1000.0, 2027, "3973,3989,3824", 10500.0),
+    ("上虞高端装备万亩千亿新产业平台（示例）", "高端装备", 1000.0, 2028, "3442,3599,3670,3484", 11000.0),
 ]
 CLUSTERS_PER_DISTRICT = 8
 
@@ -242,9 +242,10 @@ def generate(seed: int = 2024, scale: float = 1.0) -> dict[str, pd.DataFrame]:
             pw, ph = 3500.0 * lin, 2000.0 * lin
             plat_local = shapely.box(-w_m / 2 - 1400 * lin, -ph / 2, -w_m / 2 - 1400 * lin + pw, ph / 2)
             plat_geom = _rotate(np.array([plat_local]), cx, cy, ang)[0]
-            pname, lead, target, tyear = PLATFORMS[plat]
+            pname, lead, target, tyear, codes, planned = PLATFORMS[plat]
             platforms.append({"平台代码": f"PF{plat + 1:02d}", "平台名称": pname, "主导产业": lead,
-                              "目标产值(亿元)": target, "目标年份": tyear, "geometry": plat_geom})
+                              "主导产业代码": codes, "目标产值(亿元)": target, "目标年份": tyear,
+                              "规划面积(亩)": planned, "geometry": plat_geom})
             placed.append(plat_geom.buffer(1500))
             region_local = shapely.union(park_local, plat_local)
         minx, miny, maxx, maxy = region_local.bounds
@@ -434,7 +435,7 @@ def _parcels_and_firms(rng, zones, platforms_gdf):
     holder_name = np.where(owner >= 0, names[np.maximum(owner, 0)], None)
     land_use = np.where(rng.random(n) < 0.96, "工业用地", "仓储用地")
     dlbm = np.where(land_use == "工业用地", "0601", "0604")
-    investment = np.where(std_land & producing, mu * rng.lognormal(np.log(300), 0.35, n), np.nan)
+    investment = np.where(std_land & producing, mu * rng.lognormal(np.log(360), 0.25, n), np.nan)
     investment[stalled] = mu[stalled] * rng.uniform(20, 60, int(stalled.sum()))
     parcels = gpd.GeoDataFrame({
         "ZDDM": parcel_id,
@@ -449,8 +450,11 @@ def _parcels_and_firms(rng, zones, platforms_gdf):
         "实际开工日期": dates(actual_start, producing | stalled),
         "固定资产投资": np.round(investment, 1),
         "约定投资强度": np.where(std_land & ~unsupplied, rng.choice([250, 270, 300, 320], n), np.nan),
-        "容积率下限": np.where(std_land & ~unsupplied, rng.choice([1.0, 1.2, 1.5], n), np.nan),
-        "容积率上限": np.where(std_land & ~unsupplied, rng.choice([2.0, 2.5, 3.0], n), np.nan),
+        "约定达产日期": dates(agreed_finish + np.timedelta64(365, "D"), std_land & ~unsupplied),
+        "约定亩均税收": np.where(std_land & ~unsupplied, rng.choice([8.0, 10.0, 15.0, 20.0], n), np.nan),
+        "约定亩均增加值": np.where(std_land & ~unsupplied, rng.choice([40.0, 60.0, 80.0], n), np.nan),
+        "容积率下限": np.where(std_land & ~unsupplied, rng.choice([0.8, 1.0, 1.0, 1.2], n), np.nan),
+        "容积率上限": np.where(std_land & ~unsupplied, rng.choice([2.5, 3.0], n), np.nan),
     }, geometry=geoms, crs=GK)
     parcels.loc[~unsupplied & (rng.random(n) < 0.003), "实际开工日期"] = "暂无"
 
@@ -473,9 +477,17 @@ def parcel_buildings(rng, parcels: np.ndarray, producing, stalled, owner, weak):
     low = weak[np.maximum(owner[built], 0)] | (rng.random(built.size) < 0.05)
     cover[low] = rng.uniform(0.12, 0.28, int(low.sum()))
     cover[stalled[built]] = rng.uniform(0.05, 0.15, int(stalled[built].sum()))
-    # buildings in a row along the first edge, each taking a share of the length
+    m = owner_b.size
+    use = rng.choice(["生产", "生产", "生产", "仓储"], size=m).astype(object)
+    use[(k == 0) & (nb[owner_b] > 2)] = "办公"
+    use[(k == 1) & (nb[owner_b] > 4)] = "生活"
+    use[(k == nb[owner_b] - 1) & (nb[owner_b] > 3) & (rng.random(m) < 0.3)] = "堆场"
+    admin = np.isin(use, ["办公", "生活"])
+    # buildings in a row along the first edge, each taking a share of the length;
+    # office and living blocks are small (the 7 % rule), a few are not
     frac_w = 0.82 / nb[owner_b]
     depth = np.clip(cover[owner_b] / 0.82, 0.1, 0.9)
+    depth = np.where(admin, depth * np.where(rng.random(m) < 0.1, 0.6, 0.25), depth)
     s0 = (k + 0.09) / nb[owner_b]
     t0 = (1 - depth) / 2
     o = p0[owner_b]
@@ -487,18 +499,12 @@ def parcel_buildings(rng, parcels: np.ndarray, producing, stalled, owner, weak):
         o + ax * s0[:, None] + ay * (t0 + depth)[:, None],
     ], axis=1)
     geoms = shapely.polygons(corners)
-    m = geoms.size
-    floors = rng.choice([1, 1, 2, 3, 4, 5, 6], size=m)
+    floors = rng.choice([1, 2, 2, 3, 3, 4, 5, 6], size=m)
     floors[low[owner_b]] = 1
     height = floors * rng.uniform(4.2, 5.0, m)
     shed = (floors == 1) & (rng.random(m) < 0.45)  # tall single-storey workshops count twice
     height[shed] = rng.uniform(9.0, 14.0, int(shed.sum()))
-    use = rng.choice(["生产", "生产", "生产", "仓储"], size=m).astype(object)
-    first = k == 0
-    office = first & (nb[owner_b] > 2)
-    use[office] = "办公"
-    use[(k == 1) & (nb[owner_b] > 4)] = "生活"
-    use[(k == nb[owner_b] - 1) & (nb[owner_b] > 3) & (rng.random(m) < 0.3)] = "堆场"
+    floors[admin] = np.maximum(floors[admin], 3)
     floors[use == "堆场"] = 0
     height[use == "堆场"] = 0
     return gpd.GeoDataFrame({

@@ -419,7 +419,8 @@ def test_rank_prints_table(evaluated):
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "2023 年企业排名（按 亩均税收(万元/亩)）"
-    assert lines[1].split() == ["排名", "统一社会信用代码", "企业名称", "行政区", "亩均税收(万元/亩)", "用地面积(亩)"]
+    assert lines[1].split() == ["排名", "统一社会信用代码", "企业名称", "行政区", "亩均税收(万元/亩)", "分类", "分类名称",
+                                "用地面积(亩)"]
     body = [ln.split() for ln in lines[3:6]]
     assert [r[1] for r in body] == [CODES[2], CODES[0], CODES[1]]  # ≈30, ≈10, ≈1 万元/亩
     assert [r[0] for r in body] == ["1", "2", "3"]

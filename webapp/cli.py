@@ -90,12 +90,19 @@ def import_cmd(kind, path, workspace, layer, encoding, crs, mapping, year) -> No
 @_workspace_option
 @click.option("--year", type=int, help="评价年度（默认：企业数据中最新的年度）")
 @click.option("--all-years", is_flag=True, help="评价企业数据中的每个年度")
-def evaluate(workspace, year, all_years) -> None:
-    """计算并保存一个年度的亩均效益、用地指标和园区、平台、行政区汇总。"""
+@click.option("--rules", default="zhejiang-default", show_default=True, metavar="NAME|FILE",
+              help="评价规则：内置名称（见 mujun rules）或 .toml 文件")
+@click.option("--control", default="gb-2008", show_default=True, metavar="NAME|FILE",
+              help="用地控制指标：gb-2008、gb-2023（未核实）或 .toml 文件")
+@click.option("--veto", "veto_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="一票否决名单（CSV/XLSX，列：统一社会信用代码、原因）")
+@click.option("--as-of", help="认定闲置土地、检查出让合同的日期（默认：评价年度的 12 月 31 日）")
+def evaluate(workspace, year, all_years, rules, control, veto_file, as_of) -> None:
+    """计算并保存亩均效益、综合评价分类、用地指标达标、闲置与低效用地和平台评估。"""
     from webapp.service import evaluate as run
 
     ws = Workspace.resolve(workspace)
-    res = run(ws, year, all_years=all_years)
+    res = run(ws, year, all_years=all_years, rules=rules, control=control, veto_file=veto_file, as_of=as_of)
     for line in _evaluation_lines(res):
         click.echo(line)
     click.echo(f"用时 {res.seconds:.1f} 秒；结果已保存到 {ws.path}")
@@ -103,7 +110,8 @@ def evaluate(workspace, year, all_years) -> None:
 
 def _evaluation_lines(res) -> list[str]:
     level_words = {"enterprise": "家企业", "parcel": "宗地块", "park": "个园区", "platform": "个平台", "district": "个行政区"}
-    lines = []
+    group_words = {"above_scale": "规上", "below_scale": "规下"}
+    lines = [f"评价规则 {res.rules}；用地控制指标 {res.control}"]
     for y in res.years:
         counts = "，".join(f"{n} {level_words[k]}" for k, n in res.counts[y].items())
         o = res.overall[y]
@@ -113,6 +121,19 @@ def _evaluation_lines(res) -> list[str]:
             parts.append(f"规上（{int(o['above_scale_enterprises'])} 家）亩均税收 {_fmt(o['above_scale_tax_per_mu'])} 万元/亩、"
                          f"亩均增加值 {_fmt(o['above_scale_value_added_per_mu'])} 万元/亩")
         lines.append("  " + "；".join(parts))
+        table = res.classes.get(y)
+        if table is not None:
+            for group, row in table.iterrows():
+                shares = "，".join(
+                    f"{c} {int(row.get(c, 0))} 家（{row.get(c + '_share', 0) * 100:.1f}%）" for c in "ABCD")
+                lines.append(f"  {group_words.get(group, group)}分类：{shares}")
+        if y in res.flags:
+            f = res.flags[y]
+            lines.append("  标记地块：" + "，".join(
+                f"{label} {f[k][0]} 宗（{f[k][1]:,.1f} 亩）"
+                for k, label in (("idle", "闲置"), ("inefficient", "低效"), ("noncompliant", "指标不达标"))))
+            tax, va = res.whatif[y]
+            lines.append(f"  若标记地块达到所在区县同行业亩均中位数：税收可增 {tax / 1e4:,.2f} 亿元，增加值可增 {va / 1e4:,.2f} 亿元")
     return lines
 
 
@@ -147,20 +168,28 @@ def _table(frame: pd.DataFrame, headers: list[str]) -> str:
 
 @main.command()
 @click.option("--level", type=click.Choice(_LEVELS), default="enterprise", show_default=True, help="排名层级")
-@click.option("--by", "by", default="tax_per_mu", show_default=True, help="排名字段，如 tax_per_mu、value_added_per_mu、area_mu、plot_ratio")
+@click.option("--by", "by", default="tax_per_mu", show_default=True,
+              help="排名字段，如 score、tax_per_mu、value_added_per_mu、area_mu、plot_ratio")
 @click.option("--year", type=int, help="年度（默认：最近评价的年度）")
 @click.option("--top", type=click.IntRange(min=1), help="只列前 N 名")
 @click.option("--ascending", is_flag=True, help="从低到高排（找末位）")
+@click.option("--class", "classes", multiple=True, metavar="A|B|C|D", help="只看某类企业（可重复）")
+@click.option("--district", help="只看一个行政区（名称或代码）")
+@click.option("--industry", help="只看某行业（行业代码开头，如 17 或 1752）")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="导出到 .csv、.xlsx 或 .gpkg 文件")
 @_workspace_option
-def rank(level, by, year, top, ascending, out, workspace) -> None:
+def rank(level, by, year, top, ascending, classes, district, industry, out, workspace) -> None:
     """按指标排名并导出（CSV/XLSX 为中文表头，GeoPackage 为标准英文字段并带图形）。"""
     from webapp.service import LEVEL_VIEWS, export_ranking, ranking
 
     ws = Workspace.resolve(workspace)
-    frame, y = ranking(ws, level, by, year=year, top=top, ascending=ascending)
+    classes = tuple(c.upper() for c in classes)
+    frame, y = ranking(ws, level, by, year=year, top=top, ascending=ascending, classes=classes,
+                       district=district, industry=industry)
     view = LEVEL_VIEWS[level]
     cols = ["rank", *view.table, by]
+    if "class" in frame.columns:
+        cols += ["class", "class_name"]
     if by != "area_mu" and "area_mu" in frame.columns and level != "enterprise":
         cols.append("area_mu")
     if level == "enterprise" and by != "land_mu":
@@ -168,12 +197,57 @@ def rank(level, by, year, top, ascending, out, workspace) -> None:
     cols = [c for c in dict.fromkeys(cols) if c in frame.columns]
     shown = frame[cols] if top is not None else frame[cols].head(20)
     headers = [view.name_header if c == "name" else label(c) for c in cols]
-    click.echo(f"{y} 年{view.label}排名（按 {label(by)}{'，从低到高' if ascending else ''}）")
+    filters = "，".join(x for x in (
+        "分类 " + "/".join(classes) if classes else "", f"行政区 {district}" if district else "",
+        f"行业 {industry}" if industry else "") if x)
+    click.echo(f"{y} 年{view.label}排名（按 {label(by)}{'，从低到高' if ascending else ''}"
+               f"{'；' + filters if filters else ''}）")
     click.echo(_table(shown, headers))
     if top is None and len(frame) > len(shown):
         click.echo(f"……共 {len(frame)} 条，用 --top N 显示更多，或 --out 导出全部")
     if out is not None:
         p = export_ranking(frame, level, by, y, out, ws)
+        click.echo(f"已导出 {len(frame)} 条到 {p}")
+
+
+@main.command()
+def rules() -> None:
+    """列出内置的评价规则和用地控制指标。"""
+    from layers.rulesets import available_rules
+
+    kinds = {"evaluation": "评价规则（--rules）", "control": "用地控制指标（--control）"}
+    for kind, title in kinds.items():
+        click.echo(title)
+        for info in available_rules():
+            if info.kind == kind:
+                click.echo(f"  {info.name:<18} {info.title}{'' if info.verified else '  【数值未核实】'}")
+    click.echo("也可以用 .toml 文件路径指定自己的规则，格式参照内置文件。")
+
+
+@main.command("flags")
+@click.option("--kind", type=click.Choice(["idle", "inefficient", "noncompliant"]), help="只看一类：闲置、低效、指标不达标")
+@click.option("--year", type=int, help="年度（默认：最近评价的年度）")
+@click.option("--top", type=click.IntRange(min=1), help="只列前 N 条")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="导出到 .csv 或 .xlsx 文件")
+@_workspace_option
+def flags_cmd(kind, year, top, out, workspace) -> None:
+    """列出被标记的地块（闲置、低效、指标不达标）及原因。"""
+    from layers.export import export_table
+    from webapp.service import flags
+
+    ws = Workspace.resolve(workspace)
+    frame, y = flags(ws, kind=kind, year=year)
+    cols = ["parcel_id", "kind_label", "reason", "holder_name", "district_name", "area_mu"]
+    shown = frame[cols].head(top or 20)
+    click.echo(f"{y} 年标记地块：{frame['parcel_id'].nunique()} 宗，{len(frame)} 条原因")
+    click.echo(_table(shown, [label(c) for c in cols]))
+    if len(frame) > len(shown):
+        click.echo(f"……共 {len(frame)} 条，用 --top N 显示更多，或 --out 导出全部")
+    if out is not None:
+        export_cols = ["parcel_id", "kind_label", "rule", "reason", "value", "threshold", "holder_name",
+                       "district_name", "park_name", "platform_name", "area_mu", "class", "year"]
+        data = frame[[c for c in export_cols if c in frame.columns]]
+        p = export_table(data, out, headers={"value": "数值", "threshold": "阈值"}, sheet="标记地块")
         click.echo(f"已导出 {len(frame)} 条到 {p}")
 
 

@@ -16,13 +16,26 @@ from tqdm import tqdm
 
 from geo.errors import InputError, WorkspaceError
 from geo.evaluation import LEVELS, ZONES, building_base, evaluate_year, parcel_base
+from geo.flags import FLAG_KINDS
 from geo.intensity import ratio_of_sums
+from geo.judgement import class_counts, judge_year
 from geo.ranking import numeric_fields, ranked
 from layers.export import export_table
+from layers.rulesets import (
+    DEFAULT_CONTROL,
+    DEFAULT_RULES,
+    industry_concordance,
+    load_control_rules,
+    load_rule_set,
+    read_veto,
+)
 from layers.schema import label
 from layers.workspace import Workspace, result_table
 
-__all__ = ["LEVEL_VIEWS", "Evaluated", "evaluate", "overall", "ranking", "export_ranking"]
+#: Year tables besides the levels: long tables of flags and checks, and the benchmarks used.
+YEAR_TABLES = ("flag", "compliance", "benchmark")
+
+__all__ = ["LEVEL_VIEWS", "Evaluated", "evaluate", "export_ranking", "flags", "overall", "ranking"]
 
 
 @dataclass(frozen=True)
@@ -45,20 +58,31 @@ _ZONE_EXPORT = ("zone_area_mu", "parcel_count", "area_mu", "evaluated_mu", "ente
 LEVEL_VIEWS: dict[str, LevelView] = {
     "enterprise": LevelView(
         "credit_code", "企业", "企业名称", ("credit_code", "name", "district_name"),
-        ("credit_code", "name", "industry_code", "industry_name", "above_scale", "district_name", "park_name",
+        ("credit_code", "name", "group_label", "score", "class", "class_name", "class_change", "previous_class",
+         "rank_in_group", "rank_in_district", "rank_in_industry", "veto_reason", "not_scored_reason",
+         "industry_code", "industry_name", "above_scale", "district_name", "park_name",
          "platform_name", "parcel_count", "owned_mu", "leased_in_mu", "leased_out_mu", "land_mu",
-         "tax", "value_added", "revenue", "output_value", *_PER_MU, "missing_reason"),
+         "tax", "value_added", "revenue", "output_value", *_PER_MU, "va_per_energy", "va_per_emission",
+         "labour_productivity", "rd_intensity", "tax_per_kwh", "score_tax_per_mu", "score_value_added_per_mu",
+         "score_va_per_energy", "score_va_per_emission", "score_labour_productivity", "score_rd_intensity",
+         "score_tax_per_kwh", "missing_reason", "rule_set"),
     ),
     "parcel": LevelView(
         "parcel_id", "地块", "权利人", ("parcel_id", "holder_name", "district_name"),
         ("parcel_id", "holder_code", "holder_name", "land_use", "district_name", "park_name", "platform_name",
+         "class", "class_name", "score", "flags", "flag_reasons",
          "area_mu", "holder_land_mu", "tax", "value_added", "revenue", "output_value", *_PER_MU,
          "building_count", "floor_area_m2", "footprint_m2", "plot_ratio", "building_coefficient",
-         "admin_share", "investment_intensity", "missing_reason"),
+         "admin_share", "investment_intensity", "builtup_fraction", "tax_gain", "value_added_gain",
+         "missing_reason"),
     ),
     "park": LevelView("park_id", "园区", "园区名称", ("park_id", "name"), ("park_id", "name", "level", *_ZONE_EXPORT)),
     "platform": LevelView("platform_id", "平台", "平台名称", ("platform_id", "name"),
-                          ("platform_id", "name", "lead_industry", *_ZONE_EXPORT)),
+                          ("platform_id", "name", "lead_industry", "planned_mu", "planned_vs_guide", "output_yi",
+                           "gap_to_guide_yi", "target_output_yi", "target_year", "gap_to_target_yi", "lead_output_yi",
+                           "lead_share", "lead_share_ok", "parcel_mu", "supplied_mu", "unsupplied_mu", "built_mu",
+                           "unbuilt_supplied_mu", "idle_mu", "inside_output_per_mu", "outside_output_per_mu",
+                           "outside_tax_per_mu", *_ZONE_EXPORT)),
     "district": LevelView("district_id", "行政区", "行政区名称", ("district_id", "name"),
                           ("district_id", "name", *_ZONE_EXPORT)),
 }
@@ -66,11 +90,17 @@ LEVEL_VIEWS: dict[str, LevelView] = {
 
 @dataclass
 class Evaluated:
-    """What :func:`evaluate` stored."""
+    """What :func:`evaluate` stored, for the summary."""
 
     years: list[int]
+    rules: str = ""
+    control: str = ""
     counts: dict[int, dict[str, int]] = field(default_factory=dict)
     overall: dict[int, dict[str, float]] = field(default_factory=dict)
+    classes: dict[int, pd.DataFrame] = field(default_factory=dict)
+    flags: dict[int, dict[str, tuple[int, float]]] = field(default_factory=dict)  # kind -> (parcels, mu)
+    flag_rows: dict[int, int] = field(default_factory=dict)
+    whatif: dict[int, tuple[float, float]] = field(default_factory=dict)  # (tax, value added) 万元
     seconds: float = 0.0
 
 
@@ -79,16 +109,31 @@ def _zones(ws: Workspace) -> dict[str, gpd.GeoDataFrame | None]:
 
 
 def evaluate(
-    ws: Workspace, year: int | None = None, *, all_years: bool = False, progress: bool | None = None
+    ws: Workspace,
+    year: int | None = None,
+    *,
+    all_years: bool = False,
+    rules: str | Path = DEFAULT_RULES,
+    control: str | Path = DEFAULT_CONTROL,
+    veto_file: str | Path | None = None,
+    as_of: str | None = None,
+    progress: bool | None = None,
 ) -> Evaluated:
     """Compute and store the results of one year (default: the latest) or of every year.
 
-    Results replace the stored rows of the same year in ``result_<level>`` tables; other
-    years are kept. Nothing is written if anything fails.
+    Per-mu results, scores and classes (rule set ``rules``), compliance with the land-use
+    control indicators (``control``) and transfer contracts, idle and inefficient land, the
+    platform assessment and the what-if gains. Idle land and contracts are judged at
+    ``as_of`` (default: 31 December of each evaluated year). Results replace the stored
+    rows of the same years; other years are kept. Nothing is written if anything fails.
     """
     t0 = time.perf_counter()
     if not ws.exists():
         raise WorkspaceError(f"工作空间 {ws.path} 不存在；请先导入数据（mujun import）或运行 mujun demo")
+    rule_set = load_rule_set(rules)
+    control_rules = load_control_rules(control)
+    veto = read_veto(veto_file) if veto_file else {}
+    fixed_as_of = _parse_date(as_of) if as_of else None
     parcels = ws.read("parcels")
     enterprises = ws.read("enterprises")
     available = sorted(int(y) for y in enterprises["year"].dropna().unique())
@@ -111,42 +156,92 @@ def evaluate(
         if buildings is not None:
             buildings = building_base(buildings, parcels, zones)
         base = parcel_base(parcels, buildings, zones)
+        builtup = _builtup(ws, base)
         bar.update()
-        per_year = {}
+        per_year: dict[int, dict[str, pd.DataFrame]] = {}
         for y in years:
             bar.set_postfix_str(f"{y} 年")
-            per_year[y] = evaluate_year(base, enterprises, y, zones)
+            res = evaluate_year(base, enterprises, y, zones)
+            if y - 1 in per_year:
+                prev = per_year[y - 1]["enterprise"].set_index("credit_code")["class"]
+            else:
+                prev = _stored_classes(ws, y - 1)
+            per_year[y] = judge_year(
+                res, rule_set, control_rules, as_of=fixed_as_of or pd.Timestamp(year=y, month=12, day=31),
+                concordance=industry_concordance(), previous_class=prev, veto=veto, builtup=builtup,
+            )
             bar.update()
     finally:
         bar.close()
-    out = Evaluated(years)
+    out = Evaluated(years, rules=rule_set.name, control=control_rules.name)
     tables: dict[str, pd.DataFrame] = {}
-    for level in LEVELS:
+    for level in (*LEVELS, *YEAR_TABLES):
         frames = [per_year[y][level] for y in years if level in per_year[y]]
-        if not frames:
-            continue
-        new = pd.concat(frames, ignore_index=True)
-        if isinstance(frames[0], gpd.GeoDataFrame):
-            new = gpd.GeoDataFrame(new, geometry="geometry", crs=frames[0].crs)
-        name = result_table(level)
-        if ws.has(name):
-            old = ws.read(name)
-            old = old[~old["year"].isin(years)]
-            if len(old):
-                new = pd.concat([old, new], ignore_index=True)
-                if isinstance(frames[0], gpd.GeoDataFrame):
-                    new = gpd.GeoDataFrame(new, geometry="geometry", crs=frames[0].crs)
-        tables[name] = new
+        if frames:
+            tables[result_table(level)] = _replace_years(ws, result_table(level), frames, years)
     if buildings is not None:
         tables[result_table("building")] = buildings  # year-independent: replaced whole
     for y in years:
-        out.counts[y] = {level: len(per_year[y][level]) for level in per_year[y]}
-        out.overall[y] = overall(per_year[y]["enterprise"])
+        r = per_year[y]
+        out.counts[y] = {level: len(r[level]) for level in LEVELS if level in r}
+        out.overall[y] = overall(r["enterprise"])
+        out.classes[y] = class_counts(r["enterprise"])
+        flags = r["flag"]
+        parcels_y = r["parcel"]
+        out.flags[y] = {
+            kind: (int(parcels_y[kind].sum()), float(parcels_y.loc[parcels_y[kind], "area_mu"].sum()))
+            for kind in FLAG_KINDS
+        }
+        out.flag_rows[y] = len(flags)
+        out.whatif[y] = (float(parcels_y["tax_gain"].sum()), float(parcels_y["value_added_gain"].sum()))
     evaluated = sorted(set(_evaluated_years(ws)) | set(years))
-    ws.write(tables, meta={"evaluated_years": ",".join(map(str, evaluated)),
-                           "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S")})
+    meta = {"evaluated_years": ",".join(map(str, evaluated)), "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    meta.update({f"rules_{y}": f"{rule_set.name}|{control_rules.name}" for y in years})
+    ws.write(tables, meta=meta)
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def _replace_years(ws: Workspace, name: str, frames: list[pd.DataFrame], years: list[int]) -> pd.DataFrame:
+    """The stored table ``name`` with the rows of ``years`` replaced by ``frames``."""
+    geo = isinstance(frames[0], gpd.GeoDataFrame)
+    new = pd.concat(frames, ignore_index=True)
+    if ws.has(name):
+        old = ws.read(name)
+        old = old[~old["year"].isin(years)]
+        if len(old):
+            new = pd.concat([old, new], ignore_index=True)
+    if geo:
+        new = gpd.GeoDataFrame(new, geometry="geometry", crs=frames[0].crs)
+    return new
+
+
+def _stored_classes(ws: Workspace, year: int) -> pd.Series | None:
+    name = result_table("enterprise")
+    if not ws.has(name):
+        return None
+    prev = ws.read(name, where=f"year = {int(year)}")
+    if prev.empty or "class" not in prev.columns:
+        return None
+    return prev.set_index("credit_code")["class"]
+
+
+def _builtup(ws: Workspace, base: gpd.GeoDataFrame) -> pd.Series | None:
+    try:
+        from layers.rasters import parcel_builtup
+    except ImportError:  # pragma: no cover - raster support is part of the package
+        return None
+    values = parcel_builtup(ws, base)
+    if values is None:
+        return None
+    return pd.Series(values.to_numpy(), index=base["parcel_id"].astype("string").to_numpy())
+
+
+def _parse_date(text: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(text)
+    except (ValueError, TypeError):
+        raise InputError(f"无法识别日期 '{text}'；请写成 2025-12-31 这样的格式") from None
 
 
 def _evaluated_years(ws: Workspace) -> list[int]:
@@ -173,9 +268,20 @@ def overall(enterprises: pd.DataFrame) -> dict[str, float]:
 
 def ranking(
     ws: Workspace, level: str, by: str, *, year: int | None = None, top: int | None = None,
-    ascending: bool = False,
+    ascending: bool = False, classes: tuple[str, ...] = (), district: str | None = None,
+    industry: str | None = None,
 ) -> tuple[pd.DataFrame, int]:
-    """A level's results for a year, ranked by ``by``; returns (frame, year)."""
+    """A level's results for a year, filtered and ranked by ``by``; returns (frame, year).
+
+    Parameters
+    ----------
+    classes : tuple of str
+        Keep enterprises (or parcels of holders) of these classes (A–D).
+    district : str, optional
+        Keep one district, by name (越城区) or code (330602).
+    industry : str, optional
+        Keep industry codes starting with this (e.g. ``17`` or ``1752``).
+    """
     if level not in LEVEL_VIEWS:
         raise InputError(f"未知的层级 '{level}'；可用：{', '.join(LEVEL_VIEWS)}")
     name = result_table(level)
@@ -193,7 +299,56 @@ def ranking(
         raise InputError(f"没有 {year} 年的评价结果；已评价年度：{'、'.join(map(str, years)) or '无'}（可运行 mujun evaluate --year {year}）")
     if by not in numeric_fields(frame):
         raise InputError(f"无法按 '{by}' 排名；{LEVEL_VIEWS[level].label}的数值字段有：{', '.join(numeric_fields(frame))}")
+    frame = _filtered(frame, level, classes, district, industry)
     return ranked(frame, by, ascending=ascending, top=top), int(year)
+
+
+def _filtered(frame: pd.DataFrame, level: str, classes, district, industry) -> pd.DataFrame:
+    label = LEVEL_VIEWS[level].label
+    if classes:
+        bad = [c for c in classes if c not in ("A", "B", "C", "D")]
+        if bad:
+            raise InputError(f"分类应为 A、B、C、D，收到 {', '.join(bad)}")
+        if "class" not in frame.columns:
+            raise InputError(f"{label}结果没有分类；分类只用于企业和地块")
+        frame = frame[frame["class"].isin(list(classes)).fillna(False).astype(bool)]
+    if district:
+        if level == "district":
+            ids, names = frame["district_id"], frame["name"]
+        elif "district_id" in frame.columns:
+            ids, names = frame["district_id"], frame["district_name"]
+        else:
+            raise InputError(f"{label}结果没有行政区，不能按行政区筛选")
+        keep = (ids.astype("string") == district) | (names.astype("string") == district)
+        if not keep.any():
+            known = sorted(set(names.dropna().astype(str)))
+            raise InputError(f"没有行政区 '{district}'；可用：{', '.join(known)}")
+        frame = frame[keep.fillna(False).astype(bool)]
+    if industry:
+        if "industry_code" not in frame.columns:
+            raise InputError(f"{label}结果没有行业代码，不能按行业筛选")
+        frame = frame[frame["industry_code"].astype("string").str.startswith(industry).fillna(False).astype(bool)]
+    return frame
+
+
+def flags(ws: Workspace, *, kind: str | None = None, year: int | None = None) -> tuple[pd.DataFrame, int]:
+    """Flagged parcels of a year with their reasons (one row per reason); returns (frame, year)."""
+    if kind is not None and kind not in FLAG_KINDS:
+        raise InputError(f"未知的标记类型 '{kind}'；可用：{', '.join(FLAG_KINDS)}")
+    name = result_table("flag")
+    years = _evaluated_years(ws)
+    if not ws.has(name) or not years:
+        raise WorkspaceError(f"还没有评价结果；请先运行 mujun evaluate（工作空间 {ws.path}）")
+    year = years[-1] if year is None else int(year)
+    where = f"year = {year}" + (f" AND kind = '{kind}'" if kind else "")
+    f = ws.read(name, where=where)
+    parcels = ws.read(result_table("parcel"), where=f"year = {year}")
+    cols = ["parcel_id", "holder_name", "district_name", "park_name", "platform_name", "area_mu", "class"]
+    info = parcels[[c for c in cols if c in parcels.columns]].drop_duplicates("parcel_id")
+    f = f.merge(info, on="parcel_id", how="left")
+    order = {"idle": 0, "inefficient": 1, "noncompliant": 2}
+    f = f.assign(_k=f["kind"].map(order)).sort_values(["_k", "area_mu", "parcel_id"], ascending=[True, False, True])
+    return f.drop(columns="_k").reset_index(drop=True), year
 
 
 def export_ranking(frame: pd.DataFrame, level: str, by: str, year: int, path: str | Path, ws: Workspace) -> Path:

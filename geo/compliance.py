@@ -1,0 +1,154 @@
+"""Compliance of parcels with land-use control indicators and their transfer contracts (标准地).
+
+Each check gives one row: the parcel, the indicator, what was measured, what is required,
+and whether it passes. Control indicators apply to built parcels; contract indicators are
+checked once due — building indicators (投资强度, 容积率) after the agreed completion date,
+output indicators (亩均税收, 亩均增加值, 单位能耗/排放增加值) after the agreed date of full
+production (达产).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from geo.rules import ControlRules
+
+__all__ = ["LABELS", "compliance", "division_2002"]
+
+LABELS = {
+    "building_coefficient": "建筑系数",
+    "admin_share": "行政办公及生活服务设施用地比重",
+    "plot_ratio": "容积率",
+    "investment_intensity": "投资强度",
+    "tax_per_mu": "亩均税收",
+    "value_added_per_mu": "亩均增加值",
+    "va_per_energy": "单位能耗增加值",
+    "va_per_emission": "单位排放增加值",
+}
+_PERCENT = {"building_coefficient", "admin_share"}
+
+# (measured, contract field, op, label suffix, due-date field)
+_CONTRACT = (
+    ("investment_intensity", "contract_investment", ">=", "agreed_finish"),
+    ("plot_ratio", "planned_far_min", ">=", "agreed_finish"),
+    ("plot_ratio", "planned_far_max", "<=", "agreed_finish"),
+    ("tax_per_mu", "contract_tax_per_mu", ">=", "production_due"),
+    ("value_added_per_mu", "contract_value_added_per_mu", ">=", "production_due"),
+    ("va_per_energy", "contract_va_per_energy", ">=", "production_due"),
+    ("va_per_emission", "contract_va_per_emission", ">=", "production_due"),
+)
+
+
+def division_2002(codes: pd.Series, edition: str, concordance: Mapping[str, Mapping[str, str]]) -> pd.Series:
+    """Two-digit GB/T 4754-2002 division of industry codes given in ``edition``.
+
+    Examples
+    --------
+    >>> conc = {"division": {"29": "", "38": "39", "39": "40"}, "group": {"291": "29", "292": "30"}}
+    >>> division_2002(pd.Series(["3824", "2922", "1752", None]), "GB/T 4754-2017", conc).tolist()
+    ['39', '30', '17', <NA>]
+    """
+    text = codes.astype("string").str.strip()
+    div = text.str[:2]
+    if edition == "GB/T 4754-2002":
+        return div
+    by_group = text.str[:3].map(dict(concordance.get("group", {}))).astype("string")
+    by_div = div.map(dict(concordance.get("division", {}))).astype("string").fillna(div)
+    out = by_group.fillna(by_div)
+    return out.mask(out == "", pd.NA).astype("string")
+
+
+def _fmt(op: str, value: pd.Series, indicator: str) -> pd.Series:
+    sign = "≥" if op == ">=" else "≤"
+    if indicator in _PERCENT:
+        return sign + " " + (value * 100).round(1).astype("string") + "%"
+    return sign + " " + value.round(3).astype("string")
+
+
+def _rows(parcels: pd.DataFrame, indicator: str, measured: pd.Series, op: str, required: pd.Series,
+          source: str, rule_set: str, due: pd.Series | None) -> pd.DataFrame:
+    have = required.notna()
+    p = parcels[have]
+    m = measured[have].astype("float64")
+    r = required[have].astype("float64")
+    passed = (m >= r) if op == ">=" else (m <= r)
+    status = np.where(m.isna(), "无数据", np.where(passed, "达标", "不达标"))
+    if due is not None:
+        not_due = ~due[have].fillna(False).astype(bool)
+        status = np.where(not_due, "未到期", status)
+    out = pd.DataFrame({
+        "parcel_id": p["parcel_id"].to_numpy(),
+        "source": source,
+        "rule_set": rule_set,
+        "indicator": indicator,
+        "label": LABELS[indicator],
+        "measured": m.to_numpy(),
+        "op": op,
+        "required": r.to_numpy(),
+        "required_text": _fmt(op, r, indicator).to_numpy(),
+        "status": status,
+    })
+    out["passed"] = pd.array(np.where(out["status"] == "达标", True, np.where(out["status"] == "不达标", False, None)),
+                             dtype="boolean")
+    return out
+
+
+def compliance(
+    parcels: pd.DataFrame,
+    control: ControlRules,
+    division: pd.Series,
+    holder: pd.DataFrame,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
+    """Every control and contract check of every parcel.
+
+    Parameters
+    ----------
+    parcels : DataFrame
+        A year's parcel results (``parcel_id``, ``building_count``, ``plot_ratio``,
+        ``building_coefficient``, ``admin_share``, ``investment_intensity``, contract fields,
+        dates).
+    control : ControlRules
+    division : Series
+        Two-digit industry division of each parcel's holder in the edition ``control``
+        keys on (see :func:`division_2002`).
+    holder : DataFrame
+        Each parcel's holder indicators on the parcels' index (``tax_per_mu``,
+        ``value_added_per_mu``, ``va_per_energy``, ``va_per_emission``).
+    as_of : Timestamp
+        The date contracts are judged at.
+
+    Returns
+    -------
+    DataFrame
+        ``parcel_id``, ``source`` (控制指标 / 出让合同), ``rule_set``, ``indicator``, ``label``,
+        ``measured``, ``op``, ``required``, ``required_text``, ``status`` (达标 / 不达标 /
+        未到期 / 无数据) and ``passed``.
+    """
+    built = parcels["building_count"] > 0
+    frames = []
+    src = f"控制指标（{control.title}）"
+    for ind, (op, value) in control.limits.items():
+        if ind in parcels.columns:
+            req = pd.Series(np.where(built, value, np.nan), index=parcels.index)
+            frames.append(_rows(parcels, ind, parcels[ind], op, req, src, control.name, None))
+    if control.plot_ratio_min:
+        req = division.map(control.plot_ratio_min).astype("float64").where(built)
+        frames.append(_rows(parcels, "plot_ratio", parcels["plot_ratio"], ">=", req, src, control.name, None))
+    for ind, field, op, due_field in _CONTRACT:
+        if field not in parcels.columns:
+            continue
+        measured = holder[ind] if ind in holder.columns else parcels.get(ind)
+        if measured is None:
+            continue
+        due_dates = pd.to_datetime(parcels[due_field], errors="coerce") if due_field in parcels.columns else None
+        due = (due_dates <= as_of) if due_dates is not None else pd.Series(True, index=parcels.index)
+        frames.append(_rows(parcels, ind, measured, op, pd.to_numeric(parcels[field], errors="coerce"),
+                            "出让合同（标准地）", "出让合同", due))
+    if not frames:
+        return pd.DataFrame(columns=["parcel_id", "source", "rule_set", "indicator", "label", "measured", "op",
+                                     "required", "required_text", "status", "passed"])
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,137 @@
+"""Turning a year's per-mu results into judgements: scores and classes, compliance, idle and
+inefficient land, the 万亩千亿 platform assessment and the what-if gains.
+
+Pure: frames and rule sets in, frames out (see :func:`judge_year`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from geo.compliance import compliance, division_2002
+from geo.flags import FLAG_KINDS, idle_flags, inefficient_flags, noncompliance_flags
+from geo.platforms import platform_assessment
+from geo.rules import ControlRules, RuleSet
+from geo.scoring import class_change, score_enterprises
+from geo.whatif import whatif_gains
+
+__all__ = ["DATA_EDITION", "class_counts", "judge_year"]
+
+#: Edition of GB/T 4754 that industry codes in the data are taken to follow.
+DATA_EDITION = "GB/T 4754-2017"
+
+
+def _division(codes: pd.Series, edition: str, concordance: Mapping) -> pd.Series:
+    if edition == "GB/T 4754-2002" and edition != DATA_EDITION:
+        return division_2002(codes, DATA_EDITION, concordance)
+    return codes.astype("string").str.strip().str[:2]
+
+
+def judge_year(
+    results: dict[str, pd.DataFrame],
+    rules: RuleSet,
+    control: ControlRules,
+    *,
+    as_of: pd.Timestamp,
+    concordance: Mapping,
+    previous_class: pd.Series | None = None,
+    veto: Mapping[str, str] | None = None,
+    builtup: pd.Series | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Add the year's judgements to the results of :func:`geo.evaluation.evaluate_year`.
+
+    Parameters
+    ----------
+    results : dict
+        ``{"enterprise": …, "parcel": …, "platform": …}`` of one year.
+    rules, control : RuleSet, ControlRules
+    as_of : Timestamp
+        Date idle land and contracts are judged at.
+    concordance : mapping
+        GB/T 4754-2017 → 2002 table (:func:`layers.rulesets.industry_concordance`).
+    previous_class : Series, optional
+        Last year's class by credit code.
+    veto : mapping, optional
+        Extra vetoes (credit code -> reason).
+    builtup : Series, optional
+        Observed built-up fraction of each parcel by ``parcel_id``.
+
+    Returns
+    -------
+    dict
+        ``enterprise`` scored and classed; ``parcel`` with the holder's class and score,
+        ``idle``, ``inefficient``, ``noncompliant``, ``flags``, ``flag_reasons`` and the
+        what-if gains; ``flag`` and ``compliance`` (long tables); ``benchmark``; and
+        ``platform`` with the assessment columns.
+    """
+    year = int(results["enterprise"]["year"].iloc[0])
+    out = dict(results)
+    ent, bench = score_enterprises(results["enterprise"], rules, veto)
+    ent["rule_set"] = rules.name
+    prev = previous_class if previous_class is not None else pd.Series(dtype="string")
+    ent["previous_class"] = ent["credit_code"].map(prev).astype("string")
+    ent["class_change"] = class_change(ent["class"], ent["previous_class"])
+    out["enterprise"] = ent
+    bench.insert(0, "year", year)
+    bench["rule_set"] = rules.name
+    out["benchmark"] = bench
+
+    p = results["parcel"].copy()
+    holder_cols = ["score", "class", "class_name", "va_per_energy", "va_per_emission"]
+    holder = ent.drop_duplicates("credit_code").set_index("credit_code")
+    holder = holder[[c for c in holder_cols if c in holder.columns]]
+    joined = holder.reindex(p["holder_code"].astype("string").to_numpy())
+    joined.index = p.index
+    for col in joined.columns:
+        p[col] = joined[col]
+    codes = p["industry_code"] if "industry_code" in p.columns else pd.Series(pd.NA, index=p.index, dtype="string")
+    if builtup is not None:
+        p["builtup_fraction"] = p["parcel_id"].astype("string").map(builtup).astype("float64")
+    observed = p["builtup_fraction"] if "builtup_fraction" in p.columns else None
+
+    checks = compliance(p, control, _division(codes, control.edition, concordance), p, as_of)
+    checks.insert(1, "year", year)
+    flags = pd.concat(
+        [
+            idle_flags(p, rules, as_of, observed),
+            inefficient_flags(p, rules, _division(codes, rules.industry_edition, concordance)),
+            noncompliance_flags(checks),
+        ],
+        ignore_index=True,
+    )
+    flags.insert(1, "year", year)
+    for kind in FLAG_KINDS:
+        p[kind] = p["parcel_id"].isin(flags.loc[flags["kind"] == kind, "parcel_id"]).astype(bool)
+    by_parcel = flags.groupby("parcel_id")
+    p["flags"] = p["parcel_id"].map(by_parcel["kind_label"].agg(lambda s: "、".join(dict.fromkeys(s)))).astype("string")
+    p["flag_reasons"] = p["parcel_id"].map(by_parcel["reason"].agg("；".join)).astype("string")
+    flagged = p[list(FLAG_KINDS)].any(axis=1)
+    gains = whatif_gains(p, ent, flagged)
+    for col in gains.columns:
+        p[col] = gains[col]
+    out["parcel"] = p
+    out["flag"] = flags
+    out["compliance"] = checks
+
+    if "platform" in results:
+        assessment = platform_assessment(results["platform"], p, p["idle"])
+        plat = results["platform"]
+        extra = assessment.drop(columns=[c for c in ("name", "lead_industry", "planned_mu", "target_year",
+                                                      "district_id", "output_per_mu", "tax_per_mu")
+                                         if c in assessment.columns])
+        merged = plat.drop(columns=[c for c in extra.columns if c != "platform_id" and c in plat.columns])
+        merged = merged.merge(extra, on="platform_id", how="left")
+        merged["inside_output_per_mu"] = assessment.set_index("platform_id").reindex(merged["platform_id"])[
+            "output_per_mu"].to_numpy()
+        out["platform"] = merged
+    return out
+
+
+def class_counts(enterprises: pd.DataFrame) -> pd.DataFrame:
+    """Number and share of each class per group (规上 / 规下)."""
+    e = enterprises[enterprises["class"].notna()]
+    counts = e.groupby(["group", "class"]).size().unstack(fill_value=0)
+    shares = counts.div(counts.sum(axis=1), axis=0).add_suffix("_share")
+    return pd.concat([counts, shares], axis=1).astype("float64")

@@ -1,0 +1,121 @@
+"""Finding and reading rule sets: TOML files shipped in ``layers/rules`` or given by path."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from geo.rules import (
+    ControlRules,
+    RuleError,
+    RuleSet,
+    control_rules_from_dict,
+    rule_set_from_dict,
+)
+
+__all__ = ["RULES_DIR", "RuleInfo", "available_rules", "industry_concordance", "load_control_rules", "read_veto",
+           "load_rule_set"]
+
+RULES_DIR = Path(__file__).with_name("rules")
+DEFAULT_RULES = "zhejiang-default"
+DEFAULT_CONTROL = "gb-2008"
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """A shipped rule set, for listing."""
+
+    name: str
+    kind: str  # "evaluation" or "control"
+    title: str
+    verified: bool
+    path: Path
+
+
+def _read(path: Path) -> dict:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise RuleError(f"规则文件 {path.name} 不是有效的 TOML（{err}）") from None
+    except OSError as err:
+        raise RuleError(f"无法读取规则文件 {path}（{err.strerror}）") from None
+
+
+def _kind(d: dict) -> str:
+    return "control" if "limits" in d or "plot_ratio_min" in d else "evaluation"
+
+
+def available_rules() -> list[RuleInfo]:
+    """Every rule set shipped with mujun."""
+    out = []
+    for p in sorted(RULES_DIR.glob("*.toml")):
+        d = _read(p)
+        out.append(RuleInfo(str(d.get("name", p.stem)), _kind(d), str(d.get("title", "")),
+                            bool(d.get("verified", True)), p))
+    return out
+
+
+def _locate(name_or_path: str | Path, kind: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix.lower() == ".toml" or p.exists():
+        if not p.exists():
+            raise RuleError(f"规则文件 {p} 不存在")
+        return p
+    for info in available_rules():
+        if info.name == str(name_or_path) and info.kind == kind:
+            return info.path
+    names = [i.name for i in available_rules() if i.kind == kind]
+    what = "评价规则" if kind == "evaluation" else "用地控制指标"
+    raise RuleError(f"没有名为 '{name_or_path}' 的{what}；可用：{', '.join(names)}，或给出 .toml 文件路径")
+
+
+def load_rule_set(name_or_path: str | Path = DEFAULT_RULES) -> RuleSet:
+    """An evaluation rule set by shipped name (``zhejiang-default``) or TOML path."""
+    p = _locate(name_or_path, "evaluation")
+    d = _read(p)
+    if _kind(d) != "evaluation":
+        raise RuleError(f"规则文件 {p.name} 是用地控制指标，不是评价规则；请用 --control 指定它")
+    return rule_set_from_dict(d, p.name)
+
+
+def load_control_rules(name_or_path: str | Path = DEFAULT_CONTROL) -> ControlRules:
+    """Land-use control indicators by shipped name (``gb-2008``) or TOML path."""
+    p = _locate(name_or_path, "control")
+    d = _read(p)
+    if _kind(d) != "control":
+        raise RuleError(f"规则文件 {p.name} 是评价规则，不是用地控制指标；请用 --rules 指定它")
+    return control_rules_from_dict(d, p.name)
+
+
+@cache
+def industry_concordance() -> dict[str, dict[str, str]]:
+    """GB/T 4754-2017 → 2002 manufacturing concordance: ``{"division": {...}, "group": {...}}``."""
+    return _read(Path(__file__).with_name("gbt4754-2017-to-2002.toml"))
+
+
+def read_veto(path: str | Path) -> dict[str, str]:
+    """A veto list (一票否决) from CSV or XLSX: 统一社会信用代码 and 原因 columns."""
+    import pandas as pd
+
+    p = Path(path)
+    if not p.exists():
+        raise RuleError(f"否决名单 {p} 不存在")
+    try:
+        if p.suffix.lower() in (".xlsx", ".xlsm"):
+            t = pd.read_excel(p, dtype=str)
+        else:
+            from layers.encoding import text_file_encoding
+
+            t = pd.read_csv(p, dtype=str, encoding=text_file_encoding(p), keep_default_na=False)
+    except (OSError, ValueError) as err:
+        raise RuleError(f"否决名单 {p.name} 无法读取（{err}）") from None
+    cols = {c.strip(): c for c in t.columns}
+    code = next((cols[c] for c in ("统一社会信用代码", "credit_code", "信用代码") if c in cols), None)
+    reason = next((cols[c] for c in ("原因", "否决原因", "reason", "事由") if c in cols), None)
+    if code is None or reason is None:
+        raise RuleError(f"否决名单 {p.name} 需要“统一社会信用代码”和“原因”两列；现有列：{', '.join(t.columns)}")
+    t = t[t[code].astype(str).str.strip() != ""]
+    return dict(zip(t[code].astype(str).str.strip().str.upper(), t[reason].astype(str).str.strip(), strict=True))
