@@ -13,8 +13,9 @@ Idle (闲置):
   start date. Developed area is measured as the building coefficient over the
   coverage a finished plot reaches (rule ``coverage_target``, default 30 %), or by the
   built-up fraction seen on imagery where a raster is registered, whichever is larger;
-- 影像显示空置: a parcel in production (its holder reports output) whose imagery shows at most
-  ``bare_builtup_max`` (10 %) built-up.
+- 影像显示空置: a parcel on record as built (buildings registered, or a start date) whose
+  holder reports output, but whose imagery shows at most ``bare_builtup_max`` (10 %)
+  built-up.
 
 Inefficient (低效, by the rule set): 亩均税收 below the industry guideline; 容积率 below the
 minimum for a built parcel outside the exempt industries; held by a D-class enterprise.
@@ -126,7 +127,9 @@ def idle_flags(
         frames.append(_frame(p, "idle", rule, reason, value[mask].to_numpy(), threshold))
 
     if builtup is not None:
-        bare = producing & (builtup <= rules.bare_builtup_max)
+        # on record as built and producing: buildings registered or construction started
+        on_record = (_num(parcels, "building_count", 0.0) > 0) | started.notna()
+        bare = producing & on_record & (builtup <= rules.bare_builtup_max)
         p = parcels[bare]
         reason = ("权利人申报在产，但影像建成比例仅 " + (builtup[bare] * 100).round(1).astype("string")
                   + f"%（不高于 {rules.bare_builtup_max * 100:.0f}%）")

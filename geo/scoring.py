@@ -7,9 +7,10 @@ For each group (规上 / 规下) of the evaluated population:
 
 The benchmark is the rule set's fixed value or else the population's ratio of sums for the
 year. An enterprise without a value for an indicator gets the population's average
-sub-score for it. Classes go by shares of each group (ties stay together: a tied group that
-does not fit a better class wholly goes to the next) or by score thresholds; vetoed
-enterprises are D whatever their score.
+sub-score for it. Classes go by shares of each group — cumulative and rounded down, so A
+never exceeds its share, A + B theirs and so on, and D gets at least its share; ties stay
+together, a tied group that does not fit a better class wholly going to the next — or by
+score thresholds. Vetoed enterprises are D whatever their score and take no share.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def classify(scores: pd.Series, rule: ClassRule) -> pd.Series:
         # the last position a tied group reaches: it joins a class only if it fits wholly
         last = s.rank(method="max", ascending=False)
         cum = np.cumsum([rule.shares[c] for c in CLASSES[:3]])
-        cut = np.floor(n * cum + 0.5 + 1e-9)
+        cut = np.floor(n * cum + 1e-9)  # round down: A ≤ its share, D ≥ its share
         cls = np.select([last <= cut[0], last <= cut[1], last <= cut[2]], ["A", "B", "C"], "D")
     out[ok] = cls
     return out

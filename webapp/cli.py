@@ -72,18 +72,51 @@ def main() -> None:
 @click.option("--map", "mapping", multiple=True, metavar="SRC=DST",
               help="字段对应：源字段=标准字段，可重复，如 --map 纳税额=tax")
 @click.option("--year", type=int, help="企业表的年度（表中没有年度字段时），或只导入该年度")
-def import_cmd(kind, path, workspace, layer, encoding, crs, mapping, year) -> None:
-    """导入数据：KIND 为 districts、parks、platforms、parcels、buildings 或 enterprises。
+@click.option("--kind", "raster_kind", type=click.Choice(["builtup", "landcover"]),
+              help="栅格类型（KIND 为 raster 时）：builtup 建成比例，landcover 土地覆盖分类")
+@click.option("--classes", help="landcover 中算作建成区的类别值，逗号分隔（如 ESA WorldCover 为 50）")
+@click.option("--scale", "raster_scale", type=float, help="builtup 栅格中“完全建成”的数值（比例为 1，百分比为 100）")
+def import_cmd(kind, path, workspace, layer, encoding, crs, mapping, year, raster_kind, classes,
+               raster_scale) -> None:
+    """导入数据：KIND 为 districts、parks、platforms、parcels、buildings、enterprises 或 raster。
 
-    支持 Shapefile、GeoPackage、GeoJSON、FileGDB、FlatGeobuf、GeoParquet；企业表还支持 CSV、XLSX。
+    支持 Shapefile、GeoPackage、GeoJSON、FileGDB、FlatGeobuf、GeoParquet；企业表还支持 CSV、XLSX；
+    raster 为 GeoTIFF（登记引用，不复制文件），用于核查地块的实际建成情况。
     """
     from layers.importer import import_layer
 
     ws = Workspace.resolve(workspace)
+    if kind == "raster":
+        _import_raster(ws, path, raster_kind, classes, raster_scale)
+        return
+    if raster_kind or classes or raster_scale is not None:
+        raise MujunError("--kind、--classes、--scale 只用于 mujun import raster")
     res = import_layer(ws, kind, path, layer=layer, encoding=encoding, crs=crs, overrides=mapping, year=year)
     for line in res.summary():
         click.echo(line)
     click.echo(f"工作空间：{ws.path}")
+
+
+def _import_raster(ws: Workspace, path: Path, kind: str | None, classes: str | None, scale: float | None) -> None:
+    from layers.rasters import register_raster
+
+    if kind is None:
+        raise MujunError("导入栅格需要 --kind builtup 或 --kind landcover")
+    codes = None
+    if classes:
+        try:
+            codes = [int(c) for c in classes.replace("，", ",").split(",") if c.strip()]
+        except ValueError:
+            raise MujunError(f"--classes 应为逗号分隔的整数，如 50 或 50,60；收到 '{classes}'") from None
+    row = register_raster(ws, path, kind, classes=codes, scale=scale)
+    what = {"builtup": "建成比例栅格", "landcover": "土地覆盖栅格"}[kind]
+    click.echo(f"已登记{what} {Path(row['path']).name}（{row['width']} × {row['height']} 像元，"
+               f"分辨率 {row['resolution']:g}，坐标系 {row['crs']}）")
+    if row.get("parcels_total"):
+        click.echo(f"覆盖 {row['parcels_covered']}/{row['parcels_total']} 宗地块")
+    for note in row.get("notes") or []:
+        click.echo(note)
+    click.echo(f"工作空间：{ws.path}（只保存文件引用；请勿移动或修改该文件，重新评价时使用）")
 
 
 @main.command()
