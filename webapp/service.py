@@ -21,6 +21,7 @@ from geo.intensity import ratio_of_sums
 from geo.judgement import class_counts, judge_year
 from geo.ranking import numeric_fields, ranked
 from layers.export import export_table
+from layers.rasters import parcel_builtup
 from layers.rulesets import (
     DEFAULT_CONTROL,
     DEFAULT_RULES,
@@ -227,10 +228,7 @@ def _stored_classes(ws: Workspace, year: int) -> pd.Series | None:
 
 
 def _builtup(ws: Workspace, base: gpd.GeoDataFrame) -> pd.Series | None:
-    try:
-        from layers.rasters import parcel_builtup
-    except ImportError:  # pragma: no cover - raster support is part of the package
-        return None
+    """Observed built-up fraction by parcel id, if a raster is registered."""
     values = parcel_builtup(ws, base)
     if values is None:
         return None
