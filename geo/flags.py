@@ -115,8 +115,9 @@ def idle_flags(
     producing = _num(parcels, "output_value") > 0
     last = _date(parcels, "suspended_since").fillna(started.where(~producing))
     stalled = started.notna() & (last + one_year <= as_of)
-    low_dev = stalled & (developed < rules.idle_developed_share)
-    low_inv = stalled & ~low_dev & (invest_share < rules.idle_investment_share)
+    eps = 1e-9  # "under one third": a share equal to the limit up to rounding is not under it
+    low_dev = stalled & (developed < rules.idle_developed_share - eps)
+    low_inv = stalled & ~low_dev & (invest_share < rules.idle_investment_share - eps)
     for mask, rule, value, threshold, what in (
         (low_dev, "开发面积不足三分之一且停工满一年", developed, rules.idle_developed_share, "已开发面积比例"),
         (low_inv, "投资不足四分之一且停工满一年", invest_share, rules.idle_investment_share, "已完成投资比例"),
@@ -173,6 +174,8 @@ def inefficient_flags(parcels: pd.DataFrame, rules: RuleSet, division: pd.Series
         d = (parcels["class"] == "D").fillna(False).astype(bool)
         p = parcels[d]
         name = parcels.get("holder_enterprise_name", parcels.get("holder_name"))
+        if name is None:  # neither the enterprise's nor the registered holder's name is known
+            name = pd.Series(pd.NA, index=parcels.index, dtype="string")
         reason = "权利人 " + name[d].astype("string").fillna("") + " 评为 D 类（倒逼整治）"
         frames.append(_frame(p, "inefficient", "权利人为D类企业", reason, np.nan, np.nan))
     if not frames:

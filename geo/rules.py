@@ -128,7 +128,7 @@ def _indicators(items: Any, key: str, source: str) -> tuple[Indicator, ...]:
         it = _table(it, k, source)
         _unknown(it, {"key", "weight", "benchmark", "cap"}, k, source)
         name = it.get("key")
-        if name not in INDICATORS:
+        if not isinstance(name, str) or name not in INDICATORS:
             raise RuleError(f"{_where(source, k + '.key')} 为 {name!r}，不是已知指标；可用：{', '.join(INDICATORS)}")
         weight = _number(it.get("weight"), k + ".weight", source, low=0)
         bench = it.get("benchmark")
@@ -209,16 +209,21 @@ def rule_set_from_dict(d: Mapping[str, Any], source: str = "") -> RuleSet:
     _unknown(ineff, {"tax_per_mu_min", "plot_ratio_min", "plot_ratio_exempt", "d_class"}, "inefficient", source)
     low_tax_d = _table(ineff.get("tax_per_mu_min", {}), "inefficient.tax_per_mu_min", source)
     low_tax = {str(k): _number(v, f"inefficient.tax_per_mu_min.{k}", source) for k, v in low_tax_d.items()}
+    for k in low_tax:
+        if k != "default" and not (k.isdigit() and len(k) == 2):
+            raise RuleError(f"{_where(source, 'inefficient.tax_per_mu_min')} 的键应为 default 或两位行业代码，现为 {k!r}")
     far = ineff.get("plot_ratio_min", 1.0)
     far = None if far is False else _number(far, "inefficient.plot_ratio_min", source, low=0)
     exempt = ineff.get("plot_ratio_exempt", [])
-    if not isinstance(exempt, list):
-        raise RuleError(f"{_where(source, 'inefficient.plot_ratio_exempt')} 应为行业代码列表")
+    if not isinstance(exempt, list) or not all(isinstance(x, str) and x.isdigit() and len(x) == 2 for x in exempt):
+        raise RuleError(f"{_where(source, 'inefficient.plot_ratio_exempt')} 应为两位行业代码的列表，如 [\"25\", \"26\"]")
     d_class = ineff.get("d_class", True)
     if not isinstance(d_class, bool):
         raise RuleError(f"{_where(source, 'inefficient.d_class')} 应为 true 或 false")
     idle = _table(d.get("idle", {}), "idle", source)
     _unknown(idle, {"developed_share", "investment_share", "coverage_target", "bare_builtup_max"}, "idle", source)
+    if not isinstance(d.get("verified", True), bool):
+        raise RuleError(f"{_where(source, 'verified')} 应为 true 或 false，现为 {d['verified']!r}")
     edition = d.get("industry_edition", "GB/T 4754-2017")
     if edition not in ("GB/T 4754-2002", "GB/T 4754-2011", "GB/T 4754-2017"):
         raise RuleError(f"{_where(source, 'industry_edition')} 应为 GB/T 4754-2002、-2011 或 -2017，现为 {edition!r}")
@@ -252,6 +257,8 @@ def control_rules_from_dict(d: Mapping[str, Any], source: str = "") -> ControlRu
     for key in ("name", "title", "edition"):
         if not isinstance(d.get(key), str) or not d[key].strip():
             raise RuleError(f"{_where(source, key)} 必须是非空文字")
+    if not isinstance(d.get("verified", True), bool):
+        raise RuleError(f"{_where(source, 'verified')} 应为 true 或 false，现为 {d['verified']!r}")
     if d["edition"] not in ("GB/T 4754-2002", "GB/T 4754-2011", "GB/T 4754-2017"):
         raise RuleError(f"{_where(source, 'edition')} 应为 GB/T 4754-2002、-2011 或 -2017，现为 {d['edition']!r}")
     limits = {}

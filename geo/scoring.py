@@ -117,7 +117,10 @@ def score_enterprises(
             bench_rows.append({"group": g, "group_label": GROUPS[g], "indicator": ind.key, "weight": ind.weight,
                                "benchmark": bench, "members": int(members.sum()),
                                "benchmark_source": "规则设定" if ind.benchmark is not None else "参评企业比值之和"})
-            sub = ind.weight * pop[ind.key] / bench if bench and np.isfinite(bench) else pd.Series(np.nan, index=pop.index)
+            usable = bench is not None and np.isfinite(bench) and bench > 0
+            if not usable:  # e.g. Σ tax ≤ 0 in a tiny population: the indicator cannot be scored
+                bench_rows[-1]["benchmark_source"] += "（不为正，该项不计分）"
+            sub = ind.weight * pop[ind.key] / bench if usable else pd.Series(0.0, index=pop.index)
             if ind.cap is not None:
                 sub = sub.clip(upper=ind.cap * ind.weight)
             # no record for the indicator: the population's average sub-score

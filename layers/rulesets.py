@@ -91,9 +91,13 @@ def load_control_rules(name_or_path: str | Path = DEFAULT_CONTROL) -> ControlRul
 
 
 @cache
+def _concordance() -> dict[str, dict[str, str]]:
+    return _read(Path(__file__).with_name("gbt4754-2017-to-2002.toml"))
+
+
 def industry_concordance() -> dict[str, dict[str, str]]:
     """GB/T 4754-2017 → 2002 manufacturing concordance: ``{"division": {...}, "group": {...}}``."""
-    return _read(Path(__file__).with_name("gbt4754-2017-to-2002.toml"))
+    return {k: dict(v) for k, v in _concordance().items()}  # a copy: callers may not change the cache
 
 
 def read_veto(path: str | Path) -> dict[str, str]:
