@@ -112,6 +112,12 @@ def judge_year(
     for col in gains.columns:
         p[col] = gains[col]
     out["parcel"] = p
+    # an enterprise carries the flags of the parcels it holds
+    held = p[p["flags"].notna() & p["holder_code"].notna()] if "holder_code" in p.columns else p.iloc[0:0]
+    kinds = held.groupby("holder_code")["flags"].agg(
+        lambda s: "、".join(k for k in FLAG_KINDS.values() if any(k in text for text in s)))
+    ent["flags"] = ent["credit_code"].map(kinds).astype("string")
+    out["enterprise"] = ent
     out["flag"] = flags
     out["compliance"] = checks
 

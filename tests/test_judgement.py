@@ -242,3 +242,17 @@ def test_veto_and_imagery_reach_the_parcels(world):
     rules = set(out["flag"].loc[out["flag"]["parcel_id"] == "P1", "rule"])
     assert rules == {"在产但影像显示空置", "权利人为D类企业"}
     assert not p.loc["P6", "idle"]
+
+
+def test_enterprises_carry_their_parcels_flags(sample_workspace):
+    from layers.workspace import result_table
+
+    year = sample_workspace.meta()["evaluated_years"].split(",")[-1]
+    ent = sample_workspace.read(result_table("enterprise"), where=f"year = {year}").set_index("credit_code")
+    par = sample_workspace.read(result_table("parcel"), where=f"year = {year}")
+    idle_holders = set(par.loc[par["idle"].astype(bool) & par["holder_code"].notna(), "holder_code"])
+    present = [c for c in idle_holders if c in ent.index]
+    assert present
+    assert ent.loc[present, "flags"].str.contains("闲置").all()
+    clean = set(ent.index) - set(par.loc[par["flags"].notna(), "holder_code"].dropna())
+    assert ent.loc[list(clean), "flags"].isna().all()

@@ -66,7 +66,7 @@ LEVEL_VIEWS: dict[str, LevelView] = {
          "tax", "value_added", "revenue", "output_value", *_PER_MU, "va_per_energy", "va_per_emission",
          "labour_productivity", "rd_intensity", "tax_per_kwh", "score_tax_per_mu", "score_value_added_per_mu",
          "score_va_per_energy", "score_va_per_emission", "score_labour_productivity", "score_rd_intensity",
-         "score_tax_per_kwh", "missing_reason", "rule_set"),
+         "score_tax_per_kwh", "flags", "missing_reason", "rule_set"),
     ),
     "parcel": LevelView(
         "parcel_id", "地块", "权利人", ("parcel_id", "holder_name", "district_name"),
