@@ -595,6 +595,7 @@ def build_sample(ws: Workspace, *, seed: int = 2024, scale: float = 1.0, progres
         os.replace(tmp.path, ws.path)
     finally:
         tmp.path.unlink(missing_ok=True)
+        tmp.path.with_name(f".{tmp.path.name}.lock").unlink(missing_ok=True)
     firms = layers["enterprises"]["统一社会信用代码"].nunique()
     built.lines = [
         f"示例数据（合成）：{built.counts['districts']} 个区县，{built.counts['parks']} 个园区，"

@@ -81,7 +81,7 @@ LEVEL_VIEWS: dict[str, LevelView] = {
     "platform": LevelView("platform_id", "平台", "平台名称", ("platform_id", "name"),
                           ("platform_id", "name", "lead_industry", "planned_mu", "planned_vs_guide", "output_yi",
                            "gap_to_guide_yi", "target_output_yi", "target_year", "gap_to_target_yi", "lead_output_yi",
-                           "lead_share", "lead_share_ok", "parcel_mu", "supplied_mu", "unsupplied_mu", "built_mu",
+                           "lead_share", "lead_share_ok", "supplied_mu", "unsupplied_mu", "built_mu",
                            "unbuilt_supplied_mu", "idle_mu", "inside_output_per_mu", "outside_output_per_mu",
                            "outside_tax_per_mu", *_ZONE_EXPORT)),
     "district": LevelView("district_id", "行政区", "行政区名称", ("district_id", "name"),
