@@ -19,3 +19,16 @@ def sample_workspace(tmp_path_factory) -> Workspace:
     build_sample(ws, seed=2024, scale=1.0)
     evaluate(ws, all_years=True, progress=False)
     return ws
+
+
+@pytest.fixture(scope="session")
+def web_app(sample_workspace):
+    """The web app over the sample workspace (read-only)."""
+    from webapp import create_app
+
+    return create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True})
+
+
+@pytest.fixture
+def client(web_app):
+    return web_app.test_client()

@@ -1,0 +1,295 @@
+"""Every map of the web app is built here, with Folium.
+
+Leaflet comes from the XStatic package served by the app and our own ``mujun-map.js`` draws
+the data layers: their popups and tooltips are HTML escaped on the server, so a data string
+such as ``<img src=x onerror=alert(1)>`` shows as text. Large parcel layers are never
+embedded: past ``MAX_EMBED_FEATURES`` they load by bounding box from the API as the map
+moves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from branca.element import MacroElement
+from flask import url_for
+from jinja2 import Template
+from markupsafe import Markup
+
+from webapp.assets import asset_url
+
+__all__ = [
+    "CLASS_COLORS",
+    "COLOR_BY",
+    "FLAG_COLORS",
+    "BboxLayer",
+    "DataLayer",
+    "base_map",
+    "breaks",
+    "feature_collection",
+    "legend",
+    "render",
+    "styled_parcels",
+]
+
+RAMP = ("#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837")
+NO_DATA = "#d9d9d9"
+CLASS_COLORS = {"A": "#1a9850", "B": "#91cf60", "C": "#fc8d59", "D": "#d73027"}
+FLAG_COLORS = {"闲置": "#7b3294", "低效": "#e66101", "不达标": "#fdb863"}
+
+#: Map colouring choices: field -> (label, unit, kind)
+COLOR_BY: dict[str, tuple[str, str, str]] = {
+    "tax_per_mu": ("亩均税收", "万元/亩", "numeric"),
+    "value_added_per_mu": ("亩均增加值", "万元/亩", "numeric"),
+    "plot_ratio": ("容积率", "", "numeric"),
+    "class": ("企业分类", "", "class"),
+    "flags": ("标记", "", "flags"),
+}
+
+_ESC = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#39;"))
+
+
+def esc(values: pd.Series) -> pd.Series:
+    """HTML-escape a column of values (missing values become "—"), vectorised."""
+    out = values.astype("string").fillna("—")
+    for a, b in _ESC:
+        out = out.str.replace(a, b, regex=False)
+    return out
+
+
+def num(values: pd.Series, digits: int = 2) -> pd.Series:
+    """Numbers formatted with thousands separators, "—" where missing."""
+    v = pd.to_numeric(values, errors="coerce")
+    text = v.map(lambda x: f"{x:,.{digits}f}", na_action="ignore")
+    return text.astype("string").fillna("—")
+
+
+class _Script(MacroElement):
+    """A snippet of script rendered with the map (``this.map`` is the Leaflet map name)."""
+
+    def __init__(self, template: str, **values: Any):
+        super().__init__()
+        self._name = "MujunScript"
+        self.values = values
+        self._template = Template("{% macro script(this, kwargs) %}" + template + "{% endmacro %}")
+
+
+class DataLayer(folium.map.Layer):
+    """A GeoJSON layer drawn by ``mujun.dataLayer`` (escaped popups, per-feature colours)."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = mujun.dataLayer({{ this.data|tojson }}, {{ this.options|tojson }});
+        {% if this.show %}{{ this.get_name() }}.addTo({{ this._parent.get_name() }});{% endif %}
+        window.mujunLayers = window.mujunLayers || {};
+        window.mujunLayers[{{ this.layer_name|tojson }}] = {{ this.get_name() }};
+        {% endmacro %}"""
+    )
+
+    def __init__(self, data: Mapping, name: str, *, show: bool = True, **options: Any):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "MujunDataLayer"
+        self.data = data
+        self.options = options
+
+
+class BboxLayer(folium.map.Layer):
+    """Parcels fetched from the API for the current view (``mujun.bboxLayer``)."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = mujun.bboxLayer({{ this._parent.get_name() }}, {{ this.url|tojson }},
+            {{ this.options|tojson }});
+        {% if this.show %}{{ this.get_name() }}.addTo({{ this._parent.get_name() }});{% endif %}
+        window.mujunLayers = window.mujunLayers || {};
+        window.mujunLayers[{{ this.layer_name|tojson }}] = {{ this.get_name() }};
+        {% endmacro %}"""
+    )
+
+    def __init__(self, url: str, name: str, *, show: bool = True, **options: Any):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "MujunBboxLayer"
+        self.url = url
+        self.options = options
+
+
+def base_map(bounds: tuple[float, float, float, float] | np.ndarray, config: Mapping[str, Any]) -> folium.Map:
+    """A map fitted to ``bounds`` (lon/lat) with the configured basemap and local assets."""
+    m = folium.Map(tiles=None, control_scale=True, prefer_canvas=False, zoom_snap=0.5)
+    m.default_js = [("leaflet", asset_url("leaflet", "leaflet.js")),
+                    ("mujun_map", url_for("static", filename="mujun-map.js"))]
+    m.default_css = [("leaflet_css", asset_url("leaflet", "leaflet.css"))]
+    kind = config.get("BASEMAP", "none")
+    if kind == "tianditu" and config.get("TIANDITU_TOKEN"):
+        token = config["TIANDITU_TOKEN"]
+        for layer, name in (("vec", "天地图矢量"), ("cva", "天地图注记")):
+            folium.TileLayer(
+                tiles=(f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+                       f"&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
+                       f"&TILECOL={{x}}&tk={token}"),
+                attr="天地图", name=name, subdomains="01234567", overlay=layer == "cva", max_zoom=18,
+            ).add_to(m)
+    elif kind == "xyz" and config.get("BASEMAP_URL"):
+        folium.TileLayer(tiles=config["BASEMAP_URL"], attr=config.get("BASEMAP_ATTRIBUTION") or "底图",
+                         name="底图", max_zoom=20).add_to(m)
+    w, s, e, n = (float(v) for v in bounds)
+    if np.all(np.isfinite([w, s, e, n])):
+        m.fit_bounds([[s, w], [n, e]])
+    _Script("window.mujunMap = {{ this._parent.get_name() }};").add_to(m)
+    return m
+
+
+def breaks(values: pd.Series, k: int = 5) -> list[float]:
+    """Upper bounds of ``k`` quantile classes (mapclassify), fewer if values repeat."""
+    import mapclassify
+
+    v = pd.to_numeric(values, errors="coerce").dropna().to_numpy()
+    if v.size == 0:
+        return []
+    k = max(1, min(k, len(np.unique(v))))
+    if k == 1:
+        return [float(v.max())]
+    return [float(b) for b in mapclassify.Quantiles(v, k=k).bins]
+
+
+def colors_for(values: pd.Series, bins: list[float]) -> pd.Series:
+    """Colour of each value by its class in ``bins`` (grey where missing)."""
+    v = pd.to_numeric(values, errors="coerce")
+    ramp = np.array(RAMP if len(bins) == len(RAMP) else [RAMP[int(i)] for i in np.linspace(0, 4, max(len(bins), 1))])
+    idx = np.clip(np.searchsorted(np.asarray(bins), v.to_numpy(), side="left"), 0, max(len(bins) - 1, 0))
+    out = pd.Series(ramp[idx] if len(bins) else NO_DATA, index=values.index, dtype="object")
+    return out.where(v.notna(), NO_DATA)
+
+
+def styled_parcels(parcels: pd.DataFrame, color_by: str, bins: list[float] | None = None) -> pd.Series:
+    """Fill colour of each parcel for the colouring ``color_by`` (see :data:`COLOR_BY`)."""
+    kind = COLOR_BY[color_by][2]
+    if kind == "class":
+        return parcels["class"].map(CLASS_COLORS).fillna(NO_DATA) if "class" in parcels.columns else \
+            pd.Series(NO_DATA, index=parcels.index)
+    if kind == "flags":
+        text = parcels["flags"].astype("string").fillna("") if "flags" in parcels.columns else \
+            pd.Series("", index=parcels.index)
+        out = pd.Series(NO_DATA, index=parcels.index, dtype="object")
+        for label in reversed(list(FLAG_COLORS)):  # the first flag in this order wins
+            out[text.str.contains(label)] = FLAG_COLORS[label]
+        return out
+    return colors_for(parcels[color_by], bins if bins is not None else breaks(parcels[color_by]))
+
+
+def legend(m: folium.Map, color_by: str, bins: list[float]) -> None:
+    """A legend for the parcel colouring, bottom right."""
+    label, unit, kind = COLOR_BY[color_by]
+    title = f"{label}" + (f"（{unit}）" if unit else "")
+    rows: list[tuple[str, str]] = []
+    if kind == "class":
+        rows = [(c, f"{k} 类") for k, c in CLASS_COLORS.items()]
+    elif kind == "flags":
+        rows = [(c, k) for k, c in FLAG_COLORS.items()]
+    else:
+        lower = None
+        for b, c in zip(bins, RAMP if len(bins) == len(RAMP) else RAMP[: len(bins)], strict=False):
+            rows.append((c, f"{'≤' if lower is None else f'{lower:,.2f} –'} {b:,.2f}"))
+            lower = b
+    rows.append((NO_DATA, "无数据"))
+    html = f"<b>{title}</b><br>" + "<br>".join(f'<i style="background:{c}"></i>{t}' for c, t in rows)
+    _Script(
+        """var legend = L.control({position: "bottomright"});
+        legend.onAdd = function () { var d = L.DomUtil.create("div", "mujun-legend");
+          d.innerHTML = {{ this.values.html|tojson }}; return d; };
+        legend.addTo({{ this._parent.get_name() }});""",
+        html=html,
+    ).add_to(m)
+
+
+def feature_collection(frame: gpd.GeoDataFrame, *, popup: pd.Series | None = None, tooltip: pd.Series | None = None,
+                       color: pd.Series | None = None, ids: pd.Series | None = None,
+                       extra: list[str] | None = None) -> dict:
+    """GeoJSON of ``frame`` with the private properties ``mujun-map.js`` reads."""
+    props = pd.DataFrame(index=frame.index)
+    if ids is not None:
+        props["_id"] = ids.astype("string")
+    if popup is not None:
+        props["_popup"] = popup
+    if tooltip is not None:
+        props["_tooltip"] = tooltip
+    if color is not None:
+        props["_color"] = color
+    for col in extra or []:
+        values = frame[col]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            values = values.dt.strftime("%Y-%m-%d").astype(object).where(values.notna(), None)
+        props[col] = values
+    gdf = gpd.GeoDataFrame(props, geometry=frame.geometry.to_crs(4326).values, crs=4326)
+    return json.loads(gdf.to_json(drop_id=True, na="null"))
+
+
+def zone_layer(m: folium.Map, zones: gpd.GeoDataFrame, name: str, *, id_field: str, link: Callable[[str], str],
+               figures: list[tuple[str, str, str]] | None = None, color: str = "#3182bd", show: bool = True,
+               fill_opacity: float = 0.08, dash: str | None = None) -> DataLayer:
+    """Districts, parks or platforms as outlines with a name tooltip and a popup with figures."""
+    ids = zones[id_field].astype("string")
+    title = esc(zones["name"])
+    popup = "<b>" + title + "</b>"
+    for col, lab, unit in figures or []:
+        if col in zones.columns:
+            popup = popup + "<br>" + lab + "：" + num(zones[col]) + (f" {unit}" if unit else "")
+    hrefs = ids.map(lambda i: link(i))
+    popup = popup + '<br><a href="' + esc(hrefs) + '">查看详情 →</a>'
+    data = feature_collection(zones, popup=popup, tooltip=title, ids=ids)
+    layer = DataLayer(data, name, show=show, stroke=color, fill=color, fillOpacity=fill_opacity, weight=2,
+                      dashArray=dash)
+    layer.layer_name = name
+    layer.add_to(m)
+    return layer
+
+
+def parcel_popups(parcels: pd.DataFrame, link_parcel: Callable[[str], str],
+                  link_enterprise: Callable[[str], str]) -> tuple[pd.Series, pd.Series]:
+    """(popup HTML, tooltip HTML) of each parcel, every data string escaped."""
+    pid = esc(parcels["parcel_id"])
+    holder = esc(parcels.get("holder_name", pd.Series(pd.NA, index=parcels.index)))
+    codes = parcels.get("holder_code", pd.Series(pd.NA, index=parcels.index)).astype("string")
+    holder_link = pd.Series(
+        np.where(codes.notna(), '<a href="' + esc(codes.map(lambda c: link_enterprise(c), na_action="ignore")) + '">'
+                 + holder + "</a>", holder),
+        index=parcels.index, dtype="string")
+    rows = [
+        ("宗地编号", pid),
+        ("权利人", holder_link),
+        ("行政区", esc(parcels.get("district_name", pd.Series(pd.NA, index=parcels.index)))),
+        ("园区", esc(parcels.get("park_name", pd.Series(pd.NA, index=parcels.index)))),
+        ("面积", num(parcels["area_mu"]) + " 亩"),
+    ]
+    for col, lab, unit in (("tax_per_mu", "亩均税收", "万元/亩"), ("value_added_per_mu", "亩均增加值", "万元/亩"),
+                           ("plot_ratio", "容积率", "")):
+        if col in parcels.columns:
+            rows.append((lab, num(parcels[col]) + (f" {unit}" if unit else "")))
+    if "class" in parcels.columns:
+        rows.append(("企业分类", esc(parcels["class"])))
+    if "flags" in parcels.columns:
+        rows.append(("标记", esc(parcels["flags"])))
+    popup = pd.Series('<table class="table table-sm mb-1">', index=parcels.index, dtype="string")
+    for lab, values in rows:
+        popup = popup + "<tr><th>" + lab + "</th><td>" + values + "</td></tr>"
+    hrefs = esc(parcels["parcel_id"].astype("string").map(lambda i: link_parcel(i)))
+    popup = popup + '</table><a class="mujun-parcel-link" href="' + hrefs + '">查看地块 →</a>'
+    tooltip = pid + "<br>" + holder
+    return popup, tooltip
+
+
+def render(m: folium.Map) -> dict[str, Markup]:
+    """The parts of a map for a page template: ``header`` (assets, styles), ``html`` and ``script``."""
+    fig = m.get_root()
+    fig.render()
+    return {
+        "header": Markup(fig.header.render()),
+        "html": Markup(fig.html.render()),
+        "script": Markup(fig.script.render()),
+    }

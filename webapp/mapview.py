@@ -1,0 +1,74 @@
+"""地图 /map: districts, parks, platforms and parcels coloured by an indicator."""
+
+from __future__ import annotations
+
+import folium
+from flask import Blueprint, current_app, render_template, request, url_for
+
+from webapp import maps, results
+
+__all__ = ["bp", "zone_layers"]
+
+bp = Blueprint("mapview", __name__)
+
+
+def zone_layers(m, year: int, *, show_districts: bool = True) -> None:
+    """Districts, parks and platforms of ``year`` with their figures and links."""
+    res = results()
+    per_mu = [("tax_per_mu", "亩均税收", "万元/亩"), ("value_added_per_mu", "亩均增加值", "万元/亩"),
+              ("area_mu", "地块面积", "亩")]
+    layers = (
+        ("district", "行政区", "district_id", "details.district", "#636363", None),
+        ("park", "园区", "park_id", "details.park", "#3182bd", None),
+        ("platform", "万亩千亿平台", "platform_id", "details.platform", "#d6604d", "6 4"),
+    )
+    for level, name, id_field, endpoint, color, dash in layers:
+        frame = res.optional(f"result_{level}", year)
+        if frame is None or frame.empty:
+            continue
+        arg = id_field.replace("_id", "_id")
+        maps.zone_layer(m, frame, name, id_field=id_field, color=color, dash=dash,
+                        link=lambda i, e=endpoint, a=arg: url_for(e, **{a: i}),
+                        figures=per_mu + ([("output_yi", "产值", "亿元")] if level == "platform" else []),
+                        show=show_districts or level != "district")
+
+
+@bp.route("/map")
+def map_page():
+    res = results()
+    years = res.years()
+    year = res.year(request.args.get("year", type=int))
+    color = request.args.get("color", "tax_per_mu")
+    if color not in maps.COLOR_BY:
+        color = "tax_per_mu"
+    parcels = res.results("parcel", year)
+    districts = res.optional("result_district", year)
+    bounds = (districts if districts is not None and len(districts) else parcels).total_bounds
+    m = maps.base_map(bounds, current_app.config)
+    zone_layers(m, year)
+    kind = maps.COLOR_BY[color][2]
+    bins = maps.breaks(parcels[color]) if kind == "numeric" else []
+    limit = current_app.config["MAX_EMBED_FEATURES"]
+    if len(parcels) <= limit:
+        popup, tooltip = maps.parcel_popups(parcels, lambda i: url_for("details.parcel", parcel_id=i),
+                                            lambda c: url_for("details.enterprise", code=c))
+        data = maps.feature_collection(parcels, popup=popup, tooltip=tooltip, ids=parcels["parcel_id"],
+                                       color=maps.styled_parcels(parcels, color, bins))
+        layer = maps.DataLayer(data, "地块", stroke="#444", weight=0.6, fillOpacity=0.75)
+        note = f"共 {len(parcels)} 宗地块"
+    else:
+        min_zoom = current_app.config["PARCEL_MIN_ZOOM"]
+        layer = maps.BboxLayer(url_for("api.layer", name="parcels", year=year, color=color), "地块",
+                               minZoom=min_zoom, limit=limit, noteId="parcel-note", stroke="#444", weight=0.6,
+                               fillOpacity=0.75, zoomHint=f"放大到 {min_zoom} 级以上显示地块（共 {len(parcels)} 宗）")
+        note = f"放大到 {min_zoom} 级以上显示地块（共 {len(parcels)} 宗）"
+    layer.layer_name = "地块"
+    layer.add_to(m)
+    maps.legend(m, color, bins)
+    folium.LayerControl(collapsed=False).add_to(m)
+    label, unit, _ = maps.COLOR_BY[color]
+    return render_template(
+        "map.html", title="地图", map=maps.render(m), years=years, year=year, color=color,
+        color_choices=maps.COLOR_BY, color_label=label, n_classes=len(bins), n_parcels=len(parcels),
+        parcel_note=note,
+    )
