@@ -1,0 +1,63 @@
+"""The app factory, settings and error mapping."""
+
+from __future__ import annotations
+
+import pytest
+
+from geo.errors import InputError, WorkspaceError
+from webapp import create_app, settings
+
+
+def test_settings_from_environment():
+    env = {"MUJUN_WORKSPACE": "/data/w.gpkg", "MUJUN_BASEMAP": "tianditu", "MUJUN_BASEMAP_GCJ02": "true",
+           "MUJUN_MAX_EMBED_FEATURES": "500", "OTHER": "x"}
+    got = settings.from_env(env)
+    assert got == {"WORKSPACE": "/data/w.gpkg", "BASEMAP": "tianditu", "BASEMAP_GCJ02": True,
+                   "MAX_EMBED_FEATURES": 500}
+
+
+def test_factory_config_wins_over_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("MUJUN_WORKSPACE", "/from/env.gpkg")
+    app = create_app({"WORKSPACE": str(tmp_path / "given.gpkg")})
+    assert app.config["WORKSPACE"].endswith("given.gpkg")
+    assert app.config["SECRET_KEY"] and len(app.config["SECRET_KEY"]) >= 32
+    assert create_app({"WORKSPACE": "x"}).config["SECRET_KEY"] != app.config["SECRET_KEY"]
+
+
+@pytest.fixture
+def err_app(tmp_path):
+    app = create_app({"WORKSPACE": str(tmp_path / "none.gpkg"), "TESTING": False})
+
+    @app.route("/api/boom-input")
+    def _api_input():
+        raise InputError("参数不对")
+
+    @app.route("/boom-workspace")
+    def _ws():
+        raise WorkspaceError("没有数据")
+
+    @app.route("/boom")
+    def _boom():
+        raise RuntimeError("secret internal detail")
+
+    return app
+
+
+def test_errors_map_to_json_under_api_and_pages_elsewhere(err_app):
+    c = err_app.test_client()
+    r = c.get("/api/boom-input")
+    assert r.status_code == 400
+    assert r.json == {"error": {"status": 400, "title": "请求有误", "message": "参数不对"}}
+    r = c.get("/boom-workspace")
+    assert r.status_code == 404 and "没有数据" in r.get_data(as_text=True)
+    r = c.get("/boom")
+    body = r.get_data(as_text=True)
+    assert r.status_code == 500 and "意外错误" in body
+    assert "secret internal detail" not in body and "Traceback" not in body
+    assert c.get("/api/no-such-route").json["error"]["status"] == 404
+
+
+def test_missing_workspace_is_a_clear_page(err_app):
+    r = err_app.test_client().get("/map")
+    assert r.status_code == 404
+    assert "不存在" in r.get_data(as_text=True)
