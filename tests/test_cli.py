@@ -32,7 +32,7 @@ def test_demo_builds_evaluates_and_summarises(runner, tmp_path):
     assert meta["sample"] == "1" and meta["evaluated_years"] == "2023,2024,2025"
     # the same seed gives the same data
     first = Workspace(ws).read("parcels")
-    res = runner.invoke(main, ["demo", "--workspace", str(ws), "--scale", "0.1", "--seed", "5"])
+    res = runner.invoke(main, ["demo", "--workspace", str(ws), "--scale", "0.1", "--seed", "5", "--no-serve"])
     assert res.exit_code == 0, res.output
     again = Workspace(ws).read("parcels")
     assert first.drop(columns="geometry").equals(again.drop(columns="geometry"))
@@ -43,7 +43,7 @@ def test_demo_never_overwrites_a_real_workspace(runner, sample_workspace, tmp_pa
     shutil.copyfile(sample_workspace.path, real)
     Workspace(real).write({}, meta={"sample": "0"})
     digest = _sha(real)
-    res = runner.invoke(main, ["demo", "--workspace", str(real), "--scale", "0.1"])
+    res = runner.invoke(main, ["demo", "--workspace", str(real), "--scale", "0.1", "--no-serve"])
     assert res.exit_code == 2
     assert res.stderr.startswith("错误：") and "不是示例工作空间" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from geo.errors import MujunError
+from geo.errors import MujunError, WorkspaceError
 from layers.schema import KINDS, label
 from layers.workspace import Workspace
 
@@ -303,20 +303,68 @@ def info(workspace) -> None:
         click.echo(f"已评价年度：{meta['evaluated_years'].replace(',', '、')}")
 
 
+def _host_port(f):
+    f = click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="端口")(f)
+    return click.option("--host", default="127.0.0.1", show_default=True,
+                        help="监听地址：127.0.0.1 只允许本机访问，0.0.0.0 允许局域网内的电脑访问")(f)
+
+
+def _app(ws: Workspace):
+    from webapp import create_app
+
+    return create_app({"WORKSPACE": str(ws.path)})
+
+
 @main.command()
 @_workspace_option
+@_host_port
+def serve(workspace, host, port) -> None:
+    """启动网页服务：总览、地图、平台、园区、地块、企业页面和排名导出（waitress，离线可用）。"""
+    from webapp.serve import serve as run
+
+    ws = Workspace.resolve(workspace)
+    if not ws.exists():
+        raise WorkspaceError(f"工作空间 {ws.path} 不存在；请用 --workspace 指定工作空间文件，"
+                             f"或先导入数据（mujun import）、运行 mujun demo")
+    if not ws.meta().get("evaluated_years"):  # the pages say so too; an evaluation is picked up live
+        click.echo(f"注意：工作空间 {ws.path} 还没有评价结果，页面将提示先运行 mujun evaluate", err=True)
+    click.echo(f"工作空间：{ws.path}")
+    run(_app(ws), host, port, echo=click.echo)
+
+
+@main.command()
+@click.option("--workspace", "-w", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="示例工作空间文件（默认 ./mujun-demo.gpkg；不会覆盖非示例工作空间）")
 @click.option("--seed", type=int, default=2024, show_default=True, help="随机数种子（同一种子生成同样的数据）")
 @click.option("--scale", type=click.FloatRange(min=0.05, max=100), default=1.0, show_default=True,
               help="数据规模倍数（1 约为 5,500 宗地块、4,300 家企业）")
-@click.option("--no-serve", is_flag=True, help="只生成数据，不启动网页服务（网页服务尚在开发，目前总是只生成数据）")
-def demo(workspace, seed, scale, no_serve) -> None:
-    """生成绍兴市示例数据（合成）、导入、评价三个年度并打印概况。"""
+@click.option("--no-serve", is_flag=True, help="只生成、评价数据并打印概况，不启动网页服务")
+@_host_port
+def demo(workspace, seed, scale, no_serve, host, port) -> None:
+    """生成绍兴市示例数据（合成）、导入、评价三个年度、打印概况，然后启动网页服务。"""
+    from webapp import serve
+
+    # never the user's own workspace by default: the sample replaces what it writes to
+    ws = Workspace(workspace or Path("mujun-demo.gpkg"))
+    if no_serve:
+        _build_demo(ws, seed, scale)
+        click.echo(f"查看网页：mujun serve --workspace {ws.path}")
+        return
+    server = serve.bind(_app(ws), host, port)  # a port in use is reported before the build
+    try:
+        _build_demo(ws, seed, scale)
+    except BaseException:
+        serve.close(server)
+        raise
+    click.echo("")
+    serve.run(server, echo=click.echo)
+
+
+def _build_demo(ws: Workspace, seed: int, scale: float) -> None:
     from layers.sample import build_sample
     from webapp.service import evaluate as run
     from webapp.service import ranking
 
-    # never the user's own workspace by default: the sample replaces what it writes to
-    ws = Workspace(workspace or Path("mujun-demo.gpkg"))
     click.echo(f"正在生成示例数据（种子 {seed}，规模 {scale:g}）……")
     built = build_sample(ws, seed=seed, scale=scale)
     for line in built.lines:

@@ -54,6 +54,7 @@ class Results:
         return self.table(name, year) if self.has(name) else None
 
     def years(self) -> list[int]:
+        self._stamp()  # a missing workspace says so
         text = self.ws.meta().get("evaluated_years", "")
         years = [int(y) for y in text.split(",") if y.strip()]
         if not years:

@@ -293,3 +293,38 @@ def render(m: folium.Map) -> dict[str, Markup]:
         "html": Markup(fig.html.render()),
         "script": Markup(fig.script.render()),
     }
+
+
+def parcel_layer(m: folium.Map, parcels: gpd.GeoDataFrame, *, color_by: str, bins: list[float], limit: int,
+                 bbox_url: str, name: str = "地块", min_zoom: int = 0, note_id: str | None = None,
+                 **style: Any) -> folium.map.Layer:
+    """Parcels coloured by ``color_by``: embedded up to ``limit`` features, else loaded from
+    ``bbox_url`` (the API) for the current view."""
+    style = {"stroke": "#444", "weight": 0.6, "fillOpacity": 0.75, **style}
+    if len(parcels) <= limit:
+        popup, tooltip = parcel_popups(parcels, lambda i: url_for("details.parcel", parcel_id=i),
+                                       lambda c: url_for("details.enterprise", code=c))
+        data = feature_collection(parcels, popup=popup, tooltip=tooltip, ids=parcels["parcel_id"],
+                                  color=styled_parcels(parcels, color_by, bins))
+        layer: folium.map.Layer = DataLayer(data, name, **style)
+    else:
+        layer = BboxLayer(bbox_url, name, minZoom=min_zoom, limit=limit, noteId=note_id,
+                          zoomHint=f"放大到 {min_zoom} 级以上显示地块（共 {len(parcels)} 宗）", **style)
+    layer.layer_name = name
+    layer.add_to(m)
+    return layer
+
+
+def building_layer(m: folium.Map, buildings: gpd.GeoDataFrame, name: str = "建筑物", *,
+                   show: bool = True) -> DataLayer:
+    """Buildings as dark outlines with their use, floors, height and floor area (escaped)."""
+    tooltip = esc(buildings["use"]) + " · " + num(buildings["floors"], 0) + " 层"
+    popup = ("<b>" + esc(buildings["building_id"]) + "</b><br>用途：" + esc(buildings["use"])
+             + "<br>层数：" + num(buildings["floors"], 0) + "<br>高度：" + num(buildings["height"], 1) + " 米"
+             + "<br>基底面积：" + num(buildings["footprint_m2"], 0) + " 平方米"
+             + "<br>建筑面积：" + num(buildings["floor_area_m2"], 0) + " 平方米")
+    data = feature_collection(buildings, popup=popup, tooltip=tooltip, ids=buildings["building_id"])
+    layer = DataLayer(data, name, show=show, stroke="#252525", fill="#737373", fillOpacity=0.55, weight=1)
+    layer.layer_name = name
+    layer.add_to(m)
+    return layer
