@@ -61,3 +61,14 @@ def test_missing_workspace_is_a_clear_page(err_app):
     r = err_app.test_client().get("/map")
     assert r.status_code == 404
     assert "不存在" in r.get_data(as_text=True)
+
+
+def test_gcj02_basemap_warns_that_cadastral_data_is_offset(sample_workspace):
+    warn = "GCJ-02"
+    plain = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True})
+    assert warn not in plain.test_client().get("/map").get_data(as_text=True)
+    gaode = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "BASEMAP": "xyz",
+                        "BASEMAP_URL": "http://tiles.intranet.local/{z}/{x}/{y}.png", "BASEMAP_GCJ02": True})
+    body = gaode.test_client().get("/map").get_data(as_text=True)
+    assert warn in body and "偏移" in body
+    assert "http://tiles.intranet.local/{z}/{x}/{y}.png" in body
