@@ -124,14 +124,11 @@ def judge_year(
     if "platform" in results:
         assessment = platform_assessment(results["platform"], p, p["idle"])
         plat = results["platform"]
-        extra = assessment.drop(columns=[c for c in ("name", "lead_industry", "planned_mu", "target_year",
-                                                      "district_id", "output_per_mu", "tax_per_mu")
-                                         if c in assessment.columns])
+        # the zone summary already has the platform's attributes and its own per-mu figures
+        extra = assessment.drop(columns=["name", "lead_industry", "planned_mu", "target_year", "district_id",
+                                         "tax_per_mu"]).rename(columns={"output_per_mu": "inside_output_per_mu"})
         merged = plat.drop(columns=[c for c in extra.columns if c != "platform_id" and c in plat.columns])
-        merged = merged.merge(extra, on="platform_id", how="left")
-        merged["inside_output_per_mu"] = assessment.set_index("platform_id").reindex(merged["platform_id"])[
-            "output_per_mu"].to_numpy()
-        out["platform"] = merged
+        out["platform"] = merged.merge(extra, on="platform_id", how="left")
     return out
 
 

@@ -19,6 +19,11 @@ GUIDE_LEAD_SHARE = 0.80
 WAN_PER_YI = 1e4  # 1 亿元 = 10,000 万元
 
 
+def _ratio(amount: float, mu: float) -> float:
+    """amount / mu, NaN when there is no land (see :func:`geo.intensity.safe_ratio`)."""
+    return float(safe_ratio(pd.Series([amount]), pd.Series([mu])).iloc[0])
+
+
 def _codes(text: object) -> list[str]:
     if not isinstance(text, str):
         return []
@@ -101,12 +106,9 @@ def platform_assessment(
             "unbuilt_supplied_mu": float(zone.loc[supplied[inside] & ~built[inside], "area_mu"].sum()),
             "idle_mu": float(zone.loc[idle[inside].to_numpy(), "area_mu"].sum()),
             "district_id": district,
-            "output_per_mu": float(safe_ratio(pd.Series([ev_in["output_value"].sum()]),
-                                              pd.Series([ev_in["evaluated_mu"].sum()])).iloc[0]),
-            "outside_output_per_mu": float(safe_ratio(pd.Series([p.loc[outside, "output_value"].sum()]),
-                                                      pd.Series([p.loc[outside, "evaluated_mu"].sum()])).iloc[0]),
-            "tax_per_mu": float(safe_ratio(pd.Series([ev_in["tax"].sum()]), pd.Series([ev_in["evaluated_mu"].sum()])).iloc[0]),
-            "outside_tax_per_mu": float(safe_ratio(pd.Series([p.loc[outside, "tax"].sum()]),
-                                                   pd.Series([p.loc[outside, "evaluated_mu"].sum()])).iloc[0]),
+            "output_per_mu": _ratio(ev_in["output_value"].sum(), ev_in["evaluated_mu"].sum()),
+            "outside_output_per_mu": _ratio(p.loc[outside, "output_value"].sum(), p.loc[outside, "evaluated_mu"].sum()),
+            "tax_per_mu": _ratio(ev_in["tax"].sum(), ev_in["evaluated_mu"].sum()),
+            "outside_tax_per_mu": _ratio(p.loc[outside, "tax"].sum(), p.loc[outside, "evaluated_mu"].sum()),
         })
     return pd.DataFrame(rows)

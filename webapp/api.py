@@ -12,7 +12,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import shapely
-from flask import Blueprint, current_app, jsonify, request, url_for
+from flask import Blueprint, current_app, jsonify, request
 
 from geo.errors import InputError, WorkspaceError
 from layers.schema import label
@@ -89,10 +89,7 @@ def layer(name: str):
             raise InputError(f"未知的着色字段 '{color}'；可用：{', '.join(maps.COLOR_BY)}")
         full = res.results("parcel", year)
         bins = maps.breaks(full[color]) if maps.COLOR_BY[color][2] == "numeric" else []
-        popup, tooltip = maps.parcel_popups(part, lambda i: url_for("details.parcel", parcel_id=i),
-                                            lambda c: url_for("details.enterprise", code=c))
-        data = maps.feature_collection(part, popup=popup, tooltip=tooltip, ids=part["parcel_id"],
-                                       color=maps.styled_parcels(part, color, bins), extra=_public(part))
+        data = maps.parcel_features(part, color, bins, extra=_public(part))
     else:
         data = maps.feature_collection(part, extra=_public(part))
     data.update({"numberMatched": matched, "numberReturned": len(part), "page": page, "page_size": size,

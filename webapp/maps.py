@@ -34,6 +34,8 @@ __all__ = [
     "breaks",
     "feature_collection",
     "legend",
+    "parcel_features",
+    "parcel_layer",
     "render",
     "styled_parcels",
 ]
@@ -302,17 +304,23 @@ def parcel_layer(m: folium.Map, parcels: gpd.GeoDataFrame, *, color_by: str, bin
     ``bbox_url`` (the API) for the current view."""
     style = {"stroke": "#444", "weight": 0.6, "fillOpacity": 0.75, **style}
     if len(parcels) <= limit:
-        popup, tooltip = parcel_popups(parcels, lambda i: url_for("details.parcel", parcel_id=i),
-                                       lambda c: url_for("details.enterprise", code=c))
-        data = feature_collection(parcels, popup=popup, tooltip=tooltip, ids=parcels["parcel_id"],
-                                  color=styled_parcels(parcels, color_by, bins))
-        layer: folium.map.Layer = DataLayer(data, name, **style)
+        layer: folium.map.Layer = DataLayer(parcel_features(parcels, color_by, bins), name, **style)
     else:
         layer = BboxLayer(bbox_url, name, minZoom=min_zoom, limit=limit, noteId=note_id,
                           zoomHint=f"放大到 {min_zoom} 级以上显示地块（共 {len(parcels)} 宗）", **style)
     layer.layer_name = name
     layer.add_to(m)
     return layer
+
+
+def parcel_features(parcels: gpd.GeoDataFrame, color_by: str, bins: list[float],
+                    extra: list[str] | None = None) -> dict:
+    """GeoJSON of parcels as the app's maps draw them: coloured, with escaped popups and
+    tooltips linking to the parcel and its holder (``extra`` columns published as well)."""
+    popup, tooltip = parcel_popups(parcels, lambda i: url_for("details.parcel", parcel_id=i),
+                                   lambda c: url_for("details.enterprise", code=c))
+    return feature_collection(parcels, popup=popup, tooltip=tooltip, ids=parcels["parcel_id"],
+                              color=styled_parcels(parcels, color_by, bins), extra=extra)
 
 
 def building_layer(m: folium.Map, buildings: gpd.GeoDataFrame, name: str = "建筑物", *,

@@ -26,9 +26,8 @@ def zone_layers(m, year: int, *, show_districts: bool = True) -> None:
         frame = res.optional(f"result_{level}", year)
         if frame is None or frame.empty:
             continue
-        arg = id_field.replace("_id", "_id")
         maps.zone_layer(m, frame, name, id_field=id_field, color=color, dash=dash,
-                        link=lambda i, e=endpoint, a=arg: url_for(e, **{a: i}),
+                        link=lambda i, e=endpoint, a=id_field: url_for(e, **{a: i}),
                         figures=per_mu + ([("output_yi", "产值", "亿元")] if level == "platform" else []),
                         show=show_districts or level != "district")
 
@@ -49,21 +48,11 @@ def map_page():
     kind = maps.COLOR_BY[color][2]
     bins = maps.breaks(parcels[color]) if kind == "numeric" else []
     limit = current_app.config["MAX_EMBED_FEATURES"]
-    if len(parcels) <= limit:
-        popup, tooltip = maps.parcel_popups(parcels, lambda i: url_for("details.parcel", parcel_id=i),
-                                            lambda c: url_for("details.enterprise", code=c))
-        data = maps.feature_collection(parcels, popup=popup, tooltip=tooltip, ids=parcels["parcel_id"],
-                                       color=maps.styled_parcels(parcels, color, bins))
-        layer = maps.DataLayer(data, "地块", stroke="#444", weight=0.6, fillOpacity=0.75)
-        note = f"共 {len(parcels)} 宗地块"
-    else:
-        min_zoom = current_app.config["PARCEL_MIN_ZOOM"]
-        layer = maps.BboxLayer(url_for("api.layer", name="parcels", year=year, color=color), "地块",
-                               minZoom=min_zoom, limit=limit, noteId="parcel-note", stroke="#444", weight=0.6,
-                               fillOpacity=0.75, zoomHint=f"放大到 {min_zoom} 级以上显示地块（共 {len(parcels)} 宗）")
-        note = f"放大到 {min_zoom} 级以上显示地块（共 {len(parcels)} 宗）"
-    layer.layer_name = "地块"
-    layer.add_to(m)
+    min_zoom = current_app.config["PARCEL_MIN_ZOOM"]
+    maps.parcel_layer(m, parcels, color_by=color, bins=bins, limit=limit, min_zoom=min_zoom, note_id="parcel-note",
+                      bbox_url=url_for("api.layer", name="parcels", year=year, color=color))
+    note = (f"共 {len(parcels)} 宗地块" if len(parcels) <= limit
+            else f"放大到 {min_zoom} 级以上显示地块（共 {len(parcels)} 宗）")
     maps.legend(m, color, bins)
     folium.LayerControl(collapsed=False).add_to(m)
     label, unit, _ = maps.COLOR_BY[color]
