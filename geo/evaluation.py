@@ -56,6 +56,8 @@ def parcel_base(
     parcels: gpd.GeoDataFrame,
     buildings: gpd.GeoDataFrame | None = None,
     zones: Mapping[str, gpd.GeoDataFrame | None] | None = None,
+    *,
+    buildings_surveyed: bool = True,
 ) -> gpd.GeoDataFrame:
     """Year-independent figures of every parcel.
 
@@ -71,6 +73,10 @@ def parcel_base(
     zones : mapping, optional
         ``{"district": gdf, "park": gdf, "platform": gdf}``, each with its id field
         (``district_id`` …) and ``name``.
+    buildings_surveyed : bool
+        ``False`` when no building survey exists at all: footprints, floor areas and the
+        ratios built on them are then missing (unknown), not zero, so that no parcel is
+        judged unbuilt or under-built for lack of data.
 
     Returns
     -------
@@ -92,6 +98,10 @@ def parcel_base(
     for col in ("building_count", "footprint_m2", "floor_area_m2", "admin_footprint_m2"):
         out[col] = key.map(totals[col]).astype("float64").fillna(0.0)
     out["building_count"] = out["building_count"].astype("int64")
+    if not buildings_surveyed:
+        # no building survey: the building figures are unknown, not zero
+        for col in ("footprint_m2", "floor_area_m2", "admin_footprint_m2"):
+            out[col] = np.nan
     out["plot_ratio"] = plot_ratio(out["floor_area_m2"], out["area_m2"])
     out["building_coefficient"] = building_coefficient(out["footprint_m2"], out["area_m2"])
     out["admin_share"] = admin_share(out["admin_footprint_m2"], out["area_m2"])
@@ -300,7 +310,8 @@ def zone_summary(
     key = out[zone_id]
 
     g = p.groupby(zone_id)
-    built = p["area_mu"].where(p["building_count"] > 0, 0.0)
+    # built land is unknown where the building figures are (no building layer)
+    built = p["area_mu"].where(p["building_count"] > 0, 0.0).where(p["footprint_m2"].notna())
     ind = p["area_mu"].where(p["industrial"], 0.0)
     sums = pd.DataFrame(
         {
@@ -308,13 +319,14 @@ def zone_summary(
             "area_mu": g["area_mu"].sum(),
             "area_m2": g["area_m2"].sum(),
             "industrial_mu": ind.groupby(p[zone_id]).sum(),
-            "built_mu": built.groupby(p[zone_id]).sum(),
-            "floor_area_m2": g["floor_area_m2"].sum(),
-            "footprint_m2": g["footprint_m2"].sum(),
+            "built_mu": built.groupby(p[zone_id]).sum(min_count=1),
+            "floor_area_m2": g["floor_area_m2"].sum(min_count=1),
+            "footprint_m2": g["footprint_m2"].sum(min_count=1),
         }
     ).reindex(key.to_numpy())
-    sums = sums.fillna({"parcel_count": 0, "area_mu": 0.0, "area_m2": 0.0, "industrial_mu": 0.0,
-                        "built_mu": 0.0, "floor_area_m2": 0.0, "footprint_m2": 0.0})
+    # zones without parcels hold none of anything; unknown building figures stay unknown
+    empty = sums["parcel_count"].isna()
+    sums.loc[empty] = 0.0
     sums.index = out.index
     out = pd.concat([out, sums], axis=1)
     out["parcel_count"] = out["parcel_count"].astype("int64")

@@ -103,7 +103,7 @@ def idle_flags(
               + as_of.strftime("%Y-%m-%d") + "，共 " + days.astype("string") + " 天）")
     frames.append(_frame(p, "idle", "未动工满一年", reason, days.to_numpy(), 365))
 
-    coverage = _num(parcels, "building_coefficient", 0.0).fillna(0.0)
+    coverage = _num(parcels, "building_coefficient")  # unknown without building data: not judged
     developed = (coverage / rules.idle_coverage_target).clip(upper=1.0)
     if builtup is not None:
         developed = np.fmax(developed, (builtup / rules.idle_coverage_target).clip(upper=1.0))

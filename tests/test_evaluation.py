@@ -556,3 +556,20 @@ def test_land_leased_out_is_not_credited_to_the_holder():
     k = res["park"].iloc[0]
     assert k["tax"] == pytest.approx(400.0, rel=1e-9)
     assert k["tax_per_mu"] == pytest.approx(20.0, rel=1e-3)
+
+
+def test_without_a_building_survey_building_figures_are_unknown(parcels):
+    """No building layer at all: plot ratios are unknown, and no parcel is judged under-built."""
+    from geo.flags import idle_flags
+    from layers.rulesets import load_rule_set
+
+    out = parcel_base(parcels, buildings_surveyed=False)
+    assert out["plot_ratio"].isna().all() and out["building_coefficient"].isna().all()
+    started = out.assign(actual_start=pd.Timestamp("2015-01-01"), agreed_start=pd.Timestamp("2014-06-01"))
+    flags = idle_flags(started, load_rule_set("zhejiang-default"), pd.Timestamp("2025-12-31"))
+    assert flags.empty
+    # with a survey that found nothing, the same parcels are undeveloped and stalled
+    surveyed = parcel_base(parcels).assign(actual_start=pd.Timestamp("2015-01-01"),
+                                           agreed_start=pd.Timestamp("2014-06-01"))
+    flags = idle_flags(surveyed, load_rule_set("zhejiang-default"), pd.Timestamp("2025-12-31"))
+    assert set(flags["rule"]) == {"开发面积不足三分之一且停工满一年"} and len(flags) == len(parcels)

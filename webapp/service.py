@@ -156,7 +156,7 @@ def evaluate(
         buildings = ws.read_optional("buildings")
         if buildings is not None:
             buildings = building_base(buildings, parcels, zones)
-        base = parcel_base(parcels, buildings, zones)
+        base = parcel_base(parcels, buildings, zones, buildings_surveyed=buildings is not None)
         builtup = _builtup(ws, base)
         bar.update()
         per_year: dict[int, dict[str, pd.DataFrame]] = {}
