@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 import sqlite3
+import time
+import uuid
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -61,10 +62,22 @@ class Workspace:
     def exists(self) -> bool:
         return self.path.is_file()
 
+    def recover(self) -> None:
+        """Roll back a transaction a crashed process left behind (a hot journal beside the
+        file), which read-only readers such as GDAL cannot do themselves."""
+        if not self.path.with_name(self.path.name + "-journal").exists():
+            return
+        try:
+            with contextlib.closing(sqlite3.connect(self.path, timeout=30)) as con:
+                con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.Error as err:
+            raise WorkspaceError(f"工作空间 {self.path} 无法恢复未完成的保存（{err}）；请检查文件写权限") from None
+
     def layers(self) -> list[str]:
         """Names of the layers and tables in the workspace."""
         if not self.exists():
             return []
+        self.recover()
         try:
             return [str(n) for n, _ in pyogrio.list_layers(self.path)]
         except Exception as err:
@@ -92,6 +105,19 @@ class Workspace:
         """Like :meth:`read`, ``None`` when absent."""
         return self.read(name) if self.has(name) else None
 
+    def generation(self) -> str:
+        """A token that changes whenever :meth:`write` replaces the file (not on in-place
+        review saves), so caches of layers and results can be keyed on it."""
+        try:
+            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)) as con:
+                row = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'generation'").fetchone()
+        except sqlite3.Error:
+            row = None
+        if row is None:  # written before generations existed, or no metadata yet
+            st = self.path.stat()
+            return f"{st.st_size}-{st.st_mtime_ns}"
+        return str(row[0])
+
     def meta(self) -> dict[str, str]:
         """Key/value metadata (sample flag, versions, evaluation times)."""
         if not self.has(META_TABLE):
@@ -114,6 +140,31 @@ class Workspace:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def store_lock(self, *, shared: bool, timeout: float = 30.0) -> Iterator[None]:
+        """Coordinate in-place SQLite transactions (review decisions: ``shared``) with
+        :meth:`write`, which replaces the file and so holds it exclusively from its copy to
+        the replace. Waits up to ``timeout`` seconds."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = self.path.with_name(f".{self.path.name}.store.lock")
+        mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        deadline = time.monotonic() + timeout
+        with lock.open("a") as fh:
+            while True:
+                try:
+                    fcntl.flock(fh, mode | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WorkspaceError(
+                            f"工作空间 {self.path.name} 正在更新（导入或评价），{timeout:.0f} 秒内未完成；请稍后再试"
+                        ) from None
+                    time.sleep(0.02)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def write(
         self,
         tables: Mapping[str, pd.DataFrame],
@@ -127,11 +178,12 @@ class Workspace:
         attribute tables. ``meta`` entries are merged into :data:`META_TABLE`; ``log``
         appends one row to the import log.
         """
-        with self._lock():
+        meta = {**(meta or {}), "generation": uuid.uuid4().hex}
+        with self._lock(), self.store_lock(shared=False, timeout=120):
             tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.gpkg")  # GDAL wants .gpkg
             try:
                 if self.exists():
-                    shutil.copyfile(self.path, tmp)
+                    _copy(self.path, tmp)
                 for name, frame in tables.items():
                     _write_frame(tmp, name, frame)
                 if meta:
@@ -146,6 +198,16 @@ class Workspace:
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
+
+
+def _copy(src: Path, dst: Path) -> None:
+    """A consistent copy through SQLite's backup API: a save interrupted by a crash (hot
+    journal) is rolled back first rather than copied half-done."""
+    try:
+        with contextlib.closing(sqlite3.connect(src, timeout=30)) as a, contextlib.closing(sqlite3.connect(dst)) as b:
+            a.backup(b)
+    except sqlite3.Error as err:
+        raise WorkspaceError(f"无法复制工作空间 {src.name}（{err}）；请用 QGIS 或 sqlite3 检查该文件") from None
 
 
 def _write_frame(path: Path, name: str, frame: pd.DataFrame) -> None:

@@ -1,7 +1,8 @@
 """Read access to a workspace's layers and results for the web app, cached in memory.
 
-A table is read once per workspace file version (path, size, modification time), so an
-evaluation run while the server is up is picked up on the next request.
+A table is read once per workspace generation (a token :meth:`Workspace.write` renews), so
+an evaluation run while the server is up is picked up on the next request, while review
+decisions saved in place do not empty the cache.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ _LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=64)
-def _read(path: str, stamp: tuple[int, int], name: str, where: str | None) -> pd.DataFrame:
+def _read(path: str, stamp: str, name: str, where: str | None) -> pd.DataFrame:
     return Workspace(path).read(name, where=where)
 
 
@@ -34,12 +35,10 @@ class Results:
     def __init__(self, path: str | Path):
         self.ws = Workspace(path)
 
-    def _stamp(self) -> tuple[int, int]:
-        try:
-            st = self.ws.path.stat()
-        except FileNotFoundError:
-            raise WorkspaceError(f"工作空间 {self.ws.path} 不存在；请先运行 mujun demo 或导入数据后 mujun evaluate") from None
-        return (st.st_size, st.st_mtime_ns)
+    def _stamp(self) -> str:
+        if not self.ws.exists():
+            raise WorkspaceError(f"工作空间 {self.ws.path} 不存在；请先运行 mujun demo 或导入数据后 mujun evaluate")
+        return self.ws.generation()
 
     def table(self, name: str, year: int | None = None) -> pd.DataFrame:
         stamp = self._stamp()
