@@ -8,6 +8,7 @@ it on one line and exits with status 2; the web app maps the classes to HTTP sta
 from __future__ import annotations
 
 __all__ = [
+    "ConflictError",
     "CRSError",
     "InputError",
     "MujunError",
@@ -34,3 +35,11 @@ class CRSError(InputError):
 
 class WorkspaceError(MujunError):
     """The workspace lacks what an operation needs, or cannot be written."""
+
+
+class ConflictError(MujunError):
+    """Someone else changed a record since it was read; ``current`` is what they saved."""
+
+    def __init__(self, message: str, current: object = None):
+        super().__init__(message)
+        self.current = current

@@ -165,6 +165,41 @@ class Workspace:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def transaction(self, *, timeout: float = 30.0) -> Iterator[sqlite3.Connection]:
+        """An in-place SQLite write transaction on the workspace (review decisions, users).
+
+        Holds :meth:`store_lock` shared, so it never interleaves with :meth:`write`'s
+        copy-and-replace; ``BEGIN IMMEDIATE`` serialises writers, who wait up to
+        ``timeout`` seconds. Commits on success, rolls back on any error.
+        """
+        if not self.exists():
+            raise WorkspaceError(f"工作空间 {self.path} 不存在；请先运行 mujun demo 或 mujun import")
+        with self.store_lock(shared=True, timeout=timeout):
+            con = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+            try:
+                con.row_factory = sqlite3.Row
+                try:
+                    con.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as err:
+                    raise WorkspaceError(
+                        f"工作空间 {self.path.name} 繁忙，{timeout:.0f} 秒内未能保存（{err}）；请稍后重试") from None
+                yield con
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+            finally:
+                con.close()
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only SQL query on the workspace (small tables: users, decisions)."""
+        self.recover()
+        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)) as con:
+            con.row_factory = sqlite3.Row
+            return con.execute(sql, params).fetchall()
+
     def write(
         self,
         tables: Mapping[str, pd.DataFrame],

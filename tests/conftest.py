@@ -23,12 +23,54 @@ def sample_workspace(tmp_path_factory) -> Workspace:
 
 @pytest.fixture(scope="session")
 def web_app(sample_workspace):
-    """The web app over the sample workspace (read-only)."""
+    """The web app over the sample workspace, reading pages open to anonymous users
+    (``PUBLIC_READ``); login, roles and review are tested on :func:`review_app`."""
     from webapp import create_app
 
-    return create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True})
+    return create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "PUBLIC_READ": True})
 
 
 @pytest.fixture
 def client(web_app):
     return web_app.test_client()
+
+
+#: Users of the review workspace: name -> (role, password).
+USERS = {"admin": ("admin", "admin-pass-1"), "rev1": ("reviewer", "rev1-pass-1"),
+         "rev2": ("reviewer", "rev2-pass-1"), "viewer": ("viewer", "viewer-pass-1")}
+
+
+def add_users(ws: Workspace) -> Workspace:
+    from layers.accounts import add_user
+
+    for name, (role, password) in USERS.items():
+        add_user(ws, name, role, password, full_name=f"测试{name}")
+    return ws
+
+
+@pytest.fixture(scope="session")
+def review_workspace(sample_workspace, tmp_path_factory) -> Workspace:
+    """A copy of the sample workspace with the :data:`USERS`; review tests may write to it."""
+    import shutil
+
+    ws = Workspace(tmp_path_factory.mktemp("review") / "review.gpkg")
+    shutil.copyfile(sample_workspace.path, ws.path)
+    return add_users(ws)
+
+
+@pytest.fixture
+def fresh_review_workspace(sample_workspace, tmp_path) -> Workspace:
+    """Like :func:`review_workspace`, but a new copy for each test."""
+    import shutil
+
+    ws = Workspace(tmp_path / "review.gpkg")
+    shutil.copyfile(sample_workspace.path, ws.path)
+    return add_users(ws)
+
+
+@pytest.fixture(scope="session")
+def review_app(review_workspace):
+    """The web app with its default settings: every page needs a login."""
+    from webapp import create_app
+
+    return create_app({"WORKSPACE": str(review_workspace.path), "TESTING": True})

@@ -7,13 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
+from flask_login import current_user
 
 __all__ = ["create_app", "results"]
 
+#: (endpoint, label, role needed to see the link)
 NAV = (
-    ("dashboard.index", "总览"),
-    ("mapview.map_page", "地图"),
-    ("rankings.index", "排名"),
+    ("dashboard.index", "总览", None),
+    ("mapview.map_page", "地图", None),
+    ("rankings.index", "排名", None),
+    ("review.queue", "审核", "viewer"),
+    ("admin.users", "用户", "admin"),
 )
 
 
@@ -26,7 +30,21 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         Settings overriding the defaults and the ``MUJUN_*`` environment variables (see
         :mod:`webapp.settings`), e.g. ``{"WORKSPACE": "mujun.gpkg", "TESTING": True}``.
     """
-    from webapp import api, assets, dashboard, details, errors, mapview, rankings, settings
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from webapp import (
+        admin,
+        api,
+        assets,
+        auth,
+        dashboard,
+        details,
+        errors,
+        mapview,
+        rankings,
+        review,
+        settings,
+    )
     from webapp.data import Results
 
     app = Flask(__name__)
@@ -38,7 +56,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["mujun_results"] = Results(app.config["WORKSPACE"])
     app.json.ensure_ascii = False
 
-    for module in (assets, dashboard, mapview, details, rankings, api):
+    if app.config["PROXIES"]:  # behind a reverse proxy: trust its X-Forwarded-For/-Proto
+        n = int(app.config["PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    auth.init_app(app)
+    for module in (assets, dashboard, mapview, details, rankings, api, review, admin):
         app.register_blueprint(module.bp)
     errors.init_app(app)
 
@@ -51,7 +73,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
             sample = False
         return {
             "asset_url": assets.asset_url,
-            "nav_items": NAV,
+            "nav_items": [(endpoint, label) for endpoint, label, role in NAV
+                          if role is None or (current_user.is_authenticated and current_user.can(role))],
             "workspace_name": Path(app.config["WORKSPACE"]).name,
             "is_sample": sample,
             "basemap_gcj02": bool(app.config.get("BASEMAP_GCJ02")) and app.config.get("BASEMAP") != "none",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import sys
 import unicodedata
 import warnings
@@ -16,12 +17,16 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from geo.errors import MujunError, WorkspaceError
+from geo.errors import InputError, MujunError, WorkspaceError
+from layers import accounts
+from layers.review import log_event
 from layers.schema import KINDS, label
 from layers.workspace import Workspace
 
 __all__ = ["main"]
 
+#: Accounts ``mujun demo`` creates in the sample workspace: (name, role, full name).
+DEMO_USERS = (("admin", "admin", "示例管理员"), ("reviewer", "reviewer", "示例审核员"), ("viewer", "viewer", "示例查看员"))
 _LEVELS = ("enterprise", "parcel", "park", "platform", "district")
 
 
@@ -303,6 +308,103 @@ def info(workspace) -> None:
         click.echo(f"已评价年度：{meta['evaluated_years'].replace(',', '、')}")
 
 
+@main.group()
+def user() -> None:
+    """用户与角色：viewer 查看、reviewer 审核、admin 管理（用户保存在工作空间中）。"""
+
+
+def _password(password_stdin: bool, confirm: bool = True) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("密码", hide_input=True, confirmation_prompt="再次输入密码" if confirm else False)
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(accounts.ROLES), required=True, help="角色：viewer 查看、reviewer 审核、admin 管理")
+@click.option("--full-name", default="", help="姓名（显示在审核记录中）")
+@click.option("--password-stdin", is_flag=True, help="从标准输入读取密码（一行），而不是交互输入")
+@_workspace_option
+def user_add(name, role, full_name, password_stdin, workspace) -> None:
+    """新增用户；密码只保存其哈希值。"""
+    ws = Workspace.resolve(workspace)
+    if not ws.exists():
+        raise WorkspaceError(f"工作空间 {ws.path} 不存在；请先导入数据或运行 mujun demo，或用 --workspace 指定")
+    u = accounts.add_user(ws, name, role, _password(password_stdin), full_name=full_name)
+    log_event(ws, user="命令行", address="", action="新增用户", changes=f"用户 {u.name}（{u.role_label}）")
+    click.echo(f"已新增用户 {u.label}，角色：{u.role_label}")
+
+
+@user.command("list")
+@_workspace_option
+def user_list(workspace) -> None:
+    """列出用户。"""
+    ws = Workspace.resolve(workspace)
+    users = accounts.list_users(ws)
+    if not users:
+        click.echo(f"工作空间 {ws.path} 还没有用户；用 mujun user add 用户名 --role admin 新增")
+        return
+    frame = pd.DataFrame([{"name": u.name, "full": u.full_name or "—", "role": u.role_label,
+                           "status": "已停用" if u.disabled else "正常", "created": u.created_at} for u in users])
+    click.echo(_table(frame, ["用户名", "姓名", "角色", "状态", "创建时间"]))
+
+
+@user.command("disable")
+@click.argument("name")
+@_workspace_option
+def user_disable(name, workspace) -> None:
+    """停用用户（其已登录的会话随即失效）。"""
+    ws = Workspace.resolve(workspace)
+    u = accounts.set_disabled(ws, name, True)
+    log_event(ws, user="命令行", address="", action="停用用户", changes=f"用户 {u.name}")
+    click.echo(f"已停用用户 {u.label}")
+
+
+@user.command("enable")
+@click.argument("name")
+@_workspace_option
+def user_enable(name, workspace) -> None:
+    """重新启用用户。"""
+    ws = Workspace.resolve(workspace)
+    u = accounts.set_disabled(ws, name, False)
+    log_event(ws, user="命令行", address="", action="启用用户", changes=f"用户 {u.name}")
+    click.echo(f"已启用用户 {u.label}")
+
+
+@user.command("password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="从标准输入读取新密码（一行）")
+@_workspace_option
+def user_password(name, password_stdin, workspace) -> None:
+    """重设用户密码（其已登录的会话随即失效）。"""
+    ws = Workspace.resolve(workspace)
+    if accounts.get_user(ws, name) is None:
+        raise InputError(f"没有用户 '{name}'；用 mujun user list 查看已有用户")
+    u = accounts.set_password(ws, name, _password(password_stdin))
+    log_event(ws, user="命令行", address="", action="重设密码", changes=f"用户 {u.name}")
+    click.echo(f"已重设用户 {u.label} 的密码")
+
+
+@main.group()
+def review() -> None:
+    """地块审核结果：导出审核队列与结论。"""
+
+
+@review.command("export")
+@click.option("--year", type=int, help="评价年度（默认：最近评价的年度）")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="导出到 .xlsx 或 .csv 文件")
+@_workspace_option
+def review_export(year, out, workspace) -> None:
+    """导出审核队列（闲置、低效、不达标、D 类企业用地）及每宗地块的审核结论。"""
+    from webapp.service import export_review, review_of_year
+
+    ws = Workspace.resolve(workspace)
+    rows, y = review_of_year(ws, year)
+    path = export_review(rows, y, out, ws)
+    done = int((rows["status"] != "待审核").sum())
+    click.echo(f"已导出 {y} 年审核队列 {len(rows):,} 宗（已有结论 {done:,} 宗）到 {path}")
+
+
 def _host_port(f):
     f = click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True, help="端口")(f)
     return click.option("--host", default="127.0.0.1", show_default=True,
@@ -376,6 +478,11 @@ def _build_demo(ws: Workspace, seed: int, scale: float) -> None:
     click.echo(f"\n{y} 年各区县亩均税收（万元/亩）：")
     click.echo(_table(frame[["rank", "name", "tax_per_mu", "value_added_per_mu", "evaluated_mu"]],
                       ["排名", "行政区", label("tax_per_mu"), label("value_added_per_mu"), label("evaluated_mu")]))
+    click.echo("\n示例账户（密码随机生成，只在本次生成的示例工作空间中有效）：")
+    for name, role, full_name in DEMO_USERS:
+        password = secrets.token_urlsafe(9)
+        accounts.add_user(ws, name, role, password, full_name=full_name)
+        click.echo(f"  {name:<9} 密码 {password}  {accounts.ROLE_LABELS[role]}")
     click.echo(f"\n示例工作空间：{ws.path}（示例数据，合成，非真实企业）；源文件在 {built.folder}")
     click.echo(f"下一步：mujun rank --workspace {ws.path} --level park --by tax_per_mu --out 园区排名.xlsx")
 

@@ -234,6 +234,13 @@ def district(district_id: str):
 def parcel(parcel_id: str):
     """地块: map with its buildings and neighbours, figures, compliance, flags, holder, what-if."""
     years, year = _year()
+    ctx = parcel_context(parcel_id, year)
+    return render_template("parcel.html", title=f"地块 · {ctx['p']['parcel_id']}", **ctx, **_common(years, year))
+
+
+def parcel_context(parcel_id: str, year: int) -> dict[str, Any]:
+    """What the parcel page shows — also the review page's evidence: ``p`` (the parcel's
+    results), ``holder``, ``checks``, ``flags``, ``buildings``, ``n_near`` and ``map``."""
     res = results()
     parcels = res.results("parcel", year)
     this = _only(parcels, "parcel_id", parcel_id)
@@ -267,13 +274,13 @@ def parcel(parcel_id: str):
     if row.get("holder_code"):
         found = _where(res.results("enterprise", year), "credit_code", str(row["holder_code"]))
         holder = _record(found.iloc[0]) if found is not None and len(found) else None
-    return render_template(
-        "parcel.html", title=f"地块 · {row['parcel_id']}", p=row, holder=holder, checks=checks,
+    return dict(
+        p=row, holder=holder, checks=checks,
         flags=[] if flags is None else _records(flags, ["kind_label", "rule", "reason", "value", "threshold"]),
         buildings=[] if buildings is None else _records(
             buildings.sort_values("floor_area_m2", ascending=False),
             ["building_id", "use", "floors", "height", "footprint_m2", "floor_area_m2"]),
-        n_near=len(near), map=maps.render(m), **_common(years, year),
+        n_near=len(near), map=maps.render(m), geometry=this, near=near, building_frame=buildings,
     )
 
 

@@ -20,6 +20,7 @@ from geo.flags import FLAG_KINDS
 from geo.intensity import ratio_of_sums
 from geo.judgement import class_counts, judge_year
 from geo.ranking import numeric_fields, ranked
+from geo.review import PENDING, QUEUE_KINDS, queue
 from layers.export import export_table
 from layers.rasters import parcel_builtup
 from layers.rulesets import (
@@ -36,7 +37,8 @@ from layers.workspace import Workspace, result_table
 #: Year tables besides the levels: long tables of flags and checks, and the benchmarks used.
 YEAR_TABLES = ("flag", "compliance", "benchmark")
 
-__all__ = ["LEVEL_VIEWS", "Evaluated", "evaluate", "export_ranking", "flags", "overall", "ranking"]
+__all__ = ["LEVEL_VIEWS", "REVIEW_EXPORT", "Evaluated", "evaluate", "export_ranking", "export_review", "flags",
+           "overall", "ranking", "review_of_year", "review_rows"]
 
 
 @dataclass(frozen=True)
@@ -370,3 +372,62 @@ def export_ranking(frame: pd.DataFrame, level: str, by: str, year: int, path: st
         ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S")),
     ]
     return export_table(data, p, headers={"name": view.name_header}, sheet=f"{view.label}排名", notes=notes)
+
+
+# -- review -------------------------------------------------------------------------------
+
+#: Columns of the review export, with headers for those the schema does not label.
+REVIEW_EXPORT = ("parcel_id", "district_name", "park_name", "platform_name", "holder_name", "holder_code",
+                 "area_mu", "tax_per_mu", "target_tax_per_mu", "class", "kinds", "severity", "status", "measure",
+                 "deadline", "comment", "assignee", "decided_by", "decided_at", "version")
+REVIEW_HEADERS = {"class": "权利人分类", "kinds": "列入原因", "severity": "年税收差距(万元)", "status": "审核结论",
+                  "measure": "处置措施", "deadline": "整改期限", "comment": "审核意见", "assignee": "经办人",
+                  "decided_by": "审核人", "decided_at": "审核时间", "version": "修改次数",
+                  "target_tax_per_mu": "目标亩均税收(万元/亩)", "holder_name": "权利人"}
+_DECISION_COLUMNS = ("status", "measure", "deadline", "comment", "assignee", "decided_by", "decided_at", "version")
+
+
+def review_rows(parcels: pd.DataFrame, decided: pd.DataFrame) -> pd.DataFrame:
+    """The review queue of a year: flagged and D-class parcels (:func:`geo.review.queue`),
+    most severe first, with their current decisions; parcels decided earlier but no longer
+    flagged (after a re-evaluation) stay, marked 已无标记, so no decision drops out of sight.
+    """
+    listed = queue(parcels)
+    decided = decided.drop(columns=["year"], errors="ignore").astype({"parcel_id": "string"})
+    extra = decided.loc[~decided["parcel_id"].isin(listed["parcel_id"].astype("string")), "parcel_id"]
+    if len(extra):
+        more = parcels[parcels["parcel_id"].astype("string").isin(extra)].copy()
+        for key in QUEUE_KINDS:
+            more[key] = False
+        more["kinds"] = "已无标记"
+        more["severity"] = 0.0
+        listed = pd.concat([listed, more])
+    out = pd.DataFrame(listed.drop(columns="geometry", errors="ignore"))
+    out["parcel_id"] = out["parcel_id"].astype("string")
+    out = out.merge(decided, on="parcel_id", how="left")
+    out["status"] = out["status"].astype("string").fillna(PENDING)
+    out["version"] = pd.to_numeric(out["version"]).fillna(0).astype("int64")
+    return out.reset_index(drop=True)
+
+
+def review_of_year(ws: Workspace, year: int | None = None) -> tuple[pd.DataFrame, int]:
+    """:func:`review_rows` of ``year`` (default: the latest evaluated) read from ``ws``."""
+    from layers.review import decisions
+
+    years = _evaluated_years(ws)
+    if not years:
+        raise WorkspaceError(f"还没有评价结果；请先运行 mujun evaluate（工作空间 {ws.path}）")
+    y = years[-1] if year is None else int(year)
+    if y not in years:
+        raise InputError(f"{y} 年还没有评价结果；已评价年度：{'、'.join(map(str, years))}")
+    return review_rows(ws.read(result_table("parcel"), where=f"year = {y}"), decisions(ws, y)), y
+
+
+def export_review(rows: pd.DataFrame, year: int, path: str | Path, ws: Workspace) -> Path:
+    """The review queue with decisions as XLSX/CSV, Chinese headers, and a notes sheet."""
+    frame = rows[[c for c in REVIEW_EXPORT if c in rows.columns]]
+    notes = [("工作空间", ws.path.name), ("评价年度", str(year)), ("导出时间", time.strftime("%Y-%m-%d %H:%M")),
+             ("列入原因", "闲置、低效、不达标地块和 D 类企业用地；“已无标记”为重新评价后不再标记但已有审核记录的地块"),
+             ("年税收差距", "（所在区县同行业亩均税收中位数 − 亩均税收）× 面积，单位万元；按此排序"),
+             ("地块数", f"{len(frame):,}")]
+    return export_table(frame, path, headers=REVIEW_HEADERS, sheet="审核结果", notes=notes)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 __all__ = ["DEFAULTS", "from_env"]
@@ -25,12 +26,27 @@ DEFAULTS: dict[str, Any] = {
     "PARCEL_MIN_ZOOM": 14,
     "RANKING_PAGE_SIZE": 50,
     "SECRET_KEY": None,
+    # reading pages (map, rankings, details, API) open to anonymous users; review and admin
+    # pages always need a login
+    "PUBLIC_READ": False,
+    # a login lasts this many hours
+    "SESSION_HOURS": 8,
+    # session cookie Secure flag: "auto" (when the request came over HTTPS), True or False
+    "SESSION_COOKIE_SECURE": "auto",
+    # number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted
+    "PROXIES": 0,
 }
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on", "是")
+
 
 _ENV = {
     "WORKSPACE": str, "BASEMAP": str, "BASEMAP_URL": str, "BASEMAP_ATTRIBUTION": str,
-    "BASEMAP_GCJ02": lambda v: v.strip().lower() in ("1", "true", "yes", "是"), "TIANDITU_TOKEN": str,
+    "BASEMAP_GCJ02": _flag, "TIANDITU_TOKEN": str,
     "MAX_EMBED_FEATURES": int, "PARCEL_MIN_ZOOM": int, "RANKING_PAGE_SIZE": int, "SECRET_KEY": str,
+    "PUBLIC_READ": _flag, "SESSION_HOURS": float, "PROXIES": int,
+    "SESSION_COOKIE_SECURE": lambda v: "auto" if v.strip().lower() == "auto" else _flag(v),
 }
 
 
@@ -48,4 +64,22 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 def finish(config: dict[str, Any]) -> None:
     """Fill in what can only be decided once everything is known."""
     if not config.get("SECRET_KEY"):
-        config["SECRET_KEY"] = secrets.token_hex(32)
+        config["SECRET_KEY"] = _stored_secret(Path(config["WORKSPACE"]))
+
+
+def _stored_secret(workspace: Path) -> str:
+    """The key signing sessions and CSRF tokens, kept beside the workspace (owner-only file)
+    so logins survive a restart; a fresh random key when that folder is not writable."""
+    path = workspace.with_name(f".{workspace.name}.secret")
+    try:
+        if path.is_file():
+            key = path.read_text().strip()
+            if len(key) >= 32:
+                return key
+        key = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+    except OSError:
+        return secrets.token_hex(32)

@@ -1,0 +1,72 @@
+"""用户管理 /admin/users: list, add, disable or re-enable users, change roles and passwords.
+
+Only 管理员 (admin). Every change is written to the audit log with who did it and from where.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+
+from geo.errors import InputError
+from layers import accounts
+from layers.review import audit_log, log_event
+from webapp import results
+from webapp.auth import current_name, remote_address, role_required
+
+__all__ = ["bp"]
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _log(action: str, changes: str) -> None:
+    log_event(results().ws, user=current_name(), address=remote_address(), action=action, changes=changes)
+
+
+@bp.route("/users")
+@role_required("admin")
+def users():
+    log = audit_log(results().ws)
+    events = log[log["parcel_id"].isna()].head(50).to_dict("records")
+    return render_template("admin_users.html", title="用户管理", users=accounts.list_users(results().ws),
+                           roles=accounts.ROLE_LABELS, events=events, min_password=accounts.MIN_PASSWORD)
+
+
+@bp.route("/users", methods=["POST"])
+@role_required("admin")
+def add():
+    f = request.form
+    try:
+        user = accounts.add_user(results().ws, f.get("name", "").strip(), f.get("role", ""), f.get("password", ""),
+                                 full_name=f.get("full_name", ""))
+    except InputError as err:
+        flash(str(err), "danger")
+        return redirect(url_for(".users"))
+    _log("新增用户", f"用户 {user.name}（{user.role_label}）")
+    flash(f"已新增用户 {user.label}（{user.role_label}）。", "success")
+    return redirect(url_for(".users"))
+
+
+@bp.route("/users/<name>", methods=["POST"])
+@role_required("admin")
+def change(name: str):
+    ws = results().ws
+    action = request.form.get("action", "")
+    try:
+        if name == current_name() and action in ("disable", "role"):
+            raise InputError("不能停用自己或修改自己的角色；请由另一位管理员操作")
+        if action == "disable":
+            user, text = accounts.set_disabled(ws, name, True), "停用用户"
+        elif action == "enable":
+            user, text = accounts.set_disabled(ws, name, False), "启用用户"
+        elif action == "role":
+            user, text = accounts.set_role(ws, name, request.form.get("role", "")), "修改角色"
+        elif action == "password":
+            user, text = accounts.set_password(ws, name, request.form.get("password", "")), "重设密码"
+        else:
+            raise InputError(f"未知的操作 '{action}'")
+    except InputError as err:
+        flash(str(err), "danger")
+        return redirect(url_for(".users"))
+    _log(text, f"用户 {user.name}（{user.role_label}{'，已停用' if user.disabled else ''}）")
+    flash(f"{text}：{user.label}。", "success")
+    return redirect(url_for(".users"))

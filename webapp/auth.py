@@ -1,0 +1,196 @@
+"""Login, logout and roles: 查看 (viewer) reads, 审核 (reviewer) decides, 管理员 (admin)
+manages users.
+
+Users live in the workspace (:mod:`layers.accounts`). Sessions are Flask's signed cookies,
+HttpOnly, SameSite=Lax, Secure whenever the request came over HTTPS, and end after
+``SESSION_HOURS``; a user's sessions also end when their password, role or status changes.
+Every page needs a login unless ``PUBLIC_READ`` is set, which opens the reading pages (not
+the review pages) to anonymous users. Failed logins are counted per user name and per
+address; after a few, each further attempt must wait, twice as long each time.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFProtect
+
+from layers import accounts
+from layers.workspace import Workspace
+
+__all__ = ["bp", "current_name", "init_app", "remote_address", "role_required"]
+
+bp = Blueprint("auth", __name__)
+csrf = CSRFProtect()
+login_manager = LoginManager()
+
+#: Endpoints anyone may reach: the login page and the static files it needs.
+OPEN_ENDPOINTS = {"auth.login", "static", "assets.vendor"}
+#: Blueprints that stay closed to anonymous users even when PUBLIC_READ is set.
+CLOSED_BLUEPRINTS = {"review", "admin"}
+
+
+class WebUser(UserMixin):
+    """A :class:`layers.accounts.User` as Flask-Login sees it."""
+
+    def __init__(self, user: accounts.User):
+        self.user = user
+
+    def get_id(self) -> str:  # the token ends sessions when the account changes
+        return f"{self.user.token}:{self.user.name}"
+
+    @property
+    def is_active(self) -> bool:
+        return not self.user.disabled
+
+    def can(self, role: str) -> bool:
+        return self.user.can(role)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.user, name)
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over HTTPS (``auto``)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        setting = app.config.get("SESSION_COOKIE_SECURE")
+        if setting == "auto":
+            return request.is_secure
+        return bool(setting)
+
+
+def _workspace() -> Workspace:
+    return Workspace(current_app.config["WORKSPACE"])
+
+
+def remote_address() -> str:
+    """The client's address (set ``MUJUN_PROXIES`` behind a reverse proxy)."""
+    return request.remote_addr or ""
+
+
+def current_name() -> str:
+    return current_user.user.name if current_user.is_authenticated else ""
+
+
+@login_manager.user_loader
+def _load(user_id: str) -> WebUser | None:
+    token, _, name = user_id.partition(":")
+    user = accounts.get_user(_workspace(), name)
+    if user is None or user.disabled or user.token != token:
+        return None
+    return WebUser(user)
+
+
+@login_manager.unauthorized_handler
+def _unauthorized():
+    if request.path.startswith("/api/"):
+        abort(401)
+    return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+
+
+def role_required(role: str) -> Callable:
+    """Decorator: the view needs a logged-in user holding ``role`` (or stronger)."""
+
+    def wrap(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def inner(*args: Any, **kwargs: Any):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not current_user.can(role):
+                abort(403, description=f"此操作需要“{accounts.ROLE_LABELS[role]}”或更高权限；"
+                                       f"您是“{current_user.role_label}”。如需权限请联系管理员。")
+            return view(*args, **kwargs)
+
+        return inner
+
+    return wrap
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (no scheme, no host, no ``//``) is followed after login."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc \
+            and "\\" not in target:
+        return target
+    return url_for("dashboard.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """登录."""
+    ws = _workspace()
+    next_url = request.values.get("next", "")
+    if request.method == "GET":
+        if current_user.is_authenticated:
+            return redirect(_safe_next(next_url))
+        return render_template("login.html", title="登录", next_url=next_url, name="",
+                               no_users=not accounts.list_users(ws))
+    name = request.form.get("name", "").strip()
+    password = request.form.get("password", "")
+    address = remote_address()
+    wait = accounts.login_wait(ws, [f"user:{name}", f"addr:{address}"])
+    if wait > 0:
+        flash(f"登录失败次数过多，请 {wait:.0f} 秒后再试。", "danger")
+        return render_template("login.html", title="登录", next_url=next_url, name=name), 429
+    user = accounts.check_login(ws, name, password, address)
+    if user is None:
+        flash("用户名或密码错误，或该账户已停用。", "danger")
+        return render_template("login.html", title="登录", next_url=next_url, name=name), 401
+    session.clear()  # no fixation: a fresh session for the logged-in user
+    login_user(WebUser(user))
+    session.permanent = True
+    return redirect(_safe_next(next_url))
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    """退出登录 (POST with a CSRF token, so no other site can log a user out)."""
+    logout_user()
+    session.clear()
+    flash("您已退出登录。", "info")
+    return redirect(url_for("auth.login"))
+
+
+def init_app(app: Flask) -> None:
+    """Install login, CSRF protection and the login-required gate."""
+    app.session_interface = _SessionInterface()
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
+    app.config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=float(app.config["SESSION_HOURS"]))
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's life
+    login_manager.init_app(app)
+    login_manager.session_protection = "strong"
+    csrf.init_app(app)
+    app.register_blueprint(bp)
+
+    @app.before_request
+    def _gate():
+        endpoint = request.endpoint or ""
+        if endpoint in OPEN_ENDPOINTS or current_user.is_authenticated:
+            return None
+        blueprint = endpoint.partition(".")[0]
+        if app.config["PUBLIC_READ"] and request.method in ("GET", "HEAD") and blueprint not in CLOSED_BLUEPRINTS:
+            return None
+        return login_manager.unauthorized()
+
+    @app.context_processor
+    def _user() -> dict[str, Any]:
+        return {"user": current_user if current_user.is_authenticated else None}
