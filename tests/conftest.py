@@ -74,3 +74,21 @@ def review_app(review_workspace):
     from webapp import create_app
 
     return create_app({"WORKSPACE": str(review_workspace.path), "TESTING": True})
+
+
+def csrf_token(client, url: str = "/login") -> str:
+    """The CSRF token of the form on ``url`` (the session's token)."""
+    import re
+
+    page = client.get(url)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    assert found, f"no CSRF token on {url} ({page.status_code})"
+    return found.group(1)
+
+
+def login(client, name: str, password: str | None = None):
+    """Log ``client`` in as ``name`` (a :data:`USERS` name unless ``password`` is given)."""
+    password = USERS[name][1] if password is None else password
+    r = client.post("/login", data={"name": name, "password": password, "csrf_token": csrf_token(client)})
+    assert r.status_code == 302, r.get_data(as_text=True)[:500]
+    return client
