@@ -62,7 +62,7 @@ def sample(sample_workspace) -> Sample:
 @pytest.fixture(scope="module")
 def base_url(sample_workspace):
     """The app over the sample on waitress, on a free local port (``http://127.0.0.1:PORT``)."""
-    app = create_app({"WORKSPACE": str(sample_workspace.path)})
+    app = create_app({"WORKSPACE": str(sample_workspace.path), "PUBLIC_READ": True})
     with running(app, "127.0.0.1", 0) as url:
         yield url.rstrip("/")
 

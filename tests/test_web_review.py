@@ -118,7 +118,7 @@ def test_public_read_opens_reading_pages_only(fresh_review_workspace):
 
 def test_login_wrong_password_and_throttle(app):
     c = app.test_client()
-    for k in range(accounts.FREE_FAILURES):
+    for _ in range(accounts.FREE_FAILURES):
         r = c.post("/login", data={"name": "rev1", "password": "wrong", "csrf_token": csrf_token(c)})
         assert r.status_code == 401 and "用户名或密码错误" in r.get_data(as_text=True)
     r = c.post("/login", data={"name": "rev1", "password": USERS["rev1"][1], "csrf_token": csrf_token(c)})
