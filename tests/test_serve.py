@@ -110,7 +110,7 @@ def test_demo_reports_a_port_in_use_before_building(runner, tmp_path, busy_port)
 @pytest.mark.skipif(sys.platform == "win32", reason="stopped with SIGINT (Ctrl+C)")
 def test_serve_prints_the_url_serves_and_stops_on_ctrl_c(sample_workspace):
     port = _free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": "ignore", "MUJUN_PUBLIC_READ": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "webapp.cli", "serve", "--workspace", str(sample_workspace.path), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", env=env,

@@ -21,12 +21,12 @@ def test_factory_config_wins_over_environment(monkeypatch, tmp_path):
     app = create_app({"WORKSPACE": str(tmp_path / "given.gpkg")})
     assert app.config["WORKSPACE"].endswith("given.gpkg")
     assert app.config["SECRET_KEY"] and len(app.config["SECRET_KEY"]) >= 32
-    assert create_app({"WORKSPACE": "x"}).config["SECRET_KEY"] != app.config["SECRET_KEY"]
+    assert create_app({"WORKSPACE": str(tmp_path / "x.gpkg")}).config["SECRET_KEY"] != app.config["SECRET_KEY"]
 
 
 @pytest.fixture
 def err_app(tmp_path):
-    app = create_app({"WORKSPACE": str(tmp_path / "none.gpkg"), "TESTING": False})
+    app = create_app({"WORKSPACE": str(tmp_path / "none.gpkg"), "TESTING": False, "PUBLIC_READ": True})
 
     @app.route("/api/boom-input")
     def _api_input():
@@ -65,9 +65,9 @@ def test_missing_workspace_is_a_clear_page(err_app):
 
 def test_gcj02_basemap_warns_that_cadastral_data_is_offset(sample_workspace):
     warn = "GCJ-02"
-    plain = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True})
+    plain = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "PUBLIC_READ": True})
     assert warn not in plain.test_client().get("/map").get_data(as_text=True)
-    gaode = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "BASEMAP": "xyz",
+    gaode = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "PUBLIC_READ": True, "BASEMAP": "xyz",
                         "BASEMAP_URL": "http://tiles.intranet.local/{z}/{x}/{y}.png", "BASEMAP_GCJ02": True})
     body = gaode.test_client().get("/map").get_data(as_text=True)
     assert warn in body and "偏移" in body

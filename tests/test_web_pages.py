@@ -250,7 +250,8 @@ def test_enterprise_page(page, tables):
 def test_large_parcel_layers_load_by_bounding_box(sample_workspace, tables):
     from webapp import create_app
 
-    app = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "MAX_EMBED_FEATURES": 50})
+    app = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "PUBLIC_READ": True,
+                      "MAX_EMBED_FEATURES": 50})
     pid = tables["platform"]["platform_id"].iloc[0]
     html = _page(app.test_client(), f"/platforms/{pid}?color=tax_per_mu")
     assert "mujun.bboxLayer" in html
@@ -303,7 +304,7 @@ def hostile(sample_workspace, tmp_path_factory, tables):
     districts.loc[districts["district_id"] == districts["district_id"].iloc[0], "name"] = XSS
     ws.write({"result_enterprise": enterprises, "result_parcel": parcels, "result_park": parks,
               "result_district": districts})
-    app = create_app({"WORKSPACE": str(path), "TESTING": True})
+    app = create_app({"WORKSPACE": str(path), "TESTING": True, "PUBLIC_READ": True})
     return {"client": app.test_client(), "parcel": case["parcel_id"], "code": code, "renamed": renamed}
 
 

@@ -43,7 +43,7 @@ XSS = "<img src=x onerror=alert(1)>"
 def _app_for(path, base=None):
     """The app over ``path``, with stand-in pages for endpoints still missing."""
     app = base if base is not None and all(ep in base.view_functions for ep in STAND_INS) else \
-        create_app({"WORKSPACE": str(path), "TESTING": True})
+        create_app({"WORKSPACE": str(path), "TESTING": True, "PUBLIC_READ": True})
     for endpoint, rule in STAND_INS.items():
         if endpoint not in app.view_functions:
             app.add_url_rule(rule, endpoint=endpoint, view_func=lambda **kw: "stand-in")

@@ -297,3 +297,40 @@ def test_printable_sheet(app, fresh_review_workspace, queue_ids):
                  "mujun.css", 'id="review-figures"'):
         assert part in text, part
     assert "<nav" not in text  # the page is the sheet, nothing else
+
+
+# -- the command line ------------------------------------------------------------------------
+
+def test_cli_user_commands_and_review_export(fresh_review_workspace, tmp_path):
+    from click.testing import CliRunner
+
+    from webapp.cli import main
+
+    ws = fresh_review_workspace
+    run = CliRunner().invoke
+    r = run(main, ["user", "add", "zhao", "--role", "reviewer", "--full-name", "赵六", "--password-stdin",
+                   "-w", str(ws.path)], input="zhao-pass-1\n")
+    assert r.exit_code == 0 and "已新增用户 赵六（zhao），角色：审核" in r.output
+    assert accounts.check_login(ws, "zhao", "zhao-pass-1", "x") is not None
+    r = run(main, ["user", "add", "zhao", "--role", "viewer", "--password-stdin", "-w", str(ws.path)],
+            input="zhao-pass-1\n")
+    assert r.exit_code == 2 and "已存在" in r.output
+    r = run(main, ["user", "add", "qian", "--role", "viewer", "--password-stdin", "-w", str(ws.path)], input="short\n")
+    assert r.exit_code == 2 and "密码太短" in r.output
+    r = run(main, ["user", "list", "-w", str(ws.path)])
+    assert r.exit_code == 0 and "zhao" in r.output and "rev1" in r.output
+    r = run(main, ["user", "disable", "zhao", "-w", str(ws.path)])
+    assert r.exit_code == 0 and accounts.get_user(ws, "zhao").disabled
+    r = run(main, ["user", "disable", "nobody", "-w", str(ws.path)])
+    assert r.exit_code == 2 and "没有用户 'nobody'" in r.output
+    assert {"新增用户", "停用用户"} <= set(store.audit_log(ws)["action"])
+
+    rows, _ = review_of_year(ws, YEAR)
+    store.save_decision(ws, rows["parcel_id"].iloc[0], YEAR, status="需现场核查", base_version=0, user="rev1")
+    out = tmp_path / "审核结果.xlsx"
+    r = run(main, ["review", "export", "--out", str(out), "-w", str(ws.path)])
+    assert r.exit_code == 0 and f"{len(rows):,} 宗（已有结论 1 宗）" in r.output
+    sheet = openpyxl.load_workbook(out, read_only=True)["审核结果"]
+    assert sum(1 for _ in sheet.iter_rows()) == len(rows) + 1
+    r = run(main, ["review", "export", "--year", "1999", "--out", str(out), "-w", str(ws.path)])
+    assert r.exit_code == 2 and "1999 年还没有评价结果" in r.output

@@ -422,7 +422,7 @@ def _app(ws: Workspace):
 @_host_port
 def serve(workspace, host, port) -> None:
     """启动网页服务：总览、地图、平台、园区、地块、企业页面和排名导出（waitress，离线可用）。"""
-    from webapp.serve import serve as run
+    from webapp import serve as server_mod
 
     ws = Workspace.resolve(workspace)
     if not ws.exists():
@@ -430,8 +430,13 @@ def serve(workspace, host, port) -> None:
                              f"或先导入数据（mujun import）、运行 mujun demo")
     if not ws.meta().get("evaluated_years"):  # the pages say so too; an evaluation is picked up live
         click.echo(f"注意：工作空间 {ws.path} 还没有评价结果，页面将提示先运行 mujun evaluate", err=True)
+    app = _app(ws)
+    server = server_mod.bind(app, host, port)  # a port in use is reported first, alone
+    if not accounts.list_users(ws) and not app.config["PUBLIC_READ"]:
+        click.echo(f"注意：工作空间还没有用户，网页需要登录；请先运行 mujun user add 用户名 --role admin "
+                   f"--workspace {ws.path}", err=True)
     click.echo(f"工作空间：{ws.path}")
-    run(_app(ws), host, port, echo=click.echo)
+    server_mod.run(server, echo=click.echo)
 
 
 @main.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from geo.errors import CRSError, InputError, MujunError, SchemaError, WorkspaceError
@@ -18,7 +19,9 @@ STATUS: tuple[tuple[type[Exception], int], ...] = (
     (MujunError, 400),
 )
 
-_TITLES = {400: "请求有误", 403: "没有权限", 404: "没有找到", 405: "不支持的请求方法", 500: "服务器内部错误"}
+_TITLES = {400: "请求有误", 401: "需要登录", 403: "没有权限", 404: "没有找到", 405: "不支持的请求方法",
+           409: "保存冲突", 429: "请求过于频繁", 500: "服务器内部错误"}
+_MESSAGES = {401: "请先登录后再访问。", 404: "该页面或数据不存在。"}
 
 
 def _respond(status: int, message: str):
@@ -35,9 +38,13 @@ def init_app(app: Flask) -> None:
         status = next(code for cls, code in STATUS if isinstance(err, cls))
         return _respond(status, str(err))
 
+    @app.errorhandler(CSRFError)
+    def _csrf(err: CSRFError):
+        return _respond(400, "表单的安全令牌（CSRF）缺失、无效或已过期；请刷新页面后重新提交。")
+
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):
-        message = {404: "该页面或数据不存在。"}.get(err.code or 500, err.description or "")
+        message = _MESSAGES.get(err.code or 500, err.description or "")
         return _respond(err.code or 500, message)
 
     @app.errorhandler(Exception)
