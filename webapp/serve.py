@@ -23,7 +23,7 @@ from waitress.trigger import trigger as _Trigger
 
 from geo.errors import MujunError
 
-__all__ = ["THREADS", "address", "bind", "close", "run", "running", "serve", "url_for_display"]
+__all__ = ["THREADS", "address", "bind", "close", "run", "running", "url_for_display"]
 
 #: Worker threads of the server (map pages fetch parcels and assets in parallel).
 THREADS = 8
@@ -107,12 +107,6 @@ def run(server: Any, *, echo: Callable[[str], Any] = print) -> None:
     finally:
         close(server)
     echo("网页服务已停止")
-
-
-def serve(app: Callable, host: str = "127.0.0.1", port: int = 5000, *,
-          echo: Callable[[str], Any] = print) -> None:
-    """Serve ``app`` on waitress (:data:`THREADS` threads) at ``host``:``port`` until Ctrl+C."""
-    run(bind(app, host, port), echo=echo)
 
 
 def _map(server: Any) -> dict:
