@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "CRSError",
+    "DependencyError",
     "InputError",
     "MujunError",
     "SchemaError",
@@ -34,3 +35,7 @@ class CRSError(InputError):
 
 class WorkspaceError(MujunError):
     """The workspace lacks what an operation needs, or cannot be written."""
+
+
+class DependencyError(MujunError, ImportError):
+    """An optional package that an option needs is not installed; the message says what to install."""
