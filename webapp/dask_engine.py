@@ -51,6 +51,9 @@ __all__ = ["CONNECT_TIMEOUT", "connect", "default_partitions", "evaluation_base"
 
 #: Seconds to wait for a scheduler to answer, and for it to have a worker.
 CONNECT_TIMEOUT = 20.0
+#: The local scheduler's HTTP endpoint (and dashboard, if bokeh is installed): this machine
+#: only, on a free port, so that no fixed port is taken and nothing is exposed.
+LOCAL_HTTP = "127.0.0.1:0"
 #: Parcels per part beyond which more parts than twice the worker threads are made.
 PARCELS_PER_PART = 10_000
 _INSTALL = "pip install 'mujun[dask]'"
@@ -99,7 +102,7 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, process
         return
     cluster = distributed.LocalCluster(
         n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=processes,
-        dashboard_address=None,
+        dashboard_address=LOCAL_HTTP,
     )
     try:
         client = distributed.Client(cluster, set_as_default=False)

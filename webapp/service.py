@@ -141,8 +141,10 @@ def evaluate(
     t0 = time.perf_counter()
     if engine not in ENGINES:
         raise InputError(f"未知的评价引擎 '{engine}'；可用：{', '.join(ENGINES)}")
-    if engine == "default" and (scheduler or partitions):
+    if engine == "default" and (scheduler or partitions is not None):
         raise InputError("--scheduler 和 --partitions 只用于 --engine dask")
+    if partitions is not None and partitions < 1:
+        raise InputError(f"--partitions 应为正整数，收到 {partitions}")
     if engine == "dask":
         from webapp.dask_engine import require
 
