@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import shapely
 from pyproj import CRS
 
@@ -145,8 +147,8 @@ def building_part(
         A part of the buildings, indexed by position in the whole layer.
     parcels : sequence of GeoDataFrame
         The parcel parts near it (:func:`nearby_parts`), indexed by position in the whole
-        layer, with ``parcel_id`` and geometry; the parcels whose bounding boxes meet the
-        part's (widened by ``margin``) are its candidates, in the whole layer's order.
+        layer, with ``parcel_id`` and geometry; the parcels whose bounding boxes meet a
+        building's (widened by ``margin``) are its candidates, in the whole layer's order.
     zones : mapping
         The zone layers, whole.
     crs : CRS
@@ -160,12 +162,15 @@ def building_part(
         The columns of :func:`~geo.evaluation.building_base` but the geometry, on the
         part's index.
     """
-    box = part_bounds([buildings])[0]
     frames = [p for p in parcels if len(p)]
-    if frames and np.isfinite(box).all():
+    boxes = _boxes(shapely.bounds(buildings.geometry.values), margin)
+    boxes = boxes[~shapely.is_missing(boxes)]
+    if frames and len(boxes):
         near = pd.concat(frames)
-        hit = shapely.STRtree(near.geometry.values).query(_boxes(box[None, :], margin)[0], predicate="intersects")
-        near = near.iloc[np.sort(hit)].sort_index()
+        # candidates: parcels whose bounding box meets a building's (a cheap test; the
+        # overlay in building_base measures the real overlaps)
+        _, hit = shapely.STRtree(near.geometry.values).query(boxes)
+        near = near.iloc[np.unique(hit)].sort_index()
     else:
         near = gpd.GeoDataFrame({"parcel_id": pd.Series([], dtype="string")}, geometry=[], crs=buildings.crs)
     out = building_base(buildings, near, zones, crs=crs)
@@ -203,11 +208,16 @@ def parcel_part(
     _check_columns(parcels, ["parcel_id"], "parcels")
     rows = None
     if buildings is not None:
-        ids = parcels["parcel_id"].astype("string")
-        mine = [b.loc[b["parcel_id"].isin(ids), list(BUILDING_TOTALS)] for b in buildings]
+        ids = pa.array(parcels["parcel_id"].astype("string").dropna())
+        mine = [b.loc[_is_in(b["parcel_id"], ids), list(BUILDING_TOTALS)] for b in buildings]
         rows = pd.concat(mine).sort_index() if mine else pd.DataFrame(columns=list(BUILDING_TOTALS))
     out = parcel_base(parcels, rows, zones, buildings_surveyed=buildings is not None, crs=crs)
     return pd.DataFrame(out.drop(columns=out.geometry.name))
+
+
+def _is_in(values: pd.Series, ids: pa.Array) -> np.ndarray:
+    """Whether each value is one of ``ids`` (Arrow's hash join: pandas' isin on strings is slow)."""
+    return pc.is_in(pa.array(values.astype("string")), value_set=ids).to_numpy(zero_copy_only=False)
 
 
 def assemble(frame: gpd.GeoDataFrame, parts: Sequence[pd.DataFrame | pd.Series]) -> gpd.GeoDataFrame | pd.Series:
