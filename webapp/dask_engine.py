@@ -55,7 +55,7 @@ CONNECT_TIMEOUT = 20.0
 #: only, on a free port, so that no fixed port is taken and nothing is exposed.
 LOCAL_HTTP = "127.0.0.1:0"
 #: Parcels per part beyond which more parts than twice the worker threads are made.
-PARCELS_PER_PART = 10_000
+PARCELS_PER_PART = 50_000
 _INSTALL = "pip install 'mujun[dask]'"
 
 
@@ -137,7 +137,7 @@ def _check_workers(client: Client, scheduler: str) -> None:
 
 
 def default_partitions(client: Client, parcels: int) -> int:
-    """Twice the cluster's worker threads, more for large layers (one part per 10,000 parcels)."""
+    """Twice the cluster's worker threads, more for large layers (one part per 50,000 parcels)."""
     threads = sum(client.nthreads().values()) or 1
     return max(1, min(max(parcels, 1), max(2 * threads, math.ceil(parcels / PARCELS_PER_PART))))
 
