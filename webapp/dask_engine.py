@@ -20,6 +20,7 @@ dask, distributed and dask-geopandas are optional: ``pip install 'mujun[dask]'``
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -103,6 +104,9 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, process
     cluster = distributed.LocalCluster(
         n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=processes,
         dashboard_address=LOCAL_HTTP,
+        # the workers' own log lines (a heartbeat lost while shutting down …) are not for the
+        # user: a task's error comes back to the client and is reported there on one line
+        silence_logs=logging.CRITICAL,
     )
     try:
         client = distributed.Client(cluster, set_as_default=False)
