@@ -97,6 +97,7 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, process
             ) from None
         try:
             _check_workers(client, scheduler)
+            _prepare_workers(client)
             yield client
         finally:
             client.close()
@@ -111,6 +112,7 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, process
     try:
         client = distributed.Client(cluster, set_as_default=False)
         try:
+            _prepare_workers(client)
             yield client
         finally:
             client.close()
@@ -138,6 +140,19 @@ def _check_workers(client: Client, scheduler: str) -> None:
             raise InputError(
                 f"工作节点 {worker} 的 mujun 版本为 {version}，本机为 {mine}；请在每个节点安装同一版本（'mujun[dask]=={mine}'）"
             )
+
+
+def _prepare_workers(client: Client) -> None:
+    """Import the partition code on every worker now, so that a worker without mujun is
+    reported before any work is sent, and imports are not counted in the first parts."""
+    done = client.run(importlib.import_module, "geo.partitioned", on_error="return")
+    done.update(client.run(importlib.import_module, "layers.rasters", on_error="return"))
+    for worker, result in sorted(done.items()):
+        if isinstance(result, BaseException):
+            raise DependencyError(
+                f"dask 工作节点 {worker} 无法导入 mujun（{' '.join(str(result).split())}）；"
+                f"请在每个节点安装与本机相同版本的 mujun：{_INSTALL}"
+            ) from None
 
 
 def default_partitions(client: Client, parcels: int) -> int:
