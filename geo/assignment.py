@@ -6,6 +6,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import CRS
 
 from geo._checks import _check_columns, _check_geoseries
 from geo.area import local_gk_crs
@@ -19,6 +20,7 @@ def majority_zone(
     zone_id: str,
     *,
     min_share: float = 0.5,
+    crs: CRS | None = None,
 ) -> pd.DataFrame:
     """The zone holding the largest part of each feature's area.
 
@@ -37,6 +39,10 @@ def majority_zone(
         Name of the id column in ``zones``; also the name of the output column.
     min_share : float
         Share of the feature's area the best zone must exceed.
+    crs : CRS, optional
+        Planar CRS of the overlay (default: :func:`~geo.area.local_gk_crs` of the
+        features). Give the CRS of the whole layer when ``features`` is one part of it, so
+        that every part is measured alike.
 
     Returns
     -------
@@ -64,7 +70,7 @@ def majority_zone(
     best_zone = np.full(n, -1, dtype="int64")
     best_share = np.zeros(n)
     if n and len(zs):
-        crs = local_gk_crs(gs)
+        crs = local_gk_crs(gs) if crs is None else crs
         fg = gs.to_crs(crs).values
         zg = zs.to_crs(crs).values
         shapely.prepare(zg)

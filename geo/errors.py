@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "ConflictError",
     "CRSError",
+    "DependencyError",
     "InputError",
     "MujunError",
     "SchemaError",
@@ -43,3 +44,7 @@ class ConflictError(MujunError):
     def __init__(self, message: str, current: object = None):
         super().__init__(message)
         self.current = current
+
+
+class DependencyError(MujunError, ImportError):
+    """An optional package that an option needs is not installed; the message says what to install."""

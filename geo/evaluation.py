@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from pyproj import CRS
 
 from geo._checks import _check_columns
 from geo.area import area_m2
@@ -58,6 +59,7 @@ def parcel_base(
     zones: Mapping[str, gpd.GeoDataFrame | None] | None = None,
     *,
     buildings_surveyed: bool = True,
+    crs: CRS | None = None,
 ) -> gpd.GeoDataFrame:
     """Year-independent figures of every parcel.
 
@@ -77,6 +79,9 @@ def parcel_base(
         ``False`` when no building survey exists at all: footprints, floor areas and the
         ratios built on them are then missing (unknown), not zero, so that no parcel is
         judged unbuilt or under-built for lack of data.
+    crs : CRS, optional
+        Planar CRS of the zone overlays (default: :func:`~geo.area.local_gk_crs` of the
+        parcels); give the whole layer's when ``parcels`` is one partition of it.
 
     Returns
     -------
@@ -107,10 +112,12 @@ def parcel_base(
     out["admin_share"] = admin_share(out["admin_footprint_m2"], out["area_m2"])
     investment = out["investment"] if "investment" in out.columns else pd.Series(np.nan, index=out.index)
     out["investment_intensity"] = investment_intensity(investment, out["area_mu"])
-    return _assign_zones(out, zones)
+    return _assign_zones(out, zones, crs)
 
 
-def _assign_zones(frame: gpd.GeoDataFrame, zones: Mapping[str, gpd.GeoDataFrame | None] | None) -> gpd.GeoDataFrame:
+def _assign_zones(
+    frame: gpd.GeoDataFrame, zones: Mapping[str, gpd.GeoDataFrame | None] | None, crs: CRS | None = None
+) -> gpd.GeoDataFrame:
     """Add each zone level's id and name: the zone holding most of each feature's area."""
     for level, (zone_id, min_share) in ZONES.items():
         zone_gdf = (zones or {}).get(level)
@@ -120,7 +127,7 @@ def _assign_zones(frame: gpd.GeoDataFrame, zones: Mapping[str, gpd.GeoDataFrame 
             frame[name_col] = pd.Series(pd.NA, index=frame.index, dtype="string")
             continue
         _check_columns(zone_gdf, [zone_id, "name"], level)
-        assigned = majority_zone(frame, zone_gdf, zone_id, min_share=min_share)
+        assigned = majority_zone(frame, zone_gdf, zone_id, min_share=min_share, crs=crs)
         frame[zone_id] = assigned[zone_id]
         names = pd.Series(zone_gdf["name"].astype("string").to_numpy(), index=zone_gdf[zone_id].astype("string"))
         frame[name_col] = frame[zone_id].map(names).astype("string")
@@ -131,6 +138,8 @@ def building_base(
     buildings: gpd.GeoDataFrame,
     parcels: gpd.GeoDataFrame,
     zones: Mapping[str, gpd.GeoDataFrame | None] | None = None,
+    *,
+    crs: CRS | None = None,
 ) -> gpd.GeoDataFrame:
     """Footprints, counted floor areas and the parcel and zones of every building.
 
@@ -144,6 +153,9 @@ def building_base(
     zones : mapping, optional
         As for :func:`parcel_base`; each building gets the district, park and platform
         holding most of it.
+    crs : CRS, optional
+        Planar CRS of the overlays (default: :func:`~geo.area.local_gk_crs` of the
+        buildings); give the whole layer's when ``buildings`` is one partition of it.
 
     Returns
     -------
@@ -158,8 +170,8 @@ def building_base(
     b["admin_footprint_m2"] = admin_footprint_m2(b, footprint)
     _check_columns(parcels, ["parcel_id"], "parcels")
     plots = parcels[["parcel_id", parcels.geometry.name]].assign(parcel_id=parcels["parcel_id"].astype("string"))
-    b["parcel_id"] = majority_zone(b, plots, "parcel_id", min_share=0.5)["parcel_id"]
-    return _assign_zones(b, zones)
+    b["parcel_id"] = majority_zone(b, plots, "parcel_id", min_share=0.5, crs=crs)["parcel_id"]
+    return _assign_zones(b, zones, crs)
 
 
 def _building_totals(parcels: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -32,7 +33,10 @@ from geo.errors import CRSError, InputError, WorkspaceError
 from geo.zonal import WORLDCOVER_BUILTUP, builtup_fraction, class_fraction
 from layers.workspace import Workspace
 
-__all__ = ["KINDS", "TABLE", "parcel_builtup", "register_raster", "registered_rasters"]
+__all__ = [
+    "KINDS", "TABLE", "RasterSource", "parcel_builtup", "raster_source", "register_raster", "registered_rasters",
+    "source_builtup",
+]
 
 TABLE = "mujun_rasters"
 #: kind -> what it is, in the user's words
@@ -227,6 +231,58 @@ def _check_unchanged(row: pd.Series) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class RasterSource:
+    """A registered raster, checked against its registration: the file and how to read it."""
+
+    kind: str
+    path: Path
+    scale: float = 1.0
+    classes: tuple[int, ...] = DEFAULT_CLASSES
+
+
+def raster_source(ws: Workspace) -> RasterSource | None:
+    """The raster to judge built-up land by: ``builtup`` if registered, else ``landcover``.
+
+    Returns ``None`` when no raster is registered.
+
+    Raises
+    ------
+    WorkspaceError
+        The registered file is missing or has changed since registration.
+    """
+    table = registered_rasters(ws)
+    if table.empty:
+        return None
+    builtup = table[table["kind"] == "builtup"]
+    row = (builtup if len(builtup) else table[table["kind"] == "landcover"]).iloc[0]
+    path = _check_unchanged(row)
+    if row["kind"] == "builtup":
+        return RasterSource("builtup", path, scale=float(row["scale"]))
+    classes = tuple(int(c) for c in str(row["classes"]).split(",") if c.strip())
+    return RasterSource("landcover", path, classes=classes or tuple(DEFAULT_CLASSES))
+
+
+def source_builtup(parcels: gpd.GeoDataFrame, source: RasterSource) -> pd.Series:
+    """Observed built-up fraction of each parcel from ``source`` (see :func:`parcel_builtup`).
+
+    Each parcel is summarised on its own, so a part of the parcels gives the same values as
+    the whole layer; the dask engine runs this on each partition, where ``source.path``
+    must be readable (the same path on every node).
+    """
+    try:
+        ds = _open(source.path)
+    except RasterioError as err:
+        raise WorkspaceError(
+            f"栅格 {source.path} 无法读取（{' '.join(str(err).split())}）；请检查文件，或重新运行 mujun import raster"
+            "（分布式评价时每个节点都须能以同一路径读取该文件）"
+        ) from None
+    with ds:
+        if source.kind == "builtup":
+            return builtup_fraction(parcels, ds, scale=source.scale)
+        return class_fraction(parcels, ds, classes=list(source.classes))
+
+
 def parcel_builtup(ws: Workspace, parcels: gpd.GeoDataFrame) -> pd.Series | None:
     """Observed built-up fraction of each parcel from the registered raster.
 
@@ -249,18 +305,5 @@ def parcel_builtup(ws: Workspace, parcels: gpd.GeoDataFrame) -> pd.Series | None
     WorkspaceError
         The registered file is missing, has changed since registration, or cannot be read.
     """
-    table = registered_rasters(ws)
-    if table.empty:
-        return None
-    builtup = table[table["kind"] == "builtup"]
-    row = (builtup if len(builtup) else table[table["kind"] == "landcover"]).iloc[0]
-    path = _check_unchanged(row)
-    try:
-        ds = _open(path)
-    except RasterioError as err:
-        raise WorkspaceError(f"栅格 {path} 无法读取（{err}）；请检查文件，或重新运行 mujun import raster") from None
-    with ds:
-        if row["kind"] == "builtup":
-            return builtup_fraction(parcels, ds, scale=float(row["scale"]))
-        classes = [int(c) for c in str(row["classes"]).split(",") if c.strip()]
-        return class_fraction(parcels, ds, classes=classes or list(DEFAULT_CLASSES))
+    source = raster_source(ws)
+    return None if source is None else source_builtup(parcels, source)

@@ -135,12 +135,18 @@ def _import_raster(ws: Workspace, path: Path, kind: str | None, classes: str | N
 @click.option("--veto", "veto_file", type=click.Path(dir_okay=False, path_type=Path),
               help="一票否决名单（CSV/XLSX，列：统一社会信用代码、原因）")
 @click.option("--as-of", help="认定闲置土地、检查出让合同的日期（默认：评价年度的 12 月 31 日）")
-def evaluate(workspace, year, all_years, rules, control, veto_file, as_of) -> None:
+@click.option("--engine", type=click.Choice(["default", "dask"]), default="default", show_default=True,
+              help="计算引擎：default 本机单进程；dask 在 dask 集群上分区计算（需 pip install 'mujun[dask]'），结果相同")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="dask 调度器地址，如 tcp://192.168.1.10:8786（默认：在本机启动本地集群，进程数为 CPU 核数）")
+@click.option("--partitions", type=click.IntRange(min=1), help="dask 引擎把地块和建筑各分成几块（默认：按工作线程和数据量）")
+def evaluate(workspace, year, all_years, rules, control, veto_file, as_of, engine, scheduler, partitions) -> None:
     """计算并保存亩均效益、综合评价分类、用地指标达标、闲置与低效用地和平台评估。"""
     from webapp.service import evaluate as run
 
     ws = Workspace.resolve(workspace)
-    res = run(ws, year, all_years=all_years, rules=rules, control=control, veto_file=veto_file, as_of=as_of)
+    res = run(ws, year, all_years=all_years, rules=rules, control=control, veto_file=veto_file, as_of=as_of,
+              engine=engine, scheduler=scheduler, partitions=partitions)
     for line in _evaluation_lines(res):
         click.echo(line)
     click.echo(f"用时 {res.seconds:.1f} 秒；结果已保存到 {ws.path}")

@@ -22,7 +22,7 @@ from geo.judgement import class_counts, judge_year
 from geo.ranking import numeric_fields, ranked
 from geo.review import PENDING, QUEUE_KINDS, queue
 from layers.export import export_table
-from layers.rasters import parcel_builtup
+from layers.rasters import parcel_builtup, raster_source
 from layers.rulesets import (
     DEFAULT_CONTROL,
     DEFAULT_RULES,
@@ -34,11 +34,14 @@ from layers.rulesets import (
 from layers.schema import label
 from layers.workspace import Workspace, result_table
 
+#: Evaluation engines: this process, or a dask cluster (``pip install 'mujun[dask]'``).
+ENGINES = ("default", "dask")
+
 #: Year tables besides the levels: long tables of flags and checks, and the benchmarks used.
 YEAR_TABLES = ("flag", "compliance", "benchmark")
 
-__all__ = ["LEVEL_VIEWS", "REVIEW_EXPORT", "Evaluated", "evaluate", "export_ranking", "export_review", "flags",
-           "overall", "ranking", "review_of_year", "review_rows"]
+__all__ = ["ENGINES", "LEVEL_VIEWS", "REVIEW_EXPORT", "Evaluated", "evaluate", "export_ranking", "export_review",
+           "flags", "overall", "ranking", "review_of_year", "review_rows"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,9 @@ def evaluate(
     veto_file: str | Path | None = None,
     as_of: str | None = None,
     progress: bool | None = None,
+    engine: str = "default",
+    scheduler: str | None = None,
+    partitions: int | None = None,
 ) -> Evaluated:
     """Compute and store the results of one year (default: the latest) or of every year.
 
@@ -129,8 +135,22 @@ def evaluate(
     platform assessment and the what-if gains. Idle land and contracts are judged at
     ``as_of`` (default: 31 December of each evaluated year). Results replace the stored
     rows of the same years; other years are kept. Nothing is written if anything fails.
+
+    ``engine="dask"`` computes the per-parcel and per-building geometry on a dask cluster
+    (:mod:`webapp.dask_engine`): the one at ``scheduler`` (``tcp://host:8786``), else a new
+    local cluster, in ``partitions`` parts; the results are identical to the default engine's.
     """
     t0 = time.perf_counter()
+    if engine not in ENGINES:
+        raise InputError(f"未知的评价引擎 '{engine}'；可用：{', '.join(ENGINES)}")
+    if engine == "default" and (scheduler or partitions is not None):
+        raise InputError("--scheduler 和 --partitions 只用于 --engine dask")
+    if partitions is not None and partitions < 1:
+        raise InputError(f"--partitions 应为正整数，收到 {partitions}")
+    if engine == "dask":
+        from webapp.dask_engine import require
+
+        require()  # before any reading: a missing package is reported at once
     if not ws.exists():
         raise WorkspaceError(f"工作空间 {ws.path} 不存在；请先导入数据（mujun import）或运行 mujun demo")
     rule_set = load_rule_set(rules)
@@ -155,11 +175,7 @@ def evaluate(
                leave=False)
     try:
         bar.set_postfix_str("面积、建筑与空间归属")
-        buildings = ws.read_optional("buildings")
-        if buildings is not None:
-            buildings = building_base(buildings, parcels, zones)
-        base = parcel_base(parcels, buildings, zones, buildings_surveyed=buildings is not None)
-        builtup = _builtup(ws, base)
+        buildings, base, builtup = _geometry(ws, parcels, zones, engine, scheduler, partitions, progress)
         bar.update()
         per_year: dict[int, dict[str, pd.DataFrame]] = {}
         for y in years:
@@ -229,12 +245,27 @@ def _stored_classes(ws: Workspace, year: int) -> pd.Series | None:
     return prev.set_index("credit_code")["class"]
 
 
-def _builtup(ws: Workspace, base: gpd.GeoDataFrame) -> pd.Series | None:
-    """Observed built-up fraction by parcel id, if a raster is registered."""
-    values = parcel_builtup(ws, base)
+def _geometry(
+    ws: Workspace, parcels: gpd.GeoDataFrame, zones: dict[str, gpd.GeoDataFrame | None], engine: str,
+    scheduler: str | None, partitions: int | None, progress: bool | None,
+) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame, pd.Series | None]:
+    """(buildings, parcel base, built-up fraction by parcel id) on ``engine``."""
+    buildings = ws.read_optional("buildings")
+    if engine == "dask":
+        from webapp.dask_engine import connect, evaluation_base
+
+        source = raster_source(ws)  # the file is checked here, once; the workers read it
+        with connect(scheduler) as client:
+            buildings, base, values = evaluation_base(
+                client, parcels, buildings, zones, partitions=partitions, raster=source, progress=progress)
+    else:
+        if buildings is not None:
+            buildings = building_base(buildings, parcels, zones)
+        base = parcel_base(parcels, buildings, zones, buildings_surveyed=buildings is not None)
+        values = parcel_builtup(ws, base)
     if values is None:
-        return None
-    return pd.Series(values.to_numpy(), index=base["parcel_id"].astype("string").to_numpy())
+        return buildings, base, None
+    return buildings, base, pd.Series(values.to_numpy(), index=base["parcel_id"].astype("string").to_numpy())
 
 
 def _parse_date(text: str) -> pd.Timestamp:
