@@ -26,7 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         Settings overriding the defaults and the ``MUJUN_*`` environment variables (see
         :mod:`webapp.settings`), e.g. ``{"WORKSPACE": "mujun.gpkg", "TESTING": True}``.
     """
-    from webapp import api, assets, dashboard, details, errors, mapview, rankings, settings
+    from webapp import api, assets, dashboard, details, errors, mapview, rankings, settings, tiles
     from webapp.data import Results
 
     app = Flask(__name__)
@@ -38,7 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["mujun_results"] = Results(app.config["WORKSPACE"])
     app.json.ensure_ascii = False
 
-    for module in (assets, dashboard, mapview, details, rankings, api):
+    for module in (assets, dashboard, mapview, details, rankings, api, tiles):
         app.register_blueprint(module.bp)
     errors.init_app(app)
 

@@ -24,6 +24,10 @@ DEFAULTS: dict[str, Any] = {
     # parcels are drawn from this zoom level on (/map)
     "PARCEL_MIN_ZOOM": 14,
     "RANKING_PAGE_SIZE": 50,
+    # parcel tiles (/tiles/) are cached on disk, by default in .<workspace name>.tiles beside
+    # the workspace; TILE_CACHE_DIR chooses another folder, TILE_CACHE = False renders each time
+    "TILE_CACHE": True,
+    "TILE_CACHE_DIR": "",
     "SECRET_KEY": None,
 }
 
@@ -31,6 +35,7 @@ _ENV = {
     "WORKSPACE": str, "BASEMAP": str, "BASEMAP_URL": str, "BASEMAP_ATTRIBUTION": str,
     "BASEMAP_GCJ02": lambda v: v.strip().lower() in ("1", "true", "yes", "是"), "TIANDITU_TOKEN": str,
     "MAX_EMBED_FEATURES": int, "PARCEL_MIN_ZOOM": int, "RANKING_PAGE_SIZE": int, "SECRET_KEY": str,
+    "TILE_CACHE": lambda v: v.strip().lower() in ("1", "true", "yes", "是"), "TILE_CACHE_DIR": str,
 }
 
 
