@@ -10,8 +10,8 @@ pixels), so that no tile ever draws more than a few thousand shapes:
 - ``px`` ≥ :data:`POLYGON_PX`: polygons, with ``rasterio.features.rasterize``;
 - below that, down to the overview zoom: parcel bounding boxes drawn with NumPy (a box of
   a few pixels cannot be told from the polygon), polygons only for the rare large parcel;
-- at and below the overview zoom (``px`` ≤ :data:`OVERVIEW_PX`): a slice of one overview
-  image of every parcel, drawn once when first needed.
+- at and below the overview zoom (``px`` ≤ :data:`OVERVIEW_PX`): a slice of an overview
+  pyramid of every parcel, drawn once when first needed.
 
 Outlines are the edges between different parcel numbers, once parcels are wide enough.
 """
@@ -155,7 +155,7 @@ class ParcelTiles:
         self.overview_zoom = self._overview_zoom()
         self._lock = threading.Lock()
         self._colourings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._overview: tuple[np.ndarray, int, int] | None = None
+        self._pyramid: dict[int, tuple[np.ndarray, int, int]] = {}
 
     def __len__(self) -> int:
         return len(self.geoms)
@@ -238,32 +238,40 @@ class ParcelTiles:
             shapes = shapely.transform(self.geoms[idx], to_pixels)
             rasterize(zip(shapes, (idx + 1).tolist(), strict=True), out=out, fill=0)
 
-    def _overview_image(self) -> tuple[np.ndarray, int, int]:
-        """(image, left, top): every parcel drawn once at the overview zoom."""
+    def _overview(self, z: int) -> tuple[np.ndarray, int, int]:
+        """(image, left, top) of every parcel at zoom ``z`` ≤ the overview zoom: drawn once at
+        the overview zoom, each zoom below by keeping one parcel of every 2 × 2 pixels (so
+        that no parcel vanishes at small scales)."""
         with self._lock:
-            if self._overview is None:
-                z = self.overview_zoom
-                scale = 2.0 ** z
+            if not self._pyramid:
+                zo = self.overview_zoom
+                scale = 2.0 ** zo
                 left = int(math.floor(self.box0[:, 0].min() * scale)) - 1
                 top = int(math.floor(self.box0[:, 1].min() * scale)) - 1
                 width = int(math.ceil(self.box0[:, 2].max() * scale)) - left + 2
                 height = int(math.ceil(self.box0[:, 3].max() * scale)) - top + 2
                 image = np.zeros((height, width), np.int32)
-                self._burn(image, np.arange(len(self)), z, left, top)
-                self._overview = (image, left, top)
-            return self._overview
+                self._burn(image, np.arange(len(self)), zo, left, top)
+                self._pyramid[zo] = (image, left, top)
+            while z not in self._pyramid:
+                image, left, top = self._pyramid[min(self._pyramid)]
+                # pad to even offsets and sizes, then the largest number of each 2 × 2 block
+                pl, pt = left % 2, top % 2
+                pr, pb = (image.shape[1] + pl) % 2, (image.shape[0] + pt) % 2
+                image = np.pad(image, ((pt, pb), (pl, pr)))
+                h, w = image.shape
+                self._pyramid[min(self._pyramid) - 1] = (image.reshape(h // 2, 2, w // 2, 2).max(axis=(1, 3)),
+                                                         (left - pl) // 2, (top - pt) // 2)
+            return self._pyramid[z]
 
     def _from_overview(self, out: np.ndarray, z: int, x: int, y: int) -> None:
-        """Fill ``out`` by sampling the overview at each pixel centre of tile (z, x, y)."""
-        image, left, top = self._overview_image()
-        step = 2 ** (self.overview_zoom - z)
-        first = np.arange(TILE) * step + step // 2
-        cols = x * TILE * step + first - left
-        rows = y * TILE * step + first - top
-        ci = np.flatnonzero((cols >= 0) & (cols < image.shape[1]))
-        ri = np.flatnonzero((rows >= 0) & (rows < image.shape[0]))
-        if len(ci) and len(ri):
-            out[np.ix_(ri, ci)] = image[np.ix_(rows[ri], cols[ci])]
+        """Copy the part of the overview at zoom ``z`` that falls in tile (z, x, y)."""
+        image, left, top = self._overview(z)
+        c0, r0 = x * TILE - left, y * TILE - top
+        cs, rs = max(c0, 0), max(r0, 0)
+        ce, re_ = min(c0 + TILE, image.shape[1]), min(r0 + TILE, image.shape[0])
+        if cs < ce and rs < re_:
+            out[rs - r0:re_ - r0, cs - c0:ce - c0] = image[rs:re_, cs:ce]
 
     def rgba(self, z: int, x: int, y: int, indicator: str) -> np.ndarray | None:
         """(256, 256, 4) uint8 tile coloured by ``indicator``; ``None`` when it shows nothing."""
