@@ -51,7 +51,7 @@ def _rgb(hex_color: str) -> tuple[int, int, int]:
 def test_levels_follow_the_parcel_size(parcels):
     tiles = ParcelTiles(parcels)
     assert tiles.overview_zoom < tiles.outline_zoom <= tiles.polygon_zoom
-    assert 8 <= tiles.parcel_px(tiles.polygon_zoom) < 16
+    assert 12 <= tiles.parcel_px(tiles.polygon_zoom) < 24
     assert tiles.parcel_px(tiles.overview_zoom) <= 2
 
 

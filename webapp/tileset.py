@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+from affine import Affine
 from PIL import Image
 from rasterio.features import rasterize
 
@@ -40,7 +41,7 @@ TILE = 256
 FILL_ALPHA = 191
 STROKE = (0x44, 0x44, 0x44, 217)
 #: median parcel width in pixels from which tiles draw polygons rather than boxes
-POLYGON_PX = 8.0
+POLYGON_PX = 12.0
 #: ... from which parcels get outlines
 OUTLINE_PX = 4.0
 #: ... at or below which tiles are cut from the overview image
@@ -52,6 +53,9 @@ OVERVIEW_MAX_PIXELS = 1 << 24
 #: ground units: metres of Web Mercator per pixel at zoom 0
 _RES0 = mercantile.CE / TILE
 _HALF = mercantile.CE / 2
+# rasterio silences its own NotGeoreferencedWarning for in-memory datasets with
+# warnings.catch_warnings, which is not thread-safe: concurrent calls leak the warning
+_RASTERIZE = threading.Lock()
 
 
 def style_token() -> str:
@@ -229,14 +233,15 @@ class ParcelTiles:
         if polygons.any():
             to_mercator = self._to_mercator.transform
 
-            def to_pixels(xy: np.ndarray) -> np.ndarray:
-                mx, my = to_mercator(xy[:, 0], xy[:, 1])
-                return np.column_stack([(np.asarray(mx) + _HALF) / _RES0 * scale - left,
-                                        (_HALF - np.asarray(my)) / _RES0 * scale - top])
+            def mercator(xy: np.ndarray) -> np.ndarray:
+                return np.column_stack(to_mercator(xy[:, 0], xy[:, 1]))
 
             idx = hits[polygons]
-            shapes = shapely.transform(self.geoms[idx], to_pixels)
-            rasterize(zip(shapes, (idx + 1).tolist(), strict=True), out=out, fill=0)
+            res = _RES0 / scale
+            pixels = Affine(res, 0.0, left * res - _HALF, 0.0, -res, _HALF - top * res)
+            shapes = shapely.transform(self.geoms[idx], mercator)
+            with _RASTERIZE:
+                rasterize(zip(shapes, (idx + 1).tolist(), strict=True), out=out, transform=pixels, fill=0)
 
     def _overview(self, z: int) -> tuple[np.ndarray, int, int]:
         """(image, left, top) of every parcel at zoom ``z`` ≤ the overview zoom: drawn once at
