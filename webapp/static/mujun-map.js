@@ -69,7 +69,8 @@
 
   /* Tiles of `url` ({z}/{x}/{y}) shown while `vector` is on the map and the zoom is below
      opts.vectorZoom; a click there asks opts.identifyUrl for the parcel and opens its popup
-     (escaped on the server, as the vector layer's). */
+     (escaped on the server, as the vector layer's). Call after the map's other layers are
+     registered in window.mujunLayers. */
   function parcelTiles(map, vector, url, opts) {
     opts = opts || {};
     var tiles = L.tileLayer(url, {tileSize: 256, maxZoom: 22, className: "mujun-parcel-tiles", attribution: ""});
@@ -98,6 +99,12 @@
     tiles.on("load", function () { map.fire("mujun:tilesloaded"); });
     map.on("zoomend", update);
     map.on("click", identify);
+    // a click on an outline layer drawn above the tiles (districts, parks) never reaches the
+    // map: ask there too, the parcel's popup then replaces the outline's
+    Object.keys(window.mujunLayers || {}).forEach(function (name) {
+      var layer = window.mujunLayers[name];
+      if (layer !== vector) { layer.on("click", identify); }
+    });
     vector.on("add remove", update);
     update();
     return tiles;
