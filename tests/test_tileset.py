@@ -178,3 +178,25 @@ def test_colouring_is_shared_by_threads(parcels):
         images = list(pool.map(lambda _: tiles.rgba(t.z, t.x, t.y, "flags"), range(8)))
     assert all((im == images[0]).all() for im in images)
     assert pd.Series([tuple(c) for c in images[0].reshape(-1, 4)]).nunique() >= 3
+
+
+def test_no_parcel_is_lost_whatever_its_size():
+    """Parcels from a tenth of a pixel to many pixels wide, at every zoom of the box level:
+    each one is drawn where its centre is."""
+    rng = np.random.default_rng(7)
+    n = 400
+    cell = 0.002
+    col, row = np.arange(n) % 20, np.arange(n) // 20
+    size = cell * 0.9 * rng.uniform(0.001, 1, n) ** 2
+    x, y = LON + col * cell + rng.uniform(0, cell * 0.9 - size), LAT + row * cell + rng.uniform(0, cell * 0.9 - size)
+    frame = gpd.GeoDataFrame({"parcel_id": np.arange(n).astype(str), "area_mu": 1.0, "class": "A"},
+                             geometry=shapely.box(x, y, x + size, y + size), crs=4490)
+    tiles = ParcelTiles(frame)
+    centres = shapely.centroid(frame.geometry.to_numpy())
+    for z in range(tiles.overview_zoom + 1, tiles.polygon_zoom + 2):
+        drawn = {}
+        for i, c in enumerate(centres):
+            t, col_, row_ = _pixel(z, c.x, c.y)
+            if t not in drawn:
+                drawn[t] = tiles.numbers(t.z, t.x, t.y)
+            assert drawn[t][row_, col_] > 0, (z, i, size[i])

@@ -46,7 +46,7 @@ POLYGON_PX = 12.0
 OUTLINE_PX = 4.0
 #: ... at or below which tiles are cut from the overview image
 OVERVIEW_PX = 2.0
-#: boxes wider than this are drawn as polygons
+#: boxes this wide or wider are drawn as polygons
 BOX_MAX_PX = 16
 #: the overview image never holds more pixels than this (int32: 64 MiB)
 OVERVIEW_MAX_PIXELS = 1 << 24
@@ -225,8 +225,10 @@ class ParcelTiles:
         """Draw parcels ``hits`` into ``out`` whose top left is global pixel (left, top) at ``z``."""
         scale = 2.0 ** z
         box = self.box0[hits] * scale - [left, top, left, top]
-        polygons = np.ones(len(hits), bool) if z >= self.polygon_zoom else \
-            np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]) > BOX_MAX_PX
+        # a box as wide as BOX_MAX_PX may hold 17 pixel centres; at the polygon level, parcels
+        # under 2 px stay boxes, else those holding no pixel centre would vanish
+        span = np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
+        polygons = span >= (2 if z >= self.polygon_zoom else BOX_MAX_PX)
         if (~polygons).any():
             small = ~polygons
             _draw_boxes(out, box[small, 0], box[small, 1], box[small, 2], box[small, 3], hits[small] + 1)
