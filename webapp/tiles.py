@@ -67,11 +67,22 @@ class TileService:
         self._tilesets: dict[tuple[str, int], ParcelTiles] = {}
         self._years: dict[str, list[int]] = {}
         self._swept: set[str] = set()
+        self._generation: tuple[tuple[int, int, int], str] | None = None  # (file stat, token)
 
     def generation(self) -> str:
-        if not self.workspace.exists():
-            raise WorkspaceError(f"工作空间 {self.workspace.path} 不存在；请先运行 mujun demo 或导入数据后 mujun evaluate")
-        return re.sub(r"[^\w-]", "_", self.workspace.generation())
+        """The workspace's generation token, read again only when the file changed on disk
+        (reading it opens the GeoPackage: milliseconds, more than serving a cached tile)."""
+        try:
+            st = os.stat(self.workspace.path)
+        except OSError:
+            raise WorkspaceError(f"工作空间 {self.workspace.path} 不存在；请先运行 mujun demo 或导入数据后 mujun evaluate") \
+                from None
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        known = self._generation
+        if known is None or known[0] != key:
+            known = (key, re.sub(r"[^\w-]", "_", self.workspace.generation()))
+            self._generation = known
+        return known[1]
 
     def check_year(self, generation: str, year: int) -> None:
         """Raise a 404 error unless ``year`` was evaluated."""

@@ -19,6 +19,7 @@ Outlines are the edges between different parcel numbers, once parcels are wide e
 from __future__ import annotations
 
 import io
+import json
 import math
 import threading
 
@@ -241,7 +242,9 @@ class ParcelTiles:
             idx = hits[polygons]
             res = _RES0 / scale
             pixels = Affine(res, 0.0, left * res - _HALF, 0.0, -res, _HALF - top * res)
-            shapes = shapely.transform(self.geoms[idx], mercator)
+            # GeoJSON dicts parsed in one go: much faster than each geometry's __geo_interface__
+            text = shapely.to_geojson(shapely.transform(self.geoms[idx], mercator))
+            shapes = json.loads("[" + ",".join(text.tolist()) + "]")
             with _RASTERIZE:
                 rasterize(zip(shapes, (idx + 1).tolist(), strict=True), out=out, transform=pixels, fill=0)
 
@@ -286,10 +289,11 @@ class ParcelTiles:
         if not numbers.any():
             return None
         lookup, palette = self.colouring(indicator)
-        image = palette[lookup[numbers]]
+        # one 4-byte word per pixel: a quarter of the indexing work of an (n, 4) palette
+        words = palette.view(np.uint32).ravel()[lookup[numbers]]
         if z >= self.outline_zoom:
-            image[_edges(numbers)] = STROKE
-        return image
+            words[_edges(numbers)] = np.array(STROKE, np.uint8).view(np.uint32)[0]
+        return words.view(np.uint8).reshape(TILE, TILE, 4)
 
     # -- identify ------------------------------------------------------------------------
     def identify(self, lon: float, lat: float) -> int | None:
