@@ -158,7 +158,7 @@ def test_boxes_are_burnt_whole_and_clipped():
     _draw_boxes(out, x0, y0, x1, y1, np.array([7, 8, 9]))
     assert (out[1:4, 1:3] == 7).all() and (out == 7).sum() == 6
     assert out[6, 6] == 8 and (out == 8).sum() == 1
-    assert (out == 9).sum() == 0  # wider than BOX_MAX_PX: boxes of that size are not drawn here
+    assert (out[5, :] == 9).all() and (out == 9).sum() == 8  # clipped to the image
 
 
 def test_png_is_rgba_and_empty_png_transparent():

@@ -104,30 +104,27 @@ def _pixel_ranges(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.where(none, mid, first).astype(np.int64), np.where(none, mid, last).astype(np.int64)
 
 
-def _draw_boxes(out: np.ndarray, x0, y0, x1, y1, values: np.ndarray) -> None:
-    """Burn boxes (pixel coordinates, y down) into ``out``, one value each, vectorised.
+def _ramp(counts: np.ndarray) -> np.ndarray:
+    """0, 1, …, count − 1 for each count, one after the other."""
+    return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
 
-    Boxes are grouped by size (powers of two up to :data:`BOX_MAX_PX`) so that each group is
-    one broadcast of at most size² pixels per box.
-    """
+
+def _draw_boxes(out: np.ndarray, x0, y0, x1, y1, values: np.ndarray) -> None:
+    """Burn boxes (pixel coordinates, y down) into ``out``, one value each, vectorised: one
+    flat index per covered pixel, built with ``np.repeat`` (a row per box row, then a pixel
+    per row pixel)."""
     h, w = out.shape
     c0, c1 = _pixel_ranges(x0, x1)
     r0, r1 = _pixel_ranges(y0, y1)
     keep = (c1 >= 0) & (c0 < w) & (r1 >= 0) & (r0 < h)
-    c0, c1, r0, r1, values = c0[keep], c1[keep], r0[keep], r1[keep], values[keep]
-    span = np.maximum(c1 - c0, r1 - r0) + 1
-    size = 1
-    while size <= BOX_MAX_PX:
-        part = (span <= size) & (span > size // 2) if size > 1 else span <= 1
-        if part.any():
-            m = int(part.sum())
-            d = np.arange(size)
-            cols = np.broadcast_to(c0[part, None, None] + d[None, None, :], (m, size, size))
-            rows = np.broadcast_to(r0[part, None, None] + d[None, :, None], (m, size, size))
-            inside = ((cols <= c1[part, None, None]) & (rows <= r1[part, None, None])
-                      & (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h))
-            out[rows[inside], cols[inside]] = np.broadcast_to(values[part, None, None], inside.shape)[inside]
-        size *= 2
+    c0, c1 = np.maximum(c0[keep], 0), np.minimum(c1[keep], w - 1)
+    r0, r1 = np.maximum(r0[keep], 0), np.minimum(r1[keep], h - 1)
+    widths, heights = c1 - c0 + 1, r1 - r0 + 1
+    box = np.repeat(np.arange(len(widths)), heights)  # one entry per box row
+    row = r0[box] + _ramp(heights)
+    of_row = np.repeat(np.arange(len(box)), widths[box])  # one entry per pixel
+    col = c0[box][of_row] + _ramp(widths[box])
+    np.put(out, row[of_row] * w + col, values[keep][box][of_row])
 
 
 class ParcelTiles:
