@@ -200,3 +200,12 @@ def test_no_parcel_is_lost_whatever_its_size():
             if t not in drawn:
                 drawn[t] = tiles.numbers(t.z, t.x, t.y)
             assert drawn[t][row_, col_] > 0, (z, i, size[i])
+
+
+def test_web_mercator_is_mercantiles():
+    from webapp.tileset import web_mercator
+
+    lon, lat = np.array([120.58, -179.9, 0.0, 121.0]), np.array([30.01, 85.0, 0.0, -45.5])
+    x, y = web_mercator(lon, lat)
+    expected = np.array([mercantile.xy(a, b) for a, b in zip(lon, lat, strict=True)])
+    assert np.allclose(np.column_stack([x, y]), expected, rtol=0, atol=1e-6)
