@@ -66,6 +66,7 @@ class TileService:
         self._lock = threading.Lock()
         self._tilesets: dict[tuple[str, int], ParcelTiles] = {}
         self._years: dict[str, list[int]] = {}
+        self._breaks: dict[tuple[str, int, str], list[float]] = {}
         self._swept: set[str] = set()
         self._generation: tuple[tuple[int, int, int], str] | None = None  # (file stat, token)
 
@@ -100,8 +101,22 @@ class TileService:
         with self._lock:
             if key not in self._tilesets:
                 self._tilesets = {k: v for k, v in self._tilesets.items() if k[0] == generation}
-                self._tilesets[key] = ParcelTiles(results().results("parcel", year))
+                self._tilesets[key] = ParcelTiles(results().results("parcel", year),
+                                                  breaks=lambda indicator: self.breaks(generation, year, indicator))
             return self._tilesets[key]
+
+    def breaks(self, generation: str, year: int, indicator: str) -> list[float]:
+        """Class breaks of a numeric indicator over the year's parcels, computed once per
+        generation (a second at a million parcels): /map's legend and the tiles share them."""
+        key = (generation, year, indicator)
+        with self._lock:
+            bins = self._breaks.get(key)
+        if bins is None:
+            bins = maps.breaks(results().results("parcel", year)[indicator])
+            with self._lock:
+                self._breaks = {k: v for k, v in self._breaks.items() if k[0] == generation}
+                self._breaks[key] = bins
+        return bins
 
     def path(self, generation: str, year: int, indicator: str, z: int, x: int, y: int) -> Path | None:
         """Where the tile is cached (``None`` without a disk cache)."""

@@ -22,6 +22,7 @@ import io
 import json
 import math
 import threading
+from collections.abc import Callable
 
 import geopandas as gpd
 import mercantile
@@ -143,10 +144,13 @@ class ParcelTiles:
     ----------
     parcels : GeoDataFrame
         ``result_parcel`` rows of one year (lon/lat, EPSG:4490); kept, not copied.
+    breaks : callable, optional
+        Class breaks of a numeric indicator (default: :func:`webapp.maps.breaks` of ``parcels``).
     """
 
-    def __init__(self, parcels: gpd.GeoDataFrame):
+    def __init__(self, parcels: gpd.GeoDataFrame, breaks: Callable[[str], list[float]] | None = None):
         self.parcels = parcels
+        self._breaks = breaks or (lambda indicator: maps.breaks(parcels[indicator]))
         geoms = parcels.geometry.to_numpy()
         ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
         self.rows = np.flatnonzero(ok)  # index position in ``parcels`` of each drawn parcel
@@ -201,7 +205,7 @@ class ParcelTiles:
             if indicator not in self._colourings:
                 frame = self.parcels
                 kind = maps.COLOR_BY[indicator][2]
-                bins = maps.breaks(frame[indicator]) if kind == "numeric" else []
+                bins = self._breaks(indicator) if kind == "numeric" else []
                 colours = maps.styled_parcels(frame, indicator, bins).to_numpy()[self.rows]
                 codes, uniques = pd.factorize(colours)
                 palette = np.zeros((len(uniques) + 1, 4), np.uint8)
