@@ -303,8 +303,9 @@ def _open(browser, url: str, timeout_ms: float, local: str) -> dict:
     return out
 
 
-def bench_map(workspace: Path, year: int, timeout: float = 120.0, runs: int = 3) -> list[dict]:
-    """First paint of /map (tiles) against a plain Folium GeoJson page of the same parcels.
+def bench_map(workspace: Path, year: int, timeout: float = 120.0, runs: int = 3, *, peer: bool = True) -> list[dict]:
+    """First paint of /map (tiles) against a plain Folium GeoJson page of the same parcels
+    (``peer=False``: /map only).
 
     Returns
     -------
@@ -320,12 +321,13 @@ def bench_map(workspace: Path, year: int, timeout: float = 120.0, runs: int = 3)
     with tempfile.TemporaryDirectory(prefix="mujun-map-") as tmp, sync_playwright() as p:
         folder = Path(tmp)
         t = time.perf_counter()
-        peer_error = None
-        try:
-            peer = _peer_html(ws, year, folder)
-            peer_mb = peer.stat().st_size / 2**20
-        except MemoryError as err:
-            peer_error, peer_mb = f"peer page not built: {err}", None
+        peer_error, peer_mb, page = None, None, None
+        if peer:
+            try:
+                page = _peer_html(ws, year, folder)
+                peer_mb = page.stat().st_size / 2**20
+            except MemoryError as err:
+                peer_error = f"peer page not built: {err}"
         build_s = time.perf_counter() - t
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -338,6 +340,8 @@ def bench_map(workspace: Path, year: int, timeout: float = 120.0, runs: int = 3)
                     loads = [_open(browser, f"{base}/map?year={year}&color={colours[(i + 1) % len(colours)]}",
                                    timeout * 1000, base) for i in range(runs)]
                     rows.append(_map_row("mujun /map (tiles)", loads, n_parcels, label))
+            if not peer:
+                return rows
             loads = []
             if peer_error is None:
                 deadline = time.perf_counter() + timeout
@@ -345,7 +349,7 @@ def bench_map(workspace: Path, year: int, timeout: float = 120.0, runs: int = 3)
                     left = deadline - time.perf_counter()
                     if left <= 0:
                         break
-                    loads.append(_open(browser, peer.as_uri(), left * 1000, "file:"))
+                    loads.append(_open(browser, page.as_uri(), left * 1000, "file:"))
                     if "error" in loads[-1]:
                         break
             row = _map_row("folium.GeoJson (peer)", loads, n_parcels, "—") if loads else \
@@ -394,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=["map", "tiles"])
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--no-peer", action="store_true", help="measure /map only")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     ws = Workspace(args.workspace)
@@ -410,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         if not Path(CHROMIUM).exists():
             print(f"{CHROMIUM} is missing: apt-get install chromium", file=sys.stderr)
             return 2
-        report["map"] = bench_map(ws.path, year, args.timeout, args.runs)
+        report["map"] = bench_map(ws.path, year, args.timeout, args.runs, peer=not args.no_peer)
         print(_table(report["map"]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, ensure_ascii=False, indent=1))

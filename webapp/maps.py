@@ -152,7 +152,9 @@ def base_map(bounds: tuple[float, float, float, float] | np.ndarray, config: Map
 
 def breaks(values: pd.Series, k: int = 5) -> list[float]:
     """Upper bounds of ``k`` quantile classes (mapclassify), fewer if values repeat."""
-    import mapclassify
+    # the bins of mapclassify.Quantiles, without the fit statistics it also computes
+    # (two thirds of its time: 0.4 s at a million parcels)
+    from mapclassify.classifiers import quantile
 
     v = pd.to_numeric(values, errors="coerce").dropna().to_numpy()
     if v.size == 0:
@@ -160,7 +162,7 @@ def breaks(values: pd.Series, k: int = 5) -> list[float]:
     k = max(1, min(k, len(np.unique(v))))
     if k == 1:
         return [float(v.max())]
-    return [float(b) for b in mapclassify.Quantiles(v, k=k).bins]
+    return [float(b) for b in quantile(v, k=k)]
 
 
 def colors_for(values: pd.Series, bins: list[float]) -> pd.Series:
