@@ -340,3 +340,41 @@ def test_a_request_to_another_host_is_caught(tab):
     page.evaluate("() => fetch('http://192.0.2.1/tile.png').catch(() => null)")
     with pytest.raises(AssertionError, match="hosts other than the app: \\['http://192.0.2.1/tile.png'\\]"):
         tab.assert_clean()
+
+
+# -- parcel tiles ------------------------------------------------------------------------------
+
+_TILE_SRCS = """() => [...document.querySelectorAll(".leaflet-tile-pane img.leaflet-tile-loaded")]
+    .map(img => img.src).filter(src => src.includes("/tiles/parcels/"))"""
+
+
+def test_map_draws_parcel_tiles_below_the_vector_zoom_and_identifies_clicks(tab, sample, sample_workspace):
+    """Zoomed out, parcels are PNG tiles from the app; a click on one opens its popup (identify);
+    zoomed in, the tiles give way to the vector layer."""
+    parcels = sample_workspace.read("result_parcel", where=f"year = {int(sample_workspace.meta()['evaluated_years'].split(',')[-1])}")
+    geom = parcels.loc[parcels["parcel_id"] == sample.parcel_id, "geometry"].iloc[0]
+    # well inside the parcel: a click at zoom 13 lands within a pixel (~15 m) of the point
+    inner = next(g for g in (shapely.buffer(geom, -d) for d in (3e-4, 2e-4, 1e-4, 0.0)) if not g.is_empty)
+    point = shapely.point_on_surface(inner)
+    page = tab.open("/map")
+    _map_state(page)
+    page.locator(".leaflet-container").first.scroll_into_view_if_needed()
+    page.evaluate("([lat, lon]) => window.mujunMap.setView([lat, lon], 13, {animate: false})", [point.y, point.x])
+    page.wait_for_function(f"() => ({_TILE_SRCS})().length > 0")
+    srcs = page.evaluate(_TILE_SRCS)
+    assert all(s.startswith(f"{tab.base_url}/tiles/parcels/") and "/13/" in s for s in srcs), srcs
+    assert page.evaluate("() => window.mujunMap.hasLayer(window.mujunParcelTiles)")
+    x, y = page.evaluate("""([lat, lon]) => {
+        const p = window.mujunMap.latLngToContainerPoint([lat, lon]);
+        const box = window.mujunMap.getContainer().getBoundingClientRect();
+        return [box.left + p.x, box.top + p.y]; }""", [point.y, point.x])
+    page.mouse.click(x, y)
+    page.wait_for_function("""id => { const p = document.querySelector(".leaflet-popup-content");
+        return p !== null && p.innerText.includes(id); }""", arg=sample.parcel_id, timeout=5_000)
+    popup = page.locator(".leaflet-popup-content")
+    assert popup.locator(f'a[href="/parcels/{quote(sample.parcel_id)}"]').count() >= 1
+    assert any("/tiles/identify?" in u for u in tab.requests)
+    page.evaluate("([lat, lon]) => window.mujunMap.setView([lat, lon], 16, {animate: false})", [point.y, point.x])
+    assert not page.evaluate("() => window.mujunMap.hasLayer(window.mujunParcelTiles)")
+    page.wait_for_function("() => window.mujunLayers['地块'].getLayers().length > 0")
+    tab.assert_clean()

@@ -44,6 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         rankings,
         review,
         settings,
+        tiles,
     )
     from webapp.data import Results
 
@@ -60,7 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         n = int(app.config["PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     auth.init_app(app)
-    for module in (assets, dashboard, mapview, details, rankings, api, review, admin):
+    for module in (assets, dashboard, mapview, details, rankings, api, tiles, review, admin):
         app.register_blueprint(module.bp)
     errors.init_app(app)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import folium
 from flask import Blueprint, current_app, render_template, request, url_for
 
-from webapp import maps, results
+from webapp import maps, results, tiles
 
 __all__ = ["bp", "zone_layers"]
 
@@ -46,13 +46,20 @@ def map_page():
     m = maps.base_map(bounds, current_app.config)
     zone_layers(m, year)
     kind = maps.COLOR_BY[color][2]
-    bins = maps.breaks(parcels[color]) if kind == "numeric" else []
+    svc = tiles.service()
+    generation = svc.generation()
+    bins = svc.breaks(generation, year, color) if kind == "numeric" else []
     limit = current_app.config["MAX_EMBED_FEATURES"]
     min_zoom = current_app.config["PARCEL_MIN_ZOOM"]
-    maps.parcel_layer(m, parcels, color_by=color, bins=bins, limit=limit, min_zoom=min_zoom, note_id="parcel-note",
-                      bbox_url=url_for("api.layer", name="parcels", year=year, color=color))
-    note = (f"共 {len(parcels)} 宗地块" if len(parcels) <= limit
-            else f"放大到 {min_zoom} 级以上显示地块（共 {len(parcels)} 宗）")
+    many = len(parcels) > limit
+    note = f"共 {len(parcels)} 宗地块" + (f"；放大到 {min_zoom} 级以上可逐宗查看" if many else "")
+    layer = maps.parcel_layer(m, parcels, color_by=color, bins=bins, limit=limit, min_zoom=min_zoom,
+                              note_id="parcel-note", zoom_hint=note,
+                              bbox_url=url_for("api.layer", name="parcels", year=year, color=color))
+    if many:  # not embedded: tiles rendered by the server below min_zoom, vectors by bbox from it on
+        first = url_for("tiles.parcel_tile", year=year, indicator=color, z=0, x=0, y=0, v=generation)
+        maps.parcel_tiles(m, layer, url=first.replace("/0/0/0.png", "/{z}/{x}/{y}.png", 1),
+                          identify_url=url_for("tiles.identify", year=year), vector_zoom=min_zoom)
     maps.legend(m, color, bins)
     folium.LayerControl(collapsed=False).add_to(m)
     label, unit, _ = maps.COLOR_BY[color]

@@ -25,6 +25,10 @@ DEFAULTS: dict[str, Any] = {
     # parcels are drawn from this zoom level on (/map)
     "PARCEL_MIN_ZOOM": 14,
     "RANKING_PAGE_SIZE": 50,
+    # parcel tiles (/tiles/) are cached on disk, by default in .<workspace name>.tiles beside
+    # the workspace; TILE_CACHE_DIR chooses another folder, TILE_CACHE = False renders each time
+    "TILE_CACHE": True,
+    "TILE_CACHE_DIR": "",
     "SECRET_KEY": None,
     # reading pages (map, rankings, details, API) open to anonymous users; review and admin
     # pages always need a login
@@ -37,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "PROXIES": 0,
 }
 
+
 def _flag(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on", "是")
 
@@ -47,6 +52,7 @@ _ENV = {
     "MAX_EMBED_FEATURES": int, "PARCEL_MIN_ZOOM": int, "RANKING_PAGE_SIZE": int, "SECRET_KEY": str,
     "PUBLIC_READ": _flag, "SESSION_HOURS": float, "PROXIES": int,
     "SESSION_COOKIE_SECURE": lambda v: "auto" if v.strip().lower() == "auto" else _flag(v),
+    "TILE_CACHE": _flag, "TILE_CACHE_DIR": str,
 }
 
 

@@ -1,5 +1,6 @@
 /* mujun map helpers: data layers whose popups and tooltips arrive as HTML already escaped
-   on the server, and a parcel layer loaded by bounding box as the map moves. */
+   on the server, a parcel layer loaded by bounding box as the map moves, and parcels as
+   PNG tiles rendered by the server below the zoom where the bounding-box layer draws them. */
 (function () {
   "use strict";
 
@@ -66,5 +67,48 @@
     return layer;
   }
 
-  window.mujun = {dataLayer: dataLayer, bboxLayer: bboxLayer};
+  /* Tiles of `url` ({z}/{x}/{y}) shown while `vector` is on the map and the zoom is below
+     opts.vectorZoom; a click there asks opts.identifyUrl for the parcel and opens its popup
+     (escaped on the server, as the vector layer's). Call after the map's other layers are
+     registered in window.mujunLayers. */
+  function parcelTiles(map, vector, url, opts) {
+    opts = opts || {};
+    var tiles = L.tileLayer(url, {tileSize: 256, maxZoom: 22, className: "mujun-parcel-tiles", attribution: ""});
+    var asked = null;
+    function update() {
+      var want = map.hasLayer(vector) && map.getZoom() < (opts.vectorZoom || 0);
+      if (want && !map.hasLayer(tiles)) { tiles.addTo(map); }
+      if (!want && map.hasLayer(tiles)) { map.removeLayer(tiles); }
+    }
+    function identify(e) {
+      if (!map.hasLayer(tiles)) { return; }
+      var sep = opts.identifyUrl.indexOf("?") >= 0 ? "&" : "?";
+      if (asked) { asked.abort(); }
+      asked = new AbortController();
+      fetch(opts.identifyUrl + sep + "lon=" + e.latlng.lng.toFixed(7) + "&lat=" + e.latlng.lat.toFixed(7),
+            {signal: asked.signal})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) {
+          if (data && data.popup) {
+            L.popup({maxWidth: 360}).setLatLng(e.latlng).setContent(data.popup).openOn(map);
+            map.fire("mujun:identified", {parcelId: data.parcel_id});
+          }
+        })
+        .catch(function () { return null; });
+    }
+    tiles.on("load", function () { map.fire("mujun:tilesloaded"); });
+    map.on("zoomend", update);
+    map.on("click", identify);
+    // a click on an outline layer drawn above the tiles (districts, parks) never reaches the
+    // map: ask there too, the parcel's popup then replaces the outline's
+    Object.keys(window.mujunLayers || {}).forEach(function (name) {
+      var layer = window.mujunLayers[name];
+      if (layer !== vector) { layer.on("click", identify); }
+    });
+    vector.on("add remove", update);
+    update();
+    return tiles;
+  }
+
+  window.mujun = {dataLayer: dataLayer, bboxLayer: bboxLayer, parcelTiles: parcelTiles};
 })();
