@@ -157,7 +157,7 @@ def test_cache_beside_the_workspace_unless_configured(tmp_path):
 
 
 def test_tiles_are_cached_on_disk_and_served_from_it(own_workspace, parcel, year):
-    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True})
+    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True})
     client = app.test_client()
     zxy, _, _ = _tile_pixel(15, parcel["lon"], parcel["lat"])
     url = f"/tiles/parcels/{year}/tax_per_mu/{zxy}.png"
@@ -179,7 +179,7 @@ def test_tiles_are_cached_on_disk_and_served_from_it(own_workspace, parcel, year
 
 
 def test_no_disk_cache_when_turned_off(own_workspace, parcel, year, tmp_path):
-    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "TILE_CACHE": False})
+    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE": False})
     zxy, _, _ = _tile_pixel(15, parcel["lon"], parcel["lat"])
     assert app.test_client().get(f"/tiles/parcels/{year}/tax_per_mu/{zxy}.png").status_code == 200
     assert not (own_workspace.path.parent / ".copy.gpkg.tiles").exists()
@@ -187,7 +187,7 @@ def test_no_disk_cache_when_turned_off(own_workspace, parcel, year, tmp_path):
 
 def test_a_new_generation_renders_anew_and_removes_old_tiles(own_workspace, parcels, parcel, year, tmp_path):
     cache = tmp_path / "tile-cache"
-    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "TILE_CACHE_DIR": str(cache)})
+    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE_DIR": str(cache)})
     client = app.test_client()
     zxy, col, row = _tile_pixel(16, parcel["lon"], parcel["lat"])
     url = f"/tiles/parcels/{year}/tax_per_mu/{zxy}.png"
@@ -212,7 +212,7 @@ def test_a_new_generation_renders_anew_and_removes_old_tiles(own_workspace, parc
 def test_unrelated_folders_in_the_cache_are_left_alone(own_workspace, parcel, year, tmp_path):
     cache = tmp_path / "shared"
     (cache / "notes").mkdir(parents=True)
-    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "TILE_CACHE_DIR": str(cache)})
+    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE_DIR": str(cache)})
     zxy, _, _ = _tile_pixel(15, parcel["lon"], parcel["lat"])
     app.test_client().get(f"/tiles/parcels/{year}/class/{zxy}.png")
     time.sleep(0.2)
@@ -233,7 +233,7 @@ def test_identify_escapes_data_strings(own_workspace, parcel, year):
     table = own_workspace.read("result_parcel")
     table.loc[table["parcel_id"] == parcel["id"], "holder_name"] = XSS
     own_workspace.write({"result_parcel": table})
-    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True})
+    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True})
     data = app.test_client().get(f"/tiles/identify?year={year}&lon={parcel['lon']}&lat={parcel['lat']}").get_json()
     assert "&lt;img src=x onerror=alert(1)&gt;" in data["popup"] and XSS not in data["popup"]
     assert XSS not in data["tooltip"]
@@ -242,7 +242,7 @@ def test_identify_escapes_data_strings(own_workspace, parcel, year):
 # -- /map ------------------------------------------------------------------------------------
 
 def test_map_shows_tiles_below_the_vector_zoom_when_parcels_are_many(sample_workspace, year):
-    app = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "MAX_EMBED_FEATURES": 100,
+    app = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "PUBLIC_READ": True, "MAX_EMBED_FEATURES": 100,
                       "PARCEL_MIN_ZOOM": 15})
     html = app.test_client().get("/map?color=class").get_data(as_text=True)
     assert "mujun.parcelTiles(" in html and "mujun.bboxLayer(" in html
@@ -252,7 +252,7 @@ def test_map_shows_tiles_below_the_vector_zoom_when_parcels_are_many(sample_work
 
 
 def test_map_embeds_few_parcels_without_tiles(sample_workspace, parcels):
-    app = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True,
+    app = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "PUBLIC_READ": True,
                       "MAX_EMBED_FEATURES": len(parcels) + 1})
     html = app.test_client().get("/map").get_data(as_text=True)
     assert "mujun.parcelTiles(" not in html and "mujun.dataLayer(" in html

@@ -100,8 +100,9 @@ def test_login_required_by_default(app):
     for url in ("/", "/map", "/rankings", "/review", f"/review/{YEAR}/x", "/admin/users"):
         r = c.get(url)
         assert r.status_code == 302 and r.headers["Location"].startswith("/login"), url
-    r = c.get("/api/years")
-    assert r.status_code == 401 and r.is_json
+    for url in ("/api/years", f"/tiles/parcels/{YEAR}/tax_per_mu/10/856/418.png", "/tiles/identify"):
+        r = c.get(url)
+        assert r.status_code == 401 and r.is_json and "登录" in r.get_json()["error"]["message"], url
     assert c.get("/login").status_code == 200
     with c.get("/vendor/bootstrap/css/bootstrap.min.css") as r:  # the login page's assets
         assert r.status_code == 200

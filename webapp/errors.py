@@ -25,7 +25,7 @@ _MESSAGES = {401: "请先登录后再访问。", 404: "该页面或数据不存�
 
 
 def _respond(status: int, message: str):
-    if request.path.startswith("/api/"):
+    if request.path.startswith(("/api/", "/tiles/")):
         return jsonify({"error": {"status": status, "title": _TITLES.get(status, "错误"), "message": message}}), status
     return render_template("error.html", status=status, title=_TITLES.get(status, "错误"), message=message), status
 
