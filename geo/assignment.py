@@ -70,9 +70,9 @@ def majority_zone(
     best_zone = np.full(n, -1, dtype="int64")
     best_share = np.zeros(n)
     if n and len(zs):
-        crs = local_gk_crs(gs) if crs is None else crs
-        fg = gs.to_crs(crs).values
-        zg = zs.to_crs(crs).values
+        crs = local_gk_crs(gs) if crs is None else CRS.from_user_input(crs)
+        fg = _planar(gs, crs)
+        zg = _planar(zs, crs)
         shapely.prepare(zg)
         farea = shapely.area(fg)
         tree = shapely.STRtree(zg)
@@ -107,3 +107,9 @@ def majority_zone(
         index=gs.index,
     )
     return out
+
+
+def _planar(gs: gpd.GeoSeries, crs: CRS) -> np.ndarray:
+    """The geometries in ``crs``; as they are when already there (callers assigning one
+    layer to several zone levels project it once)."""
+    return gs.values if gs.crs is not None and CRS.from_user_input(gs.crs).equals(crs) else gs.to_crs(crs).values

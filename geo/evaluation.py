@@ -16,7 +16,7 @@ import pandas as pd
 from pyproj import CRS
 
 from geo._checks import _check_columns
-from geo.area import area_m2
+from geo.area import area_m2, local_gk_crs
 from geo.assignment import majority_zone
 from geo.errors import InputError
 from geo.intensity import (
@@ -116,9 +116,16 @@ def parcel_base(
 
 
 def _assign_zones(
-    frame: gpd.GeoDataFrame, zones: Mapping[str, gpd.GeoDataFrame | None] | None, crs: CRS | None = None
+    frame: gpd.GeoDataFrame, zones: Mapping[str, gpd.GeoDataFrame | None] | None, crs: CRS | None = None,
+    planar: gpd.GeoSeries | None = None,
 ) -> gpd.GeoDataFrame:
-    """Add each zone level's id and name: the zone holding most of each feature's area."""
+    """Add each zone level's id and name: the zone holding most of each feature's area.
+
+    ``planar`` is ``frame``'s geometry already projected to ``crs``, if the caller has it.
+    """
+    if planar is None and any(z is not None and not z.empty for z in (zones or {}).values()):
+        crs = local_gk_crs(frame) if crs is None else crs
+        planar = frame.geometry.to_crs(crs)  # once for every level
     for level, (zone_id, min_share) in ZONES.items():
         zone_gdf = (zones or {}).get(level)
         name_col = f"{level}_name"
@@ -127,7 +134,7 @@ def _assign_zones(
             frame[name_col] = pd.Series(pd.NA, index=frame.index, dtype="string")
             continue
         _check_columns(zone_gdf, [zone_id, "name"], level)
-        assigned = majority_zone(frame, zone_gdf, zone_id, min_share=min_share, crs=crs)
+        assigned = majority_zone(planar, zone_gdf, zone_id, min_share=min_share, crs=planar.crs)
         frame[zone_id] = assigned[zone_id]
         names = pd.Series(zone_gdf["name"].astype("string").to_numpy(), index=zone_gdf[zone_id].astype("string"))
         frame[name_col] = frame[zone_id].map(names).astype("string")
@@ -170,8 +177,10 @@ def building_base(
     b["admin_footprint_m2"] = admin_footprint_m2(b, footprint)
     _check_columns(parcels, ["parcel_id"], "parcels")
     plots = parcels[["parcel_id", parcels.geometry.name]].assign(parcel_id=parcels["parcel_id"].astype("string"))
-    b["parcel_id"] = majority_zone(b, plots, "parcel_id", min_share=0.5, crs=crs)["parcel_id"]
-    return _assign_zones(b, zones, crs)
+    crs = local_gk_crs(b) if crs is None else crs
+    planar = b.geometry.to_crs(crs)  # once for the parcels and every zone level
+    b["parcel_id"] = majority_zone(planar, plots, "parcel_id", min_share=0.5, crs=crs)["parcel_id"]
+    return _assign_zones(b, zones, crs, planar)
 
 
 def _building_totals(parcels: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None) -> pd.DataFrame:
