@@ -211,6 +211,49 @@ def test_saves_wait_for_a_workspace_rewrite(fresh_review_workspace):
     assert done.is_set() and store.decision(ws, pid, YEAR).version == 1
 
 
+def test_saves_during_an_evaluation_are_kept(fresh_review_workspace, monkeypatch):
+    """Reviewers save while an evaluation writes its tables: the saves go through at once
+    and the evaluated workspace still has them (and their log)."""
+    import layers.workspace as workspace_module
+
+    ws = fresh_review_workspace
+    ids = _parcels(ws, 2)
+    store.save_decision(ws, ids[0], YEAR, status="需现场核查", base_version=0, user="rev1")
+    writing, release = threading.Event(), threading.Event()
+    real = workspace_module._write_frame
+
+    def slow_write(path, name, frame):
+        writing.set()
+        release.wait(60)
+        real(path, name, frame)
+
+    monkeypatch.setattr(workspace_module, "_write_frame", slow_write)
+    errors = []
+    t = threading.Thread(target=lambda: _run(errors, lambda: evaluate(ws, YEAR, progress=False)))
+    t.start()
+    assert writing.wait(120)
+    saved = store.save_decision(ws, ids[1], YEAR, status="不予认定", comment="达标", base_version=0, user="rev2")
+    store.save_decision(ws, ids[0], YEAR, status="认定低效", measure="整治提升", deadline=FUTURE,
+                        base_version=1, user="rev1")
+    release.set()
+    t.join(300)
+    assert not errors
+    assert store.decision(ws, ids[1], YEAR) == saved
+    assert store.decision(ws, ids[0], YEAR).version == 2
+    assert len(store.audit_log(ws)) == 3
+    # the log is still append-only
+    with contextlib.closing(sqlite3.connect(ws.path)) as con, pytest.raises(sqlite3.DatabaseError, match="只能追加"):
+        con.execute(f"DELETE FROM {store.AUDIT_TABLE}")
+    assert {store.REVIEW_TABLE, store.AUDIT_TABLE} <= set(ws.layers())
+
+
+def _run(errors: list, fn) -> None:
+    try:
+        fn()
+    except Exception as err:  # pragma: no cover - reported by the test
+        errors.append(err)
+
+
 def test_decisions_frame(fresh_review_workspace):
     ws = fresh_review_workspace
     assert store.decisions(ws, YEAR).empty
