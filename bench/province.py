@@ -35,9 +35,10 @@ import shapely
 
 from layers.importer import import_layer
 from layers.sample import INDUSTRIES, data_dir, grid_parcels, parcel_buildings
+from layers.sample_raster import write_builtup_raster
 from layers.workspace import Workspace
 
-__all__ = ["CITIES", "YEAR", "build", "cities", "generate", "workspace_path"]
+__all__ = ["CITIES", "YEAR", "build", "build_raster", "cities", "generate", "raster_path", "workspace_path"]
 
 #: Bumped whenever the generator's output changes, so cached workspaces are rebuilt.
 VERSION = 1
@@ -445,15 +446,36 @@ def build(n: int, seed: int = 1, *, out: Path = OUT, force: bool = False, log=pr
     return path
 
 
+def raster_path(n: int, seed: int, out: Path = OUT) -> Path:
+    """Where the built-up raster of the workspace of ``n`` parcels and ``seed`` is cached."""
+    return out / f"builtup_{n}_s{seed}_v{VERSION}.tif"
+
+
+def build_raster(n: int, seed: int = 1, *, out: Path = OUT, force: bool = False) -> Path:
+    """A 10 m built-up GeoTIFF (EPSG:4549, sparse tiles) over the parcels of the cached
+    workspace, drawn from its buildings with :func:`layers.sample_raster.write_builtup_raster`."""
+    path = raster_path(n, seed, out)
+    if path.exists() and not force:
+        return path
+    ws = Workspace(build(n, seed, out=out))
+    write_builtup_raster(ws.read("buildings"), ws.read("parcels"), path, seed=seed)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parcels", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--force", action="store_true", help="rebuild even if cached")
+    ap.add_argument("--raster", action="store_true", help="also make the built-up raster for the zonal benchmark")
     args = ap.parse_args(argv)
     t = time.perf_counter()
     path = build(args.parcels, args.seed, force=args.force)
     print(f"{path} ({path.stat().st_size / 2**20:,.0f} MiB, {time.perf_counter() - t:.1f} s)")
+    if args.raster:
+        t = time.perf_counter()
+        tif = build_raster(args.parcels, args.seed, force=args.force)
+        print(f"{tif} ({tif.stat().st_size / 2**20:,.0f} MiB, {time.perf_counter() - t:.1f} s)")
     return 0
 
 
