@@ -36,11 +36,12 @@ def _rss_mib() -> float:
 
 def mujun_eval(workspace: Path, year: int, stages: bool) -> dict:
     """``webapp.service.evaluate`` on ``workspace`` (a copy: it is written to)."""
+    from agreement import mujun_summary
+
     import geo.evaluation
     import geo.judgement
     import layers.workspace
     import webapp.service
-    from agreement import mujun_summary
     from layers.workspace import Workspace
 
     baseline = _rss_mib()
@@ -97,8 +98,9 @@ def mujun_eval(workspace: Path, year: int, stages: bool) -> dict:
 def duckdb_eval(workspace: Path, year: int, threads: int | None, memory_limit: str | None) -> dict:
     """The DuckDB spatial SQL peer on ``workspace``."""
     import duckdb
-    from layers.rulesets import DEFAULT_RULES, load_rule_set
     from peers.duckdb_eval import connect, evaluate, summary
+
+    from layers.rulesets import DEFAULT_RULES, load_rule_set
 
     rules = load_rule_set(DEFAULT_RULES)
     con = connect(threads, memory_limit)
