@@ -30,6 +30,12 @@ def _peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _cpu() -> float:
+    """CPU seconds of this process so far (all threads, user + system)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _rss_mib() -> float:
     return psutil.Process().memory_info().rss / MIB
 
@@ -80,11 +86,11 @@ def mujun_eval(workspace: Path, year: int, stages: bool) -> dict:
     ws = Workspace(workspace)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), _cpu()
         ev = webapp.service.evaluate(ws, year, progress=False)
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, _cpu() - cpu
     peak = _peak_mib()
-    out = {"engine": "mujun", "seconds": seconds, "write_seconds": sum(writes),
+    out = {"engine": "mujun", "seconds": seconds, "cpu_seconds": cpu, "write_seconds": sum(writes),
            "seconds_without_write": seconds - sum(writes), "peak_rss_mib": peak, "baseline_rss_mib": baseline,
            "counts": ev.counts[year]}
     if prof is not None:
@@ -105,11 +111,11 @@ def duckdb_eval(workspace: Path, year: int, threads: int | None, memory_limit: s
     rules = load_rule_set(DEFAULT_RULES)
     con = connect(threads, memory_limit)
     baseline = _rss_mib()
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _cpu()
     steps = evaluate(con, workspace, year, rules)
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, _cpu() - cpu
     peak = _peak_mib()
-    return {"engine": "duckdb", "seconds": seconds, "steps": steps, "peak_rss_mib": peak,
+    return {"engine": "duckdb", "seconds": seconds, "cpu_seconds": cpu, "steps": steps, "peak_rss_mib": peak,
             "baseline_rss_mib": baseline, "duckdb": duckdb.__version__,
             "threads": int(con.execute("SELECT current_setting('threads')").fetchone()[0]),
             "memory_limit": con.execute("SELECT current_setting('memory_limit')").fetchone()[0],
@@ -131,10 +137,10 @@ def zonal_mujun(workspace: Path, raster: Path) -> dict:
     parcels = _parcels(workspace)
     baseline = _rss_mib()
     with rasterio.open(raster) as ds:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), _cpu()
         values = builtup_fraction(parcels, ds)
-        seconds = time.perf_counter() - t
-    return {"engine": "mujun (exactextract)", "seconds": seconds, "features": len(parcels), "measured": len(parcels),
+        seconds, cpu = time.perf_counter() - t, _cpu() - cpu
+    return {"engine": "mujun (exactextract)", "seconds": seconds, "cpu_seconds": cpu, "features": len(parcels), "measured": len(parcels),
             "peak_rss_mib": _peak_mib(), "baseline_rss_mib": baseline,
             "values": np.round(values.to_numpy(), 6).tolist()}
 
