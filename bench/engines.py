@@ -40,7 +40,8 @@ def _rss_mib() -> float:
     return psutil.Process().memory_info().rss / MIB
 
 
-def mujun_eval(workspace: Path, year: int, stages: bool) -> dict:
+def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | None = None,
+               dump: Path | None = None) -> dict:
     """``webapp.service.evaluate`` on ``workspace`` (a copy: it is written to)."""
     from agreement import mujun_summary
 
@@ -66,7 +67,7 @@ def mujun_eval(workspace: Path, year: int, stages: bool) -> dict:
     if stages:
         from stages import Stages
 
-        prof = Stages()
+        prof = Stages(rss_limit_mib=rss_limit_gib * 1024 if rss_limit_gib else None, dump=dump)
         for attr in ("building_base", "parcel_base", "_builtup", "evaluate_year", "judge_year",
                      "_replace_years", "overall", "class_counts"):
             prof.wrap(webapp.service, attr)
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("year", type=int)
     p.add_argument("out", type=Path)
     p.add_argument("--stages", action="store_true")
+    p.add_argument("--rss-limit-gib", type=float, help="with --stages: stop past this, writing OUT.stopped.json")
     p = sub.add_parser("duckdb-eval")
     p.add_argument("workspace", type=Path)
     p.add_argument("year", type=int)
@@ -207,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--limit", type=float, default=600.0)
     args = ap.parse_args(argv)
     if args.engine == "mujun-eval":
-        result = mujun_eval(args.workspace, args.year, args.stages)
+        result = mujun_eval(args.workspace, args.year, args.stages, args.rss_limit_gib,
+                            args.out.with_suffix(".stopped.json"))
     elif args.engine == "duckdb-eval":
         result = duckdb_eval(args.workspace, args.year, args.threads, args.memory_limit)
     elif args.engine == "zonal-mujun":

@@ -9,9 +9,12 @@ by their path (``evaluate > parcel_base > majority_zone(district_id)``).
 from __future__ import annotations
 
 import functools
+import json
+import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
 
@@ -23,7 +26,11 @@ MIB = 2**20
 class Stages:
     """Records stages; use :meth:`wrap` before the run and :meth:`rows` after it."""
 
-    def __init__(self, interval: float = 0.02):
+    def __init__(self, interval: float = 0.02, *, rss_limit_mib: float | None = None, dump: Path | None = None):
+        """Sample every ``interval`` s; past ``rss_limit_mib``, write the stages so far (and the
+        stages running) to ``dump`` as JSON and end the process with status 3."""
+        self._limit = rss_limit_mib
+        self._dump = dump
         self._proc = psutil.Process()
         self._stack: list[str] = []
         self._stats: dict[str, dict] = {}
@@ -43,6 +50,12 @@ class Stages:
                 for i in range(len(self._stack)):
                     s = self._stats[" > ".join(self._stack[: i + 1])]
                     s["peak"] = max(s["peak"], rss)
+                if self._limit is not None and rss / MIB > self._limit:
+                    running = " > ".join(self._stack)
+                    if self._dump is not None:
+                        self._dump.write_text(json.dumps({"stopped_at_mib": rss / MIB, "running": running,
+                                                          "stages": self.rows()}, ensure_ascii=False))
+                    os._exit(3)  # the process is over its memory budget: stop before the machine suffers
 
     def close(self) -> None:
         """Stop sampling."""
