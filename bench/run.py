@@ -167,8 +167,10 @@ def section_evaluation(n: int, seed: int, repeat: int, report: dict) -> list[str
                 s = json.loads(stopped.read_text(encoding="utf-8"))
                 report["evaluation"] = {"stopped": s}
                 raise SectionFailed(
-                    f"mujun's evaluation passed {RSS_LIMIT_GIB:g} GiB ({s['stopped_at_mib']:,.0f} MiB) during "
-                    f"{s['running']} and was stopped; stages so far:\n" + _stage_table(s["stages"])) from None
+                    ("mujun's evaluation was stopped because the machine ran short of memory at "
+                     if s.get("machine_out_of_memory") else f"mujun's evaluation passed {RSS_LIMIT_GIB:g} GiB at ")
+                    + f"{s['stopped_at_mib']:,.0f} MiB during "
+                    f"{s['running']}; stages so far:\n" + _stage_table(s["stages"])) from None
             if i == 0:
                 shutil.copyfile(copy, evaluated_copy(n, seed))
             out = Path(tmp) / f"duckdb_{i}.json"

@@ -26,10 +26,13 @@ MIB = 2**20
 class Stages:
     """Records stages; use :meth:`wrap` before the run and :meth:`rows` after it."""
 
-    def __init__(self, interval: float = 0.02, *, rss_limit_mib: float | None = None, dump: Path | None = None):
-        """Sample every ``interval`` s; past ``rss_limit_mib``, write the stages so far (and the
-        stages running) to ``dump`` as JSON and end the process with status 3."""
+    def __init__(self, interval: float = 0.02, *, rss_limit_mib: float | None = None,
+                 min_available_mib: float | None = None, dump: Path | None = None):
+        """Sample every ``interval`` s; past ``rss_limit_mib``, or when the machine has less than
+        ``min_available_mib`` left, write the stages so far (and the stages running) to ``dump``
+        as JSON and end the process with status 3."""
         self._limit = rss_limit_mib
+        self._min_available = min_available_mib
         self._dump = dump
         self._proc = psutil.Process()
         self._stack: list[str] = []
@@ -50,10 +53,13 @@ class Stages:
                 for i in range(len(self._stack)):
                     s = self._stats[" > ".join(self._stack[: i + 1])]
                     s["peak"] = max(s["peak"], rss)
-                if self._limit is not None and rss / MIB > self._limit:
+                low = (self._min_available is not None
+                       and psutil.virtual_memory().available / MIB < self._min_available)
+                if (self._limit is not None and rss / MIB > self._limit) or low:
                     running = " > ".join(self._stack)
                     if self._dump is not None:
                         self._dump.write_text(json.dumps({"stopped_at_mib": rss / MIB, "running": running,
+                                                          "machine_out_of_memory": bool(low),
                                                           "stages": self.rows()}, ensure_ascii=False))
                     os._exit(3)  # the process is over its memory budget: stop before the machine suffers
 
