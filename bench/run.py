@@ -165,12 +165,19 @@ def section_evaluation(n: int, seed: int, repeat: int, report: dict) -> list[str
                 if not stopped.exists():
                     raise
                 s = json.loads(stopped.read_text(encoding="utf-8"))
-                report["evaluation"] = {"stopped": s}
+                why = ("the machine ran short of memory" if s.get("machine_out_of_memory")
+                       else f"it passed {RSS_LIMIT_GIB:g} GiB")
+                stopped_text = (f"mujun's evaluation was stopped because {why}, at {s['stopped_at_mib']:,.0f} MiB "
+                                f"during {s['running']}; stages so far:\n\n" + _stage_table(s["stages"]))
+                # the peer still runs, so that its figures are known
+                out = Path(tmp) / f"duckdb_{i}.json"
+                d = child(["bench/engines.py", "duckdb-eval", str(ws), str(YEAR), str(out), "--memory-limit", "12GB"],
+                          out)
+                report["evaluation"] = {"stopped": s, "duckdb_runs": [{k: v for k, v in d.items() if k != "summary"}]}
                 raise SectionFailed(
-                    ("mujun's evaluation was stopped because the machine ran short of memory at "
-                     if s.get("machine_out_of_memory") else f"mujun's evaluation passed {RSS_LIMIT_GIB:g} GiB at ")
-                    + f"{s['stopped_at_mib']:,.0f} MiB during "
-                    f"{s['running']}; stages so far:\n" + _stage_table(s["stages"])) from None
+                    f"{stopped_text}\n\nDuckDB {d['duckdb']} ({d['threads']} threads) alone: {d['seconds']:.1f} s, "
+                    f"{d['cpu_seconds']:.1f} CPU s, peak RSS {d['peak_rss_mib']:,.0f} MiB; by step: "
+                    + ", ".join(f"{k} {v:.1f} s" for k, v in d["steps"].items())) from None
             if i == 0:
                 shutil.copyfile(copy, evaluated_copy(n, seed))
             out = Path(tmp) / f"duckdb_{i}.json"
@@ -187,6 +194,7 @@ def section_evaluation(n: int, seed: int, repeat: int, report: dict) -> list[str
     lines = [f"### Evaluation: {n:,} parcels, {counts['enterprise']:,} enterprises, year {YEAR} "
              f"(median of {repeat}; each engine in its own process)", ""]
     d = duck_runs[0]
+
     def cpu(runs):
         values = [r["cpu_seconds"] for r in runs if "cpu_seconds" in r]
         return statistics.median(values) if values else None
