@@ -369,6 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     report["failed"] = failed
     report["seconds"] = time.perf_counter() - t0
     out = OUT / f"run_{args.parcels}.json"
+    if out.exists() and set(only) != set(SECTIONS):
+        # a run of some sections keeps the other sections of the previous run
+        old = json.loads(out.read_text(encoding="utf-8"))
+        kept = [s for s in old.get("sections", []) if s not in only]
+        report = {**{s: old[s] for s in kept if s in old}, **report, "sections": kept + only,
+                  "failed": sorted(set(old.get("failed", [])) - set(only) | set(failed))}
     out.write_text(json.dumps(report, indent=2, ensure_ascii=False, default=float), encoding="utf-8")
     print(f"wrote {out.relative_to(ROOT)} in {report['seconds']:.0f} s" + (f"; failed: {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
