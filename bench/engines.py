@@ -70,7 +70,7 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
         # also stop when the shared machine runs short, before the kernel's OOM killer picks someone
         prof = Stages(rss_limit_mib=rss_limit_gib * 1024 if rss_limit_gib else None, min_available_mib=1536,
                       dump=dump)
-        for attr in ("building_base", "parcel_base", "_builtup", "evaluate_year", "judge_year",
+        for attr in ("building_base", "parcel_base", "parcel_builtup", "evaluate_year", "judge_year",
                      "_replace_years", "overall", "class_counts"):
             prof.wrap(webapp.service, attr)
         prof.wrap(Workspace, "read", lambda self, name, **kw: f"read {name}")
