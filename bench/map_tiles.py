@@ -62,7 +62,7 @@ _SERVER = """
 import sys
 from webapp import create_app
 from webapp.serve import bind, run
-app = create_app({"WORKSPACE": sys.argv[1], "TILE_CACHE_DIR": sys.argv[2]})
+app = create_app({"WORKSPACE": sys.argv[1], "TILE_CACHE_DIR": sys.argv[2], "PUBLIC_READ": True})  # the public map
 run(bind(app, "127.0.0.1", 0), echo=lambda text: print(text, flush=True))
 """
 

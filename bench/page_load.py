@@ -135,7 +135,7 @@ def _summary(values: list[float]) -> dict[str, float]:
 def measure(ws: Workspace, runs: int) -> dict:
     """Load times of :data:`PAGES` over ``ws``, ``runs`` times each."""
     lat, lon, parcel_id = _parcel_point(ws)
-    app = create_app({"WORKSPACE": str(ws.path)})
+    app = create_app({"WORKSPACE": str(ws.path), "PUBLIC_READ": True})
     results: dict[str, dict] = {}
     with running(app) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
