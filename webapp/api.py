@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from geo.errors import InputError, WorkspaceError
 from layers.schema import label
-from webapp import maps, results, service
+from webapp import maps, results, service, tiles
 from webapp.rankings import RankingQuery
 
 __all__ = ["bp"]
@@ -87,8 +87,9 @@ def layer(name: str):
     if color is not None and name == "parcels":
         if color not in maps.COLOR_BY:
             raise InputError(f"未知的着色字段 '{color}'；可用：{', '.join(maps.COLOR_BY)}")
-        full = res.results("parcel", year)
-        bins = maps.breaks(full[color]) if maps.COLOR_BY[color][2] == "numeric" else []
+        # the year's breaks, computed once per workspace generation and shared with /map and the tiles
+        svc = tiles.service()
+        bins = svc.breaks(svc.generation(), year, color) if maps.COLOR_BY[color][2] == "numeric" else []
         data = maps.parcel_features(part, color, bins, extra=_public(part))
     else:
         data = maps.feature_collection(part, extra=_public(part))

@@ -12,7 +12,7 @@ import shapely
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 
 from geo.platforms import GUIDE_LEAD_SHARE, GUIDE_MU, GUIDE_OUTPUT_YI
-from webapp import charts, maps, results
+from webapp import charts, maps, results, tiles
 from webapp.dashboard import zone_districts
 from webapp.mapview import zone_layers
 
@@ -118,7 +118,8 @@ def _parcels_on(m: folium.Map, parcels: gpd.GeoDataFrame, year: int, color: str,
     cfg = current_app.config
     bins: list[float] = []
     if maps.COLOR_BY[color][2] == "numeric":
-        bins = maps.breaks(results().results("parcel", year)[color])
+        svc = tiles.service()
+        bins = svc.breaks(svc.generation(), year, color)
     maps.parcel_layer(m, parcels, color_by=color, bins=bins, limit=cfg["MAX_EMBED_FEATURES"],
                       bbox_url=url_for("api.layer", name="parcels", year=year, color=color),
                       min_zoom=cfg["PARCEL_MIN_ZOOM"], **style)
