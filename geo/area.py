@@ -51,7 +51,7 @@ def local_gk_crs(geometry: gpd.GeoDataFrame | gpd.GeoSeries) -> CRS:
     return CRS.from_epsg(int(gk_zone_epsg(float(np.median(lon)))))
 
 
-def area_m2(geometry: gpd.GeoDataFrame | gpd.GeoSeries) -> pd.Series:
+def area_m2(geometry: gpd.GeoDataFrame | gpd.GeoSeries, planar: gpd.GeoSeries | None = None) -> pd.Series:
     """Area of each polygon in square metres, in the Gauss-Krüger zone of its longitude.
 
     Each feature is projected to the CGCS2000 3-degree zone whose central meridian is
@@ -62,6 +62,10 @@ def area_m2(geometry: gpd.GeoDataFrame | gpd.GeoSeries) -> pd.Series:
     ----------
     geometry : GeoDataFrame or GeoSeries
         Polygons in any CRS (it must be set).
+
+    planar : GeoSeries, optional
+        The same geometries already projected to one Gauss-Krüger zone (a caller's overlay
+        CRS): features of that zone are measured on it instead of being projected again.
 
     Returns
     -------
@@ -86,8 +90,12 @@ def area_m2(geometry: gpd.GeoDataFrame | gpd.GeoSeries) -> pd.Series:
         zones = gk_zone_epsg(_longitudes(gs[todo]))
         idx = np.flatnonzero(todo)
         # one projection per zone (a province spans two or three), never one per feature
+        reuse = planar.crs.to_epsg() if planar is not None and planar.crs is not None else None
         for code in np.unique(zones):
             sel = idx[zones == code]
+            if reuse == int(code):
+                out[sel] = shapely.area(planar.values[sel])
+                continue
             projected = gs.iloc[sel].to_crs(epsg=int(code))
             out[sel] = shapely.area(projected.values)
     return pd.Series(out, index=gs.index, name="area_m2")

@@ -93,7 +93,11 @@ def parcel_base(
     """
     _check_columns(parcels, ["parcel_id"], "parcels")
     out = parcels.copy()
-    out["area_m2"] = area_m2(out)
+    planar = None
+    if any(z is not None and not z.empty for z in (zones or {}).values()):
+        crs = local_gk_crs(out) if crs is None else crs
+        planar = out.geometry.to_crs(crs)  # once for the areas and every zone level
+    out["area_m2"] = area_m2(out, planar)
     out["area_mu"] = out["area_m2"] / (10000.0 / 15.0)
     out["industrial"] = is_industrial(out)
 
@@ -112,7 +116,7 @@ def parcel_base(
     out["admin_share"] = admin_share(out["admin_footprint_m2"], out["area_m2"])
     investment = out["investment"] if "investment" in out.columns else pd.Series(np.nan, index=out.index)
     out["investment_intensity"] = investment_intensity(investment, out["area_mu"])
-    return _assign_zones(out, zones, crs)
+    return _assign_zones(out, zones, crs, planar)
 
 
 def _assign_zones(
@@ -171,14 +175,14 @@ def building_base(
         ratio), ``admin_footprint_m2``, ``parcel_id`` and the zone ids and names.
     """
     b = buildings.copy()
-    footprint = area_m2(b)
+    crs = local_gk_crs(b) if crs is None else crs
+    planar = b.geometry.to_crs(crs)  # once for the areas, the parcels and every zone level
+    footprint = area_m2(b, planar)
     b["footprint_m2"] = footprint
     b["floor_area_m2"] = counted_floor_area_m2(b, footprint)
     b["admin_footprint_m2"] = admin_footprint_m2(b, footprint)
     _check_columns(parcels, ["parcel_id"], "parcels")
     plots = parcels[["parcel_id", parcels.geometry.name]].assign(parcel_id=parcels["parcel_id"].astype("string"))
-    crs = local_gk_crs(b) if crs is None else crs
-    planar = b.geometry.to_crs(crs)  # once for the parcels and every zone level
     b["parcel_id"] = majority_zone(planar, plots, "parcel_id", min_share=0.5, crs=crs)["parcel_id"]
     return _assign_zones(b, zones, crs, planar)
 
