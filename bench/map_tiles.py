@@ -59,8 +59,10 @@ LOAD_SECONDS = 5.0
 # -- the server ------------------------------------------------------------------------------
 
 _SERVER = """
+import logging
 import sys
 from webapp import create_app
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # the load test queues on purpose
 from webapp.serve import bind, run
 app = create_app({"WORKSPACE": sys.argv[1], "TILE_CACHE_DIR": sys.argv[2], "PUBLIC_READ": True})  # the public map
 run(bind(app, "127.0.0.1", 0), echo=lambda text: print(text, flush=True))
