@@ -171,9 +171,10 @@ class Workspace:
     def transaction(self, *, timeout: float = 30.0) -> Iterator[sqlite3.Connection]:
         """An in-place SQLite write transaction on the workspace (review decisions, users).
 
-        Holds :meth:`store_lock` shared, so it never interleaves with :meth:`write`'s
-        copy-and-replace; ``BEGIN IMMEDIATE`` serialises writers, who wait up to
-        ``timeout`` seconds. Commits on success, rolls back on any error.
+        Holds :meth:`store_lock` shared, so it never interleaves with the moment
+        :meth:`write` brings these tables into its new copy and replaces the file;
+        ``BEGIN IMMEDIATE`` serialises writers, who wait up to ``timeout`` seconds.
+        Commits on success, rolls back on any error.
         """
         if not self.exists():
             raise WorkspaceError(f"工作空间 {self.path} 不存在；请先运行 mujun demo 或 mujun import")
