@@ -337,7 +337,7 @@ def user_add(name, role, full_name, password_stdin, workspace) -> None:
     if not ws.exists():
         raise WorkspaceError(f"工作空间 {ws.path} 不存在；请先导入数据或运行 mujun demo，或用 --workspace 指定")
     u = accounts.add_user(ws, name, role, _password(password_stdin), full_name=full_name)
-    log_event(ws, user="命令行", address="", action="新增用户", changes=f"用户 {u.name}（{u.role_label}）")
+    _log_user_change(ws, "新增用户", u)
     click.echo(f"已新增用户 {u.label}，角色：{u.role_label}")
 
 
@@ -360,10 +360,7 @@ def user_list(workspace) -> None:
 @_workspace_option
 def user_disable(name, workspace) -> None:
     """停用用户（其已登录的会话随即失效）。"""
-    ws = Workspace.resolve(workspace)
-    u = accounts.set_disabled(ws, name, True)
-    log_event(ws, user="命令行", address="", action="停用用户", changes=f"用户 {u.name}")
-    click.echo(f"已停用用户 {u.label}")
+    _set_disabled(workspace, name, True)
 
 
 @user.command("enable")
@@ -371,10 +368,20 @@ def user_disable(name, workspace) -> None:
 @_workspace_option
 def user_enable(name, workspace) -> None:
     """重新启用用户。"""
+    _set_disabled(workspace, name, False)
+
+
+def _set_disabled(workspace, name: str, disabled: bool) -> None:
     ws = Workspace.resolve(workspace)
-    u = accounts.set_disabled(ws, name, False)
-    log_event(ws, user="命令行", address="", action="启用用户", changes=f"用户 {u.name}")
-    click.echo(f"已启用用户 {u.label}")
+    u = accounts.set_disabled(ws, name, disabled)
+    action = "停用用户" if disabled else "启用用户"
+    _log_user_change(ws, action, u)
+    click.echo(f"已{action[:2]}用户 {u.label}")
+
+
+def _log_user_change(ws: Workspace, action: str, u: accounts.User) -> None:
+    """The audit log's record of a change made on the command line (no address)."""
+    log_event(ws, user="命令行", address="", action=action, changes=f"用户 {u.name}（{u.role_label}）")
 
 
 @user.command("password")
@@ -387,7 +394,7 @@ def user_password(name, password_stdin, workspace) -> None:
     if accounts.get_user(ws, name) is None:
         raise InputError(f"没有用户 '{name}'；用 mujun user list 查看已有用户")
     u = accounts.set_password(ws, name, _password(password_stdin))
-    log_event(ws, user="命令行", address="", action="重设密码", changes=f"用户 {u.name}")
+    _log_user_change(ws, "重设密码", u)
     click.echo(f"已重设用户 {u.label} 的密码")
 
 
