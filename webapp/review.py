@@ -121,11 +121,10 @@ def assign():
     if not ids:
         flash("请先勾选要指派的地块。", "warning")
     else:
-        known = set(service.review_rows(results().results("parcel", year),
-                                        store.decisions(results().ws, year))["parcel_id"])
-        unknown = [i for i in ids if i not in known]
-        if unknown:
-            raise InputError(f"地块 {unknown[0]} 不在 {year} 年审核队列中")
+        parcels = results().results("parcel", year)["parcel_id"].astype("string")
+        unknown = pd.Index(ids).difference(parcels)
+        if len(unknown):
+            raise InputError(f"{year} 年评价结果中没有地块 {unknown[0]}；请从审核队列重新操作")
         n = store.assign(results().ws, ids, year, assignee, user=current_name(), address=remote_address())
         flash(f"已将 {n} 宗地块指派给 {assignee or '（无人）'}。" if n else "所选地块的经办人没有变化。", "success")
     back = request.form.get("back", "")
@@ -201,7 +200,7 @@ def decide(year: int, parcel_id: str):
                                     address=remote_address())
     except ConflictError as err:
         # the other's decision is shown; what this user typed is kept, now based on it
-        ev = _evidence(parcel_id, year)
+        ev = {**ev, "decision": err.current, "log": store.audit_log(results().ws, parcel_id).to_dict("records")}
         return render_template("review_parcel.html", title=f"地块审核 · {parcel_id}", conflict=str(err),
                                theirs=err.current, form={**form, "base_version": err.current.version},
                                **_page(ev)), 409
