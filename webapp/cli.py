@@ -405,7 +405,7 @@ def review() -> None:
 
 @review.command("export")
 @click.option("--year", type=int, help="评价年度（默认：最近评价的年度）")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="导出到 .xlsx 或 .csv 文件")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="导出到 .xlsx、.csv 或 .gpkg（属性表）文件")
 @_workspace_option
 def review_export(year, out, workspace) -> None:
     """导出审核队列（闲置、低效、不达标、D 类企业用地）及每宗地块的审核结论。"""

@@ -445,6 +445,8 @@ def review_of_year(ws: Workspace, year: int | None = None) -> tuple[pd.DataFrame
     """:func:`review_rows` of ``year`` (default: the latest evaluated) read from ``ws``."""
     from layers.review import decisions
 
+    if not ws.exists():
+        raise WorkspaceError(f"工作空间 {ws.path} 不存在；请用 --workspace 指定工作空间文件")
     years = _evaluated_years(ws)
     if not years:
         raise WorkspaceError(f"还没有评价结果；请先运行 mujun evaluate（工作空间 {ws.path}）")
