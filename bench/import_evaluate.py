@@ -24,6 +24,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from province import write_sources  # bench/, beside this script
 
 from layers.importer import import_layer
 from layers.sample import GK, grid_parcels, parcel_buildings
@@ -91,14 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     t = time.perf_counter()
     data = generate(args.parcels, args.seed)
     timings.append(("generate", time.perf_counter() - t, len(data["parcels"])))
-    sources = {}
-    for kind, frame in data.items():
-        if kind == "enterprises":
-            sources[kind] = work / "enterprises.csv"
-            frame.to_csv(sources[kind], index=False, encoding="utf-8-sig")
-        else:
-            sources[kind] = work / f"{kind}.gpkg"
-            frame.to_file(sources[kind], driver="GPKG")
+    sources = write_sources(data, work)
     ws = Workspace(work / "bench.gpkg")
     ws.path.unlink(missing_ok=True)
     for kind in ("districts", "parks", "parcels", "buildings", "enterprises"):
