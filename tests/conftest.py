@@ -92,3 +92,21 @@ def login(client, name: str, password: str | None = None):
     r = client.post("/login", data={"name": name, "password": password, "csrf_token": csrf_token(client)})
     assert r.status_code == 302, r.get_data(as_text=True)[:500]
     return client
+
+
+def xlsx_rows(source, sheet: str | int = 0) -> list[tuple]:
+    """All rows of one sheet of an .xlsx (path or bytes), the file closed again afterwards.
+
+    A read-only workbook keeps its file open until closed; left to the garbage collector
+    that is a ResourceWarning, which this suite turns into an error."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(source) if isinstance(source, bytes) else source,
+                                  read_only=True)
+    try:
+        ws = book.worksheets[sheet] if isinstance(sheet, int) else book[sheet]
+        return list(ws.iter_rows(values_only=True))
+    finally:
+        book.close()

@@ -6,8 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import USERS
-from openpyxl import load_workbook
+from conftest import USERS, xlsx_rows
 from test_browser import Tab, browser  # noqa: F401  (the browser fixture)
 
 from layers import review as store
@@ -83,7 +82,7 @@ def test_reviewer_walkthrough(browser, served, tmp_path):  # noqa: F811
         assert download.failure() is None and download.suggested_filename.endswith(".xlsx")
         path = tmp_path / "review.xlsx"
         download.save_as(path)
-        rows = list(load_workbook(path, read_only=True)["审核结果"].iter_rows(values_only=True))
+        rows = xlsx_rows(path, "审核结果")
         header = rows[0]
         assert len(rows) == 2
         rec = dict(zip(header, rows[1], strict=True))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import csv
 import shutil
 
-import openpyxl
 import pytest
 from click.testing import CliRunner
+from conftest import xlsx_rows
 
 from layers.sample import YEARS
 from layers.workspace import Workspace, result_table
@@ -22,11 +22,7 @@ def ws_copy(sample_workspace, tmp_path):
 
 
 def _rows(path):
-    book = openpyxl.load_workbook(path, read_only=True)
-    try:
-        return list(book.worksheets[0].iter_rows(values_only=True))
-    finally:
-        book.close()
+    return xlsx_rows(path)
 
 
 def run(*args):

@@ -175,8 +175,11 @@ def _download(client, query, fmt):
 
 def _sheet(data) -> list[list]:
     wb = openpyxl.load_workbook(io.BytesIO(data) if isinstance(data, bytes) else data, read_only=True)
-    assert wb.sheetnames[1] == "说明"
-    return [list(r) for r in wb[wb.sheetnames[0]].iter_rows(values_only=True)]
+    try:
+        assert wb.sheetnames[1] == "说明"
+        return [list(r) for r in wb[wb.sheetnames[0]].iter_rows(values_only=True)]
+    finally:
+        wb.close()
 
 
 def test_xlsx_export_is_the_file_of_mujun_rank(client, sample_workspace, tmp_path):
