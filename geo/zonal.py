@@ -19,7 +19,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from exactextract import exact_extract
+from exactextract.feature import Feature, FeatureSource
+from exactextract.raster import NumPyRasterSource, RasterioRasterSource
 from pyproj import CRS
+from rasterio.windows import Window
 
 from geo._checks import _check_geoseries
 from geo.errors import CRSError, InputError
@@ -39,37 +43,122 @@ def _check_raster(raster) -> CRS:
     return CRS.from_wkt(raster.crs.to_wkt())
 
 
+#: Features are grouped by the raster block of this many cells (each side) holding their
+#: top-left corner; each group's window is read once (a few tens of MB at most).
+WINDOW_CELLS = 2048
+
+
 def _extract(
     geometry: gpd.GeoDataFrame | gpd.GeoSeries, raster, ops: list[str]
 ) -> tuple[gpd.GeoSeries, pd.DataFrame]:
-    """Run ``ops`` over every non-empty polygon in one exactextract call.
+    """Run ``ops`` over every non-empty polygon.
+
+    The raster is read in windows, each once for all the polygons whose top-left corner
+    lies in one block of :data:`WINDOW_CELLS` cells (the window reaching as far as they
+    do), instead of once per polygon; polygons wider than a block are read on their own.
 
     Returns the input GeoSeries and a frame of results with a ``_pos`` column giving each
     row's position in it (missing and empty geometries have no row).
     """
-    try:
-        from exactextract import exact_extract
-        from exactextract.raster import RasterioRasterSource
-    except ImportError:
-        raise ImportError("zonal statistics need exactextract: pip install 'exactextract>=0.2'") from None
-
     if isinstance(geometry, gpd.GeoDataFrame | gpd.GeoSeries) and geometry.crs is None:
         raise CRSError("'geometry' 没有坐标系，无法与栅格叠加；请先用 set_crs 声明坐标系（例如 EPSG:4490）")
     gs = _check_geoseries(geometry)
     crs = _check_raster(raster)
     values = gs.values
     pos = np.flatnonzero(~(shapely.is_missing(values) | shapely.is_empty(values)))
-    features = gpd.GeoDataFrame({"_pos": pos}, geometry=gs.iloc[pos].to_crs(crs).values, crs=crs)
-    if len(features) == 0:
+    if len(pos) == 0:
         return gs, pd.DataFrame({"_pos": pd.Series([], dtype="int64")})
-    with warnings.catch_warnings():
-        # the polygons were just projected to the raster's CRS; WKT spellings may still differ
-        warnings.filterwarnings("ignore", "Spatial reference system of input features", RuntimeWarning)
-        stats = exact_extract(
-            RasterioRasterSource(raster, 1), features, ops,
-            include_cols=["_pos"], output="pandas", strategy="feature-sequential",
-        )
+    projected = gs.iloc[pos].to_crs(crs).values
+    wkt = crs.to_wkt()
+
+    def run(source, idx: np.ndarray) -> pd.DataFrame:
+        with warnings.catch_warnings():
+            # the polygons were just projected to the raster's CRS; WKT spellings may still differ
+            warnings.filterwarnings("ignore", "Spatial reference system of input features", RuntimeWarning)
+            return exact_extract(source, _WKBFeatures(shapely.to_wkb(projected[idx]), pos[idx], wkt), ops,
+                                 include_cols=["_pos"], output="pandas", strategy="feature-sequential")
+
+    t = raster.transform
+    if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0:  # rotated or not north-up: exactextract's own reader
+        return gs, run(RasterioRasterSource(raster, 1), np.arange(len(pos)))
+    # each polygon's cells: [col0, col1) x [row0, row1)
+    b = shapely.bounds(projected)
+    col0 = np.floor((b[:, 0] - t.c) / t.a).astype("int64")
+    col1 = np.ceil((b[:, 2] - t.c) / t.a).astype("int64")
+    row0 = np.floor((b[:, 3] - t.f) / t.e).astype("int64")
+    row1 = np.ceil((b[:, 1] - t.f) / t.e).astype("int64")
+    # polygons wholly off the raster have no observed cell (and no row)
+    on = (col1 > 0) & (col0 < raster.width) & (row1 > 0) & (row0 < raster.height)
+    col0, row0 = np.clip(col0, 0, None), np.clip(row0, 0, None)
+    col1, row1 = np.minimum(col1, raster.width), np.minimum(row1, raster.height)
+    large = on & (((col1 - col0) > WINDOW_CELLS) | ((row1 - row0) > WINDOW_CELLS))
+    frames = []
+    if large.any():
+        frames.append(run(RasterioRasterSource(raster, 1), np.flatnonzero(large)))
+    small = np.flatnonzero(on & ~large)
+    block = (row0[small] // WINDOW_CELLS) * (raster.width // WINDOW_CELLS + 1) + col0[small] // WINDOW_CELLS
+    order = small[np.argsort(block, kind="stable")]
+    _, starts = np.unique(np.sort(block, kind="stable"), return_index=True)
+    for idx in np.split(order, starts[1:]) if len(order) else []:
+        # at most two blocks each way: small polygons reach less than a block past theirs
+        x0, y0 = int(col0[idx].min()), int(row0[idx].min())
+        x1 = min(max(int(col1[idx].max()), x0 + 1), raster.width)  # a degenerate polygon: one cell
+        y1 = min(max(int(row1[idx].max()), y0 + 1), raster.height)
+        frames.append(run(_window_source(raster, x0, y0, x1 - x0, y1 - y0, wkt), idx))
+    frames = [f for f in frames if len(f)]
+    stats = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"_pos": pd.Series([], dtype="int64")})
     return gs, stats
+
+
+def _window_source(raster, x0: int, y0: int, nx: int, ny: int, wkt: str):
+    """Cells ``[x0, x0 + nx) x [y0, y0 + ny)`` of band 1 as an exactextract source, read as
+    exactextract's own rasterio reader reads them (masked, with the band's scale and offset)."""
+    arr = raster.read(1, window=Window(x0, y0, nx, ny), masked=True)
+    scale, offset = raster.scales[0], raster.offsets[0]
+    scaled = scale != 1.0 or offset != 0.0
+    if scaled:
+        arr = (arr.astype("float64") if np.issubdtype(arr.dtype, np.integer) else arr) * scale + offset
+    nodata = None
+    if raster.nodata is not None and not scaled:
+        nodata = raster.nodata if raster.dtypes[0].startswith("float") else int(raster.nodata)
+    if not np.ma.getmask(arr).shape:  # no cell masked
+        arr = arr.data
+    t = raster.transform
+    xmin, ymax = t.c + x0 * t.a, t.f + y0 * t.e
+    return NumPyRasterSource(arr, xmin, ymax + ny * t.e, xmin + nx * t.a, ymax, nodata=nodata, srs_wkt=wkt)
+
+
+class _WKBFeature(Feature):
+    """A polygon as WKB with its position in the input (no GeoJSON text per feature)."""
+
+    def __init__(self, wkb: bytes, position: int):
+        Feature.__init__(self)
+        self.wkb, self.position = wkb, position
+
+    def geometry(self) -> bytes:
+        return self.wkb
+
+    def get(self, name: str) -> int:
+        return self.position
+
+    def fields(self) -> list[str]:
+        return ["_pos"]
+
+
+class _WKBFeatures(FeatureSource):
+    def __init__(self, wkbs: np.ndarray, positions: np.ndarray, wkt: str):
+        super().__init__()
+        self.wkbs, self.positions, self.wkt = wkbs, positions, wkt
+
+    def count(self) -> int:
+        return len(self.wkbs)
+
+    def __iter__(self):
+        for wkb, position in zip(self.wkbs, self.positions.tolist(), strict=True):
+            yield _WKBFeature(wkb, position)
+
+    def srs_wkt(self) -> str:
+        return self.wkt
 
 
 def _finite(column: pd.Series) -> np.ndarray:

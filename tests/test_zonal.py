@@ -256,3 +256,45 @@ def test_class_fraction_in_cgcs2000_and_empty_classes(rasters):
                                    class_fraction(geoms, ds).to_numpy(), atol=1e-5)
         with pytest.raises(InputError, match="classes 为空"):
             class_fraction(geoms, ds, classes=[])
+
+
+# -- windowed reading --------------------------------------------------------------------
+def _per_feature_reference(ds, polygons: gpd.GeoSeries, ops: list[str]) -> pd.DataFrame:
+    """exactextract with its own rasterio reader: one read per polygon."""
+    from exactextract import exact_extract
+    from exactextract.raster import RasterioRasterSource
+
+    features = gpd.GeoDataFrame({"_pos": np.arange(len(polygons))}, geometry=polygons.values, crs=polygons.crs)
+    return exact_extract(RasterioRasterSource(ds, 1), features, ops, include_cols=["_pos"], output="pandas")
+
+
+@pytest.mark.parametrize("window", [3, 4, 7, 2048])
+def test_windowed_reads_equal_one_read_per_polygon(rasters, monkeypatch, window):
+    """Polygons grouped into windows of a few cells (crossing window edges, reaching off the
+    grid, wholly off it, wider than a window, degenerate) get exactly the figures of one
+    read per polygon."""
+    import geo.zonal
+
+    monkeypatch.setattr(geo.zonal, "WINDOW_CELLS", window)
+    rng = np.random.default_rng(3)
+    c0, r0 = rng.integers(-3, N, 60), rng.integers(-3, N, 60)
+    w, h = rng.integers(1, 6, 60), rng.integers(1, 6, 60)
+    boxes = [cell_box(a, b, a + c, b + d).buffer(rng.uniform(-2, 2)) for a, b, c, d in zip(c0, r0, w, h, strict=True)]
+    rotated = [shapely.affinity.rotate(g, 30) for g in boxes[:20]]
+    polygons = _series(*boxes, *rotated, ALIGNED, DIAGONAL, PARTLY_OUTSIDE, OUTSIDE, ALL_NODATA, cell_box(0, 0, N, N),
+                       shapely.box(X0 + 50, Y1 - 50, X0 + 50, Y1 - 40).buffer(0.001))
+    with rasterio.open(rasters["fraction"]) as ds:
+        got = builtup_fraction(polygons, ds).to_numpy()
+        ref = _per_feature_reference(ds, polygons, ["mean"])
+    expected = np.full(len(polygons), np.nan)
+    expected[ref["_pos"].to_numpy()] = ref["mean"].to_numpy(float)
+    assert np.isnan(got).sum() >= 2  # OUTSIDE and ALL_NODATA
+    np.testing.assert_array_equal(got, expected)
+    with rasterio.open(rasters["classes"]) as ds:
+        got = class_fraction(polygons, ds, classes=[50]).to_numpy()
+        ref = _per_feature_reference(ds, polygons, ["unique", "frac"])
+    expected = np.full(len(polygons), np.nan)
+    shares = [float(np.sum(f[u == 50])) if len(f) else np.nan for u, f in zip(ref["unique"], ref["frac"], strict=True)]
+    expected[ref["_pos"].to_numpy()] = shares
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert np.isnan(got).sum() == np.isnan(expected).sum()
