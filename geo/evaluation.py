@@ -16,6 +16,7 @@ import pandas as pd
 from pyproj import CRS
 
 from geo._checks import _check_columns
+from geo._keys import isin, positions
 from geo.area import area_m2, local_gk_crs
 from geo.assignment import majority_zone
 from geo.errors import InputError
@@ -103,9 +104,10 @@ def parcel_base(
 
     totals = _building_totals(out, buildings)
     # totals are keyed by the parcel id as text (majority_zone returns ids as strings)
-    key = out["parcel_id"].astype("string")
+    at = positions(out["parcel_id"], totals.index)
     for col in ("building_count", "footprint_m2", "floor_area_m2", "admin_footprint_m2"):
-        out[col] = key.map(totals[col]).astype("float64").fillna(0.0)
+        values = totals[col].to_numpy(dtype="float64")
+        out[col] = np.where(at >= 0, values[at], 0.0) if len(values) else 0.0
     out["building_count"] = out["building_count"].astype("int64")
     if not buildings_surveyed:
         # no building survey: the building figures are unknown, not zero
@@ -138,10 +140,9 @@ def _assign_zones(
             frame[name_col] = pd.Series(pd.NA, index=frame.index, dtype="string")
             continue
         _check_columns(zone_gdf, [zone_id, "name"], level)
-        assigned = majority_zone(planar, zone_gdf, zone_id, min_share=min_share, crs=planar.crs)
+        assigned = majority_zone(planar, zone_gdf, zone_id, min_share=min_share, crs=planar.crs, carry=["name"])
         frame[zone_id] = assigned[zone_id]
-        names = pd.Series(zone_gdf["name"].astype("string").to_numpy(), index=zone_gdf[zone_id].astype("string"))
-        frame[name_col] = frame[zone_id].map(names).astype("string")
+        frame[name_col] = assigned["name"]
     return frame
 
 
@@ -284,7 +285,7 @@ def _parcels_of_year(base: gpd.GeoDataFrame, ent: pd.DataFrame, year: int) -> gp
     joined.index = p.index
     for col in joined.columns:
         p[col] = joined[col]
-    has_record = codes.isin(by_code.index)
+    has_record = pd.Series(isin(codes, by_code.index), index=p.index)
     p["evaluated"] = (has_record & (p["holder_land_mu"] > 0) & (p["area_mu"] > 0)).astype(bool)
     p["evaluated_mu"] = (p["area_mu"] * p.pop("used_share").fillna(0.0)).where(p["evaluated"], 0.0)
     for name, amount in PER_MU.items():

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from geo._keys import isin, lookup
 from geo.compliance import compliance, division_2002
 from geo.flags import FLAG_KINDS, idle_flags, inefficient_flags, noncompliance_flags
 from geo.platforms import platform_assessment
@@ -89,7 +90,7 @@ def judge_year(
         p[col] = joined[col]
     codes = p["industry_code"] if "industry_code" in p.columns else pd.Series(pd.NA, index=p.index, dtype="string")
     if builtup is not None:
-        p["builtup_fraction"] = p["parcel_id"].astype("string").map(builtup).astype("float64")
+        p["builtup_fraction"] = lookup(p["parcel_id"], builtup).astype("float64")
     observed = p["builtup_fraction"] if "builtup_fraction" in p.columns else None
 
     checks = compliance(p, control, _division(codes, control.edition, concordance), p, as_of)
@@ -104,12 +105,12 @@ def judge_year(
     )
     flags.insert(1, "year", year)
     for kind in FLAG_KINDS:
-        p[kind] = p["parcel_id"].isin(flags.loc[flags["kind"] == kind, "parcel_id"]).astype(bool)
+        p[kind] = isin(p["parcel_id"], flags.loc[flags["kind"] == kind, "parcel_id"])
     p["flags"] = _labels(p[list(FLAG_KINDS)], list(FLAG_KINDS.values()))
     # every reason of a parcel in the order of the flags table, joined by "；" (a grouped
     # sum of strings: no Python call per parcel)
     reasons = (flags["reason"].astype("string") + "；").groupby(flags["parcel_id"], sort=False).sum().str[:-1]
-    p["flag_reasons"] = p["parcel_id"].map(reasons).astype("string")
+    p["flag_reasons"] = lookup(p["parcel_id"], reasons).astype("string")
     flagged = p[list(FLAG_KINDS)].any(axis=1)
     gains = whatif_gains(p, ent, flagged)
     for col in gains.columns:
@@ -118,7 +119,7 @@ def judge_year(
     # an enterprise carries the flags of the parcels it holds
     held = p[p["flags"].notna() & p["holder_code"].notna()] if "holder_code" in p.columns else p.iloc[0:0]
     kinds = _labels(held.groupby("holder_code")[list(FLAG_KINDS)].any(), list(FLAG_KINDS.values()))
-    ent["flags"] = ent["credit_code"].map(kinds).astype("string")
+    ent["flags"] = lookup(ent["credit_code"], kinds).astype("string")
     out["enterprise"] = ent
     out["flag"] = flags
     out["compliance"] = checks
