@@ -15,17 +15,21 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyogrio
+import shapely
 
 from geo.errors import WorkspaceError
 from layers.schema import FIELDS_BY_NAME, KINDS
 
-__all__ = ["DEFAULT_NAME", "META_TABLE", "Workspace", "result_table"]
+__all__ = ["DEFAULT_NAME", "META_TABLE", "WithGeometryOf", "Workspace", "result_table"]
 
 DEFAULT_NAME = "mujun.gpkg"
 META_TABLE = "mujun_meta"
@@ -205,15 +209,15 @@ class Workspace:
 
     def write(
         self,
-        tables: Mapping[str, pd.DataFrame],
+        tables: Mapping[str, pd.DataFrame | WithGeometryOf],
         *,
         meta: Mapping[str, str] | None = None,
         log: Mapping[str, object] | None = None,
     ) -> None:
         """Replace ``tables`` (name -> frame) and update metadata, all or nothing.
 
-        Frames with a geometry column become MultiPolygon layers in EPSG:4490; others
-        attribute tables. ``meta`` entries are merged into :data:`META_TABLE`; ``log``
+        Frames with a geometry column (and :class:`WithGeometryOf` tables) become
+        MultiPolygon layers in EPSG:4490; others attribute tables. ``meta`` entries are merged into :data:`META_TABLE`; ``log``
         appends one row to the import log.
         """
         meta = {**(meta or {}), "generation": uuid.uuid4().hex}
@@ -257,19 +261,123 @@ def _copy(src: Path, dst: Path) -> None:
         raise WorkspaceError(f"无法复制工作空间 {src.name}（{err}）；请用 QGIS 或 sqlite3 检查该文件") from None
 
 
-def _write_frame(path: Path, name: str, frame: pd.DataFrame) -> None:
-    frame = frame.reset_index(drop=True)
-    frame = _storable(frame)
+#: Rows converted and handed to GDAL at a time: a table is never copied whole for writing.
+BATCH_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class WithGeometryOf:
+    """A table to write: the rows of ``frame`` with the geometry of the same rows of the
+    workspace layer ``layer`` (same order, checked on ``key``). The geometries are read
+    back from the layer batch by batch while writing, so they need not be held in memory
+    (3 million building footprints at a province's scale)."""
+
+    frame: pd.DataFrame
+    layer: str
+    key: str
+
+
+def _write_frame(path: Path, name: str, frame: pd.DataFrame | WithGeometryOf) -> None:
+    """Write ``frame`` as layer ``name`` of ``path`` in batches of :data:`BATCH_ROWS` rows
+    (one GDAL session; each batch converted to Arrow only when GDAL asks for it)."""
+    if isinstance(frame, WithGeometryOf):
+        data, geo = frame.frame.reset_index(drop=True), True
+    else:
+        data = frame.reset_index(drop=True)
+        geo = isinstance(frame, gpd.GeoDataFrame)
+        if geo:
+            data = pd.DataFrame(data.drop(columns=frame.geometry.name)).assign(geometry=frame.geometry.to_numpy())
+    columns = [c for c in data.columns if c != "geometry"] if geo else list(data.columns)
+    schema = pa.schema([pa.field(c, _arrow_type(data[c])) for c in columns])
+    if geo:
+        wkb_field = pa.field("geometry", pa.binary(), metadata={"ARROW:extension:name": "geoarrow.wkb"})
+        schema = schema.append(wkb_field)
+
+    failed: list[BaseException] = []  # GDAL reports a failing stream only as "error accessing batch"
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            geometry = _layer_geometry(path, frame) if isinstance(frame, WithGeometryOf) else None
+            for start in range(0, len(data), BATCH_ROWS):
+                part = data.iloc[start:start + BATCH_ROWS]
+                arrays = [_arrow_column(part[c], f.type) for c, f in zip(columns, schema, strict=False)]
+                if geo:
+                    if geometry is not None:
+                        arrays.append(next(geometry))
+                    else:
+                        arrays.append(pa.array(_multi_wkb(data["geometry"].to_numpy()[start:start + BATCH_ROWS]),
+                                               type=pa.binary()))
+                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+            if geometry is not None:
+                next(geometry, None)  # its closing count check
+        except BaseException as err:
+            failed.append(err)
+            raise
+
+    options = {}
+    if geo:
+        crs = frame.crs if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None else "EPSG:4490"
+        options = {"geometry_name": "geometry", "geometry_type": "MultiPolygon", "crs": str(crs),
+                   "layer_options": {"SPATIAL_INDEX": "YES"}}
     try:
-        if isinstance(frame, gpd.GeoDataFrame):
-            pyogrio.write_dataframe(
-                frame, path, layer=name, driver="GPKG", promote_to_multi=True,
-                geometry_type="MultiPolygon", spatial_index=True, use_arrow=True,
-            )
-        else:
-            pyogrio.write_dataframe(pd.DataFrame(frame), path, layer=name, driver="GPKG", use_arrow=True)
-    except OSError as err:
+        pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, batches()), path, layer=name,
+                            driver="GPKG", **options)
+    except (OSError, RuntimeError) as err:
+        if failed:
+            raise failed[0] from None
         raise WorkspaceError(f"无法写入工作空间 {path.name} 的 '{name}'（{err}）；请检查磁盘空间和写权限") from None
+
+
+def _arrow_type(column: pd.Series) -> pa.DataType:
+    """The Arrow type a column is stored as (see :func:`_storable`)."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.BooleanDtype | pd.Int64Dtype) or str(dtype) in ("Int32", "Int16"):
+        return pa.float64()
+    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
+        return pa.string()
+    if pd.api.types.is_object_dtype(dtype):
+        kind = pd.api.types.infer_dtype(column, skipna=True)
+        if kind in ("string", "empty"):
+            return pa.string()
+        return pa.array(column.to_numpy(), from_pandas=True).type  # dates, decimals …: as Arrow sees them
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return pa.timestamp(dtype.unit, tz=str(dtype.tz))
+    return pa.from_numpy_dtype(dtype)
+
+
+def _arrow_column(column: pd.Series, kind: pa.DataType) -> pa.Array:
+    """One column of a batch as Arrow, stored as :func:`_storable` stores it."""
+    if isinstance(column.dtype, pd.BooleanDtype | pd.Int64Dtype) or str(column.dtype) in ("Int32", "Int16"):
+        column = column.astype("float64")
+    values = pa.array(column, type=kind, from_pandas=True)
+    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+
+
+def _multi_wkb(geometry: np.ndarray) -> np.ndarray:
+    """WKB of polygons as MultiPolygons (what the layers declare)."""
+    kinds = shapely.get_type_id(geometry)
+    single = kinds == shapely.GeometryType.POLYGON
+    if single.any():
+        geometry = geometry.copy()
+        geometry[single] = shapely.multipolygons(np.atleast_2d(geometry[single]).T)
+    return shapely.to_wkb(geometry)
+
+
+def _layer_geometry(path: Path, table: WithGeometryOf) -> Iterator[pa.Array]:
+    """WKB of ``table.layer``'s rows, in batches of :data:`BATCH_ROWS` matching the table's."""
+    keys = table.frame[table.key].astype("string").reset_index(drop=True)
+    seen = 0
+    with pyogrio.open_arrow(path, layer=table.layer, columns=[table.key], batch_size=BATCH_ROWS,
+                            use_pyarrow=True) as (meta, reader):
+        for batch in reader:
+            got = batch.column(0).cast(pa.string())
+            want = _arrow_column(keys.iloc[seen:seen + batch.num_rows], pa.string())
+            if batch.num_rows != len(want) or not got.equals(want):
+                raise WorkspaceError(f"工作空间的 '{table.layer}' 图层在评价期间被更改；请重新运行 mujun evaluate")
+            seen += batch.num_rows
+            yield batch.column(meta["geometry_name"]).cast(pa.binary())
+    if seen != len(keys):
+        raise WorkspaceError(f"工作空间的 '{table.layer}' 图层在评价期间被更改；请重新运行 mujun evaluate")
 
 
 def _storable(frame: pd.DataFrame) -> pd.DataFrame:

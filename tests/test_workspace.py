@@ -15,11 +15,18 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 from pyproj import CRS
-from shapely.geometry import box
+from shapely.geometry import MultiPolygon, box
 
 import layers.workspace as workspace_module
 from geo.errors import WorkspaceError
-from layers.workspace import DEFAULT_NAME, LOG_TABLE, META_TABLE, Workspace, result_table
+from layers.workspace import (
+    DEFAULT_NAME,
+    LOG_TABLE,
+    META_TABLE,
+    WithGeometryOf,
+    Workspace,
+    result_table,
+)
 
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 
@@ -319,3 +326,78 @@ def test_readers_recover_from_a_crashed_save(ws):
     _crash_inside_a_transaction(ws.path)
     assert len(ws.read("parcels")) == 2
     assert "notes" not in ws.layers()
+
+
+# -- batched writing -------------------------------------------------------------------------
+def _many_parcels(n: int) -> gpd.GeoDataFrame:
+    x, y = 120.58, 30.0
+    polys = [box(x + i * 0.001, y, x + i * 0.001 + 0.0008, y + 0.0008) for i in range(n)]
+    polys[1] = MultiPolygon([polys[1], box(x, y + 0.01, x + 0.0005, y + 0.0105)])  # mixed with multi
+    return gpd.GeoDataFrame(
+        {
+            "parcel_id": pd.array([f"P{i:03d}" for i in range(n)], dtype="string"),
+            "holder_name": pd.array([None if i % 3 == 0 else f"企业{i}" for i in range(n)], dtype="string"),
+            "registered_area_m2": [float("nan") if i % 4 == 0 else i * 10.5 for i in range(n)],
+            "building_count": pd.array([None if i % 5 == 0 else i for i in range(n)], dtype="Int64"),
+            "idle": pd.array([None if i % 2 else i % 4 == 0 for i in range(n)], dtype="boolean"),
+            "industrial": [i % 2 == 0 for i in range(n)],
+            "note": [None] * n,  # an all-missing text column
+        },
+        geometry=polys, crs="EPSG:4490",
+    )
+
+
+@pytest.mark.parametrize("batch", [1, 3, 4, 1000])
+def test_batched_write_reads_back_whole(tmp_path, monkeypatch, batch):
+    """However the rows are cut into batches, the layer reads back as one write would give."""
+    monkeypatch.setattr(workspace_module, "BATCH_ROWS", batch)
+    w = Workspace(tmp_path / "w.gpkg")
+    frame = _many_parcels(10)
+    w.write({"result_parcel": frame, "enterprises": _enterprises(), "empty": _enterprises().iloc[0:0]})
+    back = w.read("result_parcel")
+    assert (back.geom_type == "MultiPolygon").all() and back.geometry.geom_equals(frame.geometry).all()
+    assert back["parcel_id"].tolist() == frame["parcel_id"].tolist()
+    pd.testing.assert_series_equal(back["holder_name"].astype(object), frame["holder_name"].astype(object),
+                                   check_names=False)
+    pd.testing.assert_series_equal(back["registered_area_m2"], frame["registered_area_m2"])
+    assert back["building_count"].astype("float64").equals(frame["building_count"].astype("float64"))
+    assert back["idle"].astype("float64").equals(frame["idle"].astype("float64"))
+    assert back["industrial"].astype(bool).tolist() == frame["industrial"].tolist()
+    assert back["note"].isna().all()
+    assert len(w.read("enterprises")) == 3 and len(w.read("empty")) == 0
+    assert "result_parcel" in _rtree_tables(w.path)
+
+
+def _rtree_tables(path: Path) -> set[str]:
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        rows = con.execute("SELECT table_name FROM gpkg_extensions WHERE extension_name = 'gpkg_rtree_index'")
+        return {r[0] for r in rows}
+
+
+def test_geometry_taken_from_a_layer(tmp_path, monkeypatch):
+    """WithGeometryOf writes a table's rows with the footprints of the same rows of a layer."""
+    monkeypatch.setattr(workspace_module, "BATCH_ROWS", 3)
+    w = Workspace(tmp_path / "w.gpkg")
+    buildings = _many_parcels(8).rename(columns={"parcel_id": "building_id"})[["building_id", "geometry"]]
+    w.write({"buildings": buildings})
+    figures = pd.DataFrame({"building_id": buildings["building_id"], "footprint_m2": range(8)})
+    w.write({"result_building": WithGeometryOf(figures, "buildings", "building_id")})
+    back = w.read("result_building")
+    assert back["building_id"].tolist() == figures["building_id"].tolist()
+    assert back["footprint_m2"].tolist() == list(range(8))
+    assert back.geometry.geom_equals(buildings.geometry).all() and back.crs.to_epsg() == 4490
+    assert "result_building" in _rtree_tables(w.path)
+
+
+def test_geometry_of_a_changed_layer_is_refused(tmp_path):
+    """Rows that no longer match the layer (it was re-imported meanwhile) are refused and
+    nothing is written."""
+    w = Workspace(tmp_path / "w.gpkg")
+    buildings = _many_parcels(5).rename(columns={"parcel_id": "building_id"})[["building_id", "geometry"]]
+    w.write({"buildings": buildings})
+    before = _sha(w.path)
+    for figures in (pd.DataFrame({"building_id": buildings["building_id"][::-1]}),
+                    pd.DataFrame({"building_id": buildings["building_id"][:4]})):
+        with pytest.raises(WorkspaceError, match="'buildings' 图层在评价期间被更改"):
+            w.write({"result_building": WithGeometryOf(figures, "buildings", "building_id")})
+        assert _sha(w.path) == before

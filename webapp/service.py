@@ -32,7 +32,7 @@ from layers.rulesets import (
     read_veto,
 )
 from layers.schema import label
-from layers.workspace import Workspace, result_table
+from layers.workspace import WithGeometryOf, Workspace, result_table
 
 #: Evaluation engines: this process, or a dask cluster (``pip install 'mujun[dask]'``).
 ENGINES = ("default", "dask")
@@ -199,7 +199,8 @@ def evaluate(
         if frames:
             tables[result_table(level)] = _replace_years(ws, result_table(level), frames, years)
     if buildings is not None:
-        tables[result_table("building")] = buildings  # year-independent: replaced whole
+        # year-independent: replaced whole; the footprints are those of the buildings layer
+        tables[result_table("building")] = WithGeometryOf(buildings, "buildings", "building_id")
     for y in years:
         r = per_year[y]
         out.counts[y] = {level: len(r[level]) for level in LEVELS if level in r}
@@ -248,8 +249,9 @@ def _stored_classes(ws: Workspace, year: int) -> pd.Series | None:
 def _geometry(
     ws: Workspace, parcels: gpd.GeoDataFrame, zones: dict[str, gpd.GeoDataFrame | None], engine: str,
     scheduler: str | None, partitions: int | None, progress: bool | None,
-) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame, pd.Series | None]:
-    """(buildings, parcel base, built-up fraction by parcel id) on ``engine``."""
+) -> tuple[pd.DataFrame | None, gpd.GeoDataFrame, pd.Series | None]:
+    """(building figures without their footprints, parcel base, built-up fraction by parcel
+    id) on ``engine``."""
     buildings = ws.read_optional("buildings")
     if engine == "dask":
         from webapp.dask_engine import connect, evaluation_base
@@ -263,6 +265,10 @@ def _geometry(
             buildings = building_base(buildings, parcels, zones)
         base = parcel_base(parcels, buildings, zones, buildings_surveyed=buildings is not None)
         values = parcel_builtup(ws, base)
+    if buildings is not None:
+        # their figures are in the parcel base now; the footprints are written from the
+        # buildings layer itself (WithGeometryOf), so no geometry need stay in memory
+        buildings = pd.DataFrame(buildings.drop(columns=buildings.geometry.name))
     if values is None:
         return buildings, base, None
     return buildings, base, pd.Series(values.to_numpy(), index=base["parcel_id"].astype("string").to_numpy())
