@@ -18,7 +18,7 @@ from pyproj import CRS
 from geo._checks import _check_columns
 from geo._keys import isin, positions
 from geo.area import area_m2, local_gk_crs
-from geo.assignment import majority_zone
+from geo.assignment import ZoneIndex
 from geo.errors import InputError
 from geo.intensity import (
     PER_MU,
@@ -103,7 +103,7 @@ def parcel_base(
     out["industrial"] = is_industrial(out)
 
     totals = _building_totals(out, buildings)
-    # totals are keyed by the parcel id as text (majority_zone returns ids as strings)
+    # totals are keyed by the parcel id as text (as buildings are assigned to parcels)
     at = positions(out["parcel_id"], totals.index)
     for col in ("building_count", "footprint_m2", "floor_area_m2", "admin_footprint_m2"):
         values = totals[col].to_numpy(dtype="float64")
@@ -132,18 +132,44 @@ def _assign_zones(
     if planar is None and any(z is not None and not z.empty for z in (zones or {}).values()):
         crs = local_gk_crs(frame) if crs is None else crs
         planar = frame.geometry.to_crs(crs)  # once for every level
-    for level, (zone_id, min_share) in ZONES.items():
+    indexes = _zone_indexes(zones, planar.crs if planar is not None else crs)
+    for col, values in _zone_columns(indexes, planar, frame.index).items():
+        frame[col] = values
+    return frame
+
+
+def _zone_indexes(zones: Mapping[str, gpd.GeoDataFrame | None] | None, crs: CRS | None) -> dict[str, ZoneIndex | None]:
+    """Each zone level made ready for assignment (``None`` where the layer is absent or empty)."""
+    out: dict[str, ZoneIndex | None] = {}
+    for level, (zone_id, _) in ZONES.items():
         zone_gdf = (zones or {}).get(level)
-        name_col = f"{level}_name"
         if zone_gdf is None or zone_gdf.empty:
-            frame[zone_id] = pd.Series(pd.NA, index=frame.index, dtype="string")
-            frame[name_col] = pd.Series(pd.NA, index=frame.index, dtype="string")
+            out[level] = None
             continue
         _check_columns(zone_gdf, [zone_id, "name"], level)
-        assigned = majority_zone(planar, zone_gdf, zone_id, min_share=min_share, crs=planar.crs, carry=["name"])
-        frame[zone_id] = assigned[zone_id]
-        frame[name_col] = assigned["name"]
-    return frame
+        out[level] = ZoneIndex(zone_gdf, zone_id, crs=crs, carry=["name"])
+    return out
+
+
+def _zone_columns(indexes: Mapping[str, ZoneIndex | None], planar: gpd.GeoSeries | None,
+                  index: pd.Index) -> dict[str, pd.Series]:
+    """Each level's zone id and name for features whose projected geometry is ``planar``."""
+    out: dict[str, pd.Series] = {}
+    for level, (zone_id, min_share) in ZONES.items():
+        ix = indexes.get(level)
+        if ix is None:
+            out[zone_id] = pd.Series(pd.NA, index=index, dtype="string")
+            out[f"{level}_name"] = pd.Series(pd.NA, index=index, dtype="string")
+            continue
+        assigned = ix.assign(planar, min_share=min_share)
+        out[zone_id] = assigned[zone_id]
+        out[f"{level}_name"] = assigned["name"]
+    return out
+
+
+#: Buildings measured and assigned per batch: their projected copies and overlays exist for
+#: one batch at a time (a province has millions of footprints).
+BUILDING_BATCH = 250_000
 
 
 def building_base(
@@ -177,15 +203,27 @@ def building_base(
     """
     b = buildings.copy()
     crs = local_gk_crs(b) if crs is None else crs
-    planar = b.geometry.to_crs(crs)  # once for the areas, the parcels and every zone level
-    footprint = area_m2(b, planar)
-    b["footprint_m2"] = footprint
-    b["floor_area_m2"] = counted_floor_area_m2(b, footprint)
-    b["admin_footprint_m2"] = admin_footprint_m2(b, footprint)
     _check_columns(parcels, ["parcel_id"], "parcels")
     plots = parcels[["parcel_id", parcels.geometry.name]].assign(parcel_id=parcels["parcel_id"].astype("string"))
-    b["parcel_id"] = majority_zone(planar, plots, "parcel_id", min_share=0.5, crs=crs)["parcel_id"]
-    return _assign_zones(b, zones, crs, planar)
+    # the parcels and zones are projected, prepared and indexed once for every batch
+    to_parcel = ZoneIndex(plots, "parcel_id", crs=crs)
+    indexes = _zone_indexes(zones, crs)
+    parts = []
+    for start in range(0, max(len(b), 1), BUILDING_BATCH):  # one (empty) batch when there are none
+        batch = b.iloc[start:start + BUILDING_BATCH]
+        planar = batch.geometry.to_crs(crs)  # once for the areas, the parcels and every zone level
+        footprint = area_m2(batch, planar)
+        parts.append(pd.DataFrame({
+            "footprint_m2": footprint,
+            "floor_area_m2": counted_floor_area_m2(batch, footprint),
+            "admin_footprint_m2": admin_footprint_m2(batch, footprint),
+            "parcel_id": to_parcel.assign(planar, min_share=0.5)["parcel_id"],
+            **_zone_columns(indexes, planar, batch.index),
+        }, index=batch.index))
+    figures = pd.concat(parts) if len(parts) > 1 else parts[0]
+    for col in figures.columns:
+        b[col] = figures[col].array  # by position: the batches are in the buildings' order
+    return b
 
 
 def _building_totals(parcels: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None) -> pd.DataFrame:
