@@ -45,6 +45,7 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
     """``webapp.service.evaluate`` on ``workspace`` (a copy: it is written to)."""
     from agreement import mujun_summary
 
+    import geo.assignment
     import geo.evaluation
     import geo.judgement
     import layers.workspace
@@ -81,7 +82,8 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
         for attr in ("area_m2", "_building_totals", "_parcels_of_year", "zone_summary",
                      "counted_floor_area_m2", "enterprise_land_mu"):
             prof.wrap(geo.evaluation, attr)
-        prof.wrap(geo.evaluation, "majority_zone", lambda f, z, zid, **kw: f"majority_zone({zid})")
+        prof.wrap(geo.assignment.ZoneIndex, "__init__", lambda self, z, zid, **kw: f"ZoneIndex({zid})")
+        prof.wrap(geo.assignment.ZoneIndex, "assign", lambda self, f, **kw: f"assign({self.zone_id})")
         for attr in ("score_enterprises", "class_change", "compliance", "idle_flags", "inefficient_flags",
                      "noncompliance_flags", "whatif_gains", "platform_assessment"):
             prof.wrap(geo.judgement, attr)

@@ -3,7 +3,7 @@
 Functions are wrapped in place (module attributes, class methods) so that every call is
 timed and a background thread samples the process's RSS; each stage records its calls,
 seconds, RSS on entry and exit and the peak RSS while it ran. Nested stages are labelled
-by their path (``evaluate > parcel_base > majority_zone(district_id)``).
+by their path (``evaluate > parcel_base > assign(district_id)``).
 """
 
 from __future__ import annotations

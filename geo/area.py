@@ -19,7 +19,7 @@ M2_PER_MU = 10000.0 / 15.0
 
 def _longitudes(geometry: gpd.GeoSeries) -> np.ndarray:
     """Longitude (CGCS2000) of the centre of each geometry's bounding box; NaN if empty."""
-    b = shapely.bounds(geometry.values)
+    b = shapely.bounds(np.asarray(geometry.values, dtype=object))
     x = (b[:, 0] + b[:, 2]) / 2.0
     y = (b[:, 1] + b[:, 3]) / 2.0
     crs = CRS.from_user_input(geometry.crs)
@@ -80,7 +80,7 @@ def area_m2(geometry: gpd.GeoDataFrame | gpd.GeoSeries, planar: gpd.GeoSeries | 
     [10000.0, nan]
     """
     gs = _check_geoseries(geometry)
-    values = gs.values
+    values = np.asarray(gs.values, dtype=object)  # plain shapely objects: no extension-array conversions
     out = np.full(len(gs), np.nan)
     present = ~shapely.is_missing(values)
     empty = present & shapely.is_empty(values)
@@ -94,10 +94,10 @@ def area_m2(geometry: gpd.GeoDataFrame | gpd.GeoSeries, planar: gpd.GeoSeries | 
         for code in np.unique(zones):
             sel = idx[zones == code]
             if reuse == int(code):
-                out[sel] = shapely.area(planar.values[sel])
+                out[sel] = shapely.area(np.asarray(planar.values, dtype=object)[sel])
                 continue
             projected = gs.iloc[sel].to_crs(epsg=int(code))
-            out[sel] = shapely.area(projected.values)
+            out[sel] = shapely.area(np.asarray(projected.values, dtype=object))
     return pd.Series(out, index=gs.index, name="area_m2")
 
 

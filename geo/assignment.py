@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 from pyproj import CRS
 
@@ -109,8 +110,8 @@ class ZoneIndex:
         shapely.prepare(self._geometry)
         self._bounds = shapely.bounds(self._geometry)
         self._tree = shapely.STRtree(self._geometry)
-        # zone attributes as text, taken by position (no lookup of ids in a hash table)
-        self._values = {c: zones[c].astype("string").to_numpy(dtype=object, na_value=None)
+        # zone attributes as Arrow text, taken by position (no lookup of ids in a hash table)
+        self._values = {c: pa.array(zones[c].astype("string").to_numpy(dtype=object, na_value=None), type=pa.string())
                         for c in dict.fromkeys([zone_id, *carry])}
 
     def assign(self, features: gpd.GeoDataFrame | gpd.GeoSeries, *, min_share: float = 0.5) -> pd.DataFrame:
@@ -152,8 +153,10 @@ class ZoneIndex:
         ok = (best_zone >= 0) & (best_share > min_share)
         pick = np.clip(best_zone, 0, None)
 
-        def taken(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
-            return pd.array(np.where(ok, values[pick] if len(values) else None, None), dtype="string")
+        at = pa.array(pick, mask=~ok)  # missing where no zone qualifies
+
+        def taken(values: pa.Array) -> pd.api.extensions.ExtensionArray:
+            return pd.array(values.take(at) if len(values) else pa.nulls(n, pa.string()), dtype="string")
 
         out = pd.DataFrame({self.zone_id: taken(self._values[self.zone_id]),
                             f"{self.zone_id}_share": best_share}, index=gs.index)
@@ -166,4 +169,7 @@ class ZoneIndex:
 def _planar(gs: gpd.GeoSeries, crs: CRS) -> np.ndarray:
     """The geometries in ``crs``; as they are when already there (callers assigning one
     layer to several zone levels project it once)."""
-    return gs.values if gs.crs is not None and CRS.from_user_input(gs.crs).equals(crs) else gs.to_crs(crs).values
+    values = gs.values if gs.crs is not None and CRS.from_user_input(gs.crs).equals(crs) else gs.to_crs(crs).values
+    # a plain array of shapely geometries: indexed and handed to GEOS without the GeoPandas
+    # extension array's conversions on every call
+    return np.asarray(values, dtype=object)
