@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from geo.rules import ControlRules
 
@@ -61,39 +62,55 @@ def division_2002(codes: pd.Series, edition: str, concordance: Mapping[str, Mapp
     return out.mask(out == "", pd.NA).astype("string")
 
 
-def _fmt(op: str, value: pd.Series, indicator: str) -> pd.Series:
+def _fmt(op: str, value: np.ndarray, indicator: str) -> pd.arrays.ArrowStringArray:
+    """The requirement as text ("≥ 1.2", "≤ 7.0%"), formatted once per distinct value."""
     sign = "≥" if op == ">=" else "≤"
+    distinct, at = np.unique(value, return_inverse=True)
     if indicator in _PERCENT:
-        return sign + " " + (value * 100).round(1).astype("string") + "%"
-    return sign + " " + value.round(3).astype("string")
+        texts = sign + " " + (pd.Series(distinct) * 100).round(1).astype("string") + "%"
+    else:
+        texts = sign + " " + pd.Series(distinct).round(3).astype("string")
+    return _text(pa.array(texts.to_numpy(dtype=object), type=pa.string()).take(pa.array(at.ravel())))
+
+
+def _text(values: pa.Array) -> pd.arrays.ArrowStringArray:
+    """Arrow text as a pandas text column (as a frame built from Python strings holds it)."""
+    return pd.array(values, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+
+
+def _repeat(text: str, n: int) -> pd.arrays.ArrowStringArray:
+    return _text(pa.array([text], type=pa.string()).take(pa.array(np.zeros(n, dtype="int64"))))
+
+
+#: Status by code: 0 no data, 1 pass, 2 fail, 3 not yet due.
+_STATUS = pa.array(["无数据", "达标", "不达标", "未到期"], type=pa.string())
 
 
 def _rows(parcels: pd.DataFrame, indicator: str, measured: pd.Series, op: str, required: pd.Series,
           source: str, rule_set: str, due: pd.Series | None) -> pd.DataFrame:
-    have = required.notna()
-    p = parcels[have]
-    m = measured[have].astype("float64")
-    r = required[have].astype("float64")
+    have = required.notna().to_numpy()
+    m = measured.to_numpy(dtype="float64", na_value=np.nan)[have]
+    r = required.to_numpy(dtype="float64", na_value=np.nan)[have]
     passed = (m >= r) if op == ">=" else (m <= r)
-    status = np.where(m.isna(), "无数据", np.where(passed, "达标", "不达标"))
+    status = np.where(np.isnan(m), 0, np.where(passed, 1, 2))
     if due is not None:
-        not_due = ~due[have].fillna(False).astype(bool)
-        status = np.where(not_due, "未到期", status)
-    out = pd.DataFrame({
-        "parcel_id": p["parcel_id"].to_numpy(),
-        "source": source,
-        "rule_set": rule_set,
-        "indicator": indicator,
-        "label": LABELS[indicator],
-        "measured": m.to_numpy(),
-        "op": op,
-        "required": r.to_numpy(),
-        "required_text": _fmt(op, r, indicator).to_numpy(),
-        "status": status,
+        not_due = ~due.fillna(False).to_numpy(dtype=bool)[have]
+        status = np.where(not_due, 3, status)
+    n = int(have.sum())
+    return pd.DataFrame({
+        "parcel_id": parcels["parcel_id"].array[have],
+        "source": _repeat(source, n),
+        "rule_set": _repeat(rule_set, n),
+        "indicator": _repeat(indicator, n),
+        "label": _repeat(LABELS[indicator], n),
+        "measured": m,
+        "op": _repeat(op, n),
+        "required": r,
+        "required_text": _fmt(op, r, indicator),
+        "status": _text(_STATUS.take(pa.array(status))),
+        # passed where 达标, failed where 不达标, unknown otherwise
+        "passed": pd.arrays.BooleanArray(status == 1, ~np.isin(status, (1, 2))),
     })
-    out["passed"] = pd.array(np.where(out["status"] == "达标", True, np.where(out["status"] == "不达标", False, None)),
-                             dtype="boolean")
-    return out
 
 
 def compliance(
