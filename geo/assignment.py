@@ -16,6 +16,9 @@ from geo.area import local_gk_crs
 
 __all__ = ["ZoneIndex", "majority_zone"]
 
+#: Zones with more vertices than this are prepared (see :class:`ZoneIndex`).
+PREPARE_MIN_VERTICES = 64
+
 
 def majority_zone(
     features: gpd.GeoDataFrame | gpd.GeoSeries,
@@ -107,7 +110,11 @@ class ZoneIndex:
         self.zone_id = zone_id
         self.crs = (local_gk_crs(zs) if len(zs) else CRS.from_epsg(4549)) if crs is None else CRS.from_user_input(crs)
         self._geometry = _planar(zs, self.crs) if len(zs) else np.array([], dtype=object)
-        shapely.prepare(self._geometry)
+        # Outlines with many vertices (districts, parks) are prepared: their predicates then
+        # use an index of their edges. Simple ones (parcels) are not: for them it saves little
+        # and each prepared polygon keeps that index, built on first use — a gigabyte and a
+        # half for a province's million parcels.
+        shapely.prepare(self._geometry[shapely.get_num_coordinates(self._geometry) > PREPARE_MIN_VERTICES])
         self._bounds = shapely.bounds(self._geometry)
         self._tree = shapely.STRtree(self._geometry)
         # zone attributes as Arrow text, taken by position (no lookup of ids in a hash table)

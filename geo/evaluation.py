@@ -93,7 +93,7 @@ def parcel_base(
         and, per zone level, its id, name and the parcel's share inside it.
     """
     _check_columns(parcels, ["parcel_id"], "parcels")
-    out = parcels.copy()
+    out = parcels.copy(deep=False)  # copy-on-write: the figures are added, the columns shared
     planar = None
     if any(z is not None and not z.empty for z in (zones or {}).values()):
         crs = local_gk_crs(out) if crs is None else crs
@@ -201,7 +201,7 @@ def building_base(
         The buildings with ``footprint_m2``, ``floor_area_m2`` (as counted for the plot
         ratio), ``admin_footprint_m2``, ``parcel_id`` and the zone ids and names.
     """
-    b = buildings.copy()
+    b = buildings.copy(deep=False)  # copy-on-write: the figures are added, the columns shared
     crs = local_gk_crs(b) if crs is None else crs
     _check_columns(parcels, ["parcel_id"], "parcels")
     plots = parcels[["parcel_id", parcels.geometry.name]].assign(parcel_id=parcels["parcel_id"].astype("string"))
@@ -307,7 +307,7 @@ def evaluate_year(
 
 
 def _parcels_of_year(base: gpd.GeoDataFrame, ent: pd.DataFrame, year: int) -> gpd.GeoDataFrame:
-    p = base.copy()
+    p = base.copy(deep=False)  # copy-on-write: the year's columns are added, base's are shared
     p["year"] = int(year)
     holder_cols = ["land_mu", *PER_MU]
     extra = [c for c in ("name", "industry_code", "above_scale") if c in ent.columns]
@@ -367,7 +367,10 @@ def zone_summary(
         ``evaluated_mu``, ``enterprise_count``, the amounts and per-mu values, and
         ``above_scale_tax_per_mu`` / ``above_scale_value_added_per_mu`` (规上 only).
     """
-    p = parcels[parcels[zone_id].notna()]
+    used = [zone_id, "area_mu", "area_m2", "industrial", "building_count", "footprint_m2", "floor_area_m2",
+            "evaluated", "evaluated_mu", "holder_code", "above_scale", *AMOUNTS]
+    # the columns summed, of the parcels in a zone (not a copy of every column of the year)
+    p = parcels.loc[parcels[zone_id].notna(), [c for c in used if c in parcels.columns]]
     out = zones.copy()
     out[zone_id] = out[zone_id].astype("string")
     out["zone_area_mu"] = area_m2(out) / (10000.0 / 15.0)

@@ -80,7 +80,7 @@ def judge_year(
     bench["rule_set"] = rules.name
     out["benchmark"] = bench
 
-    p = results["parcel"].copy()
+    p = results["parcel"].copy(deep=False)  # copy-on-write: judgements are added, the year's columns shared
     holder_cols = ["score", "class", "class_name", "va_per_energy", "va_per_emission"]
     holder = ent.drop_duplicates("credit_code").set_index("credit_code")
     holder = holder[[c for c in holder_cols if c in holder.columns]]
