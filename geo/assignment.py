@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import geopandas as gpd
 import numpy as np
@@ -18,6 +20,12 @@ __all__ = ["ZoneIndex", "majority_zone"]
 
 #: Zones with more vertices than this are prepared (see :class:`ZoneIndex`).
 PREPARE_MIN_VERTICES = 64
+#: Threads for the overlays of unprepared zones: ``$MUJUN_THREADS``, else the cores this
+#: process may use (at most 8).
+THREADS = (int(os.environ["MUJUN_THREADS"]) if os.environ.get("MUJUN_THREADS", "").strip().isdigit() else 0) or min(
+    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+#: Fewer pairs than this per thread are not worth a thread.
+MIN_PAIRS_PER_THREAD = 20_000
 
 
 def majority_zone(
@@ -114,12 +122,32 @@ class ZoneIndex:
         # use an index of their edges. Simple ones (parcels) are not: for them it saves little
         # and each prepared polygon keeps that index, built on first use — a gigabyte and a
         # half for a province's million parcels.
-        shapely.prepare(self._geometry[shapely.get_num_coordinates(self._geometry) > PREPARE_MIN_VERTICES])
+        self._prepared = shapely.get_num_coordinates(self._geometry) > PREPARE_MIN_VERTICES
+        shapely.prepare(self._geometry[self._prepared])
         self._bounds = shapely.bounds(self._geometry)
         self._tree = shapely.STRtree(self._geometry)
         # zone attributes as Arrow text, taken by position (no lookup of ids in a hash table)
         self._values = {c: pa.array(zones[c].astype("string").to_numpy(dtype=object, na_value=None), type=pa.string())
                         for c in dict.fromkeys([zone_id, *carry])}
+
+    def _pairs(self, op: Callable[[np.ndarray, np.ndarray], np.ndarray], zi: np.ndarray,
+               features: np.ndarray) -> np.ndarray:
+        """``op(zone, feature)`` for each pair. Pairs with an unprepared zone run in
+        :data:`THREADS` threads (GEOS releases the GIL and these geometries are read only);
+        prepared zones build their edge index on first use, so theirs run in this thread."""
+        zones = self._geometry[zi]
+        shared = self._prepared[zi]
+        if THREADS < 2 or len(zi) < 2 * MIN_PAIRS_PER_THREAD or shared.all():
+            return op(zones, features)
+        parts = np.array_split(np.flatnonzero(~shared), THREADS)
+        with ThreadPoolExecutor(THREADS) as pool:
+            done = list(pool.map(lambda part: op(zones[part], features[part]), parts))
+        out = np.empty(len(zi), dtype=done[0].dtype)
+        for part, values in zip(parts, done, strict=True):
+            out[part] = values
+        if shared.any():
+            out[shared] = op(zones[shared], features[shared])
+        return out
 
     def assign(self, features: gpd.GeoDataFrame | gpd.GeoSeries, *, min_share: float = 0.5) -> pd.DataFrame:
         """The zone holding the largest part of each feature's area (see :func:`majority_zone`)."""
@@ -129,7 +157,6 @@ class ZoneIndex:
         best_share = np.zeros(n)
         if n and len(self._geometry):
             fg = _planar(gs, self.crs)
-            zg = self._geometry
             farea = shapely.area(fg)
             # Candidates by bounding box, then the predicates on the prepared zones: the tree's
             # own predicate would prepare each small feature instead and test it against the
@@ -142,14 +169,14 @@ class ZoneIndex:
             may = ((fb[fi, 0] >= zb[zi, 0]) & (fb[fi, 1] >= zb[zi, 1])
                    & (fb[fi, 2] <= zb[zi, 2]) & (fb[fi, 3] <= zb[zi, 3]))
             inside = np.zeros(len(fi), dtype=bool)
-            inside[may] = shapely.contains(zg[zi[may]], fg[fi[may]])
+            inside[may] = self._pairs(_contains, zi[may], fg[fi[may]])
             touching = ~inside
-            touching[touching] = shapely.intersects(zg[zi[touching]], fg[fi[touching]])
+            touching[touching] = self._pairs(shapely.intersects, zi[touching], fg[fi[touching]])
             keep = inside | touching
             fi, zi, inside, touching = fi[keep], zi[keep], inside[keep], touching[keep]
             inter = np.where(inside, farea[fi], 0.0)
             if touching.any():
-                inter[touching] = shapely.area(shapely.intersection(fg[fi[touching]], zg[zi[touching]]))
+                inter[touching] = self._pairs(_overlap, zi[touching], fg[fi[touching]])
             with np.errstate(invalid="ignore", divide="ignore"):
                 share = np.where(farea[fi] > 0, inter / farea[fi], 0.0)
             order = np.lexsort((zi, -share, fi))  # per feature: largest share first, then zone order
@@ -171,6 +198,15 @@ class ZoneIndex:
             if column != self.zone_id:
                 out[column] = taken(values)
         return out
+
+
+def _contains(zones: np.ndarray, features: np.ndarray) -> np.ndarray:
+    return shapely.contains(zones, features)
+
+
+def _overlap(zones: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """Area of each feature's part inside its zone."""
+    return shapely.area(shapely.intersection(features, zones))
 
 
 def _planar(gs: gpd.GeoSeries, crs: CRS) -> np.ndarray:

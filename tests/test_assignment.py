@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -153,3 +154,26 @@ def test_zone_and_feature_index_labels_do_not_matter(parcels, zones):
     expected = majority_zone(parcels, zones, "park_id")
     assert _ids(out["park_id"]) == _ids(expected["park_id"])
     assert out.index.tolist() == [1, 1, 2, 2, 3]
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threads_give_the_same_assignment(monkeypatch, threads):
+    """Pairs with simple (unprepared) zones split over threads, those with prepared outlines
+    kept in one: the same zones and shares as one thread."""
+    import geo.assignment as assignment
+
+    rng = np.random.default_rng(5)
+    simple = [shapely.box(x, y, x + 40, y + 40) for x in range(0, 400, 40) for y in range(0, 400, 40)]
+    round_ = [shapely.Point(200, 200).buffer(120, quad_segs=64), shapely.Point(0, 400).buffer(90, quad_segs=32)]
+    zones = gpd.GeoDataFrame({"zone_id": [f"Z{i}" for i in range(len(simple) + 2)]},
+                             geometry=simple + round_, crs=4549)
+    x, y = rng.uniform(-20, 420, 3000), rng.uniform(-20, 420, 3000)
+    features = gpd.GeoSeries(shapely.box(x, y, x + rng.uniform(1, 30, 3000), y + rng.uniform(1, 30, 3000)), crs=4549)
+    monkeypatch.setattr(assignment, "THREADS", 1)
+    one = majority_zone(features, zones, "zone_id", min_share=0.0)
+    monkeypatch.setattr(assignment, "THREADS", threads)
+    monkeypatch.setattr(assignment, "MIN_PAIRS_PER_THREAD", 1)
+    index = assignment.ZoneIndex(zones, "zone_id")
+    assert index._prepared.sum() == 2  # the round outlines only
+    pd.testing.assert_frame_equal(index.assign(features, min_share=0.0), one, check_exact=True)
+    assert one["zone_id"].notna().mean() > 0.85  # features off the zones get none
