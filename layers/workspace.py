@@ -217,8 +217,8 @@ class Workspace:
         """Replace ``tables`` (name -> frame) and update metadata, all or nothing.
 
         Frames with a geometry column (and :class:`WithGeometryOf` tables) become
-        MultiPolygon layers in EPSG:4490; others attribute tables. ``meta`` entries are merged into :data:`META_TABLE`; ``log``
-        appends one row to the import log.
+        MultiPolygon layers in EPSG:4490; others attribute tables. ``meta`` entries are
+        merged into :data:`META_TABLE`; ``log`` appends one row to the import log.
         """
         meta = {**(meta or {}), "generation": uuid.uuid4().hex}
         with self._lock():
@@ -296,22 +296,26 @@ def _write_frame(path: Path, name: str, frame: pd.DataFrame | WithGeometryOf) ->
     failed: list[BaseException] = []  # GDAL reports a failing stream only as "error accessing batch"
 
     def batches() -> Iterator[pa.RecordBatch]:
+        geometry = None
         try:
-            geometry = _layer_geometry(path, frame) if isinstance(frame, WithGeometryOf) else None
+            geometry = _LayerGeometry(path, frame) if isinstance(frame, WithGeometryOf) else None
             for start in range(0, len(data), BATCH_ROWS):
                 part = data.iloc[start:start + BATCH_ROWS]
                 arrays = [_arrow_column(part[c], f.type) for c, f in zip(columns, schema, strict=False)]
-                if geo:
-                    if geometry is not None:
-                        arrays.append(next(geometry))
-                    else:
-                        arrays.append(pa.array(_multi_wkb(data["geometry"].to_numpy()[start:start + BATCH_ROWS]),
-                                               type=pa.binary()))
+                if geometry is not None:
+                    arrays.append(geometry.take(len(part)))
+                elif geo:
+                    arrays.append(pa.array(_multi_wkb(data["geometry"].to_numpy()[start:start + BATCH_ROWS]),
+                                           type=pa.binary()))
                 yield pa.RecordBatch.from_arrays(arrays, schema=schema)
             if geometry is not None:
-                next(geometry, None)  # its closing count check
+                geometry, done = None, geometry
+                done.close()  # and check that no row was left over
         except BaseException as err:
             failed.append(err)
+            if geometry is not None:
+                with contextlib.suppress(Exception):
+                    geometry.close()
             raise
 
     options = {}
@@ -363,21 +367,50 @@ def _multi_wkb(geometry: np.ndarray) -> np.ndarray:
     return shapely.to_wkb(geometry)
 
 
-def _layer_geometry(path: Path, table: WithGeometryOf) -> Iterator[pa.Array]:
-    """WKB of ``table.layer``'s rows, in batches of :data:`BATCH_ROWS` matching the table's."""
-    keys = table.frame[table.key].astype("string").reset_index(drop=True)
-    seen = 0
-    with pyogrio.open_arrow(path, layer=table.layer, columns=[table.key], batch_size=BATCH_ROWS,
-                            use_pyarrow=True) as (meta, reader):
-        for batch in reader:
-            got = batch.column(0).cast(pa.string())
-            want = _arrow_column(keys.iloc[seen:seen + batch.num_rows], pa.string())
-            if batch.num_rows != len(want) or not got.equals(want):
-                raise WorkspaceError(f"工作空间的 '{table.layer}' 图层在评价期间被更改；请重新运行 mujun evaluate")
-            seen += batch.num_rows
-            yield batch.column(meta["geometry_name"]).cast(pa.binary())
-    if seen != len(keys):
-        raise WorkspaceError(f"工作空间的 '{table.layer}' 图层在评价期间被更改；请重新运行 mujun evaluate")
+class _LayerGeometry:
+    """WKB of a layer's rows in order, handed out in runs of any length and checked
+    against the table's keys (GDAL's batches need not match the writer's)."""
+
+    def __init__(self, path: Path, table: WithGeometryOf):
+        self._keys = table.frame[table.key].astype("string").reset_index(drop=True)
+        self._layer = table.layer
+        self._stream = pyogrio.open_arrow(path, layer=table.layer, columns=[table.key], batch_size=BATCH_ROWS,
+                                          use_pyarrow=True)
+        meta, self._reader = self._stream.__enter__()
+        self._geometry_name = meta["geometry_name"]
+        self._pending: list[pa.RecordBatch] = []
+        self._seen = 0
+
+    def _changed(self) -> WorkspaceError:
+        return WorkspaceError(f"工作空间的 '{self._layer}' 图层在评价期间被更改；请重新运行 mujun evaluate")
+
+    def take(self, n: int) -> pa.Array:
+        """The next ``n`` rows' WKB."""
+        have = sum(b.num_rows for b in self._pending)
+        while have < n:
+            try:
+                batch = self._reader.read_next_batch()
+            except StopIteration:
+                raise self._changed() from None  # fewer rows than the table
+            self._pending.append(batch)
+            have += batch.num_rows
+        rows = pa.Table.from_batches(self._pending).combine_chunks()
+        head, rest = rows.slice(0, n), rows.slice(n)
+        self._pending = rest.to_batches() if rest.num_rows else []
+        want = _arrow_column(self._keys.iloc[self._seen:self._seen + n], pa.string())
+        if self._seen + n > len(self._keys) or not head.column(0).combine_chunks().cast(pa.string()).equals(want):
+            raise self._changed()
+        self._seen += n
+        return head.column(self._geometry_name).combine_chunks().cast(pa.binary())
+
+    def close(self) -> None:
+        """Check that the layer has no rows left, and close it."""
+        try:
+            left = sum(b.num_rows for b in self._pending) + sum(b.num_rows for b in self._reader)
+            if left or self._seen != len(self._keys):
+                raise self._changed()
+        finally:
+            self._stream.__exit__(None, None, None)
 
 
 def _storable(frame: pd.DataFrame) -> pd.DataFrame:

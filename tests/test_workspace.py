@@ -401,3 +401,19 @@ def test_geometry_of_a_changed_layer_is_refused(tmp_path):
         with pytest.raises(WorkspaceError, match="'buildings' 图层在评价期间被更改"):
             w.write({"result_building": WithGeometryOf(figures, "buildings", "building_id")})
         assert _sha(w.path) == before
+
+
+@pytest.mark.parametrize("gdal_batch", [2, 5, 100])
+def test_geometry_of_a_layer_read_in_other_batches(tmp_path, monkeypatch, gdal_batch):
+    """GDAL's batches of the layer need not match the writer's: the rows still pair up."""
+    w = Workspace(tmp_path / "w.gpkg")
+    buildings = _many_parcels(11).rename(columns={"parcel_id": "building_id"})[["building_id", "geometry"]]
+    w.write({"buildings": buildings})
+    monkeypatch.setattr(workspace_module, "BATCH_ROWS", 3)
+    real = workspace_module.pyogrio.open_arrow
+    monkeypatch.setattr(workspace_module.pyogrio, "open_arrow",
+                        lambda *a, **kw: real(*a, **{**kw, "batch_size": gdal_batch}))
+    figures = pd.DataFrame({"building_id": buildings["building_id"], "n": range(11)})
+    w.write({"result_building": WithGeometryOf(figures, "buildings", "building_id")})
+    back = w.read("result_building")
+    assert back["n"].tolist() == list(range(11)) and back.geometry.geom_equals(buildings.geometry).all()
