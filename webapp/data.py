@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from geo.errors import WorkspaceError
+from geo.review import queue
 from layers.workspace import Workspace, result_table
 
 __all__ = ["Results"]
@@ -24,6 +25,11 @@ _LOCK = threading.Lock()
 @lru_cache(maxsize=64)
 def _read(path: str, stamp: str, name: str, where: str | None) -> pd.DataFrame:
     return Workspace(path).read(name, where=where)
+
+
+@lru_cache(maxsize=8)
+def _queue(path: str, stamp: str, year: int) -> pd.DataFrame:
+    return queue(_read(path, stamp, result_table("parcel"), f"year = {int(year)}"))
 
 
 class Results:
@@ -67,6 +73,13 @@ class Results:
 
     def results(self, level: str, year: int) -> pd.DataFrame:
         return self.table(result_table(level), year)
+
+    def queue(self, year: int) -> pd.DataFrame:
+        """The year's review queue without decisions (:func:`geo.review.queue`): worked out
+        once per generation, not on every click through a province's queue."""
+        stamp = self._stamp()
+        with _LOCK:
+            return _queue(str(self.ws.path), stamp, int(year))
 
     def is_sample(self) -> bool:
         return self.ws.meta().get("sample") == "1"

@@ -61,7 +61,7 @@ class QueueQuery:
         """(all rows of the year's queue, the rows passing the filters, the year)."""
         res = results()
         year = res.year(self.year)
-        rows = service.review_rows(res.results("parcel", year), store.decisions(res.ws, year))
+        rows = service.review_rows(res.results("parcel", year), store.decisions(res.ws, year), res.queue(year))
         keep = pd.Series(True, index=rows.index)
         for column, value in (("district_id", self.district), ("park_id", self.park), ("status", self.status)):
             if value:

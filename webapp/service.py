@@ -444,12 +444,13 @@ REVIEW_HEADERS = {"class": "权利人分类", "kinds": "列入原因", "severity
 _DECISION_COLUMNS = ("status", "measure", "deadline", "comment", "assignee", "decided_by", "decided_at", "version")
 
 
-def review_rows(parcels: pd.DataFrame, decided: pd.DataFrame) -> pd.DataFrame:
+def review_rows(parcels: pd.DataFrame, decided: pd.DataFrame, listed: pd.DataFrame | None = None) -> pd.DataFrame:
     """The review queue of a year: flagged and D-class parcels (:func:`geo.review.queue`),
     most severe first, with their current decisions; parcels decided earlier but no longer
     flagged (after a re-evaluation) stay, marked 已无标记, so no decision drops out of sight.
+    ``listed`` is ``queue(parcels)`` when the caller has it already.
     """
-    listed = queue(parcels)
+    listed = queue(parcels) if listed is None else listed
     decided = decided.drop(columns=["year"], errors="ignore").astype({"parcel_id": "string"})
     extra = decided.loc[~decided["parcel_id"].isin(listed["parcel_id"].astype("string")), "parcel_id"]
     if len(extra):
