@@ -79,7 +79,7 @@ def _text(values: pa.Array) -> pd.arrays.ArrowStringArray:
 
 
 def _repeat(text: str, n: int) -> pd.arrays.ArrowStringArray:
-    return _text(pa.array([text], type=pa.string()).take(pa.array(np.zeros(n, dtype="int64"))))
+    return _text(pa.repeat(pa.scalar(text, type=pa.string()), n))
 
 
 #: Status by code: 0 no data, 1 pass, 2 fail, 3 not yet due.

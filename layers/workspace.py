@@ -332,10 +332,15 @@ def _write_frame(path: Path, name: str, frame: pd.DataFrame | WithGeometryOf) ->
         raise WorkspaceError(f"无法写入工作空间 {path.name} 的 '{name}'（{err}）；请检查磁盘空间和写权限") from None
 
 
+def _nullable_number(dtype) -> bool:
+    """pandas' nullable ints and booleans, which GeoPackage stores as float (NULL kept)."""
+    return isinstance(dtype, pd.BooleanDtype | pd.Int64Dtype) or str(dtype) in ("Int32", "Int16")
+
+
 def _arrow_type(column: pd.Series) -> pa.DataType:
     """The Arrow type a column is stored as (see :func:`_storable`)."""
     dtype = column.dtype
-    if isinstance(dtype, pd.BooleanDtype | pd.Int64Dtype) or str(dtype) in ("Int32", "Int16"):
+    if _nullable_number(dtype):
         return pa.float64()
     if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
         return pa.string()
@@ -351,7 +356,7 @@ def _arrow_type(column: pd.Series) -> pa.DataType:
 
 def _arrow_column(column: pd.Series, kind: pa.DataType) -> pa.Array:
     """One column of a batch as Arrow, stored as :func:`_storable` stores it."""
-    if isinstance(column.dtype, pd.BooleanDtype | pd.Int64Dtype) or str(column.dtype) in ("Int32", "Int16"):
+    if _nullable_number(column.dtype):
         column = column.astype("float64")
     values = pa.array(column, type=kind, from_pandas=True)
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
@@ -420,7 +425,7 @@ def _storable(frame: pd.DataFrame) -> pd.DataFrame:
         s = out[col]
         if col == getattr(out, "_geometry_column_name", None):
             continue
-        if isinstance(s.dtype, pd.BooleanDtype | pd.Int64Dtype) or str(s.dtype) in ("Int32", "Int16"):
+        if _nullable_number(s.dtype):
             out[col] = s.astype("float64")
         elif pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype):
             out[col] = s.astype(object).where(s.notna(), None)
