@@ -4,12 +4,21 @@ QGIS opens it as it is: polygon layers are EPSG:4490 MultiPolygon layers, tables
 GeoPackage attribute tables. Writes are atomic: :meth:`Workspace.write` works on a copy
 beside the file and moves it into place only when every table is written, so a failed or
 refused operation leaves the workspace byte-for-byte as it was.
+
+One SQLite library per file in a process: in a mujun process the live workspace is opened by
+Python's ``sqlite3`` only — layer lists, metadata, users, review decisions and the copy a
+write starts from. Its tables are read by GDAL in a reader process (:mod:`layers.reader`),
+because pyogrio's GDAL brings a second copy of SQLite, and two copies in one process break
+each other's locks. GDAL writes the scratch copy, which only the writing process knows of;
+``sqlite3`` opens that copy before GDAL does (the copy) and after GDAL has closed it (the
+review tables brought over, the check), never at the same time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import os
 import sqlite3
 import time
@@ -27,6 +36,7 @@ import pyogrio
 import shapely
 
 from geo.errors import WorkspaceError
+from layers.reader import read_table
 from layers.schema import FIELDS_BY_NAME, KINDS
 
 __all__ = ["DEFAULT_NAME", "META_TABLE", "WithGeometryOf", "Workspace", "result_table"]
@@ -80,14 +90,25 @@ class Workspace:
             raise WorkspaceError(f"工作空间 {self.path} 无法恢复未完成的保存（{err}）；请检查文件写权限") from None
 
     def layers(self) -> list[str]:
-        """Names of the layers and tables in the workspace."""
+        """Names of the layers and tables in the workspace (those GeoPackage registers, in
+        the order it lists them, as GDAL and QGIS list them)."""
         if not self.exists():
             return []
         self.recover()
         try:
-            return [str(n) for n, _ in pyogrio.list_layers(self.path)]
-        except Exception as err:
+            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)) as con:
+                rows = con.execute("SELECT table_name FROM gpkg_contents WHERE table_name IN "
+                                   "(SELECT name FROM sqlite_master WHERE type IN ('table', 'view')) "
+                                   "ORDER BY data_type != 'features', rowid").fetchall()
+        except sqlite3.Error as err:
             raise WorkspaceError(f"工作空间 {self.path} 无法打开（{err}）；它是 GeoPackage 文件吗？") from None
+        return [str(n) for (n,) in rows]
+
+    def count(self, name: str) -> int:
+        """Rows of a layer or table."""
+        if not self.has(name):
+            raise WorkspaceError(f"工作空间 {self.path} 中没有 '{name}'")
+        return int(self.query(f'SELECT count(*) FROM "{name}"')[0][0])
 
     def has(self, name: str) -> bool:
         return name in self.layers()
@@ -104,8 +125,7 @@ class Workspace:
         if not self.has(name):
             hint = f"mujun import {name} 文件" if name in KINDS else "mujun evaluate"
             raise WorkspaceError(f"工作空间 {self.path} 中没有 '{name}'；请先运行 {hint}")
-        frame = pyogrio.read_dataframe(self.path, layer=name, where=where, use_arrow=True)
-        return _restore_types(frame)
+        return _restore_types(read_table(self.path, name, where=where))
 
     def read_optional(self, name: str) -> pd.DataFrame | None:
         """Like :meth:`read`, ``None`` when absent."""
@@ -128,8 +148,7 @@ class Workspace:
         """Key/value metadata (sample flag, versions, evaluation times)."""
         if not self.has(META_TABLE):
             return {}
-        t = self.read(META_TABLE)
-        return dict(zip(t["key"].astype(str), t["value"].astype(str), strict=True))
+        return {str(k): str(v) for k, v in self.query(f"SELECT key, value FROM {META_TABLE}")}
 
     # -- writing --------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -222,6 +241,7 @@ class Workspace:
         """
         meta = {**(meta or {}), "generation": uuid.uuid4().hex}
         with self._lock():
+            self._remove_stale_copies()
             tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.gpkg")  # GDAL wants .gpkg
             try:
                 if self.exists():
@@ -249,6 +269,15 @@ class Workspace:
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
+
+
+    def _remove_stale_copies(self) -> None:
+        """Remove the scratch copies (and their journals) of writes that were killed: while
+        this process holds the write lock no other write is under way, so any copy left is
+        one nobody will finish."""
+        for stale in self.path.parent.glob(f".{glob.escape(self.path.stem)}.*.tmp.gpkg*"):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
 
 
 def _copy(src: Path, dst: Path) -> None:

@@ -417,3 +417,127 @@ def test_geometry_of_a_layer_read_in_other_batches(tmp_path, monkeypatch, gdal_b
     w.write({"result_building": WithGeometryOf(figures, "buildings", "building_id")})
     back = w.read("result_building")
     assert back["n"].tolist() == list(range(11)) and back.geometry.geom_equals(buildings.geometry).all()
+
+
+# -- one SQLite library per file: readers beside in-place writers ----------------------------
+def _reads(ws: Workspace, rounds: int, failures: list, answers: list) -> None:
+    """What a page asks of the workspace, ``rounds`` times; every failure or false answer kept."""
+    from webapp.service import _evaluated_years
+
+    for _ in range(rounds):
+        try:
+            assert ws.meta().get("evaluated_years") == "2023,2024,2025", "metadata lost"
+            assert "result_parcel" in ws.layers(), "layer list lost"
+            assert _evaluated_years(ws) == [2023, 2024, 2025], "还没有评价结果"
+            assert len(ws.read("result_district")) == 18, "rows lost"
+            ws.generation()
+            answers.append(1)
+        except Exception as err:  # noqa: BLE001 - counted, the test reports them all
+            failures.append(f"{type(err).__name__}: {err}")
+
+
+def _saves(ws: Workspace, parcels: list[str], user: str, saved: list) -> None:
+    from layers.accounts import check_login
+    from layers.review import save_decision
+
+    for i, pid in enumerate(parcels):
+        save_decision(ws, pid, 2025, status="需现场核查", measure="", deadline="", comment=f"第{i}次",
+                      base_version=0, user=user)
+        saved.append(pid)
+        assert check_login(ws, user, "wrong-password", f"10.0.0.{i % 250}") is None  # a failed login writes
+
+
+def _check_after_load(ws: Workspace, saved: list[str]) -> None:
+    from layers.review import audit_log, decisions
+
+    with contextlib.closing(sqlite3.connect(ws.path)) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    got = decisions(ws, 2025)
+    assert sorted(got["parcel_id"]) == sorted(saved)  # no decision lost
+    assert len(audit_log(ws, year=2025)) == len(saved)
+
+
+def test_readers_and_writers_in_threads_of_one_process(fresh_review_workspace):
+    import threading
+
+    ws = fresh_review_workspace
+    ids = list(ws.read("parcels")["parcel_id"].astype(str)[:60])
+    failures, answers, saved = [], [], []
+    threads = [threading.Thread(target=_reads, args=(ws, 25, failures, answers)) for _ in range(6)]
+    threads += [threading.Thread(target=_saves, args=(ws, ids[k::2], f"rev{k + 1}", saved)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(answers) == 6 * 25
+    _check_after_load(ws, saved)
+
+
+def test_readers_here_and_a_writer_in_another_process(fresh_review_workspace):
+    import json
+    import threading
+
+    ws = fresh_review_workspace
+    ids = list(ws.read("parcels")["parcel_id"].astype(str)[:40])
+    failures, answers = [], []
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import json, sys; sys.path.insert(0, sys.argv[1]);"
+         "from test_workspace import _saves; from layers.workspace import Workspace;"
+         "saved = []; _saves(Workspace(sys.argv[2]), json.loads(sys.argv[3]), 'rev1', saved);"
+         "print(json.dumps(saved))",
+         str(Path(__file__).parent), str(ws.path), json.dumps(ids)],
+        stdout=subprocess.PIPE, text=True)
+    readers = [threading.Thread(target=_reads, args=(ws, 20, failures, answers)) for _ in range(4)]
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join()
+    out, _ = writer.communicate(timeout=300)
+    assert writer.returncode == 0
+    assert failures == []
+    assert len(answers) == 4 * 20
+    _check_after_load(ws, json.loads(out))
+
+
+def test_the_live_workspace_is_never_opened_by_gdal_here(review_workspace, monkeypatch):
+    """Pages, exports and reviews of a workspace open it with Python's sqlite3 only: GDAL's
+    own SQLite reads it in a reader process (layers.reader)."""
+    import pyogrio
+
+    from conftest import login
+    from webapp import create_app
+
+    live = review_workspace.path.resolve()
+    opened = []
+    for name in ("read_dataframe", "read_arrow", "open_arrow", "list_layers", "read_info", "read_bounds",
+                 "write_dataframe", "write_arrow"):
+        real = getattr(pyogrio, name)
+
+        def guard(path, *args, _real=real, _name=name, **kwargs):
+            if Path(str(path)).resolve() == live:
+                opened.append(_name)
+            return _real(path, *args, **kwargs)
+
+        monkeypatch.setattr(pyogrio, name, guard)
+    client = login(create_app({"WORKSPACE": str(live), "TESTING": True}).test_client(), "rev1")
+    pid = str(review_workspace.read("result_parcel", where="year = 2025 AND idle = 1")["parcel_id"].iloc[0])
+    for url in ["/", "/map", "/rankings", "/rankings?level=parcel", "/api/years", f"/parcels/{pid}",
+                "/review", f"/review/2025/{pid}", "/rankings/export?level=enterprise&format=xlsx",
+                "/review/export"]:
+        assert client.get(url).status_code == 200, url
+    assert opened == []
+
+
+def test_leftover_scratch_copies_removed_by_the_next_write(ws):
+    stale = [ws.path.with_name(f".{ws.path.stem}.{pid}.tmp.gpkg{end}") for pid, end in
+             [(99999991, ""), (99999991, "-journal"), (4242, "")]]
+    for p in stale:
+        p.write_bytes(b"\0" * 1024)  # a killed import's copy
+    other = ws.path.with_name(".other.1.tmp.gpkg")
+    other.write_bytes(b"")
+    ws.write({}, meta={"note": "x"})
+    assert not any(p.exists() for p in stale)
+    assert other.exists()  # another workspace's copy is not ours to remove
+    assert ws.meta()["note"] == "x"

@@ -299,15 +299,13 @@ def flags_cmd(kind, year, top, out, workspace) -> None:
 @_workspace_option
 def info(workspace) -> None:
     """列出工作空间中的图层和结果表。"""
-    import pyogrio
-
     ws = Workspace.resolve(workspace)
     if not ws.exists():
         raise MujunError(f"工作空间 {ws.path} 不存在；请先导入数据（mujun import）或运行 mujun demo")
     meta = ws.meta()
     click.echo(f"工作空间：{ws.path}" + ("（示例数据，合成）" if meta.get("sample") == "1" else ""))
     for name in ws.layers():
-        n = pyogrio.read_info(ws.path, layer=name)["features"]
+        n = ws.count(name)
         kind = KINDS.get(name)
         click.echo(f"  {name:<20} {n:>8}  {kind.label if kind else ''}")
     if meta.get("evaluated_years"):

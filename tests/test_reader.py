@@ -1,0 +1,91 @@
+"""Tests for layers.reader: GDAL's reads of a workspace in a reader process."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pyogrio
+import pytest
+from pandas.testing import assert_frame_equal
+
+import layers.reader as reader
+from geo.errors import WorkspaceError
+from layers.reader import read_table
+
+
+def test_every_table_of_the_sample_as_pyogrio_reads_it(sample_workspace):
+    for name, _ in pyogrio.list_layers(sample_workspace.path):
+        got = read_table(sample_workspace.path, name)
+        want = pyogrio.read_dataframe(sample_workspace.path, layer=name, use_arrow=True)
+        assert type(got) is type(want), name
+        assert_frame_equal(got, want, check_exact=True, obj=name)
+        if isinstance(want, gpd.GeoDataFrame):
+            assert got.crs == want.crs
+
+
+def test_where_and_columns(sample_workspace):
+    got = read_table(sample_workspace.path, "result_parcel", where="year = 2024", columns=["parcel_id", "year"])
+    want = pyogrio.read_dataframe(sample_workspace.path, layer="result_parcel", where="year = 2024",
+                                  columns=["parcel_id", "year"], use_arrow=True)
+    assert_frame_equal(got, want, check_exact=True)
+    assert set(got["year"]) == {2024}
+
+
+def test_empty_result(sample_workspace):
+    got = read_table(sample_workspace.path, "result_flag", where="year = 1900")
+    assert len(got) == 0
+    assert list(got.columns) == list(read_table(sample_workspace.path, "result_flag").columns)
+
+
+def test_refused_request_is_one_line_and_the_reader_serves_on(sample_workspace):
+    with pytest.raises(WorkspaceError, match="'nope' 无法读取") as err:
+        read_table(sample_workspace.path, "nope")
+    assert "\n" not in str(err.value)
+    assert len(read_table(sample_workspace.path, "mujun_meta")) > 0
+
+
+def test_a_reader_that_dies_is_reported_and_replaced(sample_workspace, monkeypatch):
+    taken = reader._take()
+    taken.proc.kill()
+    taken.proc.wait()
+    reader._give_back(taken, True)  # given back alive-looking; it is found dead when taken
+    monkeypatch.setattr(reader, "MAX_READERS", 1)
+    assert len(read_table(sample_workspace.path, "districts")) == 6
+
+    taken = reader._take()
+    real = taken.read
+
+    def dies(*args):
+        taken.proc.kill()
+        taken.proc.wait()
+        return real(*args)
+
+    taken.read = dies
+    reader._give_back(taken, True)
+    with pytest.raises(WorkspaceError, match="读取进程意外退出"):
+        read_table(sample_workspace.path, "districts")
+    assert len(read_table(sample_workspace.path, "districts")) == 6  # a new reader
+
+
+def test_readers_are_bounded(sample_workspace, monkeypatch):
+    import threading
+
+    monkeypatch.setattr(reader, "MAX_READERS", 2)
+    seen, errors = set(), []
+
+    def work():
+        try:
+            for _ in range(5):
+                r = reader._take()
+                seen.add(r.proc.pid)
+                reader._give_back(r, True)
+                read_table(sample_workspace.path, "result_district")
+        except Exception as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert reader._count <= 2
