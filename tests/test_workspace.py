@@ -505,8 +505,8 @@ def test_the_live_workspace_is_never_opened_by_gdal_here(review_workspace, monke
     """Pages, exports and reviews of a workspace open it with Python's sqlite3 only: GDAL's
     own SQLite reads it in a reader process (layers.reader)."""
     import pyogrio
-
     from conftest import login
+
     from webapp import create_app
 
     live = review_workspace.path.resolve()
