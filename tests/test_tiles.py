@@ -18,7 +18,7 @@ from PIL import Image
 from layers.workspace import Workspace
 from webapp import create_app, maps
 from webapp.tiles import cache_root
-from webapp.tileset import FILL_ALPHA, TILE
+from webapp.tileset import FILL_ALPHA, TILE, ParcelTiles
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 XSS = "<img src=x onerror=alert(1)>"
@@ -157,7 +157,8 @@ def test_cache_beside_the_workspace_unless_configured(tmp_path):
 
 
 def test_tiles_are_cached_on_disk_and_served_from_it(own_workspace, parcel, year):
-    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True})
+    # zoom 15 is cached when /map draws tiles that deep
+    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "PARCEL_MIN_ZOOM": 17})
     client = app.test_client()
     zxy, _, _ = _tile_pixel(15, parcel["lon"], parcel["lat"])
     url = f"/tiles/parcels/{year}/tax_per_mu/{zxy}.png"
@@ -179,7 +180,8 @@ def test_tiles_are_cached_on_disk_and_served_from_it(own_workspace, parcel, year
 
 
 def test_no_disk_cache_when_turned_off(own_workspace, parcel, year, tmp_path):
-    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE": False})
+    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE": False,
+                      "PARCEL_MIN_ZOOM": 17})
     zxy, _, _ = _tile_pixel(15, parcel["lon"], parcel["lat"])
     assert app.test_client().get(f"/tiles/parcels/{year}/tax_per_mu/{zxy}.png").status_code == 200
     assert not (own_workspace.path.parent / ".copy.gpkg.tiles").exists()
@@ -187,7 +189,8 @@ def test_no_disk_cache_when_turned_off(own_workspace, parcel, year, tmp_path):
 
 def test_a_new_generation_renders_anew_and_removes_old_tiles(own_workspace, parcels, parcel, year, tmp_path):
     cache = tmp_path / "tile-cache"
-    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE_DIR": str(cache)})
+    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE_DIR": str(cache),
+                      "PARCEL_MIN_ZOOM": 17})
     client = app.test_client()
     zxy, col, row = _tile_pixel(16, parcel["lon"], parcel["lat"])
     url = f"/tiles/parcels/{year}/tax_per_mu/{zxy}.png"
@@ -212,11 +215,65 @@ def test_a_new_generation_renders_anew_and_removes_old_tiles(own_workspace, parc
 def test_unrelated_folders_in_the_cache_are_left_alone(own_workspace, parcel, year, tmp_path):
     cache = tmp_path / "shared"
     (cache / "notes").mkdir(parents=True)
-    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE_DIR": str(cache)})
+    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE_DIR": str(cache),
+                      "PARCEL_MIN_ZOOM": 17})
     zxy, _, _ = _tile_pixel(15, parcel["lon"], parcel["lat"])
     app.test_client().get(f"/tiles/parcels/{year}/class/{zxy}.png")
     time.sleep(0.2)
     assert (cache / "notes").is_dir()
+
+
+# -- what is cached ------------------------------------------------------------------------------
+
+def _cached_app(workspace: Workspace, cache, **config):
+    return create_app({"WORKSPACE": str(workspace.path), "TESTING": True, "PUBLIC_READ": True,
+                       "TILE_CACHE_DIR": str(cache), **config})
+
+
+def test_tiles_deeper_than_the_map_are_drawn_but_not_cached(own_workspace, parcel, year, tmp_path):
+    cache = tmp_path / "cache"
+    client = _cached_app(own_workspace, cache).test_client()
+    lon, lat = parcel["lon"], parcel["lat"]
+    # from PARCEL_MIN_ZOOM (14) on, /map shows the vector layer and asks for no tiles
+    for z in (14, 17, 22):
+        zxy, col, row = _tile_pixel(z, lon, lat)
+        assert _image(client.get(f"/tiles/parcels/{year}/class/{zxy}.png"))[row, col, 3] == FILL_ALPHA
+    # beyond TILE_CACHE_MAX_ZOOM (20) whatever PARCEL_MIN_ZOOM says
+    deep = _cached_app(own_workspace, cache, PARCEL_MIN_ZOOM=22).test_client()
+    zxy, col, row = _tile_pixel(21, lon, lat)
+    assert _image(deep.get(f"/tiles/parcels/{year}/class/{zxy}.png"))[row, col, 3] == FILL_ALPHA
+    assert not [p for p in cache.rglob("*") if p.is_file()]
+
+
+def test_tiles_off_the_parcels_are_transparent_not_drawn_and_not_cached(own_workspace, parcels, year, tmp_path,
+                                                                        monkeypatch):
+    cache = tmp_path / "cache"
+    client = _cached_app(own_workspace, cache).test_client()
+    client.get(f"/tiles/parcels/{year}/class/0/0/0.png")  # the year's tileset is ready
+    shutil.rmtree(cache, ignore_errors=True)
+    west, south, east, north = parcels.total_bounds
+    monkeypatch.setattr(ParcelTiles, "numbers", lambda *a: pytest.fail("a tile off the parcels was drawn"))
+    for z, lon_, lat_ in ((10, 100.0, 40.0), (13, west - 0.05, south), (13, east + 0.05, north), (22, 0.0, 0.0)):
+        t = mercantile.tile(lon_, lat_, z)
+        assert not _image(client.get(f"/tiles/parcels/{year}/class/{t.z}/{t.x}/{t.y}.png")).any()
+    assert not [p for p in cache.rglob("*") if p.is_file()]
+
+
+def test_empty_tiles_are_not_cached(own_workspace, parcels, year, tmp_path):
+    tiles = ParcelTiles(parcels)
+    empty = [t for t in mercantile.tiles(*parcels.total_bounds, 13) if not tiles.numbers(t.z, t.x, t.y).any()][:5]
+    assert empty  # tiles of the parcels' bounding box without a parcel
+    cache = tmp_path / "cache"
+    client = _cached_app(own_workspace, cache).test_client()
+    for t in empty:
+        assert not _image(client.get(f"/tiles/parcels/{year}/tax_per_mu/{t.z}/{t.x}/{t.y}.png")).any()
+    assert not [p for p in cache.rglob("*") if p.is_file()]
+
+
+def test_cache_zoom_from_the_environment():
+    from webapp.settings import from_env
+
+    assert from_env({"MUJUN_TILE_CACHE_MAX_ZOOM": "16"}) == {"TILE_CACHE_MAX_ZOOM": 16}
 
 
 # -- identify ----------------------------------------------------------------------------------

@@ -10,7 +10,10 @@ disk per workspace generation, and the parcel under a clicked point (identify).
 The disk cache lives in ``TILE_CACHE_DIR`` (default: ``.<workspace name>.tiles`` beside the
 workspace), one folder per workspace generation and tile style; tiles are written atomically
 and folders of other generations are removed once a new one is written. ``TILE_CACHE =
-False`` turns it off. Errors are JSON with a Chinese message.
+False`` turns it off. Only what /map shows is cached: tiles below ``PARCEL_MIN_ZOOM`` and
+``TILE_CACHE_MAX_ZOOM`` that meet the parcels' extent and show a parcel. Tiles off the extent
+are answered transparent without drawing; deeper tiles are drawn for each request. Errors are
+JSON with a Chinese message.
 """
 
 from __future__ import annotations
@@ -57,11 +60,14 @@ class TileService:
         The workspace GeoPackage.
     cache : path or None
         Folder of the disk cache; ``None`` renders every request.
+    cache_zoom : int
+        Tiles are cached below this zoom.
     """
 
-    def __init__(self, workspace: str | Path, cache: Path | None):
+    def __init__(self, workspace: str | Path, cache: Path | None, *, cache_zoom: int = MAX_ZOOM + 1):
         self.workspace = Workspace(workspace)
         self.cache = cache
+        self.cache_zoom = cache_zoom
         self.style = style_token()
         self._lock = threading.Lock()
         self._tilesets: dict[tuple[str, int], ParcelTiles] = {}
@@ -119,21 +125,28 @@ class TileService:
         return bins
 
     def path(self, generation: str, year: int, indicator: str, z: int, x: int, y: int) -> Path | None:
-        """Where the tile is cached (``None`` without a disk cache)."""
-        if self.cache is None:
+        """Where the tile is cached (``None`` without a disk cache or when tiles of zoom ``z``
+        are not cached)."""
+        if self.cache is None or z >= self.cache_zoom:
             return None
         return self.cache / f"{generation}.{self.style}" / str(year) / indicator / str(z) / str(x) / f"{y}.png"
 
     def tile(self, generation: str, year: int, indicator: str, z: int, x: int, y: int) -> bytes:
-        """PNG bytes of a tile, from the disk cache when there, else rendered (and cached)."""
+        """PNG bytes of a tile, from the disk cache when there, else rendered (and cached
+        unless it is transparent)."""
         path = self.path(generation, year, indicator, z, x, y)
         if path is not None:
             try:
                 return path.read_bytes()
             except OSError:
                 pass
-        image = self.tileset(generation, year).rgba(z, x, y, indicator)
-        data = empty_png() if image is None else png(image)
+        tiles = self.tileset(generation, year)
+        if not tiles.covers(z, x, y):
+            return empty_png()
+        image = tiles.rgba(z, x, y, indicator)
+        if image is None:
+            return empty_png()
+        data = png(image)
         if path is not None:
             self._store(path, data, generation)
         return data
@@ -167,7 +180,10 @@ class TileService:
 @bp.record_once
 def _setup(state) -> None:
     app = state.app
-    app.extensions["mujun_tiles"] = TileService(app.config["WORKSPACE"], cache_root(app.config))
+    cfg = app.config
+    app.extensions["mujun_tiles"] = TileService(
+        cfg["WORKSPACE"], cache_root(cfg),
+        cache_zoom=min(int(cfg["PARCEL_MIN_ZOOM"]), int(cfg["TILE_CACHE_MAX_ZOOM"]) + 1))
 
 
 def service() -> TileService:
