@@ -18,7 +18,7 @@ from PIL import Image
 from layers.workspace import Workspace
 from webapp import create_app, maps
 from webapp.tiles import cache_root
-from webapp.tileset import FILL_ALPHA, TILE
+from webapp.tileset import FILL_ALPHA, TILE, ParcelTiles
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 XSS = "<img src=x onerror=alert(1)>"
@@ -157,7 +157,8 @@ def test_cache_beside_the_workspace_unless_configured(tmp_path):
 
 
 def test_tiles_are_cached_on_disk_and_served_from_it(own_workspace, parcel, year):
-    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True})
+    # zoom 15 is cached when /map draws tiles that deep
+    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "PARCEL_MIN_ZOOM": 17})
     client = app.test_client()
     zxy, _, _ = _tile_pixel(15, parcel["lon"], parcel["lat"])
     url = f"/tiles/parcels/{year}/tax_per_mu/{zxy}.png"
@@ -179,7 +180,8 @@ def test_tiles_are_cached_on_disk_and_served_from_it(own_workspace, parcel, year
 
 
 def test_no_disk_cache_when_turned_off(own_workspace, parcel, year, tmp_path):
-    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE": False})
+    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE": False,
+                      "PARCEL_MIN_ZOOM": 17})
     zxy, _, _ = _tile_pixel(15, parcel["lon"], parcel["lat"])
     assert app.test_client().get(f"/tiles/parcels/{year}/tax_per_mu/{zxy}.png").status_code == 200
     assert not (own_workspace.path.parent / ".copy.gpkg.tiles").exists()
@@ -187,7 +189,8 @@ def test_no_disk_cache_when_turned_off(own_workspace, parcel, year, tmp_path):
 
 def test_a_new_generation_renders_anew_and_removes_old_tiles(own_workspace, parcels, parcel, year, tmp_path):
     cache = tmp_path / "tile-cache"
-    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE_DIR": str(cache)})
+    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE_DIR": str(cache),
+                      "PARCEL_MIN_ZOOM": 17})
     client = app.test_client()
     zxy, col, row = _tile_pixel(16, parcel["lon"], parcel["lat"])
     url = f"/tiles/parcels/{year}/tax_per_mu/{zxy}.png"
@@ -212,11 +215,176 @@ def test_a_new_generation_renders_anew_and_removes_old_tiles(own_workspace, parc
 def test_unrelated_folders_in_the_cache_are_left_alone(own_workspace, parcel, year, tmp_path):
     cache = tmp_path / "shared"
     (cache / "notes").mkdir(parents=True)
-    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE_DIR": str(cache)})
+    app = create_app({"WORKSPACE": str(own_workspace.path), "TESTING": True, "PUBLIC_READ": True, "TILE_CACHE_DIR": str(cache),
+                      "PARCEL_MIN_ZOOM": 17})
     zxy, _, _ = _tile_pixel(15, parcel["lon"], parcel["lat"])
     app.test_client().get(f"/tiles/parcels/{year}/class/{zxy}.png")
     time.sleep(0.2)
     assert (cache / "notes").is_dir()
+
+
+# -- bounded disk cache ------------------------------------------------------------------------
+
+def _cached_app(workspace: Workspace, cache, **config):
+    return create_app({"WORKSPACE": str(workspace.path), "TESTING": True, "PUBLIC_READ": True,
+                       "TILE_CACHE_DIR": str(cache), **config})
+
+
+def _cached_bytes(cache) -> int:
+    return sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
+
+
+def _cached_file(cache, year: int, t: mercantile.Tile, indicator: str = "class"):
+    found = list(cache.glob(f"*/{year}/{indicator}/{t.z}/{t.x}/{t.y}.png"))
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+@pytest.fixture(scope="module")
+def drawn_tiles(parcels) -> list[mercantile.Tile]:
+    """Zoom 13 tiles (below the vector zoom: cached) that show parcels, in a fixed order."""
+    tiles = ParcelTiles(parcels)
+    return [t for t in mercantile.tiles(*parcels.total_bounds, 13) if tiles.numbers(t.z, t.x, t.y).any()]
+
+
+def test_the_disk_cache_never_passes_its_cap(own_workspace, drawn_tiles, year, tmp_path):
+    cache = tmp_path / "cache"
+    cap = 0.02  # MiB: a handful of tiles
+    client = _cached_app(own_workspace, cache, TILE_CACHE_MAX_MB=cap).test_client()
+    fresh = _cached_app(own_workspace, tmp_path / "unused", TILE_CACHE=False).test_client()
+    urls = [f"/tiles/parcels/{year}/class/{t.z}/{t.x}/{t.y}.png" for t in drawn_tiles[:40]]
+    served = []
+    for url in urls:
+        served.append(_image(client.get(url)))
+        assert _cached_bytes(cache) <= cap * 2 ** 20, url
+    assert 0 < len(list(cache.rglob("*.png"))) < len(urls)
+    # evicted or not, every tile is the tile drawn without a cache
+    for url, first in zip(urls, served, strict=True):
+        assert (_image(client.get(url)) == first).all()
+        assert (_image(fresh.get(url)) == first).all()
+        assert _cached_bytes(cache) <= cap * 2 ** 20
+
+
+def test_the_least_recently_used_tiles_are_evicted_first(own_workspace, drawn_tiles, year, tmp_path):
+    cache = tmp_path / "cache"
+    client = _cached_app(own_workspace, cache, TILE_CACHE_MAX_MB=0.05).test_client()
+    url = f"/tiles/parcels/{year}/class/{{z}}/{{x}}/{{y}}.png"
+    kept, old, *others = drawn_tiles
+    client.get(url.format(z=kept.z, x=kept.x, y=kept.y))
+    client.get(url.format(z=old.z, x=old.x, y=old.y))
+    for t in others:
+        client.get(url.format(z=kept.z, x=kept.x, y=kept.y))  # read from the cache: recently used
+        client.get(url.format(z=t.z, x=t.x, y=t.y))
+        if _cached_file(cache, year, old) is None:
+            break
+    assert _cached_file(cache, year, old) is None, "nothing was evicted"
+    assert _cached_file(cache, year, kept) is not None
+
+
+def test_tiles_deeper_than_the_map_are_drawn_but_not_cached(own_workspace, parcel, year, tmp_path):
+    cache = tmp_path / "cache"
+    client = _cached_app(own_workspace, cache).test_client()
+    lon, lat = parcel["lon"], parcel["lat"]
+    # from PARCEL_MIN_ZOOM (14) on, /map shows the vector layer and asks for no tiles
+    for z in (14, 17, 22):
+        zxy, col, row = _tile_pixel(z, lon, lat)
+        assert _image(client.get(f"/tiles/parcels/{year}/class/{zxy}.png"))[row, col, 3] == FILL_ALPHA
+    # beyond TILE_CACHE_MAX_ZOOM (20) whatever PARCEL_MIN_ZOOM says
+    deep = _cached_app(own_workspace, cache, PARCEL_MIN_ZOOM=22).test_client()
+    zxy, col, row = _tile_pixel(21, lon, lat)
+    assert _image(deep.get(f"/tiles/parcels/{year}/class/{zxy}.png"))[row, col, 3] == FILL_ALPHA
+    assert not [p for p in cache.rglob("*") if p.is_file()]
+
+
+def test_tiles_off_the_parcels_are_transparent_not_drawn_and_not_cached(own_workspace, parcels, year, tmp_path,
+                                                                        monkeypatch):
+    cache = tmp_path / "cache"
+    client = _cached_app(own_workspace, cache).test_client()
+    client.get(f"/tiles/parcels/{year}/class/0/0/0.png")  # the year's tileset is ready
+    shutil.rmtree(cache, ignore_errors=True)
+    west, south, east, north = parcels.total_bounds
+    monkeypatch.setattr(ParcelTiles, "numbers", lambda *a: pytest.fail("a tile off the parcels was drawn"))
+    for z, lon_, lat_ in ((10, 100.0, 40.0), (13, west - 0.05, south), (13, east + 0.05, north), (22, 0.0, 0.0)):
+        t = mercantile.tile(lon_, lat_, z)
+        assert not _image(client.get(f"/tiles/parcels/{year}/class/{t.z}/{t.x}/{t.y}.png")).any()
+    assert not [p for p in cache.rglob("*") if p.is_file()]
+
+
+def test_empty_tiles_are_not_cached(own_workspace, parcels, year, tmp_path):
+    tiles = ParcelTiles(parcels)
+    empty = [t for t in mercantile.tiles(*parcels.total_bounds, 13) if not tiles.numbers(t.z, t.x, t.y).any()][:5]
+    assert empty  # tiles of the parcels' bounding box without a parcel
+    cache = tmp_path / "cache"
+    client = _cached_app(own_workspace, cache).test_client()
+    for t in empty:
+        assert not _image(client.get(f"/tiles/parcels/{year}/tax_per_mu/{t.z}/{t.x}/{t.y}.png")).any()
+    assert not [p for p in cache.rglob("*") if p.is_file()]
+
+
+def test_cache_cap_and_zoom_from_the_environment():
+    from webapp.settings import DEFAULTS, from_env
+
+    assert DEFAULTS["TILE_CACHE_MAX_MB"] == 1024
+    assert from_env({"MUJUN_TILE_CACHE_MAX_MB": "0.5", "MUJUN_TILE_CACHE_MAX_ZOOM": "16"}) == {
+        "TILE_CACHE_MAX_MB": 0.5, "TILE_CACHE_MAX_ZOOM": 16}
+
+
+def _tile_files(tmp_path, n: int, generation: str = "g1") -> list:
+    folder = tmp_path / "cache" / f"{generation}.0123abcd" / "2025" / "class" / "13"
+    return [folder / str(i) / "0.png" for i in range(n)]
+
+
+def test_tile_cache_counts_what_another_process_wrote(tmp_path):
+    from webapp.tiles import TileCache
+
+    paths = _tile_files(tmp_path, 30)
+    first = TileCache(tmp_path / "cache", 10_000)
+    for path in paths[:9]:
+        assert first.write(path, b"x" * 1000)
+    second = TileCache(tmp_path / "cache", 10_000)  # another server process on the same folder
+    for path in paths[9:]:
+        assert second.write(path, b"y" * 1000)
+        assert _cached_bytes(tmp_path / "cache") <= 10_000
+    assert not paths[0].exists() and paths[-1].exists()
+
+
+def test_tile_cache_survives_files_vanishing(tmp_path):
+    from webapp.tiles import TileCache
+
+    cache = TileCache(tmp_path / "cache", 10_000)
+    paths = _tile_files(tmp_path, 40)
+    for path in paths[:9]:
+        cache.write(path, b"x" * 1000)
+    shutil.rmtree(paths[0].parents[2])  # removed by someone else
+    assert cache.read(paths[3]) is None
+    for path in paths[9:]:
+        assert cache.write(path, b"y" * 1000)
+        assert _cached_bytes(tmp_path / "cache") <= 10_000
+    assert cache.read(paths[-1]) == b"y" * 1000
+    assert not cache.write(paths[0], b"z" * 20_000)  # larger than the cap: not kept
+    assert not paths[0].exists()
+
+
+def test_tile_cache_is_shared_by_threads(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from webapp.tiles import TileCache
+
+    cache = TileCache(tmp_path / "cache", 50_000)
+    paths = _tile_files(tmp_path, 400)
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(500, 3000, len(paths))
+
+    def write(i: int) -> None:
+        cache.write(paths[i], bytes(int(sizes[i])))
+        cache.read(paths[(i * 7) % len(paths)])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(write, range(len(paths))))
+    on_disk = _cached_bytes(tmp_path / "cache")
+    assert 0 < on_disk <= 50_000
+    assert cache._size == on_disk  # the running count is exact: no write lost or counted twice
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
 
 
 # -- identify ----------------------------------------------------------------------------------

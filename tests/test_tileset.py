@@ -125,6 +125,31 @@ def test_outlines_between_parcels_from_the_outline_zoom(parcels):
     assert not (image[..., :3] == (0x44, 0x44, 0x44)).all(axis=-1).any()
 
 
+def test_tiles_off_the_extent_are_not_covered_and_show_nothing(parcels):
+    """Every tile that shows a parcel is covered, at every level; tiles beyond the parcels'
+    bounding box are not."""
+    tiles = ParcelTiles(parcels)
+    west, south, east, north = parcels.total_bounds
+    for z in range(0, tiles.polygon_zoom + 3):
+        # the extent and a ring of tiles around it
+        t0, t1 = mercantile.tile(west, north, z), mercantile.tile(east, south, z)
+        xs, ys = range(max(t0.x - 1, 0), min(t1.x + 2, 2 ** z)), range(max(t0.y - 1, 0), min(t1.y + 2, 2 ** z))
+        if len(xs) * len(ys) > 400:  # deep zooms: the ring round the block and the far parcel
+            xs = sorted({*range(t0.x - 1, t0.x + 6), *range(t1.x - 1, t1.x + 2)})
+            ys = sorted({*range(t1.y - 1, t1.y + 2), *range(t0.y - 1, t0.y + 2), *range(t1.y - 6, t1.y + 2)})
+        covered = 0
+        for x in xs:
+            for y in ys:
+                drawn = tiles.rgba(z, x, y, "class") is not None
+                assert tiles.covers(z, x, y) or not drawn, (z, x, y)
+                covered += tiles.covers(z, x, y)
+        assert covered
+    t = mercantile.tile(west - 0.1, north + 0.1, tiles.polygon_zoom)
+    assert not tiles.covers(t.z, t.x, t.y)
+    assert tiles.covers(0, 0, 0) and not tiles.covers(1, 0, 0)  # the western hemisphere
+    assert not ParcelTiles(parcels.iloc[:0]).covers(0, 0, 0)
+
+
 def test_identify_finds_the_parcel_or_nothing(parcels):
     tiles = ParcelTiles(parcels)
     assert tiles.identify(LON + 1.3 * DEG, LAT + 1.3 * DEG) == 4

@@ -29,6 +29,11 @@ DEFAULTS: dict[str, Any] = {
     # the workspace; TILE_CACHE_DIR chooses another folder, TILE_CACHE = False renders each time
     "TILE_CACHE": True,
     "TILE_CACHE_DIR": "",
+    # the cache never holds more than this many MiB of tiles: the least recently used go first
+    "TILE_CACHE_MAX_MB": 1024,
+    # tiles are cached only below PARCEL_MIN_ZOOM (what /map asks for) and up to this zoom;
+    # deeper ones are rendered for each request
+    "TILE_CACHE_MAX_ZOOM": 20,
     "SECRET_KEY": None,
     # reading pages (map, rankings, details, API) open to anonymous users; review and admin
     # pages always need a login
@@ -52,7 +57,7 @@ _ENV = {
     "MAX_EMBED_FEATURES": int, "PARCEL_MIN_ZOOM": int, "RANKING_PAGE_SIZE": int, "SECRET_KEY": str,
     "PUBLIC_READ": _flag, "SESSION_HOURS": float, "PROXIES": int,
     "SESSION_COOKIE_SECURE": lambda v: "auto" if v.strip().lower() == "auto" else _flag(v),
-    "TILE_CACHE": _flag, "TILE_CACHE_DIR": str,
+    "TILE_CACHE": _flag, "TILE_CACHE_DIR": str, "TILE_CACHE_MAX_MB": float, "TILE_CACHE_MAX_ZOOM": int,
 }
 
 

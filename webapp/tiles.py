@@ -10,18 +10,26 @@ disk per workspace generation, and the parcel under a clicked point (identify).
 The disk cache lives in ``TILE_CACHE_DIR`` (default: ``.<workspace name>.tiles`` beside the
 workspace), one folder per workspace generation and tile style; tiles are written atomically
 and folders of other generations are removed once a new one is written. ``TILE_CACHE =
-False`` turns it off. Errors are JSON with a Chinese message.
+False`` turns it off. It holds at most ``TILE_CACHE_MAX_MB`` (:class:`TileCache`: the least
+recently used tiles are removed first) and only what /map shows: tiles below
+``PARCEL_MIN_ZOOM`` and ``TILE_CACHE_MAX_ZOOM`` that meet the parcels' extent and show a
+parcel. Tiles off the extent are answered transparent without drawing; deeper tiles are drawn
+for each request. Errors are JSON with a Chinese message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import threading
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from geo.errors import InputError, MujunError, WorkspaceError
@@ -30,7 +38,7 @@ from webapp import maps, results
 from webapp.errors import STATUS
 from webapp.tileset import ParcelTiles, empty_png, png, style_token
 
-__all__ = ["MAX_ZOOM", "TileService", "bp", "cache_root"]
+__all__ = ["MAX_ZOOM", "TileCache", "TileService", "bp", "cache_root"]
 
 bp = Blueprint("tiles", __name__, url_prefix="/tiles")
 
@@ -48,6 +56,140 @@ def cache_root(config) -> Path | None:
     return ws.parent / f".{ws.name}.tiles"
 
 
+class TileCache:
+    """Tile files under ``root`` (in folders named ``<generation>.<style>``), at most
+    ``max_bytes`` of them, the least recently used removed first.
+
+    The bytes on disk are counted once, by a scan on the first write, then kept up to date
+    in memory, so that reading and writing a tile cost no scan. A read sets the file's
+    modification time to now; a write that would pass the cap first scans the folder and
+    removes the files modified longest ago until the tiles fill :attr:`LOW_WATER` of it, so
+    that evictions are rare. Any number of threads may read and write. Server processes
+    sharing the folder keep their own count (corrected at each eviction, which sees the
+    others' tiles and reads), and files may vanish at any time: a missing file is a miss.
+
+    Parameters
+    ----------
+    root : path
+        The cache folder (made on the first write).
+    max_bytes : int
+        The cap.
+    """
+
+    #: an eviction removes tiles until they fill this share of the cap
+    LOW_WATER = 0.9
+
+    def __init__(self, root: Path, max_bytes: int):
+        self.root = root
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()  # the count and evictions (never held while reading)
+        self._size: int | None = None  # bytes of the tiles on disk; None: not scanned yet
+        self._pending = 0  # bytes of tiles being written
+        self._clock = threading.Lock()
+        self._last = 0
+
+    def _now(self) -> int:
+        """Nanoseconds since the epoch, strictly increasing within this process (so that two
+        tiles touched one after the other are never tied)."""
+        with self._clock:
+            self._last = max(time.time_ns(), self._last + 1)
+            return self._last
+
+    def read(self, path: Path) -> bytes | None:
+        """The tile at ``path``, marked as just used; ``None`` if it is not there."""
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+                now = self._now()
+                with contextlib.suppress(OSError):  # a file of another user, a read-only folder: still served
+                    os.utime(fh.fileno(), ns=(now, now))
+        except OSError:
+            return None
+        return data
+
+    def write(self, path: Path, data: bytes) -> bool:
+        """Store a tile atomically (a reader sees the whole tile or none), first removing the
+        least recently used ones if it would pass the cap; ``False`` if it is larger than
+        the cap. Raises ``OSError`` if it cannot be written."""
+        n = len(data)
+        if n > self.max_bytes:  # no scan: a cap of 0 keeps nothing
+            return False
+        with self._lock:
+            if self._size is None:
+                self._size = sum(size for _, size, _ in self._files())
+            if self._size + self._pending + n > self.max_bytes:
+                self._evict(n)
+                if self._size + self._pending + n > self.max_bytes:
+                    return False
+            self._pending += n
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            now = self._now()
+            os.utime(tmp, ns=(now, now))
+            with self._lock:  # not during a scan, which would count the tile twice
+                try:
+                    replaced = os.stat(path).st_size  # the same tile, written by another thread
+                except FileNotFoundError:
+                    replaced = 0
+                os.replace(tmp, path)
+                self._size += n - replaced
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            with self._lock:
+                self._pending -= n
+        return True
+
+    def _evict(self, incoming: int) -> None:
+        """Remove the least recently used tiles until, with ``incoming`` bytes and those
+        being written, they fill :attr:`LOW_WATER` of the cap (called holding the lock)."""
+        files = list(self._files())
+        if not files:
+            self._size = 0
+            return
+        mtimes, sizes, paths = (np.array(column) for column in zip(*files, strict=True))
+        order = np.lexsort((paths, mtimes))  # oldest first
+        excess = int(sizes.sum()) + self._pending + incoming - self.LOW_WATER * self.max_bytes
+        count = min(int(np.searchsorted(np.cumsum(sizes[order]), excess)) + 1, len(order)) if excess > 0 else 0
+        kept = int(sizes.sum())
+        for i in order[:count]:
+            try:
+                os.unlink(paths[i])
+            except FileNotFoundError:
+                pass
+            except OSError:  # not ours to remove: it still takes room
+                continue
+            kept -= int(sizes[i])
+        self._size = kept
+
+    def _files(self) -> Iterator[tuple[int, int, str]]:
+        """(modification time in ns, bytes, path) of every tile in the cache's tile folders;
+        folders and files that vanish meanwhile are skipped."""
+        folders = []
+        try:
+            with os.scandir(self.root) as entries:
+                folders = [e.path for e in entries if _CACHE_DIR_NAME.match(e.name) and e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return
+        while folders:
+            try:
+                with os.scandir(folders.pop()) as entries:
+                    for entry in entries:
+                        try:
+                            if entry.is_dir(follow_symlinks=False):
+                                folders.append(entry.path)
+                            elif entry.name.endswith(".png") and not entry.name.startswith("."):
+                                st = entry.stat(follow_symlinks=False)
+                                yield st.st_mtime_ns, st.st_size, entry.path
+                        except OSError:
+                            continue
+            except OSError:
+                continue
+
+
 class TileService:
     """Tilesets of one workspace, one per generation and year, and its disk cache.
 
@@ -57,11 +199,18 @@ class TileService:
         The workspace GeoPackage.
     cache : path or None
         Folder of the disk cache; ``None`` renders every request.
+    max_bytes : int
+        The disk cache's cap.
+    cache_zoom : int
+        Tiles are cached below this zoom.
     """
 
-    def __init__(self, workspace: str | Path, cache: Path | None):
+    def __init__(self, workspace: str | Path, cache: Path | None, *, max_bytes: int = 1 << 30,
+                 cache_zoom: int = MAX_ZOOM + 1):
         self.workspace = Workspace(workspace)
         self.cache = cache
+        self.disk = None if cache is None else TileCache(cache, max_bytes)
+        self.cache_zoom = cache_zoom
         self.style = style_token()
         self._lock = threading.Lock()
         self._tilesets: dict[tuple[str, int], ParcelTiles] = {}
@@ -119,36 +268,38 @@ class TileService:
         return bins
 
     def path(self, generation: str, year: int, indicator: str, z: int, x: int, y: int) -> Path | None:
-        """Where the tile is cached (``None`` without a disk cache)."""
-        if self.cache is None:
+        """Where the tile is cached (``None`` without a disk cache or when tiles of zoom ``z``
+        are not cached)."""
+        if self.cache is None or z >= self.cache_zoom:
             return None
         return self.cache / f"{generation}.{self.style}" / str(year) / indicator / str(z) / str(x) / f"{y}.png"
 
     def tile(self, generation: str, year: int, indicator: str, z: int, x: int, y: int) -> bytes:
-        """PNG bytes of a tile, from the disk cache when there, else rendered (and cached)."""
+        """PNG bytes of a tile, from the disk cache when there, else rendered (and cached
+        unless it is transparent)."""
         path = self.path(generation, year, indicator, z, x, y)
         if path is not None:
-            try:
-                return path.read_bytes()
-            except OSError:
-                pass
-        image = self.tileset(generation, year).rgba(z, x, y, indicator)
-        data = empty_png() if image is None else png(image)
+            data = self.disk.read(path)
+            if data is not None:
+                return data
+        tiles = self.tileset(generation, year)
+        if not tiles.covers(z, x, y):
+            return empty_png()
+        image = tiles.rgba(z, x, y, indicator)
+        if image is None:
+            return empty_png()
+        data = png(image)
         if path is not None:
             self._store(path, data, generation)
         return data
 
     def _store(self, path: Path, data: bytes, generation: str) -> None:
-        """Write atomically (a reader sees the whole tile or none); a cache that cannot be
-        written is logged, and the tile is still served."""
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        """Write to the disk cache; a cache that cannot be written is logged, and the tile is
+        still served."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            self.disk.write(path, data)
         except OSError as err:
             current_app.logger.warning("tile cache not written (%s): %s", path, err)
-            tmp.unlink(missing_ok=True)
             return
         self._sweep(f"{generation}.{self.style}")
 
@@ -167,7 +318,10 @@ class TileService:
 @bp.record_once
 def _setup(state) -> None:
     app = state.app
-    app.extensions["mujun_tiles"] = TileService(app.config["WORKSPACE"], cache_root(app.config))
+    cfg = app.config
+    app.extensions["mujun_tiles"] = TileService(
+        cfg["WORKSPACE"], cache_root(cfg), max_bytes=int(float(cfg["TILE_CACHE_MAX_MB"]) * (1 << 20)),
+        cache_zoom=min(int(cfg["PARCEL_MIN_ZOOM"]), int(cfg["TILE_CACHE_MAX_ZOOM"]) + 1))
 
 
 def service() -> TileService:

@@ -162,6 +162,9 @@ class ParcelTiles:
         # global pixel coordinates at zoom 0 (origin top left, y down)
         self.box0 = np.column_stack([(np.asarray(x0) + _HALF) / _RES0, (_HALF - np.asarray(y1)) / _RES0,
                                      (np.asarray(x1) + _HALF) / _RES0, (_HALF - np.asarray(y0)) / _RES0])
+        # the parcels' bounding box (left, top, right, bottom) in the same units
+        self.extent0 = np.concatenate([self.box0[:, :2].min(axis=0), self.box0[:, 2:].max(axis=0)]) \
+            if len(self.box0) else None
         widths = np.maximum(self.box0[:, 2] - self.box0[:, 0], self.box0[:, 3] - self.box0[:, 1])
         self.size0 = float(np.median(widths)) if len(widths) else 1.0  # median parcel width at zoom 0
         self.polygon_zoom = self._zoom_for(POLYGON_PX, math.ceil)
@@ -193,6 +196,16 @@ class ParcelTiles:
         while z > 0 and (w * 2.0 ** z + 2) * (h * 2.0 ** z + 2) > OVERVIEW_MAX_PIXELS:
             z -= 1
         return z
+
+    def covers(self, z: int, x: int, y: int) -> bool:
+        """Whether tile (z, x, y) meets the parcels' bounding box: every pixel drawn lies in a
+        parcel's box, so a tile that does not is transparent and needs no drawing."""
+        if self.extent0 is None:
+            return False
+        left, top, right, bottom = self.extent0 * 2.0 ** z
+        # one pixel of margin against rounding
+        return bool(x * TILE - 1 <= right and (x + 1) * TILE + 1 >= left
+                    and y * TILE - 1 <= bottom and (y + 1) * TILE + 1 >= top)
 
     # -- colours -------------------------------------------------------------------------
     def colouring(self, indicator: str) -> tuple[np.ndarray, np.ndarray]:
