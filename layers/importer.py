@@ -15,7 +15,7 @@ import geopandas as gpd
 import pandas as pd
 from tqdm import tqdm
 
-from geo.errors import SchemaError
+from geo.errors import InputError, SchemaError
 from layers.headers import map_headers, parse_overrides
 from layers.schema import Kind, get_kind
 from layers.sources import read_source
@@ -25,6 +25,7 @@ from layers.validate import (
     coerce_fields,
     invalid_credit_codes,
     parse_crs,
+    plausible_years,
     prepare_geometry,
 )
 from layers.workspace import Workspace
@@ -72,6 +73,7 @@ def prepare_layer(
     crs: str | None = None,
     overrides: Sequence[str] | dict[str, str] = (),
     year: int | None = None,
+    year_range: tuple[int, int] | None = None,
     progress: bool | None = None,
 ) -> ImportResult:
     """Read and validate a source as ``kind`` without writing anything.
@@ -79,6 +81,9 @@ def prepare_layer(
     Parameters mirror ``mujun import``; see :func:`import_layer`.
     """
     k = kind if isinstance(kind, Kind) else get_kind(kind)
+    first, last = year_range or plausible_years()
+    if year is not None and not first <= year <= last:
+        raise InputError(f"--year {year} 不是合理的年度；应在 {first}–{last} 之间")
     steps = ["读取", "字段", "校验", "坐标"] if k.geometry else ["读取", "字段", "校验"]
     bar = tqdm(total=len(steps), desc=f"导入{k.label}", unit="步", disable=progress is False if progress is not None else None,
                leave=False)
@@ -100,8 +105,8 @@ def prepare_layer(
                 report.add(f"字段 {f.label} 的单位为 {unit}，已换算为 {f.unit}")
         bar.update()
         bar.set_postfix_str(steps[2])
-        frame = coerce_fields(src, k, mapping, report)
-        frame, years = _kind_rules(frame, k, src, year, report)
+        frame = coerce_fields(src, k, mapping, report, (first, last))
+        frame, found = _kind_rules(frame, k, src, year, report)
         missing = [f for f in k.required if f not in frame.columns]
         if missing:
             names = "、".join(f"{k.field(m).label}（{m}）" for m in missing)
@@ -121,7 +126,7 @@ def prepare_layer(
             bar.update()
     finally:
         bar.close()
-    return ImportResult(k, frame, src.path, src.layer, mapping.columns, mapping.ignored, report, years=years)
+    return ImportResult(k, frame, src.path, src.layer, mapping.columns, mapping.ignored, report, years=found)
 
 
 def _feature_labels(frame: pd.DataFrame, k: Kind, src) -> pd.Series:
@@ -184,6 +189,7 @@ def import_layer(
     crs: str | None = None,
     overrides: Sequence[str] | dict[str, str] = (),
     year: int | None = None,
+    year_range: tuple[int, int] | None = None,
     progress: bool | None = None,
 ) -> ImportResult:
     """Import ``path`` into ``workspace`` as a layer of ``kind``, all or nothing.
@@ -208,6 +214,9 @@ def import_layer(
         Header mappings that win over the built-in ones.
     year : int, optional
         Year of an enterprise table without a year column, or the one year to import.
+    year_range : (int, int), optional
+        First and last plausible year, for ``year`` and a year column (default
+        :func:`layers.validate.plausible_years`: 1990 to next year).
     progress : bool, optional
         Show a progress bar (default: when writing to a terminal).
 
@@ -216,7 +225,7 @@ def import_layer(
     ImportResult
     """
     res = prepare_layer(kind, path, layer=layer, encoding=encoding, crs=crs, overrides=overrides,
-                        year=year, progress=progress)
+                        year=year, year_range=year_range, progress=progress)
     k = res.kind
     frame = res.frame
     if k.name == "enterprises" and workspace.has("enterprises"):

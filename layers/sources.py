@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import codecs
 import csv
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from layers.encoding import shapefile_encoding, text_file_encoding
 from layers.headers import alias_table, normalise_header
 from layers.schema import Kind
 
-__all__ = ["Source", "read_source", "VECTOR_SUFFIXES", "TABLE_SUFFIXES"]
+__all__ = ["Source", "check_shapefile_parts", "read_source", "VECTOR_SUFFIXES", "TABLE_SUFFIXES"]
 
 VECTOR_SUFFIXES = {".shp", ".gpkg", ".geojson", ".json", ".fgb", ".gdb", ".parquet", ".geoparquet"}
 TABLE_SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm"}
@@ -103,13 +105,24 @@ def read_source(
     return _read_vector(p, kind, layer, encoding)
 
 
+@contextmanager
+def _nan_coordinates_quietly():
+    """Shapely warns when it decodes a NaN coordinate; such features are refused by name later."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "invalid value encountered", RuntimeWarning)
+        yield
+
+
 def _read_vector(p: Path, kind: Kind, layer: str | None, encoding: str | None) -> Source:
     note = None
     if p.suffix.lower() in (".parquet", ".geoparquet"):
         try:
-            frame = gpd.read_parquet(p)
+            with _nan_coordinates_quietly():
+                frame = gpd.read_parquet(p)
         except Exception as err:  # pyarrow raises many types for a bad file
             raise _fail(p, err) from None
+        if frame.empty:
+            raise InputError(f"{p.name}：没有任何要素（0 条记录）；请确认导出的是有数据的文件")
         return Source(frame, p, None, None, np.arange(1, len(frame) + 1), "个要素")
     try:
         layers = [str(name) for name, _ in pyogrio.list_layers(p)]
@@ -122,25 +135,98 @@ def _read_vector(p: Path, kind: Kind, layer: str | None, encoding: str | None) -
     elif layer not in layers:
         raise InputError(f"{p.name} 中没有图层 '{layer}'；现有图层：{', '.join(layers)}")
     shp = p.suffix.lower() == ".shp"
+    if shp:
+        check_shapefile_parts(p)
     if encoding is None and shp:
         encoding, note = shapefile_encoding(p)
     elif encoding is not None:
         note = f"按 --encoding 指定为 {encoding}"
     try:
-        frame = pyogrio.read_dataframe(
-            # a Shapefile's text is read as raw bytes (Latin-1 maps each byte to one character)
-            # and decoded here: dBASE field names and values may end in a cut character
-            p, layer=layer, encoding=_RAW if shp else encoding, read_geometry=kind.geometry,
-            use_arrow=False,
-        )
+        with _nan_coordinates_quietly():
+            frame = pyogrio.read_dataframe(
+                # a Shapefile's text is read as raw bytes (Latin-1 maps each byte to one character)
+                # and decoded here: dBASE field names and values may end in a cut character
+                p, layer=layer, encoding=_RAW if shp else encoding, read_geometry=kind.geometry,
+                use_arrow=False,
+            )
     except (DataSourceError, DataLayerError, OSError, UnicodeDecodeError, LookupError) as err:
         raise _fail(p, err) from None
     if shp:
         frame = _decode_dbf_text(frame, p, encoding)
+    if frame.empty:
+        where = f"{p.name}{'（图层 ' + layer + '）' if layer and layer != p.stem else ''}"
+        raise InputError(f"{where}：没有任何要素（0 条记录）；请确认导出的是有数据的图层")
     return Source(frame, p, layer, note, np.arange(1, len(frame) + 1), "个要素")
 
 
 _RAW = "ISO-8859-1"
+
+
+def _sidecar(p: Path, suffix: str) -> Path | None:
+    """The file next to ``p`` with ``suffix`` in either case, if there is one."""
+    for s in (suffix, suffix.upper()):
+        q = p.with_suffix(s)
+        if q.exists():
+            return q
+    return None
+
+
+def check_shapefile_parts(p: Path) -> None:
+    """Refuse a Shapefile whose .shp, .shx and .dbf do not hold the same records.
+
+    GDAL reads as many features as the shortest part has, so a .dbf from another export or a
+    .shp cut short by a copy would import part of the data without a word. The counts come
+    from the file headers: the .shx has one 8-byte entry per shape (offset and length of the
+    shape in the .shp, in 16-bit words), the .dbf states its record count.
+    """
+    shp_size = p.stat().st_size
+    with p.open("rb") as fh:
+        head = fh.read(100)
+    if len(head) < 100 or int.from_bytes(head[:4], "big") != 9994:
+        raise InputError(f"{p.name}：不是有效的 Shapefile（文件头损坏）；请重新导出")
+    declared = int.from_bytes(head[24:28], "big") * 2
+    if shp_size < declared:
+        raise InputError(
+            f"{p.name}：文件不完整，文件头记录长度 {declared:,} 字节，实际只有 {shp_size:,} 字节；"
+            f"请重新复制或导出完整的 Shapefile"
+        )
+    shx = _sidecar(p, ".shx")
+    if shx is None:
+        return  # GDAL refuses to open it and says why
+    index = shx.read_bytes()
+    if len(index) < 100 or (len(index) - 100) % 8:
+        raise InputError(f"{shx.name}：索引文件不完整（{len(index):,} 字节）；请重新复制或导出完整的 Shapefile")
+    entries = np.frombuffer(index, dtype=">i4", offset=100).reshape(-1, 2).astype("int64")
+    shapes = len(entries)
+    ends = (entries[:, 0] + 4 + entries[:, 1]) * 2  # an 8-byte record header, then the shape
+    whole = int(np.count_nonzero(ends <= shp_size))
+    if whole < shapes:
+        raise InputError(
+            f"{p.name}：文件不完整，索引 {shx.name} 记有 {shapes:,} 个图形，{p.name} 只含其中 {whole:,} 个"
+            f"（{shp_size:,} 字节）；请重新复制或导出完整的 Shapefile"
+        )
+    dbf = _sidecar(p, ".dbf")
+    if dbf is None:
+        return
+    with dbf.open("rb") as fh:
+        dbf_head = fh.read(12)
+    if len(dbf_head) < 12:
+        raise InputError(f"{dbf.name}：属性文件不完整（文件头损坏）；请重新复制或导出完整的 Shapefile")
+    records = int.from_bytes(dbf_head[4:8], "little")
+    header_len = int.from_bytes(dbf_head[8:10], "little")
+    record_len = int.from_bytes(dbf_head[10:12], "little")
+    if records != shapes:
+        raise InputError(
+            f"{p.name} 与 {dbf.name} 的记录数不一致：图形 {shapes:,} 个（{shx.name}），属性 {records:,} 条"
+            f"（{dbf.name}）；请确认 .shp、.shx、.dbf 来自同一次导出且完整"
+        )
+    dbf_size = dbf.stat().st_size
+    if dbf_size < header_len + records * record_len:
+        have = max(0, (dbf_size - header_len) // record_len) if record_len else 0
+        raise InputError(
+            f"{dbf.name}：文件不完整，文件头记有 {records:,} 条属性记录，实际只含 {have:,} 条；"
+            f"请重新复制或导出完整的 Shapefile"
+        )
 
 
 def _decode_dbf_text(frame: pd.DataFrame, p: Path, encoding: str) -> pd.DataFrame:
@@ -205,6 +291,7 @@ def _read_table(p: Path, kind: Kind, sheet: str | None, encoding: str | None) ->
                     raise InputError(f"{p.name} 中没有工作表 '{sheet}'；现有工作表：{', '.join(book.sheet_names)}")
                 sheet = sheet if sheet is not None else book.sheet_names[0]
                 raw = pd.read_excel(book, sheet_name=sheet, header=None, dtype=object)
+                _check_formulas(p, sheet, book.book[sheet])
     except InputError:
         raise
     except (OSError, ValueError, UnicodeDecodeError, LookupError) as err:
@@ -223,4 +310,47 @@ def _read_table(p: Path, kind: Kind, sheet: str | None, encoding: str | None) ->
     blank = frame.apply(lambda col: col.isna() | (col.astype("string").str.strip() == "")).all(axis=1)
     row_no = np.arange(len(frame)) + h + 2  # spreadsheet numbering: header on row h + 1
     frame = frame[~blank.to_numpy()].reset_index(drop=True)
+    if frame.empty:
+        where = f"{p.name}{'（工作表 ' + sheet + '）' if sheet else ''}"
+        raise InputError(f"{where}：只有表头（第 {h + 1} 行），没有数据行；请确认导出的表格含有数据")
     return Source(frame, p, sheet, note, row_no[~blank.to_numpy()], "行")
+
+
+def _check_formulas(p: Path, sheet: str, values_sheet) -> None:
+    """Refuse formula cells of ``sheet`` that have no saved result.
+
+    pandas reads a workbook's cached values (``data_only``); a formula whose result was never
+    saved (a file written by a program, not by Excel) would be read as a blank without a word.
+    ``values_sheet`` is that cached-value view; the formulas come from a second, formula view.
+    """
+    import openpyxl
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
+
+    book = openpyxl.load_workbook(p, read_only=True, data_only=False, keep_links=False)
+    try:
+        ws = book[sheet]
+        # both views start at A1 so that positions match whatever the sheet's dimension says
+        formulas = pd.DataFrame(list(ws.iter_rows(min_row=1, min_col=1, values_only=True)), dtype=object)
+        if formulas.empty:
+            return
+        is_formula = formulas.map(
+            lambda v: (isinstance(v, str) and v.startswith("=")) or isinstance(v, ArrayFormula | DataTableFormula)
+        ).to_numpy(dtype=bool)
+        if not is_formula.any():
+            return
+        values = pd.DataFrame(
+            list(values_sheet.iter_rows(min_row=1, min_col=1, max_row=formulas.shape[0],
+                                        max_col=formulas.shape[1], values_only=True)),
+            dtype=object,
+        ).reindex(index=formulas.index, columns=formulas.columns)
+    finally:
+        book.close()
+    rows, cols = np.nonzero(is_formula & values.isna().to_numpy())
+    if len(rows):
+        cells = [f"{sheet}!{get_column_letter(c + 1)}{r + 1}" for r, c in zip(rows, cols, strict=True)]
+        shown = "、".join(cells[:8]) + (f" 等共 {len(cells)} 个" if len(cells) > 8 else "")
+        raise InputError(
+            f"{p.name}：单元格 {shown} 是公式，但文件中没有保存计算结果；"
+            f"请在 Excel 中打开后保存（或把公式列复制为数值）再导入"
+        )

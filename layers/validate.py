@@ -8,6 +8,7 @@ features, the field and what to do.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 import geopandas as gpd
 import numpy as np
@@ -28,7 +29,10 @@ __all__ = [
     "check_ids",
     "invalid_credit_codes",
     "coerce_fields",
+    "FIRST_YEAR",
+    "YEARS_AHEAD",
     "parse_crs",
+    "plausible_years",
     "prepare_geometry",
 ]
 
@@ -40,6 +44,22 @@ PLACEHOLDERS = frozenset(
 _TRUE = frozenset({"是", "y", "yes", "true", "t", "1", "1.0", "√", "规上", "规模以上", "规上企业", "规模以上企业"})
 _FALSE = frozenset({"否", "n", "no", "false", "f", "0", "0.0", "×", "规下", "规模以下", "规下企业", "规模以下企业"})
 _SHOW = 8  # rows or ids named in one message
+
+#: Earliest year an enterprise record may be for.
+FIRST_YEAR = 1990
+#: Years after the current one still accepted (a table prepared for next year's evaluation).
+YEARS_AHEAD = 1
+
+
+def plausible_years(today: date | None = None) -> tuple[int, int]:
+    """First and last year an import accepts: :data:`FIRST_YEAR` to next year.
+
+    Examples
+    --------
+    >>> plausible_years(date(2025, 6, 1))
+    (1990, 2026)
+    """
+    return FIRST_YEAR, (today or date.today()).year + YEARS_AHEAD
 
 
 def _rows(rows: list[int] | list[str]) -> str:
@@ -131,13 +151,15 @@ def _bools(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
 
 
 def coerce_fields(
-    src: Source, kind: Kind, mapping: HeaderMapping, report: Report
+    src: Source, kind: Kind, mapping: HeaderMapping, report: Report,
+    year_range: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """Canonical columns of ``kind`` with their types, converted to canonical units.
 
     Blanks and placeholders (:data:`PLACEHOLDERS`) become missing and are reported with
     their row numbers; any other value that is not a number, a date or a yes/no where one
-    is expected is refused, as are negative values of land areas.
+    is expected is refused, as are infinite numbers, negative values of land areas and
+    years outside ``year_range`` (default :func:`plausible_years`).
     """
     out = pd.DataFrame(index=src.frame.index)
     name = src.path.name
@@ -166,6 +188,12 @@ def coerce_fields(
             )
         if f.dtype in ("float", "int"):
             values = values * mapping.factors.get(dst, 1.0)
+            infinite = np.isinf(values)
+            if infinite.any():
+                raise SchemaError(
+                    f"{where} 第 {_rows(src.row_numbers(infinite))} {src.row_word}为无穷大或超出数值范围"
+                    f"（如 '{_text(raw[infinite]).iloc[0]}'）；请填写有限的数值后重新导入"
+                )
             if f.nonnegative and (values < 0).any():
                 neg = values < 0
                 raise SchemaError(
@@ -177,6 +205,14 @@ def coerce_fields(
                 if frac.any():
                     raise SchemaError(f"{where} 应为整数，第 {_rows(src.row_numbers(frac))} {src.row_word}不是")
                 values = values.astype("Int64")
+            if dst == "year":
+                first, last = year_range or plausible_years()
+                odd = values.notna() & ~values.between(first, last).fillna(False)
+                if odd.any():
+                    raise SchemaError(
+                        f"{where}（{f.label}）应在 {first}–{last} 之间，第 {_rows(src.row_numbers(odd))} "
+                        f"{src.row_word}不是（如 {values[odd].iloc[0]}）；请改正后重新导入"
+                    )
         blank = missing & ~_all_missing(missing)
         if blank.any():
             rows = src.row_numbers(blank)
@@ -289,7 +325,19 @@ def prepare_geometry(
         t = shapely.get_type_id(geom[wrong][0])
         tname = {0: "点", 1: "线", 2: "线", 4: "多点", 5: "多线"}.get(int(t), "非面")
         raise InputError(f"{name}：{kind.label}应为面要素，但有 {int(wrong.sum())} 个{tname}要素（如 {ids[wrong].iloc[0]}）")
+    xy, which = shapely.get_coordinates(geom, return_index=True)
+    nonfinite = np.zeros(len(geom), dtype=bool)
+    nonfinite[which[~np.isfinite(xy).all(axis=1)]] = True
+    if nonfinite.any():
+        raise InputError(
+            f"{name}：第 {_rows(src.row_numbers(nonfinite))} {src.row_word}的坐标不是有限数值（NaN 或无穷大），"
+            f"如 {ids[nonfinite].iloc[0]}；请在 GIS 软件中修复这些要素的坐标后重新导入"
+        )
+    zm = ~missing & (shapely.has_z(geom) | shapely.has_m(geom))
+    if zm.any():
+        report.add(f"去掉了 {int(zm.sum())} 个要素的 Z/M 值（高程等），只保留平面坐标：{_rows(ids[zm].tolist())}")
     geom = shapely.force_2d(geom)
+    geom = _collections_to_polygons(geom, ~missing & (types == 7).to_numpy(), kind, src, ids, report)
 
     invalid = ~missing & ~shapely.is_valid(geom)
     if invalid.any():
@@ -323,6 +371,34 @@ def prepare_geometry(
             f"{name}：按坐标系 {declared.name} 换算后，有 {int(outside.sum())} 个要素落在中国范围以外"
             f"（如 {kept_ids.iloc[i]}：x={x:.1f}, y={y:.1f}，{where}）；声明的坐标系可能不对，{hint}"
         )
+    return out
+
+
+def _collections_to_polygons(
+    geom: np.ndarray, collection: np.ndarray, kind: Kind, src: Source, ids: pd.Series, report: Report
+) -> np.ndarray:
+    """Source GeometryCollections reduced to their polygons; refused when they have none."""
+    if not collection.any():
+        return geom
+    reduced = _polygonal(geom[collection])
+    none = shapely.is_missing(reduced) | shapely.is_empty(reduced)
+    if none.any():
+        bad = np.zeros(len(geom), dtype=bool)
+        bad[np.flatnonzero(collection)[none]] = True
+        raise InputError(
+            f"{src.path.name}：第 {_rows(src.row_numbers(bad))} {src.row_word}是不含面的几何集合"
+            f"（GeometryCollection，只有点或线），如 {ids[bad].iloc[0]}；{kind.label}应为面要素，请修复后重新导入"
+        )
+    parts, part_of = shapely.get_parts(geom[collection], return_index=True)
+    lossy = np.zeros(len(geom), dtype=bool)
+    lossy[np.flatnonzero(collection)[part_of[~np.isin(shapely.get_type_id(parts), [3, 6])]]] = True
+    if lossy.any():
+        report.add(
+            f"{int(lossy.sum())} 个几何集合（GeometryCollection）只保留了其中的面，去掉了点、线："
+            f"{_rows(ids[lossy].tolist())}"
+        )
+    out = geom.copy()
+    out[collection] = reduced
     return out
 
 

@@ -102,3 +102,39 @@ def test_info_lists_layers(runner, sample_workspace):
     res = runner.invoke(main, ["info", "--workspace", str(sample_workspace.path)])
     assert res.exit_code == 0
     assert "parcels" in res.output and "示例数据" in res.output
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["evaluate", "--year", "abc"], "mujun evaluate：--year 应为整数，收到 'abc'"),
+        (["evaluate", "--engine", "spark"], "--engine 应为 default、dask 之一，收到 'spark'"),
+        (["rank", "--top", "0"], "mujun rank：--top 应不小于 1，收到 0"),
+        (["flags", "--kind", "lazy"], "--kind 应为 idle、inefficient、noncompliant 之一"),
+        (["info", "--bogus"], "mujun info：没有选项 --bogus"),
+        (["info", "extra"], "多余的参数：extra"),
+        (["user", "add", "bob"], "mujun user add：缺少选项 --role（可选：viewer、reviewer、admin）"),
+        (["user", "disable"], "mujun user disable：缺少参数 NAME"),
+        (["review", "export"], "mujun review export：缺少选项 --out"),
+        (["serve", "--port", "70000"], "--port 应在 1–65535 之间，收到 70000"),
+        (["import", "parcels"], "mujun import：缺少参数 PATH"),
+        (["nosuch"], "没有命令 'nosuch'；可用的命令："),
+        (["--bogus"], "mujun：没有选项 --bogus"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(runner, sample_workspace, tmp_path, args, message, monkeypatch):
+    ws = tmp_path / "w.gpkg"
+    shutil.copyfile(sample_workspace.path, ws)
+    digest = _sha(ws)
+    monkeypatch.setenv("MUJUN_WORKSPACE", str(ws))
+    res = runner.invoke(main, args, prog_name="mujun")
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith("错误：") and message in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert "Usage:" not in res.output and "Traceback" not in res.output
+    assert _sha(ws) == digest
+
+
+def test_bare_command_still_shows_help(runner):
+    res = runner.invoke(main, [], prog_name="mujun")
+    assert "Usage:" in res.output and "import" in res.output

@@ -13,9 +13,10 @@ import openpyxl
 import pandas as pd
 import pyogrio
 import pytest
+import shapely
 from click.testing import CliRunner
 from pyproj import CRS
-from shapely.geometry import Point, box
+from shapely.geometry import Point, Polygon, box
 
 from layers.workspace import Workspace
 from webapp.cli import main
@@ -300,7 +301,7 @@ def _no_year(d):
 
 
 def _year_absent(d):
-    return ["enterprises", enterprises_csv(d), "--year", "2030"], ["没有 2030 年的记录", "2023"]
+    return ["enterprises", enterprises_csv(d), "--year", "2025"], ["没有 2025 年的记录", "2023"]
 
 
 def _missing_file(d):
@@ -333,11 +334,77 @@ def _table_for_parcels(d):
     return ["parcels", enterprises_csv(d)], ["需要带几何图形的矢量文件"]
 
 
+def _dbf_of_other_export(d):
+    shp = gbk_shapefile(d)
+    write(parcels_gdf().iloc[:2], d / "other.shp", encoding="gbk")
+    (d / "宗地.dbf").write_bytes((d / "other.dbf").read_bytes())
+    return ["parcels", shp], ["宗地.shp 与 宗地.dbf 的记录数不一致", "图形 3 个", "属性 2 条"]
+
+
+def _truncated_shp(d):
+    shp = gbk_shapefile(d)
+    shp.write_bytes(shp.read_bytes()[:150])
+    return ["parcels", shp], ["宗地.shp：文件不完整"]
+
+
+def _infinite_numbers(d):
+    p = d / "inf.csv"
+    p.write_text("统一社会信用代码,年度,税收\nA,2023,1\nB,2023,inf\nC,2023,-1e309\n")
+    return ["enterprises", p], ["'税收' 第 3、4 行为无穷大"]
+
+
+def _year_column_implausible(d):
+    p = d / "y.csv"
+    p.write_text("统一社会信用代码,年度,税收\nA,-2025,1\nB,99999,2\n")
+    return ["enterprises", p], ["应在 1990–", "第 2、3 行"]
+
+
+def _year_option_implausible(d):
+    p = d / "ny.csv"
+    p.write_text("统一社会信用代码,税收\nA,1\n")
+    return ["enterprises", p, "--year", "99999"], ["--year 99999 不是合理的年度"]
+
+
+def _header_only(d):
+    p = d / "h.csv"
+    p.write_text("统一社会信用代码,年度,税收\n")
+    return ["enterprises", p], ["只有表头", "没有数据行"]
+
+
+def _formulas_without_results(d):
+    p = d / "f.xlsx"
+    book = openpyxl.Workbook()
+    book.active.title = "Sheet1"
+    book.active.append(["统一社会信用代码", "年度", "营业收入", "税收"])
+    book.active.append(["A", 2023, 100, None])
+    book.active.append(["B", 2023, 100, None])
+    book.active.append(["C", 2023, 100, None])
+    book.active.append(["D", 2023, 100, "=C5*0.1"])
+    book.save(p)
+    return ["enterprises", p], ["Sheet1!D5", "没有保存计算结果"]
+
+
+def _nan_coordinate(d):
+    gdf = parcels_gdf()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # shapely warns on building it
+        gdf.loc[1, "geometry"] = Polygon([(X0, Y0), (float("nan"), Y0), (X0, Y0 + 0.001)])
+    return ["parcels", write(gdf, d / "nan.gpkg")], ["第 2 个要素的坐标不是有限数值", "330602002"]
+
+
+def _no_polygon_in_collection(d):
+    gdf = parcels_gdf()
+    gdf.loc[0, "geometry"] = shapely.GeometryCollection([Point(X0, Y0)])
+    return ["parcels", write(gdf, d / "gc.gpkg")], ["不含面的几何集合", "330602001"]
+
+
 USER_ERRORS = [_no_crs, _degrees_as_projected, _metres_as_4490, _zone_as_4549, _bad_crs, _duplicate_ids,
                _duplicate_enterprises, _not_a_number, _negative_area, _points, _unknown_map_source,
                _unknown_map_target, _bad_map_syntax, _unknown_unit, _two_columns_one_field, _no_year,
                _year_absent, _missing_file, _unknown_kind, _old_xls, _damaged, _unknown_sheet,
-               _table_for_parcels]
+               _table_for_parcels, _dbf_of_other_export, _truncated_shp, _infinite_numbers,
+               _year_column_implausible, _year_option_implausible, _header_only, _formulas_without_results,
+               _nan_coordinate, _no_polygon_in_collection]
 
 
 @pytest.fixture(scope="module")
@@ -370,6 +437,37 @@ def test_user_error_creates_no_workspace(tmp_path, case):
     args, _ = case(tmp_path)
     assert_user_error(run("import", *args, "-w", ws_path))
     assert not ws_path.exists()
+
+
+def test_dropped_z_values_are_reported(tmp_path):
+    gdf = parcels_gdf()
+    gdf["geometry"] = shapely.force_3d(gdf.geometry.values, z=12.5)
+    result = run("import", "parcels", write(gdf, tmp_path / "z.gpkg"), "-w", tmp_path / "ws.gpkg")
+    assert result.exit_code == 0, result.output
+    assert "去掉了 3 个要素的 Z/M 值（高程等），只保留平面坐标" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["--year", "abc"], ["mujun import：--year 应为整数，收到 'abc'", "mujun import --help"]),
+        (["--bogus"], ["没有选项 --bogus"]),
+        (["--layer"], ["选项 --layer 需要一个值"]),
+        (["--kind", "dem"], ["--kind 应为 builtup、landcover 之一，收到 'dem'"]),
+        (["extra"], ["多余的参数：extra"]),
+    ],
+)
+def test_usage_errors_are_one_line(tmp_path, filled_workspace, args, fragments):
+    ws_path = tmp_path / "ws.gpkg"
+    ws_path.write_bytes(filled_workspace.read_bytes())
+    before = sha256(ws_path)
+    shp = gbk_shapefile(tmp_path)
+    # the option under test comes last so that one expecting a value finds none
+    result = CliRunner().invoke(main, ["import", "parcels", str(shp), "-w", str(ws_path), *args],
+                                prog_name="mujun")
+    assert_user_error(result, *fragments)
+    assert result.stdout == ""
+    assert sha256(ws_path) == before
 
 
 def test_missing_argument_is_a_usage_error(tmp_path):

@@ -720,6 +720,189 @@ def test_year_option_absent_year_refused(tmp_path):
         prep("enterprises", write_csv(text, tmp_path / "q.csv"), year=2025)
 
 
+# -- careless inputs: parts that do not match, non-finite values, implausible years -------------
+def _shp_with_dbf_of(d: Path, shapes: int, records: int) -> Path:
+    """A Shapefile of ``shapes`` parcels whose .dbf comes from an export of ``records``."""
+    write_shp(parcels_gdf(records), d / "other.shp")
+    shp = write_shp(parcels_gdf(shapes), d / "zd.shp")
+    shutil.copyfile(d / "other.dbf", d / "zd.dbf")
+    return shp
+
+
+def _truncated_shp(d: Path, fix_header: bool) -> Path:
+    """A Shapefile of 4 parcels whose .shp lost its second half (the .shx and .dbf are whole)."""
+    shp = write_shp(parcels_gdf(4), d / "zd.shp")
+    raw = shp.read_bytes()
+    cut = raw[: len(raw) // 2]
+    if fix_header:  # a copy tool that rewrote the length: only the .shx offsets tell
+        cut = cut[:24] + (len(cut) // 2).to_bytes(4, "big") + cut[28:]
+    shp.write_bytes(cut)
+    return shp
+
+
+def test_shapefile_dbf_with_fewer_records_refused(tmp_path):
+    with pytest.raises(InputError, match=r"zd\.shp 与 zd\.dbf 的记录数不一致：图形 5 个（zd\.shx），属性 2 条"):
+        prep("parcels", _shp_with_dbf_of(tmp_path, 5, 2))
+
+
+@pytest.mark.parametrize("fix_header", [False, True], ids=["header", "shx-offsets"])
+def test_truncated_shp_refused(tmp_path, fix_header):
+    with pytest.raises(InputError, match=r"zd\.shp：文件不完整.*请重新复制或导出完整的 Shapefile") as info:
+        prep("parcels", _truncated_shp(tmp_path, fix_header))
+    if fix_header:
+        assert "索引 zd.shx 记有 4 个图形" in str(info.value)
+
+
+def test_truncated_dbf_refused(tmp_path):
+    shp = write_shp(parcels_gdf(4), tmp_path / "zd.shp")
+    dbf = tmp_path / "zd.dbf"
+    dbf.write_bytes(dbf.read_bytes()[:-200])
+    with pytest.raises(InputError, match=r"zd\.dbf：文件不完整，文件头记有 4 条属性记录"):
+        prep("parcels", shp)
+
+
+def test_whole_shapefile_passes_the_parts_check(tmp_path):
+    assert len(prep("parcels", write_shp(parcels_gdf(5), tmp_path / "zd.shp")).frame) == 5
+
+
+@pytest.mark.parametrize("source", ["csv", "gpkg"])
+def test_infinite_numbers_refused_naming_column_and_rows(tmp_path, source):
+    if source == "csv":
+        text = "统一社会信用代码,年度,税收\nA1,2023,1\nA2,2023,inf\nA3,2023,-1e309\n"
+        path, where = write_csv(text, tmp_path / "q.csv"), "'税收' 第 3、4 行"
+        kind = "enterprises"
+    else:
+        gdf = parcels_gdf(3)
+        gdf["宗地面积"] = [1.0, np.inf, 3.0]
+        path, where, kind = write(gdf, tmp_path / "zd.gpkg"), "'宗地面积' 第 2 个要素", "parcels"
+    with pytest.raises(SchemaError, match=f"{where}为无穷大或超出数值范围"):
+        prep(kind, path)
+
+
+@pytest.mark.parametrize("bad", ["-2025", "99999"])
+def test_implausible_year_in_table_refused(tmp_path, bad):
+    text = f"统一社会信用代码,年度,税收\nA1,2023,1\nA2,{bad},2\n"
+    with pytest.raises(SchemaError, match=rf"'年度'（年度）应在 1990–\d{{4}} 之间，第 3 行不是（如 {bad}）"):
+        prep("enterprises", write_csv(text, tmp_path / "q.csv"))
+
+
+@pytest.mark.parametrize("year", [-2025, 99999, 1989])
+def test_implausible_year_option_refused(tmp_path, year):
+    path = write_csv(f"统一社会信用代码,税收\n{CODES[0]},1\n", tmp_path / "q.csv")
+    with pytest.raises(InputError, match=f"--year {year} 不是合理的年度"):
+        prep("enterprises", path, year=year)
+
+
+def test_year_range_can_be_widened(tmp_path):
+    text = "统一社会信用代码,年度,税收\nA1,1985,1\n"
+    res = prep("enterprises", write_csv(text, tmp_path / "q.csv"), year_range=(1980, 2030))
+    assert res.years == [1985]
+
+
+def test_header_only_csv_refused(tmp_path):
+    with pytest.raises(InputError, match=r"q\.csv：只有表头（第 1 行），没有数据行"):
+        prep("enterprises", write_csv("统一社会信用代码,年度,税收\n", tmp_path / "q.csv"))
+
+
+def test_header_only_xlsx_refused(tmp_path):
+    path = tmp_path / "q.xlsx"
+    pd.DataFrame([["统一社会信用代码", "年度"], [None, None]]).to_excel(path, header=False, index=False,
+                                                                  sheet_name="表1")
+    with pytest.raises(InputError, match=r"q\.xlsx（工作表 表1）：只有表头"):
+        prep("enterprises", path)
+
+
+@pytest.mark.parametrize("name", ["zd.gpkg", "zd.shp", "zd.parquet"])
+def test_layer_without_features_refused(tmp_path, name):
+    path = write(parcels_gdf(1).iloc[:0], tmp_path / name)
+    with pytest.raises(InputError, match=f"{name}.*没有任何要素（0 条记录）"):
+        prep("parcels", path)
+
+
+def test_attribute_table_without_records_refused(tmp_path):
+    empty = pd.DataFrame({"统一社会信用代码": pd.Series([], dtype=str), "年度": pd.Series([], dtype="int64")})
+    path = write(empty, tmp_path / "qy.gpkg", layer="企业")
+    with pytest.raises(InputError, match=r"qy\.gpkg（图层 企业）：没有任何要素（0 条记录）"):
+        prep("enterprises", path)
+
+
+def _formula_xlsx(path: Path, cached: bool) -> Path:
+    """An enterprise table whose 税收 column is a formula, saved with or without its results."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Sheet1"
+    sheet.append(["统一社会信用代码", "年度", "基数", "税收"])
+    sheet.append([CODES[0], 2023, 10, "=C2*2"])
+    sheet.append([CODES[1], 2023, 20, "=C3*2"])
+    book.save(path)
+    if cached:  # what Excel saves: the formula and its last result (openpyxl cannot write one)
+        import zipfile
+
+        with zipfile.ZipFile(path) as z:
+            parts = {n: z.read(n) for n in z.namelist()}
+        xml = parts["xl/worksheets/sheet1.xml"].decode()
+        for cell, value in (("D2", 20), ("D3", 40)):
+            xml = xml.replace(f'<c r="{cell}"><f>C{cell[1]}*2</f><v />', f'<c r="{cell}"><f>C{cell[1]}*2</f><v>{value}</v>')
+        parts["xl/worksheets/sheet1.xml"] = xml.encode()
+        with zipfile.ZipFile(path, "w") as z:
+            for n, data in parts.items():
+                z.writestr(n, data)
+    return path
+
+
+def test_xlsx_formulas_without_saved_results_refused(tmp_path):
+    with pytest.raises(InputError, match=r"q\.xlsx：单元格 Sheet1!D2、Sheet1!D3 是公式，但文件中没有保存计算结果"):
+        prep("enterprises", _formula_xlsx(tmp_path / "q.xlsx", cached=False))
+
+
+def test_xlsx_formulas_with_saved_results_read_as_values(tmp_path):
+    res = prep("enterprises", _formula_xlsx(tmp_path / "q.xlsx", cached=True))
+    assert res.frame["tax"].tolist() == [20.0, 40.0]
+
+
+def test_z_values_dropped_with_a_note(tmp_path):
+    gdf = parcels_gdf(3)
+    gdf.loc[1, "geometry"] = shapely.force_3d(gdf.geometry.iloc[1], z=5.0)
+    res = prep("parcels", write(gdf, tmp_path / "zd.gpkg"))
+    assert not res.frame.geometry.has_z.any()
+    assert f"去掉了 1 个要素的 Z/M 值（高程等），只保留平面坐标：{IDS[1]}" in res.report.lines
+
+
+def test_geometry_collection_reduced_to_its_polygons_with_a_note(tmp_path):
+    gdf = parcels_gdf(3)
+    square = gdf.geometry.iloc[1]
+    gdf.loc[1, "geometry"] = shapely.GeometryCollection([square, Point(X0, Y0), LineString([(X0, Y0), (X0 + 1e-3, Y0)])])
+    res = prep("parcels", write(gdf, tmp_path / "zd.gpkg"))
+    assert res.frame["parcel_id"].tolist() == IDS
+    assert shapely.equals(res.frame.geometry.values[1], square)
+    assert set(shapely.get_type_id(res.frame.geometry.values)) <= {3, 6}
+    assert f"1 个几何集合（GeometryCollection）只保留了其中的面，去掉了点、线：{IDS[1]}" in res.report.lines
+
+
+def test_geometry_collection_without_polygons_refused(tmp_path):
+    gdf = parcels_gdf(3)
+    gdf.loc[2, "geometry"] = shapely.GeometryCollection([Point(X0, Y0), Point(X0 + 1e-3, Y0)])
+    with pytest.raises(InputError, match=rf"zd\.gpkg：第 3 个要素是不含面的几何集合.*如 {IDS[2]}"):
+        prep("parcels", write(gdf, tmp_path / "zd.gpkg"))
+
+
+def _triangle_with(x: float) -> Polygon:
+    """A triangle with one corner at ``x`` (NaN or infinite: shapely warns on building it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return Polygon([(X0, Y0), (x, Y0), (X0 + 1e-3, Y0 + 1e-3)])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_coordinates_refused_naming_rows(tmp_path, bad):
+    gdf = parcels_gdf(3)
+    gdf.loc[1, "geometry"] = _triangle_with(bad)
+    with pytest.raises(InputError, match=rf"zd\.gpkg：第 2 个要素的坐标不是有限数值（NaN 或无穷大），如 {IDS[1]}"):
+        prep("parcels", write(gdf, tmp_path / "zd.gpkg"))
+
+
 # -- into the workspace --------------------------------------------------------------------
 def _enterprises_csv(d: Path, year: int, taxes: list[float], name: str | None = None) -> Path:
     rows = "\n".join(f"{c},{h},{year},{t}" for c, h, t in zip(CODES, HOLDERS, taxes, strict=False))
@@ -861,7 +1044,7 @@ def _bad_enterprise_dup(d):
 
 
 def _bad_year(d):
-    return "enterprises", _enterprises_csv(d, 2023, [1, 2, 3]), {"year": 2030}
+    return "enterprises", _enterprises_csv(d, 2023, [1, 2, 3]), {"year": 2025}
 
 
 def _bad_damaged(d):
@@ -884,10 +1067,45 @@ def _bad_empty_geometries(d):
     return "parcels", write(gdf, d / "empty.gpkg"), {}
 
 
+def _bad_dbf_of_other_export(d):
+    return "parcels", _shp_with_dbf_of(d, 5, 2), {}
+
+
+def _bad_truncated_shp(d):
+    return "parcels", _truncated_shp(d, fix_header=True), {}
+
+
+def _bad_infinite_tax(d):
+    return "enterprises", write_csv("统一社会信用代码,年度,税收\nA1,2023,inf\n", d / "q.csv"), {}
+
+
+def _bad_year_column(d):
+    return "enterprises", write_csv("统一社会信用代码,年度,税收\nA1,99999,1\n", d / "q.csv"), {}
+
+
+def _bad_year_option(d):
+    return "enterprises", write_csv("统一社会信用代码,税收\nA1,1\n", d / "q.csv"), {"year": -2025}
+
+
+def _bad_header_only(d):
+    return "enterprises", write_csv("统一社会信用代码,年度,税收\n", d / "q.csv"), {}
+
+
+def _bad_formulas(d):
+    return "enterprises", _formula_xlsx(d / "q.xlsx", cached=False), {}
+
+
+def _bad_nan_coordinate(d):
+    gdf = parcels_gdf(2)
+    gdf.loc[1, "geometry"] = _triangle_with(np.nan)
+    return "parcels", write(gdf, d / "nan.gpkg"), {}
+
+
 BAD_INPUTS = [_bad_no_crs, _bad_degrees_projected, _bad_zone_as_4549, _bad_duplicate_ids,
               _bad_not_a_number, _bad_negative_area, _bad_points, _bad_multi_layer, _bad_map,
               _bad_unit, _bad_enterprise_dup, _bad_year, _bad_damaged, _bad_missing_file, _bad_kind,
-              _bad_empty_geometries]
+              _bad_empty_geometries, _bad_dbf_of_other_export, _bad_truncated_shp, _bad_infinite_tax,
+              _bad_year_column, _bad_year_option, _bad_header_only, _bad_formulas, _bad_nan_coordinate]
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import secrets
 import sys
 import unicodedata
@@ -30,14 +31,93 @@ DEMO_USERS = (("admin", "admin", "示例管理员"), ("reviewer", "reviewer", "�
 _LEVELS = ("enterprise", "parcel", "park", "platform", "district")
 
 
+_NO_ARGS_IS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2: shows the help
+
+
+class _UsageLine(click.UsageError):
+    """A usage error shown as one line on stderr (click shows usage, a hint and the error)."""
+
+    def show(self, file=None) -> None:
+        click.echo("错误：" + self.message, err=True)
+
+
+def _param_name(param: click.Parameter | None) -> str:
+    if isinstance(param, click.Option):
+        return max(param.opts, key=len)
+    return param.human_readable_name if param is not None else "参数"
+
+
+def _bad_value(err: click.BadParameter) -> str:
+    """What was wrong with an option's or argument's value, in Chinese where click's types allow."""
+    name = _param_name(err.param)
+    t = err.param.type if err.param is not None else None
+    got = re.match(r"^'(.*)' is not", err.message, flags=re.S)
+    got = f"，收到 '{got.group(1)}'" if got else ""
+    if isinstance(t, click.Choice):
+        return f"{name} 应为 {'、'.join(map(str, t.choices))} 之一{got}"
+    if isinstance(t, click.IntRange | click.FloatRange) and "range" in err.message:
+        if t.min is not None and t.max is not None and not (t.min_open or t.max_open):
+            bounds = f"在 {t.min}–{t.max} 之间"
+        else:
+            bounds = "、".join(x for x in (
+                "" if t.min is None else f"{'大于' if t.min_open else '不小于'} {t.min}",
+                "" if t.max is None else f"{'小于' if t.max_open else '不大于'} {t.max}") if x)
+        return f"{name} 应{bounds}，收到 {err.message.split(' is not')[0]}"
+    if isinstance(t, click.types.IntParamType):
+        return f"{name} 应为整数{got}"
+    if isinstance(t, click.types.FloatParamType):
+        return f"{name} 应为数字{got}"
+    return f"{name} 的值无效（{err.message}）"
+
+
+def _usage_line(err: click.UsageError) -> str:
+    """One Chinese line for a click usage error: what was wrong and where to see the usage."""
+    ctx = err.ctx
+    path = ctx.command_path if ctx is not None else "mujun"
+    if isinstance(err, click.MissingParameter):
+        what = "参数" if isinstance(err.param, click.Argument) else "选项"
+        text = f"缺少{what} {_param_name(err.param)}"
+        if err.param is not None and isinstance(err.param.type, click.Choice):
+            text += f"（可选：{'、'.join(map(str, err.param.type.choices))}）"
+    elif isinstance(err, click.BadParameter):
+        text = _bad_value(err)
+    elif isinstance(err, click.NoSuchOption):
+        text = f"没有选项 {err.option_name}"
+        if err.possibilities:
+            text += f"，是否想用 {'、'.join(sorted(err.possibilities))}"
+    elif isinstance(err, click.BadOptionUsage):
+        verb = "不接受值" if "does not take" in err.message else "需要一个值"
+        text = f"选项 {err.option_name} {verb}"
+    elif m := re.match(r"^No such command '(.*)'", err.message):
+        names = ctx.command.list_commands(ctx) if ctx is not None and isinstance(ctx.command, click.Group) else []
+        text = f"没有命令 '{m.group(1)}'" + (f"；可用的命令：{'、'.join(names)}" if names else "")
+    elif m := re.match(r"^Got unexpected extra arguments? \((.*)\)", err.message):
+        text = f"多余的参数：{m.group(1)}"
+    else:
+        text = "用法有误（" + " ".join(err.message.split()) + "）"
+    return f"{path}：{text}；用 {path} --help 查看用法"
+
+
 class _Group(click.Group):
     """Turns every error into one line on stderr and an exit status."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except (_UsageLine, _NO_ARGS_IS_HELP):
+            raise
+        except click.UsageError as err:
+            raise _UsageLine(_usage_line(err), ctx) from None
 
     def invoke(self, ctx: click.Context):
         # GDAL's notes (laundered field names, driver remarks) are not for the user
         warnings.filterwarnings("ignore", category=RuntimeWarning, module="pyogrio")
         try:
             return super().invoke(ctx)
+        except (_UsageLine, _NO_ARGS_IS_HELP):
+            raise
+        except click.UsageError as err:
+            raise _UsageLine(_usage_line(err), err.ctx) from None
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except MujunError as err:
