@@ -379,6 +379,23 @@ def test_charts_on_one_page_have_distinct_ids():
     assert "10%" in a and "已建 600" in b
 
 
+@pytest.mark.parametrize("odd", ["园区$x^$1", "ZJ$x^2$01"])  # mathtext refuses the first, typesets the second
+def test_charts_draw_dollar_signs_from_data_as_text(odd):
+    """A name or parcel id with ``$`` is drawn as the text it is, never parsed as mathtext."""
+    import geopandas as gpd
+    import shapely
+
+    parcel = gpd.GeoDataFrame(geometry=[shapely.box(120.5, 30.0, 120.502, 30.002)], crs=4490)
+    svgs = [
+        charts.line_chart([2024, 2025], {odd: [1.0, 2.0]}, title=odd),
+        charts.stacked_bars({odd: {"A": 0.4, odd: 0.6}}, {"A": "#1a9850", odd: "#91cf60"}, title=odd, percent=True),
+        charts.parcel_sketch(parcel, parcel.iloc[:0], None, title=f"地块 {odd} 示意图"),
+    ]
+    for svg in svgs:
+        texts = re.findall(r"<text\b[^>]*>([^<]*)</text>", svg)
+        assert any(odd in t for t in texts), texts
+
+
 def test_number_formats():
     assert number(1234.5678) == "1,234.57" and number(None) == "—" and number(float("nan")) == "—"
     assert number(pd.NA) == "—" and number(3, 0) == "3"
