@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from urllib.parse import quote
 
 import pytest
 from conftest import USERS, csrf_token, login, xlsx_rows
@@ -262,6 +263,54 @@ def test_xss_in_comments_and_names_renders_as_text(app, fresh_review_workspace, 
         text = client.get(page_url).get_data(as_text=True)
         assert XSS not in text and "<script>alert" not in text and "<img src=x" not in text, page_url
         assert XSS_ESCAPED in text, page_url
+
+
+# -- parcel ids that are awkward in a URL or a chart ------------------------------------------
+
+SLASH_ID = "330602/2025/0001"  # some cadastres write ids with slashes
+DOLLAR_ID = "330602$x^$0002"  # mathtext refused this in the sketch map's title
+
+
+@pytest.fixture(scope="module")
+def odd_ids(sample_workspace, tmp_path_factory):
+    """A copy of the sample with two queued parcels renamed to :data:`SLASH_ID` and
+    :data:`DOLLAR_ID` (in every year), its users, and the app over it."""
+    import shutil
+
+    from conftest import add_users
+
+    from layers.workspace import Workspace
+
+    ws = Workspace(tmp_path_factory.mktemp("odd-ids") / "odd.gpkg")
+    shutil.copyfile(sample_workspace.path, ws.path)
+    old = review_of_year(ws, YEAR)[0]["parcel_id"].iloc[:2].tolist()
+    parcels = ws.read("result_parcel")
+    parcels["parcel_id"] = parcels["parcel_id"].replace(dict(zip(old, [SLASH_ID, DOLLAR_ID], strict=True)))
+    ws.write({"result_parcel": parcels})
+    add_users(ws)
+    return ws, create_app({"WORKSPACE": str(ws.path), "TESTING": True})
+
+
+def test_parcel_id_with_slashes_opens_and_is_reviewed(odd_ids):
+    ws, app = odd_ids
+    c = _as(app, "rev1")
+    assert c.get(f"/parcels/{SLASH_ID}").status_code == 200
+    assert c.get(f"/api/parcels/{SLASH_ID}").json["parcel"]["parcel_id"] == SLASH_ID
+    url = f"/review/{YEAR}/{SLASH_ID}"
+    page = c.get(url).get_data(as_text=True)
+    assert f'action="{url}"' in page and f'href="{url}/sheet"' in page  # url_for builds them
+    r = c.post(url, data=_decision(csrf_token(c, url)))
+    assert r.status_code == 302 and r.headers["Location"].endswith(url)
+    assert store.decision(ws, SLASH_ID, YEAR).status == "认定闲置"
+    assert 'id="current-status">认定闲置' in c.get(url).get_data(as_text=True)
+    assert SLASH_ID in c.get(f"{url}/sheet").get_data(as_text=True)
+
+
+def test_sheet_of_parcel_id_with_dollar_signs(odd_ids):
+    _, app = odd_ids
+    r = _as(app, "viewer").get(f"/review/{YEAR}/{quote(DOLLAR_ID)}/sheet")
+    assert r.status_code == 200
+    assert f"地块 {DOLLAR_ID} 示意图</text>" in r.get_data(as_text=True)
 
 
 # -- outputs -------------------------------------------------------------------------------

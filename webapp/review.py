@@ -166,7 +166,7 @@ def _evidence(parcel_id: str, year: int) -> dict[str, Any]:
             "log": store.audit_log(res.ws, parcel_id).to_dict("records")}
 
 
-@bp.route("/<int:year>/<parcel_id>", methods=["GET"])
+@bp.route("/<int:year>/<path:parcel_id>", methods=["GET"])
 def parcel(year: int, parcel_id: str):
     """地块审核页: map, figures, flags, raster evidence, class history, log, decision form."""
     ev = _evidence(parcel_id, year)
@@ -184,7 +184,7 @@ def _form(d: store.Decision) -> dict[str, Any]:
             "comment": d.comment or "", "assignee": d.assignee or current_name(), "base_version": d.version}
 
 
-@bp.route("/<int:year>/<parcel_id>", methods=["POST"])
+@bp.route("/<int:year>/<path:parcel_id>", methods=["POST"])
 @role_required("reviewer")
 def decide(year: int, parcel_id: str):
     """Save a decision; a conflict or a refused field re-shows the form with what was typed."""
@@ -211,7 +211,7 @@ def decide(year: int, parcel_id: str):
     return redirect(url_for(".parcel", year=year, parcel_id=parcel_id))
 
 
-@bp.route("/<int:year>/<parcel_id>/sheet")
+@bp.route("/<int:year>/<path:parcel_id>/sheet")
 def sheet(year: int, parcel_id: str):
     """地块审核表: one printable A4 page with a sketch map, figures, decision and signatures."""
     from webapp.charts import parcel_sketch
