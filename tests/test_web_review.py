@@ -313,6 +313,29 @@ def test_sheet_of_parcel_id_with_dollar_signs(odd_ids):
     assert f"地块 {DOLLAR_ID} 示意图</text>" in r.get_data(as_text=True)
 
 
+# -- deciding outside one's own queue --------------------------------------------------------
+
+def test_unflagged_parcel_says_it_is_not_in_the_queue(app, fresh_review_workspace, queue_ids):
+    parcels = fresh_review_workspace.read("result_parcel", where=f"year = {YEAR}")["parcel_id"]
+    unflagged = sorted(set(parcels) - set(queue_ids))[0]
+    c = _as(app, "rev1")
+    page = c.get(f"/review/{YEAR}/{unflagged}").get_data(as_text=True)
+    assert 'id="not-in-queue"' in page and f"不在 {YEAR} 年的审核队列中" in page and "仍可在此保存" in page
+    assert 'id="decision-form"' in page  # a field finding may still be recorded
+    assert 'id="not-in-queue"' not in c.get(f"/review/{YEAR}/{queue_ids[0]}").get_data(as_text=True)
+
+
+def test_parcel_assigned_to_another_reviewer_says_whose_it_is(app, fresh_review_workspace, queue_ids):
+    pid = queue_ids[0]
+    store.assign(fresh_review_workspace, [pid], YEAR, "rev2", user="admin")
+    url = f"/review/{YEAR}/{pid}"
+    page = _as(app, "rev1").get(url).get_data(as_text=True)
+    notice = re.search(r'id="assigned-to-other">(.*?)</div>', page, re.S)
+    assert notice, "no notice of whose parcel it is"
+    assert "测试rev2（rev2）" in notice.group(1) and "以您本人（测试rev1（rev1））的名义" in notice.group(1)
+    assert 'id="assigned-to-other"' not in _as(app, "rev2").get(url).get_data(as_text=True)
+
+
 # -- outputs -------------------------------------------------------------------------------
 
 def test_export_xlsx(app, fresh_review_workspace, queue_ids):
