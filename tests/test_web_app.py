@@ -63,6 +63,25 @@ def test_missing_workspace_is_a_clear_page(err_app):
     assert "不存在" in r.get_data(as_text=True)
 
 
+def test_errors_show_file_names_not_server_paths(err_app, tmp_path):
+    @err_app.route("/api/boom-raster")
+    def _raster():
+        raise InputError("找不到栅格文件 /srv/影像/建成区.tif；请检查路径")
+
+    @err_app.route("/boom-windows")
+    def _windows():
+        raise WorkspaceError(r"工作空间 D:\数据\亩均.gpkg 中没有 'parcels'；请先运行 mujun import parcels 文件")
+
+    c = err_app.test_client()
+    for url in ("/map", "/api/years"):  # the workspace's own path, on a page and in JSON
+        r = c.get(url)
+        text = r.get_data(as_text=True) if r.json is None else r.json["error"]["message"]
+        assert r.status_code == 404 and "工作空间 none.gpkg 不存在" in text and str(tmp_path) not in text, text
+    assert c.get("/api/boom-raster").json["error"]["message"] == "找不到栅格文件 建成区.tif；请检查路径"
+    body = c.get("/boom-windows").get_data(as_text=True)
+    assert "工作空间 亩均.gpkg 中没有 &#39;parcels&#39;" in body and "数据" not in body
+
+
 def test_gcj02_basemap_warns_that_cadastral_data_is_offset(sample_workspace):
     warn = "GCJ-02"
     plain = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "PUBLIC_READ": True})
