@@ -82,6 +82,41 @@ def test_errors_show_file_names_not_server_paths(err_app, tmp_path):
     assert "工作空间 亩均.gpkg 中没有 &#39;parcels&#39;" in body and "数据" not in body
 
 
+def _csp(response) -> dict[str, list[str]]:
+    return {name: sources.split() for name, _, sources in
+            (d.strip().partition(" ") for d in response.headers["Content-Security-Policy"].split(";"))}
+
+
+def test_security_headers_on_every_response(review_app):
+    """Pages, redirects, assets, JSON and errors: no framing from another origin (another
+    port of this host included), no MIME sniffing, no referrer to other sites, and scripts
+    only from the app."""
+    c = review_app.test_client()
+    for url in ("/review", "/login", "/static/mujun.css", "/vendor/leaflet/leaflet.js", "/api/years", "/no-such-page"):
+        r = c.get(url)
+        r.close()  # a file's body is never read here
+        assert r.headers["X-Frame-Options"] == "SAMEORIGIN", url
+        assert r.headers["X-Content-Type-Options"] == "nosniff", url
+        assert r.headers["Referrer-Policy"] == "same-origin", url
+        csp = _csp(r)
+        assert csp["frame-ancestors"] == ["'self'"] and csp["default-src"] == ["'self'"], url
+        assert csp["object-src"] == ["'none'"] and csp["base-uri"] == ["'self'"], url
+        assert [s for s in csp["script-src"] if not s.startswith("'nonce-")] == ["'self'"], url
+        assert csp["connect-src"] == ["'self'"] and csp["img-src"] == ["'self'", "data:"], url
+
+
+@pytest.mark.parametrize(("config", "source"), [
+    ({"BASEMAP": "tianditu", "TIANDITU_TOKEN": "abc"}, "https://*.tianditu.gov.cn"),
+    ({"BASEMAP": "xyz", "BASEMAP_URL": "http://tiles.intranet.local:8080/{z}/{x}/{y}.png"},
+     "http://tiles.intranet.local:8080"),
+    ({"BASEMAP": "xyz", "BASEMAP_URL": "https://webrd0{s}.is.autonavi.com/appmaptile?x={x}&y={y}&z={z}"},
+     "https://*.is.autonavi.com"),
+])
+def test_csp_lets_the_configured_basemap_tiles_in(sample_workspace, config, source):
+    app = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "PUBLIC_READ": True, **config})
+    assert _csp(app.test_client().get("/api/config"))["img-src"] == ["'self'", "data:", source]
+
+
 def test_gcj02_basemap_warns_that_cadastral_data_is_offset(sample_workspace):
     warn = "GCJ-02"
     plain = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "PUBLIC_READ": True})

@@ -278,6 +278,25 @@ def test_pages_refer_to_no_other_host(page, tables):
         assert not re.search(r"https?://", html), url
 
 
+def test_inline_scripts_carry_the_responses_csp_nonce(web_app, tables):
+    """The Content-Security-Policy runs no inline script but the page's own (by nonce) and
+    no inline event handler; every page with a map is built that way."""
+    p = _parcel_case(tables)
+    client = web_app.test_client()
+    for url in ["/", "/map", "/rankings", f"/platforms/{tables['platform']['platform_id'].iloc[0]}",
+                f"/parcels/{p['parcel_id']}", f"/enterprises/{p['holder_code']}"]:
+        r = client.get(url)
+        html = r.get_data(as_text=True)
+        csp = dict(d.strip().split(" ", 1) for d in r.headers["Content-Security-Policy"].split(";"))
+        scripts = re.findall(r"<script\b([^>]*)>", html)
+        inline = [attrs for attrs in scripts if "src=" not in attrs]
+        assert "'unsafe-inline'" not in csp["script-src"] and "'unsafe-eval'" not in csp["script-src"], url
+        for attrs in inline:
+            nonce = re.search(r'nonce="([^"]+)"', attrs)
+            assert nonce and f"'nonce-{nonce.group(1)}'" in csp["script-src"].split(), (url, attrs)
+        assert not re.search(r"<[^>]+\son[a-z]+\s*=", html), url
+
+
 # -- escaping --------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

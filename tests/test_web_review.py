@@ -265,6 +265,19 @@ def test_xss_in_comments_and_names_renders_as_text(app, fresh_review_workspace, 
         assert XSS_ESCAPED in text, page_url
 
 
+def test_review_pages_run_only_their_own_scripts(app, queue_ids):
+    """Under the Content-Security-Policy: no inline event handler (the sheet's print button
+    had one), and inline scripts only with the response's nonce."""
+    c = _as(app, "rev1")
+    for url in ("/review", f"/review/{YEAR}/{queue_ids[0]}", f"/review/{YEAR}/{queue_ids[0]}/sheet"):
+        r = c.get(url)
+        html = r.get_data(as_text=True)
+        assert not re.search(r"<[^>]+\son[a-z]+\s*=", html), url
+        for attrs in re.findall(r"<script\b([^>]*)>", html):
+            nonce = re.search(r'nonce="([^"]+)"', attrs)
+            assert "src=" in attrs or nonce and f"'nonce-{nonce.group(1)}'" in r.headers["Content-Security-Policy"]
+
+
 # -- parcel ids that are awkward in a URL or a chart ------------------------------------------
 
 SLASH_ID = "330602/2025/0001"  # some cadastres write ids with slashes
