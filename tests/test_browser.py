@@ -335,11 +335,64 @@ def test_rankings_export_downloads_a_valid_xlsx(tab, sample_workspace, tmp_path)
 
 
 def test_a_request_to_another_host_is_caught(tab):
-    """The guard every test relies on: a request off the app is refused and reported."""
+    """The guard every test relies on: a request off the app is refused and reported.
+
+    The app's pages refuse it themselves (Content-Security-Policy: connect-src 'self'), which
+    shows as a console error; the guard is tried from a blank page, where no policy applies."""
     page = tab.open("/api/config")
+    page.evaluate("() => fetch('http://192.0.2.1/tile.png').catch(() => null)")
+    assert any("Content Security Policy" in p for p in tab.problems), tab.problems
+    assert not any(u.startswith("http://192.0.2.1") for u in tab.requests)  # never left the page
+    tab.problems.clear()
+    page.goto("about:blank")
     page.evaluate("() => fetch('http://192.0.2.1/tile.png').catch(() => null)")
     with pytest.raises(AssertionError, match="hosts other than the app: \\['http://192.0.2.1/tile.png'\\]"):
         tab.assert_clean()
+
+
+@pytest.fixture
+def framer(base_url):
+    """``framer(path)``: the URL of a page on another port of this host that frames ``path`` of the app."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import unquote
+
+    class Framer(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the http.server name)
+            body = f'<!doctype html><iframe id="f" src="{base_url}{unquote(self.path)}"></iframe>'.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Framer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield lambda path: f"http://127.0.0.1:{server.server_address[1]}{path}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_pages_are_framed_only_by_the_app_itself(browser, base_url, framer):
+    """A page on another port of the same host cannot frame the app (frame-ancestors 'self',
+    X-Frame-Options SAMEORIGIN); an iframe of the app in its own page still loads."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(framer("/login"), wait_until="load")
+        assert page.frame_locator("#f").locator("#login-form").count() == 0, "framed by another origin"
+        assert not [f for f in page.frames if f.url.startswith(base_url)]
+        page.goto(base_url + "/login", wait_until="load")  # the same origin may frame it
+        page.evaluate("""() => new Promise(done => { const f = document.createElement("iframe");
+            f.id = "f"; f.onload = done; f.src = "/login"; document.body.append(f); })""")
+        assert page.frame_locator("#f").locator("#login-form").count() == 1, "not framed by the app itself"
+    finally:
+        context.close()
 
 
 # -- parcel tiles ------------------------------------------------------------------------------

@@ -278,6 +278,25 @@ def test_pages_refer_to_no_other_host(page, tables):
         assert not re.search(r"https?://", html), url
 
 
+def test_inline_scripts_carry_the_responses_csp_nonce(web_app, tables):
+    """The Content-Security-Policy runs no inline script but the page's own (by nonce) and
+    no inline event handler; every page with a map is built that way."""
+    p = _parcel_case(tables)
+    client = web_app.test_client()
+    for url in ["/", "/map", "/rankings", f"/platforms/{tables['platform']['platform_id'].iloc[0]}",
+                f"/parcels/{p['parcel_id']}", f"/enterprises/{p['holder_code']}"]:
+        r = client.get(url)
+        html = r.get_data(as_text=True)
+        csp = dict(d.strip().split(" ", 1) for d in r.headers["Content-Security-Policy"].split(";"))
+        scripts = re.findall(r"<script\b([^>]*)>", html)
+        inline = [attrs for attrs in scripts if "src=" not in attrs]
+        assert "'unsafe-inline'" not in csp["script-src"] and "'unsafe-eval'" not in csp["script-src"], url
+        for attrs in inline:
+            nonce = re.search(r'nonce="([^"]+)"', attrs)
+            assert nonce and f"'nonce-{nonce.group(1)}'" in csp["script-src"].split(), (url, attrs)
+        assert not re.search(r"<[^>]+\son[a-z]+\s*=", html), url
+
+
 # -- escaping --------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -377,6 +396,23 @@ def test_charts_on_one_page_have_distinct_ids():
     ids = re.findall(r'\bid="([^"]+)"', a) + re.findall(r'\bid="([^"]+)"', b)
     assert len(ids) == len(set(ids))
     assert "10%" in a and "已建 600" in b
+
+
+@pytest.mark.parametrize("odd", ["园区$x^$1", "ZJ$x^2$01"])  # mathtext refuses the first, typesets the second
+def test_charts_draw_dollar_signs_from_data_as_text(odd):
+    """A name or parcel id with ``$`` is drawn as the text it is, never parsed as mathtext."""
+    import geopandas as gpd
+    import shapely
+
+    parcel = gpd.GeoDataFrame(geometry=[shapely.box(120.5, 30.0, 120.502, 30.002)], crs=4490)
+    svgs = [
+        charts.line_chart([2024, 2025], {odd: [1.0, 2.0]}, title=odd),
+        charts.stacked_bars({odd: {"A": 0.4, odd: 0.6}}, {"A": "#1a9850", odd: "#91cf60"}, title=odd, percent=True),
+        charts.parcel_sketch(parcel, parcel.iloc[:0], None, title=f"地块 {odd} 示意图"),
+    ]
+    for svg in svgs:
+        texts = re.findall(r"<text\b[^>]*>([^<]*)</text>", svg)
+        assert any(odd in t for t in texts), texts
 
 
 def test_number_formats():

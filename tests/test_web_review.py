@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from urllib.parse import quote
 
 import pytest
 from conftest import USERS, csrf_token, login, xlsx_rows
@@ -262,6 +263,90 @@ def test_xss_in_comments_and_names_renders_as_text(app, fresh_review_workspace, 
         text = client.get(page_url).get_data(as_text=True)
         assert XSS not in text and "<script>alert" not in text and "<img src=x" not in text, page_url
         assert XSS_ESCAPED in text, page_url
+
+
+def test_review_pages_run_only_their_own_scripts(app, queue_ids):
+    """Under the Content-Security-Policy: no inline event handler (the sheet's print button
+    had one), and inline scripts only with the response's nonce."""
+    c = _as(app, "rev1")
+    for url in ("/review", f"/review/{YEAR}/{queue_ids[0]}", f"/review/{YEAR}/{queue_ids[0]}/sheet"):
+        r = c.get(url)
+        html = r.get_data(as_text=True)
+        assert not re.search(r"<[^>]+\son[a-z]+\s*=", html), url
+        for attrs in re.findall(r"<script\b([^>]*)>", html):
+            nonce = re.search(r'nonce="([^"]+)"', attrs)
+            assert "src=" in attrs or nonce and f"'nonce-{nonce.group(1)}'" in r.headers["Content-Security-Policy"]
+
+
+# -- parcel ids that are awkward in a URL or a chart ------------------------------------------
+
+SLASH_ID = "330602/2025/0001"  # some cadastres write ids with slashes
+DOLLAR_ID = "330602$x^$0002"  # mathtext refused this in the sketch map's title
+
+
+@pytest.fixture(scope="module")
+def odd_ids(sample_workspace, tmp_path_factory):
+    """A copy of the sample with two queued parcels renamed to :data:`SLASH_ID` and
+    :data:`DOLLAR_ID` (in every year), its users, and the app over it."""
+    import shutil
+
+    from conftest import add_users
+
+    from layers.workspace import Workspace
+
+    ws = Workspace(tmp_path_factory.mktemp("odd-ids") / "odd.gpkg")
+    shutil.copyfile(sample_workspace.path, ws.path)
+    old = review_of_year(ws, YEAR)[0]["parcel_id"].iloc[:2].tolist()
+    parcels = ws.read("result_parcel")
+    parcels["parcel_id"] = parcels["parcel_id"].replace(dict(zip(old, [SLASH_ID, DOLLAR_ID], strict=True)))
+    ws.write({"result_parcel": parcels})
+    add_users(ws)
+    return ws, create_app({"WORKSPACE": str(ws.path), "TESTING": True})
+
+
+def test_parcel_id_with_slashes_opens_and_is_reviewed(odd_ids):
+    ws, app = odd_ids
+    c = _as(app, "rev1")
+    assert c.get(f"/parcels/{SLASH_ID}").status_code == 200
+    assert c.get(f"/api/parcels/{SLASH_ID}").json["parcel"]["parcel_id"] == SLASH_ID
+    url = f"/review/{YEAR}/{SLASH_ID}"
+    page = c.get(url).get_data(as_text=True)
+    assert f'action="{url}"' in page and f'href="{url}/sheet"' in page  # url_for builds them
+    r = c.post(url, data=_decision(csrf_token(c, url)))
+    assert r.status_code == 302 and r.headers["Location"].endswith(url)
+    assert store.decision(ws, SLASH_ID, YEAR).status == "认定闲置"
+    assert 'id="current-status">认定闲置' in c.get(url).get_data(as_text=True)
+    assert SLASH_ID in c.get(f"{url}/sheet").get_data(as_text=True)
+
+
+def test_sheet_of_parcel_id_with_dollar_signs(odd_ids):
+    _, app = odd_ids
+    r = _as(app, "viewer").get(f"/review/{YEAR}/{quote(DOLLAR_ID)}/sheet")
+    assert r.status_code == 200
+    assert f"地块 {DOLLAR_ID} 示意图</text>" in r.get_data(as_text=True)
+
+
+# -- deciding outside one's own queue --------------------------------------------------------
+
+def test_unflagged_parcel_says_it_is_not_in_the_queue(app, fresh_review_workspace, queue_ids):
+    parcels = fresh_review_workspace.read("result_parcel", where=f"year = {YEAR}")["parcel_id"]
+    unflagged = sorted(set(parcels) - set(queue_ids))[0]
+    c = _as(app, "rev1")
+    page = c.get(f"/review/{YEAR}/{unflagged}").get_data(as_text=True)
+    assert 'id="not-in-queue"' in page and f"不在 {YEAR} 年的审核队列中" in page and "仍可在此保存" in page
+    assert 'id="decision-form"' in page  # a field finding may still be recorded
+    assert 'id="not-in-queue"' not in c.get(f"/review/{YEAR}/{queue_ids[0]}").get_data(as_text=True)
+
+
+def test_parcel_assigned_to_another_reviewer_says_whose_it_is(app, fresh_review_workspace, queue_ids):
+    pid = queue_ids[0]
+    store.assign(fresh_review_workspace, [pid], YEAR, "rev2", user="admin")
+    url = f"/review/{YEAR}/{pid}"
+    page = _as(app, "rev1").get(url).get_data(as_text=True)
+    notice = re.search(r'id="assigned-to-other">(.*?)</div>', page, re.S)
+    assert notice, "no notice of whose parcel it is"
+    assert "测试rev2（rev2）" in notice.group(1) and "以您本人（测试rev1（rev1））的名义" in notice.group(1)
+    assert 'id="assigned-to-other"' not in _as(app, "rev2").get(url).get_data(as_text=True)
 
 
 # -- outputs -------------------------------------------------------------------------------

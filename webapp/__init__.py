@@ -40,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         dashboard,
         details,
         errors,
+        headers,
         mapview,
         rankings,
         review,
@@ -64,6 +65,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for module in (assets, dashboard, mapview, details, rankings, api, tiles, review, admin):
         app.register_blueprint(module.bp)
     errors.init_app(app)
+    headers.init_app(app)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:

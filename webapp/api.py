@@ -148,7 +148,7 @@ def rankings():
                     "total": len(frame), "page": page, "page_size": size, "items": _records(part)})
 
 
-@bp.route("/parcels/<parcel_id>")
+@bp.route("/parcels/<path:parcel_id>")
 def parcel(parcel_id: str):
     """A parcel's results of a year with its flags, compliance checks and geometry."""
     res = results()
@@ -166,7 +166,7 @@ def parcel(parcel_id: str):
                     "flags": extra["flag"], "compliance": extra["compliance"]})
 
 
-@bp.route("/enterprises/<code>")
+@bp.route("/enterprises/<path:code>")
 def enterprise(code: str):
     """An enterprise's results in every evaluated year, oldest first."""
     table = results().table("result_enterprise")

@@ -45,6 +45,9 @@ def _rc() -> dict:
         "font.family": "sans-serif",
         "font.sans-serif": [*cjk_fonts(), "DejaVu Sans"],
         "font.size": 9,
+        # labels come from data (parcel ids, names): a "$" is text, never TeX or mathtext
+        "text.parse_math": False,
+        "text.usetex": False,
         "axes.spines.top": False,
         "axes.spines.right": False,
     }

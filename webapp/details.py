@@ -145,7 +145,7 @@ def _common(years: list[int], year: int, color: str | None = None) -> dict[str, 
 
 # -- pages -----------------------------------------------------------------------------------
 
-@bp.route("/platforms/<platform_id>")
+@bp.route("/platforms/<path:platform_id>")
 def platform(platform_id: str):
     """平台: the 万亩千亿 assessment, land status and the parcels holding it back."""
     years, year = _year()
@@ -170,7 +170,7 @@ def platform(platform_id: str):
     )
 
 
-@bp.route("/parks/<park_id>")
+@bp.route("/parks/<path:park_id>")
 def park(park_id: str):
     """园区: figures, enterprises ranked, flagged parcels."""
     years, year = _year()
@@ -191,7 +191,7 @@ def park(park_id: str):
     )
 
 
-@bp.route("/districts/<district_id>")
+@bp.route("/districts/<path:district_id>")
 def district(district_id: str):
     """行政区: figures, its parks and platforms, top and bottom enterprises."""
     years, year = _year()
@@ -231,7 +231,7 @@ def district(district_id: str):
     )
 
 
-@bp.route("/parcels/<parcel_id>")
+@bp.route("/parcels/<path:parcel_id>")
 def parcel(parcel_id: str):
     """地块: map with its buildings and neighbours, figures, compliance, flags, holder, what-if."""
     years, year = _year()
@@ -294,7 +294,7 @@ def _measured(indicator: str | None, value: Any) -> str:
     return f"{float(value):,.2f}" + (f" {unit}" if unit else "")
 
 
-@bp.route("/enterprises/<code>")
+@bp.route("/enterprises/<path:code>")
 def enterprise(code: str):
     """企业 一企一档: its parcels, indicators and class over the evaluated years."""
     years, _ = _year()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+import re
+from pathlib import Path, PureWindowsPath
+
+from flask import Flask, current_app, has_app_context, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from geo.errors import CRSError, InputError, MujunError, SchemaError, WorkspaceError
 
-__all__ = ["STATUS", "init_app"]
+__all__ = ["STATUS", "init_app", "public_message"]
 
 #: Error class -> HTTP status (the first matching class in this order wins).
 STATUS: tuple[tuple[type[Exception], int], ...] = (
@@ -24,7 +27,34 @@ _TITLES = {400: "请求有误", 401: "需要登录", 403: "没有权限", 404: "
 _MESSAGES = {401: "请先登录后再访问。", 404: "该页面或数据不存在。"}
 
 
+#: Characters that end a path in a message: blanks, quotes, brackets and Chinese punctuation.
+_STOP = r"\s'\"“”‘’()（）<>，。；：、"
+#: An absolute path of at least two parts: POSIX (/srv/data/w.gpkg), Windows (D:\\数据\\w.gpkg)
+#: or UNC (\\\\server\\share\\w.gpkg); not part of a URL or of a relative id such as GB/T 4754.
+_PATH = re.compile(rf"(?<![\w.:/\\])(?:/|[A-Za-z]:[\\/]|\\\\)(?:[^{_STOP}/\\]+[\\/])+[^{_STOP}/\\]*")
+
+
+def public_message(text: str) -> str:
+    """``text`` with each server file-system path cut to its last part (the file name), for
+    web users; the command line shows the full paths.
+
+    Examples
+    --------
+    >>> public_message("工作空间 /srv/mujun/亩均.gpkg 不存在；请先运行 mujun demo")
+    '工作空间 亩均.gpkg 不存在；请先运行 mujun demo'
+    >>> public_message(r"找不到栅格文件 D:\\影像\\2025.tif；请检查路径")
+    '找不到栅格文件 2025.tif；请检查路径'
+    >>> public_message("应为 GB/T 4754-2017，见 http://host/a/b")
+    '应为 GB/T 4754-2017，见 http://host/a/b'
+    """
+    workspace = str(current_app.config.get("WORKSPACE") or "") if has_app_context() else ""
+    for known in {workspace, str(Path(workspace).resolve())} if workspace else ():
+        text = text.replace(known, Path(known).name)  # also when its name has blanks
+    return _PATH.sub(lambda m: PureWindowsPath(m.group(0).rstrip("/\\")).name, text)
+
+
 def _respond(status: int, message: str):
+    message = public_message(message)
     if request.path.startswith(("/api/", "/tiles/")):
         return jsonify({"error": {"status": status, "title": _TITLES.get(status, "错误"), "message": message}}), status
     return render_template("error.html", status=status, title=_TITLES.get(status, "错误"), message=message), status

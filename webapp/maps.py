@@ -23,6 +23,7 @@ from jinja2 import Template
 from markupsafe import Markup
 
 from webapp.assets import asset_url
+from webapp.headers import csp_nonce
 
 __all__ = [
     "CLASS_COLORS",
@@ -292,12 +293,17 @@ def parcel_popups(parcels: pd.DataFrame, link_parcel: Callable[[str], str],
 
 
 def render(m: folium.Map) -> dict[str, Markup]:
-    """The parts of a map for a page template: ``header`` (assets, styles), ``html`` and ``script``."""
+    """The parts of a map for a page template: ``header`` (assets, styles), ``html`` and ``script``.
+
+    Folium's inline ``<script>`` elements carry the response's CSP nonce; ``script`` is the
+    body of one more, which the page template wraps with that nonce.
+    """
     fig = m.get_root()
     fig.render()
+    nonced = f'<script nonce="{csp_nonce()}">'  # Folium writes its inline scripts without attributes
     return {
-        "header": Markup(fig.header.render()),
-        "html": Markup(fig.html.render()),
+        "header": Markup(fig.header.render().replace("<script>", nonced)),
+        "html": Markup(fig.html.render().replace("<script>", nonced)),
         "script": Markup(fig.script.render()),
     }
 

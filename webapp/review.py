@@ -158,7 +158,7 @@ def _evidence(parcel_id: str, year: int) -> dict[str, Any]:
         history = mine[[c for c in cols if c in mine.columns]].astype(object).where(mine.notna(), None).to_dict("records")
     rasters = res.optional("mujun_rasters")
     in_queue = service.review_rows(ctx["geometry"], store.decisions(res.ws, year).iloc[:0])
-    return {**ctx, "year": year, "class_history": history,
+    return {**ctx, "year": year, "class_history": history, "queued": bool(len(in_queue)),
             "rasters": [] if rasters is None else rasters.astype(object).where(rasters.notna(), None).to_dict("records"),
             "kinds": in_queue["kinds"].iloc[0] if len(in_queue) else "",
             "severity": float(in_queue["severity"].iloc[0]) if len(in_queue) else 0.0,
@@ -166,7 +166,7 @@ def _evidence(parcel_id: str, year: int) -> dict[str, Any]:
             "log": store.audit_log(res.ws, parcel_id).to_dict("records")}
 
 
-@bp.route("/<int:year>/<parcel_id>", methods=["GET"])
+@bp.route("/<int:year>/<path:parcel_id>", methods=["GET"])
 def parcel(year: int, parcel_id: str):
     """地块审核页: map, figures, flags, raster evidence, class history, log, decision form."""
     ev = _evidence(parcel_id, year)
@@ -175,8 +175,15 @@ def parcel(year: int, parcel_id: str):
 
 
 def _page(ev: dict[str, Any]) -> dict[str, Any]:
+    reviewers = _reviewers()
+    assignee = ev["decision"].assignee
+    # colleagues cover for each other: a parcel assigned to someone else may be decided here,
+    # and the page says whose it is
+    other = None
+    if assignee and assignee != current_name():
+        other = next((u.label for u in reviewers if u.name == assignee), assignee)
     return {**ev, "years": results().years(), "decisions": DECISIONS, "measures": MEASURES,
-            "reviewers": _reviewers(), "pending": PENDING}
+            "reviewers": reviewers, "pending": PENDING, "assigned_to_other": other}
 
 
 def _form(d: store.Decision) -> dict[str, Any]:
@@ -184,7 +191,7 @@ def _form(d: store.Decision) -> dict[str, Any]:
             "comment": d.comment or "", "assignee": d.assignee or current_name(), "base_version": d.version}
 
 
-@bp.route("/<int:year>/<parcel_id>", methods=["POST"])
+@bp.route("/<int:year>/<path:parcel_id>", methods=["POST"])
 @role_required("reviewer")
 def decide(year: int, parcel_id: str):
     """Save a decision; a conflict or a refused field re-shows the form with what was typed."""
@@ -211,7 +218,7 @@ def decide(year: int, parcel_id: str):
     return redirect(url_for(".parcel", year=year, parcel_id=parcel_id))
 
 
-@bp.route("/<int:year>/<parcel_id>/sheet")
+@bp.route("/<int:year>/<path:parcel_id>/sheet")
 def sheet(year: int, parcel_id: str):
     """地块审核表: one printable A4 page with a sketch map, figures, decision and signatures."""
     from webapp.charts import parcel_sketch
