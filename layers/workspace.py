@@ -45,7 +45,7 @@ DEFAULT_NAME = "mujun.gpkg"
 META_TABLE = "mujun_meta"
 LOG_TABLE = "mujun_import_log"
 #: Tables saved in place (review decisions, users), never by :meth:`Workspace.write`.
-IN_PLACE_TABLES = ("mujun_users", "mujun_login_failures", "mujun_review", "mujun_review_log")
+IN_PLACE_TABLES = ("mujun_users", "mujun_login_failures", "mujun_sessions", "mujun_review", "mujun_review_log")
 
 
 def result_table(level: str) -> str:

@@ -5,7 +5,7 @@ Only 管理员 (admin). Every change is written to the audit log with who did it
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from geo.errors import InputError
 from layers import accounts
@@ -22,13 +22,18 @@ def _log(action: str, changes: str) -> None:
     log_event(results().ws, user=current_name(), address=remote_address(), action=action, changes=changes)
 
 
+def _min_password() -> int:
+    return int(current_app.config["PASSWORD_MIN_LENGTH"])
+
+
 @bp.route("/users")
 @role_required("admin")
 def users():
     log = audit_log(results().ws)
     events = log[log["parcel_id"].isna()].head(50).to_dict("records")
     return render_template("admin_users.html", title="用户管理", users=accounts.list_users(results().ws),
-                           roles=accounts.ROLE_LABELS, events=events, min_password=accounts.MIN_PASSWORD)
+                           roles=accounts.ROLE_LABELS, events=events, min_password=_min_password(),
+                           max_password=accounts.MAX_PASSWORD, max_name=accounts.MAX_NAME)
 
 
 @bp.route("/users", methods=["POST"])
@@ -37,7 +42,7 @@ def add():
     f = request.form
     try:
         user = accounts.add_user(results().ws, f.get("name", "").strip(), f.get("role", ""), f.get("password", ""),
-                                 full_name=f.get("full_name", ""))
+                                 full_name=f.get("full_name", ""), min_length=_min_password())
     except InputError as err:
         flash(str(err), "danger")
         return redirect(url_for(".users"))
@@ -61,7 +66,8 @@ def change(name: str):
         elif action == "role":
             user, text = accounts.set_role(ws, name, request.form.get("role", "")), "修改角色"
         elif action == "password":
-            user, text = accounts.set_password(ws, name, request.form.get("password", "")), "重设密码"
+            user, text = accounts.set_password(ws, name, request.form.get("password", ""),
+                                                  min_length=_min_password()), "重设密码"
         else:
             raise InputError(f"未知的操作 '{action}'")
     except InputError as err:

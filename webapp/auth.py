@@ -2,16 +2,18 @@
 manages users.
 
 Users live in the workspace (:mod:`layers.accounts`). Sessions are Flask's signed cookies,
-HttpOnly, SameSite=Lax, Secure whenever the request came over HTTPS, and end after
-``SESSION_HOURS``; a user's sessions also end when their password, role or status changes.
-Every page needs a login unless ``PUBLIC_READ`` is set, which opens the reading pages (not
-the review pages) to anonymous users. Failed logins are counted per user name and per
-address; after a few, each further attempt must wait, twice as long each time.
+HttpOnly, SameSite=Lax, Secure whenever the request came over HTTPS, carrying the id of a
+session the workspace keeps: logout deletes it, so a copied cookie stops working too. They
+end after ``SESSION_HOURS``; a user's sessions also end when their password, role or status
+changes. Every page needs a login unless ``PUBLIC_READ`` is set, which opens the reading
+pages (not the review pages) to anonymous users. Failed logins are counted per user name and
+per address; after a few, each further attempt must wait, twice as long each time.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -51,11 +53,12 @@ CLOSED_BLUEPRINTS = {"review", "admin"}
 class WebUser(UserMixin):
     """A :class:`layers.accounts.User` as Flask-Login sees it."""
 
-    def __init__(self, user: accounts.User):
+    def __init__(self, user: accounts.User, sid: str):
         self.user = user
+        self.sid = sid
 
-    def get_id(self) -> str:  # the token ends sessions when the account changes
-        return f"{self.user.token}:{self.user.name}"
+    def get_id(self) -> str:  # the workspace's session id: logout or an account change ends it
+        return self.sid
 
     @property
     def is_active(self) -> bool:
@@ -91,13 +94,14 @@ def current_name() -> str:
     return current_user.user.name if current_user.is_authenticated else ""
 
 
+def _max_age() -> float:
+    return current_app.permanent_session_lifetime.total_seconds()
+
+
 @login_manager.user_loader
-def _load(user_id: str) -> WebUser | None:
-    token, _, name = user_id.partition(":")
-    user = accounts.get_user(_workspace(), name)
-    if user is None or user.disabled or user.token != token:
-        return None
-    return WebUser(user)
+def _load(sid: str) -> WebUser | None:
+    user = accounts.session_user(_workspace(), sid, _max_age())
+    return WebUser(user, sid) if user is not None else None
 
 
 @login_manager.unauthorized_handler
@@ -125,12 +129,21 @@ def role_required(role: str) -> Callable:
     return wrap
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site (no scheme, no host, no ``//``) is followed after login."""
+    """Only a path on this site (no scheme, no host, no ``//``, no control characters, which
+    cannot go into a Location header) is followed after login."""
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc \
-            and "\\" not in target:
+            and "\\" not in target and not _CONTROL.search(target):
         return target
     return url_for("dashboard.index")
+
+
+def _login_page(next_url: str, name: str, **context: Any) -> str:
+    return render_template("login.html", title="登录", next_url=next_url, name=name,
+                           max_name=accounts.MAX_NAME, max_password=accounts.MAX_PASSWORD, **context)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -141,21 +154,23 @@ def login():
     if request.method == "GET":
         if current_user.is_authenticated:
             return redirect(_safe_next(next_url))
-        return render_template("login.html", title="登录", next_url=next_url, name="",
-                               no_users=not accounts.list_users(ws))
+        return _login_page(next_url, "", no_users=not accounts.list_users(ws))
     name = request.form.get("name", "").strip()
     password = request.form.get("password", "")
-    address = remote_address()
-    wait = accounts.login_wait(ws, [f"user:{name}", f"addr:{address}"])
-    if wait > 0:
-        flash(f"登录失败次数过多，请 {wait:.0f} 秒后再试。", "danger")
-        return render_template("login.html", title="登录", next_url=next_url, name=name), 429
-    user = accounts.check_login(ws, name, password, address)
-    if user is None:
+    if len(name) > accounts.MAX_NAME or len(password) > accounts.MAX_PASSWORD:  # not hashed, stored nor echoed
+        flash(f"用户名最多 {accounts.MAX_NAME} 个字符，密码最多 {accounts.MAX_PASSWORD} 个字符；请检查后重新输入。",
+              "danger")
+        return _login_page(next_url, ""), 400
+    attempt = accounts.attempt_login(ws, name, password, remote_address())
+    if attempt.wait > 0:
+        flash(f"登录失败次数过多，请 {attempt.wait:.0f} 秒后再试。", "danger")
+        return _login_page(next_url, name), 429
+    if attempt.user is None:
         flash("用户名或密码错误，或该账户已停用。", "danger")
-        return render_template("login.html", title="登录", next_url=next_url, name=name), 401
+        return _login_page(next_url, name), 401
+    sid = accounts.start_session(ws, attempt.user, _max_age())
     session.clear()  # no fixation: a fresh session for the logged-in user
-    login_user(WebUser(user))
+    login_user(WebUser(attempt.user, sid))
     session.permanent = True
     return redirect(_safe_next(next_url))
 
@@ -163,6 +178,8 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     """退出登录 (POST with a CSRF token, so no other site can log a user out)."""
+    if current_user.is_authenticated:
+        accounts.end_session(_workspace(), current_user.sid)
     logout_user()
     session.clear()
     flash("您已退出登录。", "info")

@@ -403,6 +403,13 @@ def _password(password_stdin: bool, confirm: bool = True) -> str:
     return click.prompt("密码", hide_input=True, confirmation_prompt="再次输入密码" if confirm else False)
 
 
+def _min_password() -> int:
+    """The web app's ``PASSWORD_MIN_LENGTH`` (``MUJUN_PASSWORD_MIN_LENGTH``), so both ask the same."""
+    from webapp.settings import DEFAULTS, from_env
+
+    return int(from_env().get("PASSWORD_MIN_LENGTH", DEFAULTS["PASSWORD_MIN_LENGTH"]))
+
+
 @user.command("add")
 @click.argument("name")
 @click.option("--role", type=click.Choice(accounts.ROLES), required=True, help="角色：viewer 查看、reviewer 审核、admin 管理")
@@ -414,7 +421,8 @@ def user_add(name, role, full_name, password_stdin, workspace) -> None:
     ws = Workspace.resolve(workspace)
     if not ws.exists():
         raise WorkspaceError(f"工作空间 {ws.path} 不存在；请先导入数据或运行 mujun demo，或用 --workspace 指定")
-    u = accounts.add_user(ws, name, role, _password(password_stdin), full_name=full_name)
+    u = accounts.add_user(ws, name, role, _password(password_stdin), full_name=full_name,
+                          min_length=_min_password())
     _log_user_change(ws, "新增用户", u)
     click.echo(f"已新增用户 {u.label}，角色：{u.role_label}")
 
@@ -471,7 +479,7 @@ def user_password(name, password_stdin, workspace) -> None:
     ws = Workspace.resolve(workspace)
     if accounts.get_user(ws, name) is None:
         raise InputError(f"没有用户 '{name}'；用 mujun user list 查看已有用户")
-    u = accounts.set_password(ws, name, _password(password_stdin))
+    u = accounts.set_password(ws, name, _password(password_stdin), min_length=_min_password())
     _log_user_change(ws, "重设密码", u)
     click.echo(f"已重设用户 {u.label} 的密码")
 

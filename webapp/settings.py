@@ -40,6 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_READ": False,
     # a login lasts this many hours
     "SESSION_HOURS": 8,
+    # shortest password accepted when one is set (admin page, mujun user add/password)
+    "PASSWORD_MIN_LENGTH": 10,
     # session cookie Secure flag: "auto" (when the request came over HTTPS), True or False
     "SESSION_COOKIE_SECURE": "auto",
     # number of reverse proxies in front of the app whose X-Forwarded-* headers are trusted
@@ -55,7 +57,7 @@ _ENV = {
     "WORKSPACE": str, "BASEMAP": str, "BASEMAP_URL": str, "BASEMAP_ATTRIBUTION": str,
     "BASEMAP_GCJ02": _flag, "TIANDITU_TOKEN": str,
     "MAX_EMBED_FEATURES": int, "PARCEL_MIN_ZOOM": int, "RANKING_PAGE_SIZE": int, "SECRET_KEY": str,
-    "PUBLIC_READ": _flag, "SESSION_HOURS": float, "PROXIES": int,
+    "PUBLIC_READ": _flag, "SESSION_HOURS": float, "PASSWORD_MIN_LENGTH": int, "PROXIES": int,
     "SESSION_COOKIE_SECURE": lambda v: "auto" if v.strip().lower() == "auto" else _flag(v),
     "TILE_CACHE": _flag, "TILE_CACHE_DIR": str, "TILE_CACHE_MAX_MB": float, "TILE_CACHE_MAX_ZOOM": int,
 }
