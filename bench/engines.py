@@ -40,6 +40,22 @@ def _rss_mib() -> float:
     return psutil.Process().memory_info().rss / MIB
 
 
+def _readers() -> tuple[float, float]:
+    """CPU seconds and largest peak RSS (MiB) of this process's children: the workspace's
+    reader processes (layers.reader), which read the GeoPackage with GDAL for mujun."""
+    cpu, peak = 0.0, 0.0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+            cpu += t.user + t.system
+            with open(f"/proc/{child.pid}/status") as fh:
+                hwm = next((line.split()[1] for line in fh if line.startswith("VmHWM:")), "0")
+            peak = max(peak, int(hwm) / 1024)
+        except (psutil.Error, OSError):
+            continue
+    return cpu, peak
+
+
 def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | None = None,
                dump: Path | None = None) -> dict:
     """``webapp.service.evaluate`` on ``workspace`` (a copy: it is written to)."""
@@ -95,8 +111,10 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
         ev = webapp.service.evaluate(ws, year, progress=False)
         seconds, cpu = time.perf_counter() - t, _cpu() - cpu
     peak = _peak_mib()
-    out = {"engine": "mujun", "seconds": seconds, "cpu_seconds": cpu, "write_seconds": sum(writes),
+    reader_cpu, reader_peak = _readers()  # the GDAL reads happen in reader processes
+    out = {"engine": "mujun", "seconds": seconds, "cpu_seconds": cpu + reader_cpu, "write_seconds": sum(writes),
            "seconds_without_write": seconds - sum(writes), "peak_rss_mib": peak, "baseline_rss_mib": baseline,
+           "reader_cpu_seconds": reader_cpu, "reader_peak_rss_mib": reader_peak,
            "counts": ev.counts[year]}
     if prof is not None:
         prof.close()
