@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from geo.rules import CLASSES
-from layers.workspace import Workspace, result_table
+from mujun.geo.rules import CLASSES
+from mujun.layers.workspace import Workspace, result_table
 
 __all__ = ["compare", "mujun_summary"]
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from geo.evaluation import ZONES, building_base, parcel_base
-from layers.rasters import parcel_builtup, raster_source
-from layers.workspace import Workspace
-from webapp.dask_engine import connect, default_partitions, evaluation_base
-from webapp.service import evaluate
+from mujun.dask_engine import connect, default_partitions, evaluation_base
+from mujun.geo.evaluation import ZONES, building_base, parcel_base
+from mujun.layers.rasters import parcel_builtup, raster_source
+from mujun.layers.workspace import Workspace
+from mujun.service import evaluate
 
 
 def _cpu() -> float:

@@ -42,7 +42,7 @@ def _rss_mib() -> float:
 
 def _readers() -> tuple[float, float]:
     """CPU seconds and largest peak RSS (MiB) of this process's children: the workspace's
-    reader processes (layers.reader), which read the GeoPackage with GDAL for mujun."""
+    reader processes (mujun.layers.reader), which read the GeoPackage with GDAL for mujun."""
     cpu, peak = 0.0, 0.0
     for child in psutil.Process().children(recursive=True):
         try:
@@ -58,15 +58,15 @@ def _readers() -> tuple[float, float]:
 
 def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | None = None,
                dump: Path | None = None) -> dict:
-    """``webapp.service.evaluate`` on ``workspace`` (a copy: it is written to)."""
+    """``mujun.service.evaluate`` on ``workspace`` (a copy: it is written to)."""
     from agreement import mujun_summary
 
-    import geo.assignment
-    import geo.evaluation
-    import geo.judgement
-    import layers.workspace
-    import webapp.service
-    from layers.workspace import Workspace
+    import mujun.geo.assignment
+    import mujun.geo.evaluation
+    import mujun.geo.judgement
+    import mujun.layers.workspace
+    import mujun.service
+    from mujun.layers.workspace import Workspace
 
     baseline = _rss_mib()
     writes: list[float] = []
@@ -89,26 +89,26 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
                       dump=dump)
         for attr in ("building_base", "parcel_base", "parcel_builtup", "evaluate_year", "judge_year",
                      "_replace_years", "overall", "class_counts"):
-            prof.wrap(webapp.service, attr)
+            prof.wrap(mujun.service, attr)
         prof.wrap(Workspace, "read", lambda self, name, **kw: f"read {name}")
         prof.wrap(Workspace, "write")
         for attr in ("_copy", "_check_integrity"):
-            prof.wrap(layers.workspace, attr)
-        prof.wrap(layers.workspace, "_write_frame", lambda path, name, frame: f"_write_frame {name}")
+            prof.wrap(mujun.layers.workspace, attr)
+        prof.wrap(mujun.layers.workspace, "_write_frame", lambda path, name, frame: f"_write_frame {name}")
         for attr in ("area_m2", "_building_totals", "_parcels_of_year", "zone_summary",
                      "counted_floor_area_m2", "enterprise_land_mu"):
-            prof.wrap(geo.evaluation, attr)
-        prof.wrap(geo.assignment.ZoneIndex, "__init__", lambda self, z, zid, **kw: f"ZoneIndex({zid})")
-        prof.wrap(geo.assignment.ZoneIndex, "assign", lambda self, f, **kw: f"assign({self.zone_id})")
+            prof.wrap(mujun.geo.evaluation, attr)
+        prof.wrap(mujun.geo.assignment.ZoneIndex, "__init__", lambda self, z, zid, **kw: f"ZoneIndex({zid})")
+        prof.wrap(mujun.geo.assignment.ZoneIndex, "assign", lambda self, f, **kw: f"assign({self.zone_id})")
         for attr in ("score_enterprises", "class_change", "compliance", "idle_flags", "inefficient_flags",
                      "noncompliance_flags", "whatif_gains", "platform_assessment"):
-            prof.wrap(geo.judgement, attr)
-        webapp.service.evaluate = prof.stage("evaluate", webapp.service.evaluate)
+            prof.wrap(mujun.geo.judgement, attr)
+        mujun.service.evaluate = prof.stage("evaluate", mujun.service.evaluate)
     ws = Workspace(workspace)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         t, cpu = time.perf_counter(), _cpu()
-        ev = webapp.service.evaluate(ws, year, progress=False)
+        ev = mujun.service.evaluate(ws, year, progress=False)
         seconds, cpu = time.perf_counter() - t, _cpu() - cpu
     peak = _peak_mib()
     reader_cpu, reader_peak = _readers()  # the GDAL reads happen in reader processes
@@ -129,7 +129,7 @@ def duckdb_eval(workspace: Path, year: int, threads: int | None, memory_limit: s
     import duckdb
     from peers.duckdb_eval import connect, evaluate, summary
 
-    from layers.rulesets import DEFAULT_RULES, load_rule_set
+    from mujun.layers.rulesets import DEFAULT_RULES, load_rule_set
 
     rules = load_rule_set(DEFAULT_RULES)
     con = connect(threads, memory_limit)
@@ -146,16 +146,16 @@ def duckdb_eval(workspace: Path, year: int, threads: int | None, memory_limit: s
 
 
 def _parcels(workspace: Path):
-    from layers.workspace import Workspace
+    from mujun.layers.workspace import Workspace
 
     return Workspace(workspace).read("parcels")[["parcel_id", "geometry"]]
 
 
 def zonal_mujun(workspace: Path, raster: Path) -> dict:
-    """``geo.zonal.builtup_fraction``, as ``layers.rasters.parcel_builtup`` calls it."""
+    """``mujun.geo.zonal.builtup_fraction``, as ``mujun.layers.rasters.parcel_builtup`` calls it."""
     import rasterio
 
-    from geo.zonal import builtup_fraction
+    from mujun.geo.zonal import builtup_fraction
 
     parcels = _parcels(workspace)
     baseline = _rss_mib()

@@ -26,10 +26,10 @@ import pandas as pd
 import shapely
 from province import write_sources  # bench/, beside this script
 
-from layers.importer import import_layer
-from layers.sample import GK, grid_parcels, parcel_buildings
-from layers.workspace import Workspace
-from webapp.service import evaluate
+from mujun.layers.importer import import_layer
+from mujun.layers.sample import GK, grid_parcels, parcel_buildings
+from mujun.layers.workspace import Workspace
+from mujun.service import evaluate
 
 MU = 10000.0 / 15.0
 

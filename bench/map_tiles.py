@@ -43,8 +43,8 @@ from urllib.parse import urlsplit
 import mercantile
 import numpy as np
 
-from layers.workspace import Workspace
-from webapp.maps import COLOR_BY
+from mujun.layers.workspace import Workspace
+from mujun.webapp.maps import COLOR_BY
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -61,9 +61,9 @@ LOAD_SECONDS = 5.0
 _SERVER = """
 import logging
 import sys
-from webapp import create_app
+from mujun.webapp import create_app
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # the load test queues on purpose
-from webapp.serve import bind, run
+from mujun.webapp.serve import bind, run
 app = create_app({"WORKSPACE": sys.argv[1], "TILE_CACHE_DIR": sys.argv[2], "PUBLIC_READ": True})  # the public map
 run(bind(app, "127.0.0.1", 0), echo=lambda text: print(text, flush=True))
 """

@@ -33,9 +33,9 @@ import pyogrio
 import shapely
 from playwright.sync_api import Page, sync_playwright
 
-from layers.workspace import Workspace
-from webapp import create_app
-from webapp.serve import running
+from mujun.layers.workspace import Workspace
+from mujun.webapp import create_app
+from mujun.webapp.serve import running
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -72,8 +72,8 @@ _ZOOM = """([lat, lon]) => new Promise((resolve, reject) => {
 
 
 def _sample(folder: Path, seed: int, scale: float) -> Workspace:
-    from layers.sample import build_sample
-    from webapp.service import evaluate
+    from mujun.layers.sample import build_sample
+    from mujun.service import evaluate
 
     ws = Workspace(folder / "sample.gpkg")
     t = time.perf_counter()

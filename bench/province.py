@@ -37,10 +37,10 @@ from affine import Affine
 from rasterio.features import rasterize
 from rasterio.windows import Window
 
-from layers.importer import import_layer
-from layers.sample import INDUSTRIES, data_dir, grid_parcels, parcel_buildings
-from layers.sample_raster import TILE
-from layers.workspace import Workspace
+from mujun.layers.importer import import_layer
+from mujun.layers.sample import INDUSTRIES, data_dir, grid_parcels, parcel_buildings
+from mujun.layers.sample_raster import TILE
+from mujun.layers.workspace import Workspace
 
 __all__ = ["CITIES", "YEAR", "build", "build_raster", "cities", "generate", "raster_path", "workspace_path"]
 
@@ -460,7 +460,7 @@ def build_raster(n: int, seed: int = 1, *, out: Path = OUT, force: bool = False,
     """A built-up GeoTIFF over the parcels of the cached workspace, for the zonal benchmark.
 
     Float32 built-up share per 10 m cell in EPSG:4549, nodata -1, tiled 128 × 128 and sparse
-    (only tiles under a parcel are written), as :mod:`layers.sample_raster` draws it —
+    (only tiles under a parcel are written), as :mod:`mujun.layers.sample_raster` draws it —
     footprints 1, an 8 m apron 0.6, noise — but drawn tile by tile, so that three million
     buildings never become GeoJSON mappings all at once (the sample's writer holds them all,
     over 12 GiB at a million parcels).

@@ -5,7 +5,7 @@
 On a synthetic workspace of N parcels over Zhejiang's eleven cities (bench/province.py,
 built once and cached in bench/out/):
 
-- evaluation: ``webapp.service.evaluate`` vs. the same computation in DuckDB spatial SQL
+- evaluation: ``mujun.service.evaluate`` vs. the same computation in DuckDB spatial SQL
   (bench/peers/duckdb_eval.py), each in its own process; time, peak memory, the ratio, where
   mujun's time and memory go by stage, and whether the two agree;
 - zonal: mujun's exactextract zonal statistics vs. ``rasterstats.zonal_stats`` on a 10 m

@@ -166,7 +166,7 @@ def _review_saves(base: str, stop: float, tally: Tally, parcels: list[str], save
 def _evaluations(workspace: Path, stop: float, tally: Tally) -> None:
     while time.monotonic() < stop:
         t = time.perf_counter()
-        run = subprocess.run([sys.executable, "-m", "webapp.cli", "evaluate", "--workspace", str(workspace),
+        run = subprocess.run([sys.executable, "-m", "mujun.cli", "evaluate", "--workspace", str(workspace),
                               "--year", "2025"], capture_output=True, text=True)
         error = None if run.returncode == 0 else f"exit {run.returncode}: {run.stderr.strip()[-300:]}"
         tally.add("evaluation", time.perf_counter() - t, error)
@@ -210,10 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=8765)
     args = ap.parse_args(argv)
 
-    from layers.accounts import add_user
-    from layers.sample import build_sample
-    from layers.workspace import Workspace
-    from webapp.service import evaluate
+    from mujun.layers.accounts import add_user
+    from mujun.layers.sample import build_sample
+    from mujun.layers.workspace import Workspace
+    from mujun.service import evaluate
 
     tmp = Path(tempfile.mkdtemp(prefix="mujun-load-"))
     try:
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
 
         base = f"http://127.0.0.1:{args.port}"
         env = {**os.environ, "MUJUN_PROXIES": "1"}
-        server = subprocess.Popen([sys.executable, "-m", "webapp.cli", "serve", "--workspace", str(ws.path),
+        server = subprocess.Popen([sys.executable, "-m", "mujun.cli", "serve", "--workspace", str(ws.path),
                                    "--host", "127.0.0.1", "--port", str(args.port)],
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:

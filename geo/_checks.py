@@ -5,7 +5,7 @@ from __future__ import annotations
 import geopandas as gpd
 import pandas as pd
 
-from geo.errors import CRSError, SchemaError
+from mujun.geo.errors import CRSError, SchemaError
 
 
 def _check_geoseries(geometry: gpd.GeoDataFrame | gpd.GeoSeries, arg: str = "geometry") -> gpd.GeoSeries:

@@ -8,8 +8,8 @@ import pandas as pd
 import shapely
 from pyproj import CRS, Transformer
 
-from geo._checks import _check_geoseries
-from geo.crs import CGCS2000, gk_zone_epsg
+from mujun.geo._checks import _check_geoseries
+from mujun.geo.crs import CGCS2000, gk_zone_epsg
 
 __all__ = ["M2_PER_MU", "area_m2", "area_mu", "local_gk_crs"]
 

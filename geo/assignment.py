@@ -13,8 +13,8 @@ import pyarrow as pa
 import shapely
 from pyproj import CRS
 
-from geo._checks import _check_columns, _check_geoseries
-from geo.area import local_gk_crs
+from mujun.geo._checks import _check_columns, _check_geoseries
+from mujun.geo.area import local_gk_crs
 
 __all__ = ["ZoneIndex", "majority_zone"]
 
@@ -55,7 +55,7 @@ def majority_zone(
     min_share : float
         Share of the feature's area the best zone must exceed.
     crs : CRS, optional
-        Planar CRS of the overlay (default: :func:`~geo.area.local_gk_crs` of the
+        Planar CRS of the overlay (default: :func:`~mujun.geo.area.local_gk_crs` of the
         features). Give the CRS of the whole layer when ``features`` is one part of it, so
         that every part is measured alike.
     carry : sequence of str
@@ -98,7 +98,7 @@ class ZoneIndex:
     zones, zone_id, carry
         As for :func:`majority_zone`.
     crs : CRS, optional
-        Planar CRS of the overlay (default: :func:`~geo.area.local_gk_crs` of the zones).
+        Planar CRS of the overlay (default: :func:`~mujun.geo.area.local_gk_crs` of the zones).
 
     Examples
     --------

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from geo.rules import ControlRules
+from mujun.geo.rules import ControlRules
 
 __all__ = ["LABELS", "compliance", "division_2002"]
 

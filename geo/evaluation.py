@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from geo._checks import _check_columns
-from geo._keys import isin, positions
-from geo.area import area_m2, local_gk_crs
-from geo.assignment import ZoneIndex
-from geo.errors import InputError
-from geo.intensity import (
+from mujun.geo._checks import _check_columns
+from mujun.geo._keys import isin, positions
+from mujun.geo.area import area_m2, local_gk_crs
+from mujun.geo.assignment import ZoneIndex
+from mujun.geo.errors import InputError
+from mujun.geo.intensity import (
     PER_MU,
     area_missing_reason,
     enterprise_land_mu,
@@ -29,7 +29,7 @@ from geo.intensity import (
     ratio_of_sums,
     safe_ratio,
 )
-from geo.landuse import (
+from mujun.geo.landuse import (
     admin_footprint_m2,
     admin_share,
     building_coefficient,
@@ -81,7 +81,7 @@ def parcel_base(
         ratios built on them are then missing (unknown), not zero, so that no parcel is
         judged unbuilt or under-built for lack of data.
     crs : CRS, optional
-        Planar CRS of the zone overlays (default: :func:`~geo.area.local_gk_crs` of the
+        Planar CRS of the zone overlays (default: :func:`~mujun.geo.area.local_gk_crs` of the
         parcels); give the whole layer's when ``parcels`` is one partition of it.
 
     Returns
@@ -192,7 +192,7 @@ def building_base(
         As for :func:`parcel_base`; each building gets the district, park and platform
         holding most of it.
     crs : CRS, optional
-        Planar CRS of the overlays (default: :func:`~geo.area.local_gk_crs` of the
+        Planar CRS of the overlays (default: :func:`~mujun.geo.area.local_gk_crs` of the
         buildings); give the whole layer's when ``buildings`` is one partition of it.
 
     Returns

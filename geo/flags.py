@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from geo.rules import RuleSet
+from mujun.geo.rules import RuleSet
 
 __all__ = ["FLAG_KINDS", "idle_flags", "inefficient_flags", "noncompliance_flags"]
 
@@ -82,7 +82,7 @@ def idle_flags(
 
     Examples
     --------
-    >>> from geo.rules import rule_set_from_dict
+    >>> from mujun.geo.rules import rule_set_from_dict
     >>> r = rule_set_from_dict({"name": "t", "title": "t",
     ...     "groups": {"above_scale": {"indicators": [{"key": "tax_per_mu", "weight": 1}]}}})
     >>> p = pd.DataFrame({"parcel_id": ["a", "b"], "area_mu": [30.0, 30.0], "footprint_m2": [0.0, 0.0],
@@ -184,7 +184,7 @@ def inefficient_flags(parcels: pd.DataFrame, rules: RuleSet, division: pd.Series
 
 
 def noncompliance_flags(checks: pd.DataFrame) -> pd.DataFrame:
-    """One flag per failed compliance check (see :func:`geo.compliance.compliance`)."""
+    """One flag per failed compliance check (see :func:`mujun.geo.compliance.compliance`)."""
     failed = checks[checks["status"] == "不达标"]
     reason = (failed["label"] + " " + failed["measured"].round(3).astype("string") + "，要求 "
               + failed["required_text"] + "（" + failed["source"] + "）")

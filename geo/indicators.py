@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from geo.errors import InputError
-from geo.intensity import safe_ratio
+from mujun.geo.errors import InputError
+from mujun.geo.intensity import safe_ratio
 
 __all__ = ["INDICATORS", "benchmarks", "enterprise_indicators"]
 

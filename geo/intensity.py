@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from geo._checks import _check_columns
+from mujun.geo._checks import _check_columns
 
 __all__ = [
     "PER_MU",

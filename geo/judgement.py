@@ -11,13 +11,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from geo._keys import isin, lookup
-from geo.compliance import compliance, division_2002
-from geo.flags import FLAG_KINDS, idle_flags, inefficient_flags, noncompliance_flags
-from geo.platforms import platform_assessment
-from geo.rules import ControlRules, RuleSet
-from geo.scoring import class_change, score_enterprises
-from geo.whatif import whatif_gains
+from mujun.geo._keys import isin, lookup
+from mujun.geo.compliance import compliance, division_2002
+from mujun.geo.flags import FLAG_KINDS, idle_flags, inefficient_flags, noncompliance_flags
+from mujun.geo.platforms import platform_assessment
+from mujun.geo.rules import ControlRules, RuleSet
+from mujun.geo.scoring import class_change, score_enterprises
+from mujun.geo.whatif import whatif_gains
 
 __all__ = ["DATA_EDITION", "class_counts", "judge_year"]
 
@@ -42,7 +42,7 @@ def judge_year(
     veto: Mapping[str, str] | None = None,
     builtup: pd.Series | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Add the year's judgements to the results of :func:`geo.evaluation.evaluate_year`.
+    """Add the year's judgements to the results of :func:`mujun.geo.evaluation.evaluate_year`.
 
     Parameters
     ----------
@@ -52,7 +52,7 @@ def judge_year(
     as_of : Timestamp
         Date idle land and contracts are judged at.
     concordance : mapping
-        GB/T 4754-2017 → 2002 table (:func:`layers.rulesets.industry_concordance`).
+        GB/T 4754-2017 → 2002 table (:func:`mujun.layers.rulesets.industry_concordance`).
     previous_class : Series, optional
         Last year's class by credit code.
     veto : mapping, optional

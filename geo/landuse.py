@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from geo.intensity import safe_ratio
+from mujun.geo.intensity import safe_ratio
 
 __all__ = [
     "ADMIN_USES",

@@ -1,6 +1,6 @@
 """The geometry of an evaluation, part by part: what an engine runs on each partition.
 
-:func:`~geo.evaluation.building_base` and :func:`~geo.evaluation.parcel_base` are the
+:func:`~mujun.geo.evaluation.building_base` and :func:`~mujun.geo.evaluation.parcel_base` are the
 expensive, per-feature steps of an evaluation. Here the layers are cut into spatially
 compact parts along a Hilbert curve (:func:`spatial_parts`) and the same two functions run
 on each part:
@@ -29,8 +29,8 @@ import pyarrow.compute as pc
 import shapely
 from pyproj import CRS
 
-from geo._checks import _check_columns, _check_geoseries
-from geo.evaluation import building_base, parcel_base
+from mujun.geo._checks import _check_columns, _check_geoseries
+from mujun.geo.evaluation import building_base, parcel_base
 
 __all__ = [
     "BUILDING_TOTALS",
@@ -139,7 +139,7 @@ def building_part(
     crs: CRS,
     margin: float = 0.0,
 ) -> pd.DataFrame:
-    """:func:`~geo.evaluation.building_base` of one part of the buildings, without geometry.
+    """:func:`~mujun.geo.evaluation.building_base` of one part of the buildings, without geometry.
 
     Parameters
     ----------
@@ -152,14 +152,14 @@ def building_part(
     zones : mapping
         The zone layers, whole.
     crs : CRS
-        The planar CRS of the whole building layer (:func:`~geo.area.local_gk_crs`).
+        The planar CRS of the whole building layer (:func:`~mujun.geo.area.local_gk_crs`).
     margin : float
         As for :func:`nearby_parts`.
 
     Returns
     -------
     DataFrame
-        The columns of :func:`~geo.evaluation.building_base` but the geometry, on the
+        The columns of :func:`~mujun.geo.evaluation.building_base` but the geometry, on the
         part's index.
     """
     frames = [p for p in parcels if len(p)]
@@ -184,7 +184,7 @@ def parcel_part(
     *,
     crs: CRS,
 ) -> pd.DataFrame:
-    """:func:`~geo.evaluation.parcel_base` of one part of the parcels, without geometry.
+    """:func:`~mujun.geo.evaluation.parcel_base` of one part of the parcels, without geometry.
 
     Parameters
     ----------
@@ -197,12 +197,12 @@ def parcel_part(
     zones : mapping
         The zone layers, whole.
     crs : CRS
-        The planar CRS of the whole parcel layer (:func:`~geo.area.local_gk_crs`).
+        The planar CRS of the whole parcel layer (:func:`~mujun.geo.area.local_gk_crs`).
 
     Returns
     -------
     DataFrame
-        The columns of :func:`~geo.evaluation.parcel_base` but the geometry, on the part's
+        The columns of :func:`~mujun.geo.evaluation.parcel_base` but the geometry, on the part's
         index.
     """
     _check_columns(parcels, ["parcel_id"], "parcels")

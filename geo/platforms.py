@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from geo.intensity import safe_ratio
+from mujun.geo.intensity import safe_ratio
 
 __all__ = ["GUIDE_MU", "GUIDE_OUTPUT_YI", "GUIDE_LEAD_SHARE", "platform_assessment"]
 
@@ -20,7 +20,7 @@ WAN_PER_YI = 1e4  # 1 亿元 = 10,000 万元
 
 
 def _ratio(amount: float, mu: float) -> float:
-    """amount / mu, NaN when there is no land (see :func:`geo.intensity.safe_ratio`)."""
+    """amount / mu, NaN when there is no land (see :func:`mujun.geo.intensity.safe_ratio`)."""
     return float(safe_ratio(pd.Series([amount]), pd.Series([mu])).iloc[0])
 
 
@@ -38,7 +38,7 @@ def platform_assessment(
     Parameters
     ----------
     summary : DataFrame
-        The year's platform results from :func:`geo.evaluation.zone_summary`, with the
+        The year's platform results from :func:`mujun.geo.evaluation.zone_summary`, with the
         platform attributes (``platform_id``, ``planned_mu``, ``target_output``,
         ``target_year``, ``lead_industry_codes``).
     parcels : DataFrame

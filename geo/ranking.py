@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from geo.errors import InputError
+from mujun.geo.errors import InputError
 
 __all__ = ["numeric_fields", "ranked"]
 

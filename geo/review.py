@@ -4,7 +4,7 @@ which decisions are well-formed.
 The queue holds every parcel flagged idle (闲置), inefficient (低效) or non-compliant
 (不达标), and every parcel whose holder is classed D. Severity is the yearly tax the parcel
 falls short by: ``max(target − 亩均税收, 0) × 面积`` in 万元, where the target is the median
-亩均税收 of its district's firms in its industry (see :mod:`geo.whatif`); a parcel with no
+亩均税收 of its district's firms in its industry (see :mod:`mujun.geo.whatif`); a parcel with no
 figures (idle, no record) starts from zero.
 """
 
@@ -15,7 +15,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from geo.errors import InputError
+from mujun.geo.errors import InputError
 
 __all__ = ["DECISIONS", "MEASURES", "PENDING", "QUEUE_KINDS", "STATUSES", "check_decision", "queue", "severity"]
 
@@ -92,7 +92,7 @@ def check_decision(status: str, measure: str, deadline: str, comment: str, *, to
     >>> check_decision("不予认定", "", "", "")
     Traceback (most recent call last):
     ...
-    geo.errors.InputError: 不予认定须在“审核意见”中写明理由
+    mujun.geo.errors.InputError: 不予认定须在“审核意见”中写明理由
     """
     if status not in DECISIONS:
         raise InputError(f"审核结论 '{status}' 无效；请选择 {' / '.join(DECISIONS)}")

@@ -1,6 +1,6 @@
 """Rule sets as data: the evaluation (weights, benchmarks, classes, vetoes, flags) and the
 land-use control indicators. Parsed and checked from plain dicts (read from TOML by
-:mod:`layers.rulesets`); an invalid rule set is refused naming the key and the problem.
+:mod:`mujun.layers.rulesets`); an invalid rule set is refused naming the key and the problem.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from geo.errors import InputError
-from geo.indicators import INDICATORS
+from mujun.geo.errors import InputError
+from mujun.geo.indicators import INDICATORS
 
 __all__ = [
     "CLASSES",
@@ -183,7 +183,7 @@ def rule_set_from_dict(d: Mapping[str, Any], source: str = "") -> RuleSet:
     >>> rule_set_from_dict({"name": "t", "title": "x", "groups": {}})
     Traceback (most recent call last):
     ...
-    geo.rules.RuleError: groups 至少要有 above_scale（规上企业）或 below_scale（规下企业）之一
+    mujun.geo.rules.RuleError: groups 至少要有 above_scale（规上企业）或 below_scale（规下企业）之一
     """
     d = _table(d, "顶层", source)
     _unknown(d, {"name", "title", "description", "source", "verified", "population", "groups", "classes",

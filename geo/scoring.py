@@ -20,8 +20,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from geo.indicators import benchmarks, enterprise_indicators
-from geo.rules import CLASSES, GROUPS, ClassRule, RuleSet
+from mujun.geo.indicators import benchmarks, enterprise_indicators
+from mujun.geo.rules import CLASSES, GROUPS, ClassRule, RuleSet
 
 __all__ = ["class_change", "classify", "score_enterprises"]
 
@@ -37,7 +37,7 @@ def classify(scores: pd.Series, rule: ClassRule) -> pd.Series:
 
     Examples
     --------
-    >>> from geo.rules import ClassRule
+    >>> from mujun.geo.rules import ClassRule
     >>> r = ClassRule("shares", shares={"A": 0.2, "B": 0.3, "C": 0.3, "D": 0.2})
     >>> classify(pd.Series([90, 80, 80, 70, 60, 50, 40, 30, 20, 10.0]), r).tolist()
     ['A', 'B', 'B', 'B', 'B', 'C', 'C', 'C', 'D', 'D']

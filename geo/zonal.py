@@ -25,8 +25,8 @@ from exactextract.raster import NumPyRasterSource, RasterioRasterSource
 from pyproj import CRS
 from rasterio.windows import Window
 
-from geo._checks import _check_geoseries
-from geo.errors import CRSError, InputError
+from mujun.geo._checks import _check_geoseries
+from mujun.geo.errors import CRSError, InputError
 
 __all__ = ["builtup_fraction", "class_fraction"]
 

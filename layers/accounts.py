@@ -22,8 +22,8 @@ from datetime import datetime
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from geo.errors import InputError
-from layers.workspace import Workspace
+from mujun.geo.errors import InputError
+from mujun.layers.workspace import Workspace
 
 __all__ = [
     "MAX_NAME", "MAX_PASSWORD", "MIN_PASSWORD", "ROLES", "ROLE_LABELS", "LoginAttempt", "User", "add_user",

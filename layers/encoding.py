@@ -12,7 +12,7 @@ import codecs
 import struct
 from pathlib import Path
 
-from geo.errors import InputError
+from mujun.geo.errors import InputError
 
 __all__ = ["cpg_encoding", "detect_bytes_encoding", "shapefile_encoding", "text_file_encoding"]
 

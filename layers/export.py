@@ -20,9 +20,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.errors import InputError
-from layers.schema import FIELDS_BY_NAME, label
-from layers.workspace import _storable
+from mujun.geo.errors import InputError
+from mujun.layers.schema import FIELDS_BY_NAME, label
+from mujun.layers.workspace import _storable
 
 __all__ = ["EXPORT_SUFFIXES", "FORMULA_START", "chinese_headers", "export_table", "formula_like"]
 

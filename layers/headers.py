@@ -12,8 +12,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from geo.errors import SchemaError
-from layers.schema import Field, Kind
+from mujun.geo.errors import SchemaError
+from mujun.layers.schema import Field, Kind
 
 __all__ = ["HeaderMapping", "alias_table", "map_headers", "normalise_header", "parse_overrides", "unit_factor"]
 
@@ -66,7 +66,7 @@ def unit_factor(f: Field, unit: str | None) -> float | None:
 
     Examples
     --------
-    >>> from layers.schema import KINDS
+    >>> from mujun.layers.schema import KINDS
     >>> tax = KINDS["enterprises"].field("tax")
     >>> unit_factor(tax, "元"), unit_factor(tax, None), unit_factor(tax, "美元")
     (0.0001, 1.0, None)
@@ -175,7 +175,7 @@ def map_headers(
 
     Examples
     --------
-    >>> from layers.schema import KINDS
+    >>> from mujun.layers.schema import KINDS
     >>> m = map_headers(["统一社会信用代码", "企业名称", "税收（元）", "备注"], KINDS["enterprises"])
     >>> m.columns, m.factors, m.ignored
     ({'统一社会信用代码': 'credit_code', '企业名称': 'name', '税收（元）': 'tax'}, {'tax': 0.0001}, ['备注'])

@@ -15,11 +15,11 @@ import geopandas as gpd
 import pandas as pd
 from tqdm import tqdm
 
-from geo.errors import InputError, SchemaError
-from layers.headers import map_headers, parse_overrides
-from layers.schema import Kind, get_kind
-from layers.sources import read_source
-from layers.validate import (
+from mujun.geo.errors import InputError, SchemaError
+from mujun.layers.headers import map_headers, parse_overrides
+from mujun.layers.schema import Kind, get_kind
+from mujun.layers.sources import read_source
+from mujun.layers.validate import (
     Report,
     check_ids,
     coerce_fields,
@@ -28,7 +28,7 @@ from layers.validate import (
     plausible_years,
     prepare_geometry,
 )
-from layers.workspace import Workspace
+from mujun.layers.workspace import Workspace
 
 __all__ = ["ImportResult", "import_layer", "prepare_layer"]
 
@@ -216,7 +216,7 @@ def import_layer(
         Year of an enterprise table without a year column, or the one year to import.
     year_range : (int, int), optional
         First and last plausible year, for ``year`` and a year column (default
-        :func:`layers.validate.plausible_years`: 1990 to next year).
+        :func:`mujun.layers.validate.plausible_years`: 1990 to next year).
     progress : bool, optional
         Show a progress bar (default: when writing to a terminal).
 

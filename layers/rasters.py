@@ -28,10 +28,10 @@ import rasterio
 import shapely
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
-from geo.crs import CGCS2000
-from geo.errors import CRSError, InputError, WorkspaceError
-from geo.zonal import WORLDCOVER_BUILTUP, builtup_fraction, class_fraction
-from layers.workspace import Workspace
+from mujun.geo.crs import CGCS2000
+from mujun.geo.errors import CRSError, InputError, WorkspaceError
+from mujun.geo.zonal import WORLDCOVER_BUILTUP, builtup_fraction, class_fraction
+from mujun.layers.workspace import Workspace
 
 __all__ = [
     "KINDS", "TABLE", "RasterSource", "parcel_builtup", "raster_source", "register_raster", "registered_rasters",

@@ -31,7 +31,7 @@ from typing import BinaryIO
 import pandas as pd
 import pyarrow as pa
 
-from geo.errors import WorkspaceError
+from mujun.geo.errors import WorkspaceError
 
 __all__ = ["MAX_READERS", "read_table"]
 

@@ -22,9 +22,9 @@ from datetime import datetime
 
 import pandas as pd
 
-from geo.errors import ConflictError
-from geo.review import PENDING, check_decision
-from layers.workspace import Workspace
+from mujun.geo.errors import ConflictError
+from mujun.geo.review import PENDING, check_decision
+from mujun.layers.workspace import Workspace
 
 __all__ = ["AUDIT_TABLE", "REVIEW_TABLE", "Decision", "assign", "audit_log", "decision", "decisions",
            "log_event", "save_decision"]
@@ -189,7 +189,7 @@ def save_decision(
     Raises
     ------
     InputError
-        The decision is ill-formed (see :func:`geo.review.check_decision`).
+        The decision is ill-formed (see :func:`mujun.geo.review.check_decision`).
     ConflictError
         Someone saved this parcel since ``base_version``; ``err.current`` is their record.
     """

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from geo.rules import (
+from mujun.geo.rules import (
     ControlRules,
     RuleError,
     RuleSet,
@@ -111,7 +111,7 @@ def read_veto(path: str | Path) -> dict[str, str]:
         if p.suffix.lower() in (".xlsx", ".xlsm"):
             t = pd.read_excel(p, dtype=str)
         else:
-            from layers.encoding import text_file_encoding
+            from mujun.layers.encoding import text_file_encoding
 
             t = pd.read_csv(p, dtype=str, encoding=text_file_encoding(p), keep_default_na=False)
     except (OSError, ValueError) as err:

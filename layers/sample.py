@@ -13,6 +13,7 @@ then imported through the ordinary import pipeline.
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import shutil
 import warnings
@@ -24,11 +25,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.errors import InputError, WorkspaceError
-from layers.importer import import_layer
-from layers.rasters import register_raster
-from layers.sample_raster import write_builtup_raster
-from layers.workspace import Workspace
+from mujun.geo.errors import InputError, WorkspaceError
+from mujun.layers.importer import import_layer
+from mujun.layers.rasters import register_raster
+from mujun.layers.sample_raster import write_builtup_raster
+from mujun.layers.workspace import Workspace
 
 __all__ = ["SampleBuilt", "build_sample", "data_dir", "generate"]
 
@@ -78,13 +79,14 @@ CLUSTERS_PER_DISTRICT = 8
 
 
 def data_dir() -> Path:
-    """The repository's data/ folder (reference and sample data)."""
+    """The reference and sample data shipped with mujun (the package ``mujun.data``, the
+    repository's data/ folder); ``$MUJUN_DATA`` names another folder."""
     env = os.environ.get("MUJUN_DATA")
-    here = Path(env) if env else Path(__file__).resolve().parents[1] / "data"
+    here = Path(env) if env else Path(str(importlib.resources.files("mujun.data")))
     if not (here / "shaoxing_districts.geojson").exists():
         raise WorkspaceError(
-            f"找不到示例底图 {here / 'shaoxing_districts.geojson'}；请在源码目录中用 pip install -e . 安装，"
-            "或把环境变量 MUJUN_DATA 设为 data 文件夹"
+            f"找不到示例底图 {here / 'shaoxing_districts.geojson'}；请重新安装 mujun，"
+            "或把环境变量 MUJUN_DATA 设为含该文件的文件夹"
         )
     return here
 

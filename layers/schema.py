@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from geo.errors import InputError
+from mujun.geo.errors import InputError
 
 __all__ = ["FIELDS_BY_NAME", "KINDS", "RESULT_FIELDS", "Field", "Kind", "get_kind", "label"]
 

@@ -1,7 +1,7 @@
 """Reading source files: vector layers and enterprise tables, as they are.
 
 Nothing is interpreted here beyond the file format and the text encoding; fields, types
-and coordinates are checked by :mod:`layers.validate` and :mod:`layers.importer`.
+and coordinates are checked by :mod:`mujun.layers.validate` and :mod:`mujun.layers.importer`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import pandas as pd
 import pyogrio
 from pyogrio.errors import DataLayerError, DataSourceError
 
-from geo.errors import InputError
-from layers.encoding import shapefile_encoding, text_file_encoding
-from layers.headers import alias_table, normalise_header
-from layers.schema import Kind
+from mujun.geo.errors import InputError
+from mujun.layers.encoding import shapefile_encoding, text_file_encoding
+from mujun.layers.headers import alias_table, normalise_header
+from mujun.layers.schema import Kind
 
 __all__ = ["Source", "check_shapefile_parts", "read_source", "VECTOR_SUFFIXES", "TABLE_SUFFIXES"]
 

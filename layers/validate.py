@@ -1,7 +1,7 @@
 """Checking and cleaning imported records: field types, ids, geometries, coordinates.
 
 Every function either returns clean data and adds what it changed to the report, or
-refuses with a one-line :class:`~geo.errors.MujunError` naming the file, the rows or
+refuses with a one-line :class:`~mujun.geo.errors.MujunError` naming the file, the rows or
 features, the field and what to do.
 """
 
@@ -17,11 +17,11 @@ import shapely
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError as PyProjCRSError
 
-from geo.crs import CGCS2000, CHINA_BOUNDS
-from geo.errors import CRSError, InputError, SchemaError
-from layers.headers import HeaderMapping
-from layers.schema import Field, Kind
-from layers.sources import Source
+from mujun.geo.crs import CGCS2000, CHINA_BOUNDS
+from mujun.geo.errors import CRSError, InputError, SchemaError
+from mujun.layers.headers import HeaderMapping
+from mujun.layers.schema import Field, Kind
+from mujun.layers.sources import Source
 
 __all__ = [
     "PLACEHOLDERS",

@@ -7,7 +7,7 @@ refused operation leaves the workspace byte-for-byte as it was.
 
 One SQLite library per file in a process: in a mujun process the live workspace is opened by
 Python's ``sqlite3`` only — layer lists, metadata, users, review decisions and the copy a
-write starts from. Its tables are read by GDAL in a reader process (:mod:`layers.reader`),
+write starts from. Its tables are read by GDAL in a reader process (:mod:`mujun.layers.reader`),
 because pyogrio's GDAL brings a second copy of SQLite, and two copies in one process break
 each other's locks. GDAL writes the scratch copy, which only the writing process knows of;
 ``sqlite3`` opens that copy before GDAL does (the copy) and after GDAL has closed it (the
@@ -35,9 +35,9 @@ import pyarrow as pa
 import pyogrio
 import shapely
 
-from geo.errors import WorkspaceError
-from layers.reader import read_table
-from layers.schema import FIELDS_BY_NAME, KINDS
+from mujun.geo.errors import WorkspaceError
+from mujun.layers.reader import read_table
+from mujun.layers.schema import FIELDS_BY_NAME, KINDS
 
 __all__ = ["DEFAULT_NAME", "META_TABLE", "WithGeometryOf", "Workspace", "result_table"]
 

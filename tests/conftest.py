@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from layers.sample import build_sample
-from layers.workspace import Workspace
-from webapp.service import evaluate
+from mujun.layers.sample import build_sample
+from mujun.layers.workspace import Workspace
+from mujun.service import evaluate
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +25,7 @@ def sample_workspace(tmp_path_factory) -> Workspace:
 def web_app(sample_workspace):
     """The web app over the sample workspace, reading pages open to anonymous users
     (``PUBLIC_READ``); login, roles and review are tested on :func:`review_app`."""
-    from webapp import create_app
+    from mujun.webapp import create_app
 
     return create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "PUBLIC_READ": True})
 
@@ -41,7 +41,7 @@ USERS = {"admin": ("admin", "admin-pass-1"), "rev1": ("reviewer", "rev1-pass-1")
 
 
 def add_users(ws: Workspace) -> Workspace:
-    from layers.accounts import add_user
+    from mujun.layers.accounts import add_user
 
     for name, (role, password) in USERS.items():
         add_user(ws, name, role, password, full_name=f"测试{name}")
@@ -71,7 +71,7 @@ def fresh_review_workspace(sample_workspace, tmp_path) -> Workspace:
 @pytest.fixture(scope="session")
 def review_app(review_workspace):
     """The web app with its default settings: every page needs a login."""
-    from webapp import create_app
+    from mujun.webapp import create_app
 
     return create_app({"WORKSPACE": str(review_workspace.path), "TESTING": True})
 

@@ -1,4 +1,4 @@
-"""layers.accounts: users, roles, hashed passwords, failed-login throttling."""
+"""mujun.layers.accounts: users, roles, hashed passwords, failed-login throttling."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from geo.errors import InputError
-from layers import accounts
-from layers.accounts import User
-from layers.workspace import Workspace
+from mujun.geo.errors import InputError
+from mujun.layers import accounts
+from mujun.layers.accounts import User
+from mujun.layers.workspace import Workspace
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import re
 import pytest
 import shapely
 
-from webapp.service import ranking
+from mujun.service import ranking
 
 Json = dict | list | str | int | float | bool | None
 

@@ -9,8 +9,8 @@ import pytest
 import shapely
 from pyproj import CRS, Geod, Transformer
 
-from geo.area import M2_PER_MU, area_m2, area_mu, local_gk_crs
-from geo.errors import CRSError, SchemaError
+from mujun.geo.area import M2_PER_MU, area_m2, area_mu, local_gk_crs
+from mujun.geo.errors import CRSError, SchemaError
 
 GRS80 = Geod(ellps="GRS80")
 REL_TOL = 1e-3  # 0.1 %

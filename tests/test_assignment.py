@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.assignment import majority_zone
-from geo.errors import CRSError, SchemaError
+from mujun.geo.assignment import majority_zone
+from mujun.geo.errors import CRSError, SchemaError
 
 X0, Y0 = 560000.0, 3320000.0  # about 120.62E, 30.0N in EPSG:4549
 
@@ -160,7 +160,7 @@ def test_zone_and_feature_index_labels_do_not_matter(parcels, zones):
 def test_threads_give_the_same_assignment(monkeypatch, threads):
     """Pairs with simple (unprepared) zones split over threads, those with prepared outlines
     kept in one: the same zones and shares as one thread."""
-    import geo.assignment as assignment
+    import mujun.geo.assignment as assignment
 
     rng = np.random.default_rng(5)
     simple = [shapely.box(x, y, x + 40, y + 40) for x in range(0, 400, 40) for y in range(0, 400, 40)]

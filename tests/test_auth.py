@@ -1,4 +1,4 @@
-"""webapp.auth and the password rules where passwords are set: server-side sessions and
+"""mujun.webapp.auth and the password rules where passwords are set: server-side sessions and
 logout, length limits on the login form, safe redirects, the admin page and the CLI."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import USERS, csrf_token, login
 
-from layers import accounts
-from webapp import create_app
-from webapp.cli import main
+from mujun.cli import main
+from mujun.layers import accounts
+from mujun.webapp import create_app
 
 
 @pytest.fixture

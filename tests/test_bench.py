@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.area import area_m2
-from layers.rulesets import load_rule_set
-from layers.validate import invalid_credit_codes
-from layers.workspace import Workspace
-from webapp.service import evaluate
+from mujun.geo.area import area_m2
+from mujun.layers.rulesets import load_rule_set
+from mujun.layers.validate import invalid_credit_codes
+from mujun.layers.workspace import Workspace
+from mujun.service import evaluate
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -156,7 +156,7 @@ def test_spatial_extension_is_loaded_from_the_wheel():
     path = duckdb_eval.spatial_extension()
     assert path.name == "spatial.duckdb_extension" and path.is_file()
     con = duckdb_eval.connect(threads=1)
-    # the peer measures in each feature's GK zone, axis order lon, lat, as geo.area does
+    # the peer measures in each feature's GK zone, axis order lon, lat, as mujun.geo.area does
     for wkt in ("POLYGON((120 30, 120.01 30, 120.01 30.01, 120 30.01, 120 30))",
                 "POLYGON((122.2 30, 122.21 30, 122.21 30.01, 122.2 30.01, 122.2 30))"):
         peer = con.execute(f"SELECT ST_Area({duckdb_eval._gk(f'ST_GeomFromText({wkt!r})')})").fetchone()[0]

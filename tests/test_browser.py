@@ -17,9 +17,9 @@ import shapely
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from webapp import create_app
-from webapp.serve import running
-from webapp.service import ranking
+from mujun.service import ranking
+from mujun.webapp import create_app
+from mujun.webapp.serve import running
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -9,9 +9,9 @@ import pytest
 from conftest import USERS, xlsx_rows
 from test_browser import Tab, browser  # noqa: F401  (the browser fixture)
 
-from layers import review as store
-from webapp import create_app
-from webapp.serve import running
+from mujun.layers import review as store
+from mujun.webapp import create_app
+from mujun.webapp.serve import running
 
 YEAR = 2025
 

@@ -8,8 +8,8 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from layers.workspace import Workspace
-from webapp.cli import main
+from mujun.cli import main
+from mujun.layers.workspace import Workspace
 
 
 def _sha(path):
@@ -91,7 +91,7 @@ def test_unexpected_errors_do_not_show_tracebacks(runner, monkeypatch, tmp_path)
     def boom(*a, **k):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("webapp.service.evaluate", boom)
+    monkeypatch.setattr("mujun.service.evaluate", boom)
     monkeypatch.delenv("MUJUN_DEBUG", raising=False)
     res = runner.invoke(main, ["evaluate", "--workspace", str(tmp_path / "x.gpkg")])
     assert res.exit_code == 1

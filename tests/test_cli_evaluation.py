@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import xlsx_rows
 
-from layers.sample import YEARS
-from layers.workspace import Workspace, result_table
-from webapp.cli import main
+from mujun.cli import main
+from mujun.layers.sample import YEARS
+from mujun.layers.workspace import Workspace, result_table
 
 
 @pytest.fixture

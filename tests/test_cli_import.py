@@ -1,4 +1,4 @@
-"""Tests for the ``mujun import``, ``rank`` and ``info`` commands (webapp.cli)."""
+"""Tests for the ``mujun import``, ``rank`` and ``info`` commands (mujun.cli)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from pyproj import CRS
 from shapely.geometry import Point, Polygon, box
 
-from layers.workspace import Workspace
-from webapp.cli import main
+from mujun.cli import main
+from mujun.layers.workspace import Workspace
 
 X0, Y0 = 120.58, 30.00
 CODES = ["91330600MA2AAAAAA1", "91330600MA2BBBBBB2", "91330600MA2CCCCCC3"]

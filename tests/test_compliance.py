@@ -1,4 +1,4 @@
-"""Compliance with the land-use control indicators and with 标准地 contracts (geo.compliance)."""
+"""Compliance with the land-use control indicators and with 标准地 contracts (mujun.geo.compliance)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.compliance import LABELS, compliance, division_2002
-from geo.rules import control_rules_from_dict
-from layers.rulesets import industry_concordance, load_control_rules
+from mujun.geo.compliance import LABELS, compliance, division_2002
+from mujun.geo.rules import control_rules_from_dict
+from mujun.layers.rulesets import industry_concordance, load_control_rules
 
 E2017 = "GB/T 4754-2017"
 

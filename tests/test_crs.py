@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pyproj import CRS
 
-from geo.crs import CGCS2000, CHINA_BOUNDS, gk_zone_central_meridian, gk_zone_epsg
+from mujun.geo.crs import CGCS2000, CHINA_BOUNDS, gk_zone_central_meridian, gk_zone_epsg
 
 
 def _central_meridian(code: int) -> float:

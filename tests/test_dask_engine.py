@@ -1,4 +1,4 @@
-"""The dask engine (webapp.dask_engine): the same results as the default engine, on a local cluster."""
+"""The dask engine (mujun.dask_engine): the same results as the default engine, on a local cluster."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from geo.errors import DependencyError, InputError, SchemaError
-from geo.evaluation import LEVELS, ZONES, building_base, parcel_base
-from layers.rasters import parcel_builtup, raster_source
-from layers.sample import YEARS
-from layers.workspace import Workspace, result_table
-from webapp import dask_engine
-from webapp.cli import main
-from webapp.dask_engine import connect, evaluation_base
-from webapp.service import YEAR_TABLES, evaluate
+from mujun import dask_engine
+from mujun.cli import main
+from mujun.dask_engine import connect, evaluation_base
+from mujun.geo.errors import DependencyError, InputError, SchemaError
+from mujun.geo.evaluation import LEVELS, ZONES, building_base, parcel_base
+from mujun.layers.rasters import parcel_builtup, raster_source
+from mujun.layers.sample import YEARS
+from mujun.layers.workspace import Workspace, result_table
+from mujun.service import YEAR_TABLES, evaluate
 
 TABLES = (*LEVELS, *YEAR_TABLES, "building")
 

@@ -1,4 +1,4 @@
-"""Tests for layers.encoding and the Shapefile / CSV text decoding in layers.sources."""
+"""Tests for mujun.layers.encoding and the Shapefile / CSV text decoding in mujun.layers.sources."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import geopandas as gpd
 import pytest
 from shapely.geometry import box
 
-from geo.errors import InputError
-from layers.encoding import (
+from mujun.geo.errors import InputError
+from mujun.layers.encoding import (
     cpg_encoding,
     detect_bytes_encoding,
     shapefile_encoding,
     text_file_encoding,
 )
-from layers.importer import prepare_layer
-from layers.schema import KINDS
-from layers.sources import read_source
+from mujun.layers.importer import prepare_layer
+from mujun.layers.schema import KINDS
+from mujun.layers.sources import read_source
 
 HOLDERS = ["绍兴纺织有限公司", "柯桥印染厂（普通合伙）"]
 
@@ -206,7 +206,7 @@ def test_text_file_encoding_neither_refused(tmp_path):
         text_file_encoding(p)
 
 
-# -- reading Shapefiles in each encoding (layers.sources) ----------------------------------
+# -- reading Shapefiles in each encoding (mujun.layers.sources) ----------------------------------
 PARCELS = KINDS["parcels"]
 
 

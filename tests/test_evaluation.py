@@ -26,8 +26,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.errors import InputError, SchemaError
-from geo.evaluation import (
+from mujun.geo.errors import InputError, SchemaError
+from mujun.geo.evaluation import (
     LEVELS,
     ZONES,
     building_base,
@@ -568,8 +568,8 @@ def test_land_leased_out_is_not_credited_to_the_holder():
 
 def test_without_a_building_survey_building_figures_are_unknown(parcels):
     """No building layer at all: plot ratios are unknown, and no parcel is judged under-built."""
-    from geo.flags import idle_flags
-    from layers.rulesets import load_rule_set
+    from mujun.geo.flags import idle_flags
+    from mujun.layers.rulesets import load_rule_set
 
     out = parcel_base(parcels, buildings_surveyed=False)
     assert out["plot_ratio"].isna().all() and out["building_coefficient"].isna().all()
@@ -587,7 +587,7 @@ def test_without_a_building_survey_building_figures_are_unknown(parcels):
 def test_building_base_in_batches_equals_one_pass(sample_workspace, monkeypatch, batch):
     """Buildings measured and assigned batch by batch (zones indexed once) get exactly the
     figures, parcels and zones of a single pass."""
-    import geo.evaluation
+    import mujun.geo.evaluation
 
     ws = sample_workspace
     buildings, parcels = ws.read("buildings"), ws.read("parcels")
@@ -595,7 +595,7 @@ def test_building_base_in_batches_equals_one_pass(sample_workspace, monkeypatch,
     if batch == 1:
         buildings = buildings.iloc[::40]  # one batch per building: a sample of them
     whole = building_base(buildings, parcels, zones)
-    monkeypatch.setattr(geo.evaluation, "BUILDING_BATCH", batch)
+    monkeypatch.setattr(mujun.geo.evaluation, "BUILDING_BATCH", batch)
     batched = building_base(buildings, parcels, zones)
     pd.testing.assert_frame_equal(batched, whole, check_exact=True)
     assert whole["parcel_id"].notna().mean() > 0.9 and whole["district_id"].notna().all()

@@ -1,4 +1,4 @@
-"""Tests for layers.export: CSV and XLSX with Chinese headers, GeoPackage with canonical names."""
+"""Tests for mujun.layers.export: CSV and XLSX with Chinese headers, GeoPackage with canonical names."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from conftest import xlsx_rows
 from pyproj import CRS
 from shapely.geometry import box
 
-from geo.errors import InputError
-from layers.export import chinese_headers, export_table
+from mujun.geo.errors import InputError
+from mujun.layers.export import chinese_headers, export_table
 
 HEADERS = ["排名", "统一社会信用代码", "企业名称", "亩均税收(万元/亩)", "用地面积(亩)", "是否规上",
            "出让日期"]
@@ -206,7 +206,7 @@ def _formula_cells(path) -> list[str]:
 
 
 def test_formula_like():
-    from layers.export import formula_like
+    from mujun.layers.export import formula_like
 
     flags = formula_like(pd.Series([*HOSTILE, "绍兴", "a=b", None, pd.NA, 3.0], dtype=object))
     assert flags.tolist() == [True] * len(HOSTILE) + [False] * 5
@@ -236,8 +236,8 @@ def hostile_workspace(sample_workspace, tmp_path_factory):
     """The sample with hostile enterprise, holder and district names, evaluated for 2025."""
     import shutil
 
-    from layers.workspace import Workspace
-    from webapp.service import evaluate
+    from mujun.layers.workspace import Workspace
+    from mujun.service import evaluate
 
     ws = Workspace(tmp_path_factory.mktemp("hostile") / "hostile.gpkg")
     shutil.copyfile(sample_workspace.path, ws.path)
@@ -255,7 +255,7 @@ def hostile_workspace(sample_workspace, tmp_path_factory):
 @pytest.mark.parametrize("level", ["enterprise", "parcel", "district"])
 @pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
 def test_rankings_of_hostile_names_are_inert(hostile_workspace, tmp_path, level, suffix):
-    from webapp.service import export_ranking, ranking
+    from mujun.service import export_ranking, ranking
 
     frame, year = ranking(hostile_workspace, level=level, by="tax_per_mu")
     p = export_ranking(frame, level, "tax_per_mu", year, tmp_path / f"r{suffix}", hostile_workspace)
@@ -271,8 +271,8 @@ def test_rankings_of_hostile_names_are_inert(hostile_workspace, tmp_path, level,
 
 
 def test_review_export_of_a_hostile_comment_is_inert(hostile_workspace, tmp_path):
-    from layers.review import save_decision
-    from webapp.service import export_review, review_of_year
+    from mujun.layers.review import save_decision
+    from mujun.service import export_review, review_of_year
 
     rows, year = review_of_year(hostile_workspace, 2025)
     pid = str(rows["parcel_id"].iloc[0])

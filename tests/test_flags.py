@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.compliance import compliance
-from geo.flags import FLAG_KINDS, idle_flags, inefficient_flags, noncompliance_flags
-from geo.rules import control_rules_from_dict, rule_set_from_dict
-from layers.rulesets import load_rule_set
+from mujun.geo.compliance import compliance
+from mujun.geo.flags import FLAG_KINDS, idle_flags, inefficient_flags, noncompliance_flags
+from mujun.geo.rules import control_rules_from_dict, rule_set_from_dict
+from mujun.layers.rulesets import load_rule_set
 
 AS_OF = pd.Timestamp("2025-06-30")
 NOT_STARTED = "未动工满一年"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from geo.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
+from mujun.geo.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
 
 # A grid over Zhejiang (118.0–123.0E, 27.0–31.2N)
 LON, LAT = np.meshgrid(np.linspace(118.0, 123.0, 41), np.linspace(27.0, 31.2, 36))

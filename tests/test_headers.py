@@ -1,12 +1,12 @@
-"""Tests for layers.headers: header normalisation, units, aliases, truncations, overrides."""
+"""Tests for mujun.layers.headers: header normalisation, units, aliases, truncations, overrides."""
 
 from __future__ import annotations
 
 import pytest
 
-from geo.errors import SchemaError
-from layers.headers import map_headers, normalise_header, parse_overrides, unit_factor
-from layers.schema import KINDS
+from mujun.geo.errors import SchemaError
+from mujun.layers.headers import map_headers, normalise_header, parse_overrides, unit_factor
+from mujun.layers.schema import KINDS
 
 PARCELS = KINDS["parcels"]
 ENTERPRISES = KINDS["enterprises"]

@@ -1,4 +1,4 @@
-"""Tests for layers.sources, layers.validate and layers.importer: reading every supported
+"""Tests for mujun.layers.sources, mujun.layers.validate and mujun.layers.importer: reading every supported
 format, mapping headers, coercing values, checking ids, geometries and coordinates, and
 importing into a workspace all or nothing."""
 
@@ -18,12 +18,12 @@ import shapely
 from pyproj import CRS
 from shapely.geometry import LineString, Point, Polygon, box
 
-from geo.errors import CRSError, InputError, MujunError, SchemaError
-from layers.importer import import_layer, prepare_layer
-from layers.schema import KINDS
-from layers.sources import read_source
-from layers.validate import PLACEHOLDERS, parse_crs
-from layers.workspace import Workspace
+from mujun.geo.errors import CRSError, InputError, MujunError, SchemaError
+from mujun.layers.importer import import_layer, prepare_layer
+from mujun.layers.schema import KINDS
+from mujun.layers.sources import read_source
+from mujun.layers.validate import PLACEHOLDERS, parse_crs
+from mujun.layers.workspace import Workspace
 
 X0, Y0 = 120.58, 30.00  # Shaoxing, Keqiao
 IDS = ["330602001", "330602002", "330602003"]
@@ -1142,7 +1142,7 @@ def test_refused_import_creates_no_workspace(tmp_path, bad):
 
 
 def test_invalid_credit_codes_are_reported_not_refused(tmp_path):
-    from layers.importer import prepare_layer
+    from mujun.layers.importer import prepare_layer
 
     csv_path = tmp_path / "企业.csv"
     csv_path.write_text(
@@ -1161,8 +1161,8 @@ def test_prefixed_coordinates_under_unprefixed_crs_name_the_likely_zone(tmp_path
     import geopandas as gpd
     import shapely
 
-    from geo.errors import CRSError
-    from layers.importer import prepare_layer
+    from mujun.geo.errors import CRSError
+    from mujun.layers.importer import prepare_layer
 
     gdf = gpd.GeoDataFrame({"宗地代码": ["A"]}, geometry=[shapely.box(40500000, 3300000, 40500100, 3300100)],
                            crs=4549)

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.errors import InputError
-from geo.indicators import INDICATORS, benchmarks, enterprise_indicators
+from mujun.geo.errors import InputError
+from mujun.geo.indicators import INDICATORS, benchmarks, enterprise_indicators
 
 
 @pytest.fixture

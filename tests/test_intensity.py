@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.errors import SchemaError
-from geo.intensity import (
+from mujun.geo.errors import SchemaError
+from mujun.geo.intensity import (
     PER_MU,
     area_missing_reason,
     enterprise_land_mu,

@@ -31,10 +31,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.evaluation import evaluate_year, parcel_base
-from geo.flags import FLAG_KINDS
-from geo.judgement import class_counts, judge_year
-from layers.rulesets import industry_concordance, load_control_rules, load_rule_set
+from mujun.geo.evaluation import evaluate_year, parcel_base
+from mujun.geo.flags import FLAG_KINDS
+from mujun.geo.judgement import class_counts, judge_year
+from mujun.layers.rulesets import industry_concordance, load_control_rules, load_rule_set
 
 X0, Y0 = 560000.0, 3320000.0
 REL = 1e-6
@@ -245,7 +245,7 @@ def test_veto_and_imagery_reach_the_parcels(world):
 
 
 def test_enterprises_carry_their_parcels_flags(sample_workspace):
-    from layers.workspace import result_table
+    from mujun.layers.workspace import result_table
 
     year = sample_workspace.meta()["evaluated_years"].split(",")[-1]
     ent = sample_workspace.read(result_table("enterprise"), where=f"year = {year}").set_index("credit_code")

@@ -1,4 +1,4 @@
-"""Tests for geo._keys: Arrow key matching gives what pandas' isin and map give."""
+"""Tests for mujun.geo._keys: Arrow key matching gives what pandas' isin and map give."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo._keys import isin, lookup, positions
+from mujun.geo._keys import isin, lookup, positions
 
 
 @pytest.fixture

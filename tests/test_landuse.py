@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.landuse import (
+from mujun.geo.landuse import (
     admin_footprint_m2,
     admin_share,
     building_coefficient,

@@ -12,7 +12,7 @@ import pytest
 import shapely
 from flask import Flask
 
-from webapp import assets, maps
+from mujun.webapp import assets, maps
 
 
 @pytest.fixture

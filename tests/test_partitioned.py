@@ -1,4 +1,4 @@
-"""Part-by-part geometry (geo.partitioned) against the whole-layer functions, without dask."""
+"""Part-by-part geometry (mujun.geo.partitioned) against the whole-layer functions, without dask."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.area import local_gk_crs
-from geo.evaluation import building_base, parcel_base
-from geo.partitioned import (
+from mujun.geo.area import local_gk_crs
+from mujun.geo.evaluation import building_base, parcel_base
+from mujun.geo.partitioned import (
     assemble,
     building_part,
     nearby_parts,

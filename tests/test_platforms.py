@@ -1,4 +1,4 @@
-"""万亩千亿 platform assessment (geo.platforms) on a hand-built example.
+"""万亩千亿 platform assessment (mujun.geo.platforms) on a hand-built example.
 
     platform PF1 (district D1, planned 12 000 mu, target 2000 亿元, lead 3973,3989):
       Q1 3973  100 mu  built   output 4 000 000 万元 = 400 亿   tax 50 000
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.platforms import GUIDE_LEAD_SHARE, GUIDE_MU, GUIDE_OUTPUT_YI, platform_assessment
+from mujun.geo.platforms import GUIDE_LEAD_SHARE, GUIDE_MU, GUIDE_OUTPUT_YI, platform_assessment
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from scipy.stats import rankdata
 
-from geo.errors import InputError
-from geo.ranking import numeric_fields, ranked
+from mujun.geo.errors import InputError
+from mujun.geo.ranking import numeric_fields, ranked
 
 
 @pytest.fixture

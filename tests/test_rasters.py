@@ -1,4 +1,4 @@
-"""Tests for layers.rasters (registering rasters in the workspace) and layers.sample_raster."""
+"""Tests for mujun.layers.rasters (registering rasters in the workspace) and mujun.layers.sample_raster."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ import rasterio
 import shapely
 from affine import Affine
 
-from geo.errors import CRSError, InputError, WorkspaceError
-from geo.zonal import builtup_fraction
-from layers.rasters import TABLE, parcel_builtup, register_raster, registered_rasters
-from layers.sample import generate
-from layers.sample_raster import write_builtup_raster
-from layers.workspace import Workspace
+from mujun.geo.errors import CRSError, InputError, WorkspaceError
+from mujun.geo.zonal import builtup_fraction
+from mujun.layers.rasters import TABLE, parcel_builtup, register_raster, registered_rasters
+from mujun.layers.sample import generate
+from mujun.layers.sample_raster import write_builtup_raster
+from mujun.layers.workspace import Workspace
 
 X0, Y1, RES, N = 500000.0, 3300200.0, 10.0, 20  # EPSG:4549, near 120.0°E 29.8°N
 

@@ -1,4 +1,4 @@
-"""Tests for layers.reader: GDAL's reads of a workspace in a reader process."""
+"""Tests for mujun.layers.reader: GDAL's reads of a workspace in a reader process."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pyogrio
 import pytest
 from pandas.testing import assert_frame_equal
 
-import layers.reader as reader
-from geo.errors import WorkspaceError
-from layers.reader import read_table
+import mujun.layers.reader as reader
+from mujun.geo.errors import WorkspaceError
+from mujun.layers.reader import read_table
 
 
 def test_every_table_of_the_sample_as_pyogrio_reads_it(sample_workspace):

@@ -1,4 +1,4 @@
-"""geo.review and layers.review: the queue, decisions, conflicts, the append-only audit log,
+"""mujun.geo.review and mujun.layers.review: the queue, decisions, conflicts, the append-only audit log,
 concurrency, re-evaluation and crash safety."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import threading
 import pandas as pd
 import pytest
 
-from geo.errors import ConflictError, InputError
-from geo.review import DECISIONS, check_decision, queue
-from layers import review as store
-from layers.workspace import Workspace
-from webapp.service import evaluate, review_of_year
+from mujun.geo.errors import ConflictError, InputError
+from mujun.geo.review import DECISIONS, check_decision, queue
+from mujun.layers import review as store
+from mujun.layers.workspace import Workspace
+from mujun.service import evaluate, review_of_year
 
 YEAR = 2025
 FUTURE = (dt.date.today() + dt.timedelta(days=200)).isoformat()
@@ -27,7 +27,7 @@ def _parcels(ws: Workspace, n: int) -> list[str]:
     return rows["parcel_id"].head(n).tolist()
 
 
-# -- geo.review -------------------------------------------------------------------------------
+# -- mujun.geo.review -------------------------------------------------------------------------------
 
 def test_queue_holds_flagged_and_class_d(sample_workspace):
     parcels = sample_workspace.read("result_parcel", where=f"year = {YEAR}")
@@ -56,7 +56,7 @@ def test_check_decision_refuses(args, message):
         check_decision(*args)
 
 
-# -- layers.review ----------------------------------------------------------------------------
+# -- mujun.layers.review ----------------------------------------------------------------------------
 
 def test_save_and_read(fresh_review_workspace):
     ws = fresh_review_workspace
@@ -214,7 +214,7 @@ def test_saves_wait_for_a_workspace_rewrite(fresh_review_workspace):
 def test_saves_during_an_evaluation_are_kept(fresh_review_workspace, monkeypatch):
     """Reviewers save while an evaluation writes its tables: the saves go through at once
     and the evaluated workspace still has them (and their log)."""
-    import layers.workspace as workspace_module
+    import mujun.layers.workspace as workspace_module
 
     ws = fresh_review_workspace
     ids = _parcels(ws, 2)

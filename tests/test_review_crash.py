@@ -21,8 +21,8 @@ import urllib.parse
 import pytest
 from conftest import USERS
 
-from layers import review as store
-from webapp.service import review_of_year
+from mujun.layers import review as store
+from mujun.service import review_of_year
 
 YEAR = 2025
 
@@ -67,7 +67,7 @@ class _Client:
 
 
 def _start(ws, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "webapp.cli", "serve", "-w", str(ws.path), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "mujun.cli", "serve", "-w", str(ws.path), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

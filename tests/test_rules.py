@@ -1,6 +1,6 @@
-"""Rule sets as data (geo.rules): valid files load, invalid ones are refused naming the key.
+"""Rule sets as data (mujun.geo.rules): valid files load, invalid ones are refused naming the key.
 
-The invalid files are written to ``tmp_path`` and read through :mod:`layers.rulesets`, the
+The invalid files are written to ``tmp_path`` and read through :mod:`mujun.layers.rulesets`, the
 way a user's own rule file reaches the analytics.
 """
 
@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from geo.errors import InputError, MujunError
-from geo.rules import (
+from mujun.geo.errors import InputError, MujunError
+from mujun.geo.rules import (
     CLASSES,
     DEFAULT_CLASS_NAMES,
     ClassRule,
@@ -22,7 +22,7 @@ from geo.rules import (
     control_rules_from_dict,
     rule_set_from_dict,
 )
-from layers.rulesets import load_control_rules, load_rule_set
+from mujun.layers.rulesets import load_control_rules, load_rule_set
 
 EVALUATION = """\
 name = "t"
@@ -308,7 +308,7 @@ def test_evaluation_file_given_as_control_and_control_given_as_evaluation(tmp_pa
     ({"inefficient": {"plot_ratio_exempt": ["2", 25]}}, "inefficient.plot_ratio_exempt"),
 ])
 def test_more_invalid_fields_name_their_key(patch, key):
-    from geo.rules import RuleError, rule_set_from_dict
+    from mujun.geo.rules import RuleError, rule_set_from_dict
 
     base = {"name": "t", "title": "t",
             "groups": {"above_scale": {"indicators": [{"key": "tax_per_mu", "weight": 1}]}}}

@@ -7,8 +7,8 @@ import csv
 import pandas as pd
 import pytest
 
-from geo.rules import ControlRules, Indicator, RuleError, RuleSet
-from layers.rulesets import (
+from mujun.geo.rules import ControlRules, Indicator, RuleError, RuleSet
+from mujun.layers.rulesets import (
     RULES_DIR,
     available_rules,
     industry_concordance,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from layers.sample import YEARS, generate
-from layers.workspace import result_table
+from mujun.layers.sample import YEARS, generate
+from mujun.layers.workspace import result_table
 
 EXPECTED_DISTRICTS = {"越城区", "柯桥区", "上虞区", "诸暨市", "嵊州市", "新昌县"}
 

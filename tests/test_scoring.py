@@ -1,4 +1,4 @@
-"""亩均效益综合评价 scores and classes (geo.scoring), against figures worked out by hand.
+"""亩均效益综合评价 scores and classes (mujun.geo.scoring), against figures worked out by hand.
 
 Huangyan 2022 (fixed benchmarks), 规上:
     score = 30·亩均税收/24.097 + 20·亩均增加值/136.16 + 20·单位能耗增加值/2.694
@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.rules import ClassRule, rule_set_from_dict
-from geo.scoring import class_change, classify, score_enterprises
-from layers.rulesets import load_rule_set
+from mujun.geo.rules import ClassRule, rule_set_from_dict
+from mujun.geo.scoring import class_change, classify, score_enterprises
+from mujun.layers.rulesets import load_rule_set
 
 TOL = 1e-9
 
@@ -390,8 +390,8 @@ def test_class_change_against_last_year():
 
 def test_non_positive_population_benchmark_scores_nothing():
     """Σ tax ≤ 0 in the population: 亩均税收 cannot be benchmarked and adds 0, never flips signs."""
-    from geo.rules import rule_set_from_dict
-    from geo.scoring import score_enterprises
+    from mujun.geo.rules import rule_set_from_dict
+    from mujun.geo.scoring import score_enterprises
 
     rules = rule_set_from_dict({"name": "t", "title": "t", "groups": {"above_scale": {"indicators": [
         {"key": "tax_per_mu", "weight": 50}, {"key": "value_added_per_mu", "weight": 50}]}}})

@@ -1,4 +1,4 @@
-"""Serving the web app on waitress: webapp.serve, mujun serve and mujun demo's server."""
+"""Serving the web app on waitress: mujun.webapp.serve, mujun serve and mujun demo's server."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from geo.errors import MujunError
-from webapp.cli import main
-from webapp.serve import bind, close, running, url_for_display
+from mujun.cli import main
+from mujun.geo.errors import MujunError
+from mujun.webapp.serve import bind, close, running, url_for_display
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def test_serve_prints_the_url_serves_and_stops_on_ctrl_c(sample_workspace):
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": "ignore", "MUJUN_PUBLIC_READ": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "webapp.cli", "serve", "--workspace", str(sample_workspace.path), "--port", str(port)],
+        [sys.executable, "-m", "mujun.cli", "serve", "--workspace", str(sample_workspace.path), "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8", env=env,
         # a child of a non-interactive shell may start with SIGINT ignored
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),

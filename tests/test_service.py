@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 
-from geo.errors import InputError, WorkspaceError
-from layers.sample import YEARS
-from layers.workspace import Workspace, result_table
-from webapp.service import evaluate, overall, ranking
+from mujun.geo.errors import InputError, WorkspaceError
+from mujun.layers.sample import YEARS
+from mujun.layers.workspace import Workspace, result_table
+from mujun.service import evaluate, overall, ranking
 
 
 @pytest.fixture

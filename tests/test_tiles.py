@@ -15,10 +15,10 @@ import pytest
 import shapely
 from PIL import Image
 
-from layers.workspace import Workspace
-from webapp import create_app, maps
-from webapp.tiles import cache_root
-from webapp.tileset import FILL_ALPHA, TILE, ParcelTiles
+from mujun.layers.workspace import Workspace
+from mujun.webapp import create_app, maps
+from mujun.webapp.tiles import cache_root
+from mujun.webapp.tileset import FILL_ALPHA, TILE, ParcelTiles
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 XSS = "<img src=x onerror=alert(1)>"
@@ -322,7 +322,7 @@ def test_empty_tiles_are_not_cached(own_workspace, parcels, year, tmp_path):
 
 
 def test_cache_cap_and_zoom_from_the_environment():
-    from webapp.settings import DEFAULTS, from_env
+    from mujun.webapp.settings import DEFAULTS, from_env
 
     assert DEFAULTS["TILE_CACHE_MAX_MB"] == 1024
     assert from_env({"MUJUN_TILE_CACHE_MAX_MB": "0.5", "MUJUN_TILE_CACHE_MAX_ZOOM": "16"}) == {
@@ -335,7 +335,7 @@ def _tile_files(tmp_path, n: int, generation: str = "g1") -> list:
 
 
 def test_tile_cache_counts_what_another_process_wrote(tmp_path):
-    from webapp.tiles import TileCache
+    from mujun.webapp.tiles import TileCache
 
     paths = _tile_files(tmp_path, 30)
     first = TileCache(tmp_path / "cache", 10_000)
@@ -349,7 +349,7 @@ def test_tile_cache_counts_what_another_process_wrote(tmp_path):
 
 
 def test_tile_cache_survives_files_vanishing(tmp_path):
-    from webapp.tiles import TileCache
+    from mujun.webapp.tiles import TileCache
 
     cache = TileCache(tmp_path / "cache", 10_000)
     paths = _tile_files(tmp_path, 40)
@@ -368,7 +368,7 @@ def test_tile_cache_survives_files_vanishing(tmp_path):
 def test_tile_cache_is_shared_by_threads(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from webapp.tiles import TileCache
+    from mujun.webapp.tiles import TileCache
 
     cache = TileCache(tmp_path / "cache", 50_000)
     paths = _tile_files(tmp_path, 400)

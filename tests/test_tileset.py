@@ -12,8 +12,16 @@ import pytest
 import shapely
 from PIL import Image
 
-from webapp import maps
-from webapp.tileset import FILL_ALPHA, TILE, ParcelTiles, _draw_boxes, _pixel_ranges, empty_png, png
+from mujun.webapp import maps
+from mujun.webapp.tileset import (
+    FILL_ALPHA,
+    TILE,
+    ParcelTiles,
+    _draw_boxes,
+    _pixel_ranges,
+    empty_png,
+    png,
+)
 
 LON, LAT = 120.58, 30.01
 DEG = 0.002  # about 200 m
@@ -228,7 +236,7 @@ def test_no_parcel_is_lost_whatever_its_size():
 
 
 def test_web_mercator_is_mercantiles():
-    from webapp.tileset import web_mercator
+    from mujun.webapp.tileset import web_mercator
 
     lon, lat = np.array([120.58, -179.9, 0.0, 121.0]), np.array([30.01, 85.0, 0.0, -45.5])
     x, y = web_mercator(lon, lat)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from geo.errors import InputError, WorkspaceError
-from webapp import create_app, settings
+from mujun.geo.errors import InputError, WorkspaceError
+from mujun.webapp import create_app, settings
 
 
 def test_settings_from_environment():

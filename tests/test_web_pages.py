@@ -9,9 +9,9 @@ import shutil
 import pandas as pd
 import pytest
 
-from layers.workspace import Workspace
-from webapp import charts
-from webapp.dashboard import number, percent
+from mujun.layers.workspace import Workspace
+from mujun.webapp import charts
+from mujun.webapp.dashboard import number, percent
 
 XSS = "<img src=x onerror=alert(1)>"
 XSS_ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"
@@ -248,7 +248,7 @@ def test_enterprise_page(page, tables):
 
 
 def test_large_parcel_layers_load_by_bounding_box(sample_workspace, tables):
-    from webapp import create_app
+    from mujun.webapp import create_app
 
     app = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "PUBLIC_READ": True,
                       "MAX_EMBED_FEATURES": 50})
@@ -302,7 +302,7 @@ def test_inline_scripts_carry_the_responses_csp_nonce(web_app, tables):
 @pytest.fixture(scope="module")
 def hostile(sample_workspace, tmp_path_factory, tables):
     """A copy of the sample whose names and one parcel id are HTML, and a client over it."""
-    from webapp import create_app
+    from mujun.webapp import create_app
 
     path = tmp_path_factory.mktemp("hostile") / "hostile.gpkg"
     shutil.copyfile(sample_workspace.path, path)

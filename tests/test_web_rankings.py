@@ -17,10 +17,10 @@ import pytest
 from click.testing import CliRunner
 from flask import url_for
 
-from layers.workspace import Workspace
-from webapp import create_app
-from webapp.cli import main
-from webapp.service import ranking
+from mujun.cli import main
+from mujun.layers.workspace import Workspace
+from mujun.service import ranking
+from mujun.webapp import create_app
 
 #: Pages the rankings link to, with stand-ins for those not (yet) in the app.
 STAND_INS = {

@@ -10,10 +10,10 @@ from urllib.parse import quote
 import pytest
 from conftest import USERS, csrf_token, login, xlsx_rows
 
-from layers import accounts
-from layers import review as store
-from webapp import create_app
-from webapp.service import review_of_year
+from mujun.layers import accounts
+from mujun.layers import review as store
+from mujun.service import review_of_year
+from mujun.webapp import create_app
 
 YEAR = 2025
 FUTURE = (dt.date.today() + dt.timedelta(days=120)).isoformat()
@@ -292,7 +292,7 @@ def odd_ids(sample_workspace, tmp_path_factory):
 
     from conftest import add_users
 
-    from layers.workspace import Workspace
+    from mujun.layers.workspace import Workspace
 
     ws = Workspace(tmp_path_factory.mktemp("odd-ids") / "odd.gpkg")
     shutil.copyfile(sample_workspace.path, ws.path)
@@ -386,7 +386,7 @@ def test_printable_sheet(app, fresh_review_workspace, queue_ids):
 def test_cli_user_commands_and_review_export(fresh_review_workspace, tmp_path):
     from click.testing import CliRunner
 
-    from webapp.cli import main
+    from mujun.cli import main
 
     ws = fresh_review_workspace
     run = CliRunner().invoke

@@ -1,4 +1,4 @@
-"""What-if gains (geo.whatif): flagged parcels brought up to their peers' median, by hand.
+"""What-if gains (mujun.geo.whatif): flagged parcels brought up to their peers' median, by hand.
 
 Enterprises (亩均税收 / 亩均增加值, 万元/亩):
 
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.whatif import peer_medians, whatif_gains
+from mujun.geo.whatif import peer_medians, whatif_gains
 
 
 @pytest.fixture

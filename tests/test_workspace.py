@@ -1,4 +1,4 @@
-"""Tests for layers.workspace: path resolution, the GeoPackage it writes, types, atomic writes."""
+"""Tests for mujun.layers.workspace: path resolution, the GeoPackage it writes, types, atomic writes."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import pytest
 from pyproj import CRS
 from shapely.geometry import MultiPolygon, box
 
-import layers.workspace as workspace_module
-from geo.errors import WorkspaceError
-from layers.workspace import (
+import mujun.layers.workspace as workspace_module
+from mujun.geo.errors import WorkspaceError
+from mujun.layers.workspace import (
     DEFAULT_NAME,
     LOG_TABLE,
     META_TABLE,
@@ -422,7 +422,7 @@ def test_geometry_of_a_layer_read_in_other_batches(tmp_path, monkeypatch, gdal_b
 # -- one SQLite library per file: readers beside in-place writers ----------------------------
 def _reads(ws: Workspace, rounds: int, failures: list, answers: list) -> None:
     """What a page asks of the workspace, ``rounds`` times; every failure or false answer kept."""
-    from webapp.service import _evaluated_years
+    from mujun.service import _evaluated_years
 
     for _ in range(rounds):
         try:
@@ -437,8 +437,8 @@ def _reads(ws: Workspace, rounds: int, failures: list, answers: list) -> None:
 
 
 def _saves(ws: Workspace, parcels: list[str], user: str, saved: list) -> None:
-    from layers.accounts import check_login
-    from layers.review import save_decision
+    from mujun.layers.accounts import check_login
+    from mujun.layers.review import save_decision
 
     for i, pid in enumerate(parcels):
         save_decision(ws, pid, 2025, status="需现场核查", measure="", deadline="", comment=f"第{i}次",
@@ -448,7 +448,7 @@ def _saves(ws: Workspace, parcels: list[str], user: str, saved: list) -> None:
 
 
 def _check_after_load(ws: Workspace, saved: list[str]) -> None:
-    from layers.review import audit_log, decisions
+    from mujun.layers.review import audit_log, decisions
 
     with contextlib.closing(sqlite3.connect(ws.path)) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -484,7 +484,7 @@ def test_readers_here_and_a_writer_in_another_process(fresh_review_workspace):
     writer = subprocess.Popen(
         [sys.executable, "-c",
          "import json, sys; sys.path.insert(0, sys.argv[1]);"
-         "from test_workspace import _saves; from layers.workspace import Workspace;"
+         "from test_workspace import _saves; from mujun.layers.workspace import Workspace;"
          "saved = []; _saves(Workspace(sys.argv[2]), json.loads(sys.argv[3]), 'rev1', saved);"
          "print(json.dumps(saved))",
          str(Path(__file__).parent), str(ws.path), json.dumps(ids)],
@@ -503,11 +503,11 @@ def test_readers_here_and_a_writer_in_another_process(fresh_review_workspace):
 
 def test_the_live_workspace_is_never_opened_by_gdal_here(review_workspace, monkeypatch):
     """Pages, exports and reviews of a workspace open it with Python's sqlite3 only: GDAL's
-    own SQLite reads it in a reader process (layers.reader)."""
+    own SQLite reads it in a reader process (mujun.layers.reader)."""
     import pyogrio
     from conftest import login
 
-    from webapp import create_app
+    from mujun.webapp import create_app
 
     live = review_workspace.path.resolve()
     opened = []

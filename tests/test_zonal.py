@@ -1,4 +1,4 @@
-"""Tests for geo.zonal: exact-coverage built-up fractions against direct computations.
+"""Tests for mujun.geo.zonal: exact-coverage built-up fractions against direct computations.
 
 Two independent references:
 
@@ -26,8 +26,8 @@ import rasterio.mask
 import shapely
 from affine import Affine
 
-from geo.errors import CRSError, InputError, SchemaError
-from geo.zonal import builtup_fraction, class_fraction
+from mujun.geo.errors import CRSError, InputError, SchemaError
+from mujun.geo.zonal import builtup_fraction, class_fraction
 
 X0, Y1, RES, N = 500000.0, 3300200.0, 10.0, 20  # a 20 × 20 grid of 10 m cells, EPSG:4549
 NODATA_BLOCK = (slice(10, 13), slice(10, 13))  # rows, cols
@@ -273,9 +273,9 @@ def test_windowed_reads_equal_one_read_per_polygon(rasters, monkeypatch, window)
     """Polygons grouped into windows of a few cells (crossing window edges, reaching off the
     grid, wholly off it, wider than a window, degenerate) get exactly the figures of one
     read per polygon."""
-    import geo.zonal
+    import mujun.geo.zonal
 
-    monkeypatch.setattr(geo.zonal, "WINDOW_CELLS", window)
+    monkeypatch.setattr(mujun.geo.zonal, "WINDOW_CELLS", window)
     rng = np.random.default_rng(3)
     c0, r0 = rng.integers(-3, N, 60), rng.integers(-3, N, 60)
     w, h = rng.integers(1, 6, 60), rng.integers(1, 6, 60)

@@ -28,11 +28,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ----------
     config : mapping, optional
         Settings overriding the defaults and the ``MUJUN_*`` environment variables (see
-        :mod:`webapp.settings`), e.g. ``{"WORKSPACE": "mujun.gpkg", "TESTING": True}``.
+        :mod:`mujun.webapp.settings`), e.g. ``{"WORKSPACE": "mujun.gpkg", "TESTING": True}``.
     """
     from werkzeug.middleware.proxy_fix import ProxyFix
 
-    from webapp import (
+    from mujun.webapp import (
         admin,
         api,
         assets,
@@ -47,7 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         settings,
         tiles,
     )
-    from webapp.data import Results
+    from mujun.webapp.data import Results
 
     app = Flask(__name__)
     app.config.from_mapping(settings.DEFAULTS)
@@ -87,5 +87,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def results():
-    """The :class:`webapp.data.Results` of the current app."""
+    """The :class:`mujun.webapp.data.Results` of the current app."""
     return current_app.extensions["mujun_results"]

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from geo.errors import InputError
-from layers import accounts
-from layers.review import audit_log, log_event
-from webapp import results
-from webapp.auth import current_name, remote_address, role_required
+from mujun.geo.errors import InputError
+from mujun.layers import accounts
+from mujun.layers.review import audit_log, log_event
+from mujun.webapp import results
+from mujun.webapp.auth import current_name, remote_address, role_required
 
 __all__ = ["bp"]
 

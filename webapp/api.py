@@ -14,10 +14,11 @@ import pandas as pd
 import shapely
 from flask import Blueprint, current_app, jsonify, request
 
-from geo.errors import InputError, WorkspaceError
-from layers.schema import label
-from webapp import maps, results, service, tiles
-from webapp.rankings import RankingQuery
+from mujun import service
+from mujun.geo.errors import InputError, WorkspaceError
+from mujun.layers.schema import label
+from mujun.webapp import maps, results, tiles
+from mujun.webapp.rankings import RankingQuery
 
 __all__ = ["bp"]
 

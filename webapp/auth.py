@@ -1,7 +1,7 @@
 """Login, logout and roles: 查看 (viewer) reads, 审核 (reviewer) decides, 管理员 (admin)
 manages users.
 
-Users live in the workspace (:mod:`layers.accounts`). Sessions are Flask's signed cookies,
+Users live in the workspace (:mod:`mujun.layers.accounts`). Sessions are Flask's signed cookies,
 HttpOnly, SameSite=Lax, Secure whenever the request came over HTTPS, carrying the id of a
 session the workspace keeps: logout deletes it, so a copied cookie stops working too. They
 end after ``SESSION_HOURS``; a user's sessions also end when their password, role or status
@@ -35,8 +35,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 
-from layers import accounts
-from layers.workspace import Workspace
+from mujun.layers import accounts
+from mujun.layers.workspace import Workspace
 
 __all__ = ["bp", "current_name", "init_app", "remote_address", "role_required"]
 
@@ -51,7 +51,7 @@ CLOSED_BLUEPRINTS = {"review", "admin"}
 
 
 class WebUser(UserMixin):
-    """A :class:`layers.accounts.User` as Flask-Login sees it."""
+    """A :class:`mujun.layers.accounts.User` as Flask-Login sees it."""
 
     def __init__(self, user: accounts.User, sid: str):
         self.user = user

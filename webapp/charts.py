@@ -169,7 +169,7 @@ def parcel_sketch(parcel, neighbours, buildings, *, title: str, size: tuple[floa
     >>> svg.startswith("<svg") and "100 米" in svg
     True
     """
-    from geo.area import local_gk_crs
+    from mujun.geo.area import local_gk_crs
 
     crs = local_gk_crs(parcel)
     this = parcel.to_crs(crs)

@@ -9,12 +9,12 @@ import folium
 import pandas as pd
 from flask import Blueprint, current_app, render_template, request
 
-from geo.errors import InputError
-from geo.judgement import class_counts
-from geo.platforms import GUIDE_OUTPUT_YI
-from webapp import charts, maps, results
-from webapp.mapview import zone_layers
-from webapp.service import overall
+from mujun.geo.errors import InputError
+from mujun.geo.judgement import class_counts
+from mujun.geo.platforms import GUIDE_OUTPUT_YI
+from mujun.service import overall
+from mujun.webapp import charts, maps, results
+from mujun.webapp.mapview import zone_layers
 
 __all__ = ["PROVINCE_TARGETS", "bp", "number", "percent", "zone_districts"]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from geo.errors import WorkspaceError
-from geo.review import queue
-from layers.workspace import Workspace, result_table
+from mujun.geo.errors import WorkspaceError
+from mujun.geo.review import queue
+from mujun.layers.workspace import Workspace, result_table
 
 __all__ = ["Results"]
 
@@ -75,7 +75,7 @@ class Results:
         return self.table(result_table(level), year)
 
     def queue(self, year: int) -> pd.DataFrame:
-        """The year's review queue without decisions (:func:`geo.review.queue`): worked out
+        """The year's review queue without decisions (:func:`mujun.geo.review.queue`): worked out
         once per generation, not on every click through a province's queue."""
         stamp = self._stamp()
         with _LOCK:

@@ -11,10 +11,10 @@ import pandas as pd
 import shapely
 from flask import Blueprint, abort, current_app, render_template, request, url_for
 
-from geo.platforms import GUIDE_LEAD_SHARE, GUIDE_MU, GUIDE_OUTPUT_YI
-from webapp import charts, maps, results, tiles
-from webapp.dashboard import zone_districts
-from webapp.mapview import zone_layers
+from mujun.geo.platforms import GUIDE_LEAD_SHARE, GUIDE_MU, GUIDE_OUTPUT_YI
+from mujun.webapp import charts, maps, results, tiles
+from mujun.webapp.dashboard import zone_districts
+from mujun.webapp.mapview import zone_layers
 
 __all__ = ["bp"]
 

@@ -9,7 +9,7 @@ from flask import Flask, current_app, has_app_context, jsonify, render_template,
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from geo.errors import CRSError, InputError, MujunError, SchemaError, WorkspaceError
+from mujun.geo.errors import CRSError, InputError, MujunError, SchemaError, WorkspaceError
 
 __all__ = ["STATUS", "init_app", "public_message"]
 

@@ -22,8 +22,8 @@ from flask import url_for
 from jinja2 import Template
 from markupsafe import Markup
 
-from webapp.assets import asset_url
-from webapp.headers import csp_nonce
+from mujun.webapp.assets import asset_url
+from mujun.webapp.headers import csp_nonce
 
 __all__ = [
     "CLASS_COLORS",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import folium
 from flask import Blueprint, current_app, render_template, request, url_for
 
-from webapp import maps, results, tiles
+from mujun.webapp import maps, results, tiles
 
 __all__ = ["bp", "zone_layers"]
 

@@ -1,7 +1,7 @@
 """排名 /rankings: filtered, paged and sortable rankings with XLSX/CSV/GeoPackage exports.
 
-The rows come from :func:`webapp.service.ranking` and the files from
-:func:`webapp.service.export_ranking`, the functions behind ``mujun rank``, so the page, the
+The rows come from :func:`mujun.service.ranking` and the files from
+:func:`mujun.service.export_ranking`, the functions behind ``mujun rank``, so the page, the
 API and the CLI rank and export alike.
 """
 
@@ -19,11 +19,12 @@ from typing import Any
 import pandas as pd
 from flask import Blueprint, current_app, render_template, request, send_file, url_for
 
-from geo.errors import InputError
-from geo.ranking import numeric_fields
-from layers.schema import FIELDS_BY_NAME, label
-from webapp import results, service
-from webapp.maps import num
+from mujun import service
+from mujun.geo.errors import InputError
+from mujun.geo.ranking import numeric_fields
+from mujun.layers.schema import FIELDS_BY_NAME, label
+from mujun.webapp import results
+from mujun.webapp.maps import num
 
 __all__ = ["EXPORT_FORMATS", "RankingQuery", "bp", "export_name", "page_rows"]
 
@@ -117,7 +118,7 @@ class RankingQuery:
         )
 
     def ranking(self) -> tuple[pd.DataFrame, int]:
-        """(ranked frame, year) from :func:`webapp.service.ranking`."""
+        """(ranked frame, year) from :func:`mujun.service.ranking`."""
         return service.ranking(results().ws, self.level, self.by, year=self.year, ascending=self.ascending,
                                classes=self.classes, district=self.district, industry=self.industry)
 

@@ -2,7 +2,7 @@
 decision form, the printable review sheet and the export of the results.
 
 Reading needs a login (any role); deciding and assigning need 审核 (reviewer) or 管理员.
-Decisions are stored by :mod:`layers.review` in the workspace, with the audit log.
+Decisions are stored by :mod:`mujun.layers.review` in the workspace, with the audit log.
 """
 
 from __future__ import annotations
@@ -18,13 +18,14 @@ import pandas as pd
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from werkzeug.datastructures import MultiDict
 
-from geo.errors import ConflictError, InputError
-from geo.review import DECISIONS, MEASURES, PENDING, QUEUE_KINDS, STATUSES
-from layers import accounts
-from layers import review as store
-from webapp import results, service
-from webapp.auth import current_name, remote_address, role_required
-from webapp.details import parcel_context
+from mujun import service
+from mujun.geo.errors import ConflictError, InputError
+from mujun.geo.review import DECISIONS, MEASURES, PENDING, QUEUE_KINDS, STATUSES
+from mujun.layers import accounts
+from mujun.layers import review as store
+from mujun.webapp import results
+from mujun.webapp.auth import current_name, remote_address, role_required
+from mujun.webapp.details import parcel_context
 
 __all__ = ["QueueQuery", "bp"]
 
@@ -221,7 +222,7 @@ def decide(year: int, parcel_id: str):
 @bp.route("/<int:year>/<path:parcel_id>/sheet")
 def sheet(year: int, parcel_id: str):
     """地块审核表: one printable A4 page with a sketch map, figures, decision and signatures."""
-    from webapp.charts import parcel_sketch
+    from mujun.webapp.charts import parcel_sketch
 
     ev = _evidence(parcel_id, year)
     sketch = parcel_sketch(ev["geometry"], ev["near"], ev["building_frame"], title=f"地块 {parcel_id} 示意图")

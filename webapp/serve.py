@@ -2,7 +2,7 @@
 page-load benchmark.
 
 The socket is bound by :func:`bind`, before anything slow happens, so a port in use is
-reported at once as a :class:`~geo.errors.MujunError`; :func:`run` then serves until Ctrl+C.
+reported at once as a :class:`~mujun.geo.errors.MujunError`; :func:`run` then serves until Ctrl+C.
 :func:`running` serves in a background thread (tests, benchmarks) and stops on exit.
 """
 
@@ -21,7 +21,7 @@ from waitress import wasyncore
 from waitress.task import ThreadedTaskDispatcher
 from waitress.trigger import trigger as _Trigger
 
-from geo.errors import MujunError
+from mujun.geo.errors import MujunError
 
 __all__ = ["THREADS", "address", "bind", "close", "run", "running", "url_for_display"]
 

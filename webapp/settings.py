@@ -1,5 +1,5 @@
 """Settings of the web app: defaults, overridden by ``MUJUN_*`` environment variables, then
-by the mapping given to :func:`webapp.create_app`. Read only in the factory."""
+by the mapping given to :func:`mujun.webapp.create_app`. Read only in the factory."""
 
 from __future__ import annotations
 

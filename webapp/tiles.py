@@ -2,7 +2,7 @@
 disk per workspace generation, and the parcel under a clicked point (identify).
 
 - ``GET /tiles/parcels/<year>/<indicator>/<z>/<x>/<y>.png``: the parcels of ``year`` coloured
-  by ``indicator`` (a key of :data:`webapp.maps.COLOR_BY`) with the year's class breaks, as on
+  by ``indicator`` (a key of :data:`mujun.webapp.maps.COLOR_BY`) with the year's class breaks, as on
   the vector layer and the legend; transparent where there is no parcel. ``?v=<generation>``
   (what /map asks for) lets the browser keep the tile while the workspace is unchanged.
 - ``GET /tiles/identify?year=&lon=&lat=``: the parcel there, with the vector layer's popup.
@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from geo.errors import InputError, MujunError, WorkspaceError
-from layers.workspace import Workspace
-from webapp import maps, results
-from webapp.errors import STATUS
-from webapp.tileset import ParcelTiles, empty_png, png, style_token
+from mujun.geo.errors import InputError, MujunError, WorkspaceError
+from mujun.layers.workspace import Workspace
+from mujun.webapp import maps, results
+from mujun.webapp.errors import STATUS
+from mujun.webapp.tileset import ParcelTiles, empty_png, png, style_token
 
 __all__ = ["MAX_ZOOM", "TileCache", "TileService", "bp", "cache_root"]
 

@@ -33,7 +33,7 @@ from affine import Affine
 from PIL import Image
 from rasterio.features import rasterize
 
-from webapp import maps
+from mujun.webapp import maps
 
 __all__ = ["TILE", "ParcelTiles", "empty_png", "png", "style_token", "web_mercator"]
 
@@ -145,7 +145,7 @@ class ParcelTiles:
     parcels : GeoDataFrame
         ``result_parcel`` rows of one year (lon/lat, EPSG:4490); kept, not copied.
     breaks : callable, optional
-        Class breaks of a numeric indicator (default: :func:`webapp.maps.breaks` of ``parcels``).
+        Class breaks of a numeric indicator (default: :func:`mujun.webapp.maps.breaks` of ``parcels``).
     """
 
     def __init__(self, parcels: gpd.GeoDataFrame, breaks: Callable[[str], list[float]] | None = None):
@@ -211,7 +211,7 @@ class ParcelTiles:
     def colouring(self, indicator: str) -> tuple[np.ndarray, np.ndarray]:
         """(lookup, palette): ``palette[lookup[n]]`` is the RGBA of parcel number ``n`` (0: none).
 
-        Colours are the vector layer's and the legend's (:func:`webapp.maps.styled_parcels`
+        Colours are the vector layer's and the legend's (:func:`mujun.webapp.maps.styled_parcels`
         with the year's quantile breaks).
         """
         with self._lock:

@@ -29,14 +29,14 @@ from pathlib import Path
 
 import duckdb
 
-from geo.indicators import INDICATORS
-from geo.rules import CLASSES, RuleSet
-from layers.rulesets import DEFAULT_RULES, load_rule_set
+from mujun.geo.indicators import INDICATORS
+from mujun.geo.rules import CLASSES, RuleSet
+from mujun.layers.rulesets import DEFAULT_RULES, load_rule_set
 
 __all__ = ["connect", "evaluate", "spatial_extension", "summary"]
 
 MU = 10000.0 / 15.0
-ADMIN_USES = "办公|生活|宿舍|食堂"  # as geo.landuse.ADMIN_USES
+ADMIN_USES = "办公|生活|宿舍|食堂"  # as mujun.geo.landuse.ADMIN_USES
 NO_FLOOR_AREA_USES = "构筑物|堆场"
 ZONES = {"district": ("district_id", 0.0), "park": ("park_id", 0.5), "platform": ("platform_id", 0.5)}
 AMOUNTS = {"tax_per_mu": "tax", "value_added_per_mu": "value_added", "revenue_per_mu": "revenue",
@@ -249,7 +249,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, workspace: Path, year: int, rules: 
 
 
 def _score(con, rules: RuleSet) -> None:
-    """``enterprise_result``: scores, classes and ranks, as geo.scoring.score_enterprises."""
+    """``enterprise_result``: scores, classes and ranks, as mujun.geo.scoring.score_enterprises."""
     veto = ", ".join(f"('{str(k).upper()}')" for k in rules.veto)
     veto_sql = f"upper(credit_code) IN (SELECT * FROM (VALUES {veto}))" if veto else "false"
     groups = "', '".join(rules.groups)

@@ -1,11 +1,11 @@
 """The dask engine: the per-feature geometry of an evaluation on a dask.distributed cluster.
 
-``mujun evaluate --engine dask`` runs here what :func:`geo.evaluation.building_base`,
-:func:`geo.evaluation.parcel_base` and the raster's zonal figures do on one machine. The
+``mujun evaluate --engine dask`` runs here what :func:`mujun.geo.evaluation.building_base`,
+:func:`mujun.geo.evaluation.parcel_base` and the raster's zonal figures do on one machine. The
 client (where ``mujun evaluate`` runs) reads the workspace, cuts parcels and buildings into
-spatially compact parts (:func:`geo.partitioned.spatial_parts`), ships the parts to the
+spatially compact parts (:func:`mujun.geo.partitioned.spatial_parts`), ships the parts to the
 workers (``Client.scatter``; workers need no access to the workspace) and runs
-:mod:`geo.partitioned` on each; it gathers the non-geometric per-feature tables and puts
+:mod:`mujun.geo.partitioned` on each; it gathers the non-geometric per-feature tables and puts
 them back on its own geometries. The parcel layer is a ``dask_geopandas.GeoDataFrame``
 over the shipped parts with its ``spatial_partitions``; the raster's zonal figures are a
 ``map_partitions`` over it, so a registered raster must be readable at the same path on
@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from geo.area import local_gk_crs
-from geo.errors import DependencyError, InputError, MujunError, WorkspaceError
-from geo.partitioned import (
+from mujun.geo.area import local_gk_crs
+from mujun.geo.errors import DependencyError, InputError, MujunError, WorkspaceError
+from mujun.geo.partitioned import (
     assemble,
     building_part,
     nearby_parts,
@@ -43,7 +43,7 @@ from geo.partitioned import (
     part_bounds,
     spatial_parts,
 )
-from layers.rasters import RasterSource, source_builtup
+from mujun.layers.rasters import RasterSource, source_builtup
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -145,8 +145,8 @@ def _check_workers(client: Client, scheduler: str) -> None:
 def _prepare_workers(client: Client) -> None:
     """Import the partition code on every worker now, so that a worker without mujun is
     reported before any work is sent, and imports are not counted in the first parts."""
-    done = client.run(importlib.import_module, "geo.partitioned", on_error="return")
-    done.update(client.run(importlib.import_module, "layers.rasters", on_error="return"))
+    done = client.run(importlib.import_module, "mujun.geo.partitioned", on_error="return")
+    done.update(client.run(importlib.import_module, "mujun.layers.rasters", on_error="return"))
     for worker, result in sorted(done.items()):
         if isinstance(result, BaseException):
             raise DependencyError(
@@ -171,7 +171,7 @@ def evaluation_base(
     raster: RasterSource | None = None,
     progress: bool | None = None,
 ) -> tuple[gpd.GeoDataFrame | None, gpd.GeoDataFrame, pd.Series | None]:
-    """:func:`~geo.evaluation.building_base`, :func:`~geo.evaluation.parcel_base` and the
+    """:func:`~mujun.geo.evaluation.building_base`, :func:`~mujun.geo.evaluation.parcel_base` and the
     raster's built-up fractions, computed on the cluster of ``client``.
 
     Parameters
@@ -184,7 +184,7 @@ def evaluation_base(
     partitions : int, optional
         Number of parts of each layer (default: :func:`default_partitions`).
     raster : RasterSource, optional
-        The registered raster (:func:`layers.rasters.raster_source`).
+        The registered raster (:func:`mujun.layers.rasters.raster_source`).
     progress : bool, optional
         Show a progress bar (default: when on a terminal).
 
@@ -291,7 +291,7 @@ def _raise(err: BaseException, distributed) -> None:
             "dask 工作进程在计算时退出（多半是内存不足）；请用更大的 --partitions 把数据分得更小，或给工作进程更多内存"
             "（dask worker --memory-limit）"
         ) from None
-    if isinstance(err, ImportError) and (err.name or "").split(".")[0] in ("geo", "layers", "webapp"):
+    if isinstance(err, ImportError) and (err.name or "").split(".")[0] == "mujun":
         raise DependencyError(
             f"dask 工作节点无法导入 mujun（{err}）；请在每个节点安装与本机相同版本的 mujun：{_INSTALL}"
         ) from None

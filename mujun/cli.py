@@ -18,11 +18,11 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from geo.errors import InputError, MujunError, WorkspaceError
-from layers import accounts
-from layers.review import log_event
-from layers.schema import KINDS, label
-from layers.workspace import Workspace
+from mujun.geo.errors import InputError, MujunError, WorkspaceError
+from mujun.layers import accounts
+from mujun.layers.review import log_event
+from mujun.layers.schema import KINDS, label
+from mujun.layers.workspace import Workspace
 
 __all__ = ["main"]
 
@@ -168,7 +168,7 @@ def import_cmd(kind, path, workspace, layer, encoding, crs, mapping, year, raste
     支持 Shapefile、GeoPackage、GeoJSON、FileGDB、FlatGeobuf、GeoParquet；企业表还支持 CSV、XLSX；
     raster 为 GeoTIFF（登记引用，不复制文件），用于核查地块的实际建成情况。
     """
-    from layers.importer import import_layer
+    from mujun.layers.importer import import_layer
 
     ws = Workspace.resolve(workspace)
     if kind == "raster":
@@ -183,7 +183,7 @@ def import_cmd(kind, path, workspace, layer, encoding, crs, mapping, year, raste
 
 
 def _import_raster(ws: Workspace, path: Path, kind: str | None, classes: str | None, scale: float | None) -> None:
-    from layers.rasters import register_raster
+    from mujun.layers.rasters import register_raster
 
     if kind is None:
         raise MujunError("导入栅格需要 --kind builtup 或 --kind landcover")
@@ -222,7 +222,7 @@ def _import_raster(ws: Workspace, path: Path, kind: str | None, classes: str | N
 @click.option("--partitions", type=click.IntRange(min=1), help="dask 引擎把地块和建筑各分成几块（默认：按工作线程和数据量）")
 def evaluate(workspace, year, all_years, rules, control, veto_file, as_of, engine, scheduler, partitions) -> None:
     """计算并保存亩均效益、综合评价分类、用地指标达标、闲置与低效用地和平台评估。"""
-    from webapp.service import evaluate as run
+    from mujun.service import evaluate as run
 
     ws = Workspace.resolve(workspace)
     res = run(ws, year, all_years=all_years, rules=rules, control=control, veto_file=veto_file, as_of=as_of,
@@ -304,7 +304,7 @@ def _table(frame: pd.DataFrame, headers: list[str]) -> str:
 @_workspace_option
 def rank(level, by, year, top, ascending, classes, district, industry, out, workspace) -> None:
     """按指标排名并导出（CSV/XLSX 为中文表头，GeoPackage 为标准英文字段并带图形）。"""
-    from webapp.service import LEVEL_VIEWS, export_ranking, ranking
+    from mujun.service import LEVEL_VIEWS, export_ranking, ranking
 
     ws = Workspace.resolve(workspace)
     classes = tuple(c.upper() for c in classes)
@@ -337,7 +337,7 @@ def rank(level, by, year, top, ascending, classes, district, industry, out, work
 @main.command()
 def rules() -> None:
     """列出内置的评价规则和用地控制指标。"""
-    from layers.rulesets import available_rules
+    from mujun.layers.rulesets import available_rules
 
     kinds = {"evaluation": "评价规则（--rules）", "control": "用地控制指标（--control）"}
     for kind, title in kinds.items():
@@ -356,8 +356,8 @@ def rules() -> None:
 @_workspace_option
 def flags_cmd(kind, year, top, out, workspace) -> None:
     """列出被标记的地块（闲置、低效、指标不达标）及原因。"""
-    from layers.export import export_table
-    from webapp.service import flags
+    from mujun.layers.export import export_table
+    from mujun.service import flags
 
     ws = Workspace.resolve(workspace)
     frame, y = flags(ws, kind=kind, year=year)
@@ -405,7 +405,7 @@ def _password(password_stdin: bool, confirm: bool = True) -> str:
 
 def _min_password() -> int:
     """The web app's ``PASSWORD_MIN_LENGTH`` (``MUJUN_PASSWORD_MIN_LENGTH``), so both ask the same."""
-    from webapp.settings import DEFAULTS, from_env
+    from mujun.webapp.settings import DEFAULTS, from_env
 
     return int(from_env().get("PASSWORD_MIN_LENGTH", DEFAULTS["PASSWORD_MIN_LENGTH"]))
 
@@ -495,7 +495,7 @@ def review() -> None:
 @_workspace_option
 def review_export(year, out, workspace) -> None:
     """导出审核队列（闲置、低效、不达标、D 类企业用地）及每宗地块的审核结论。"""
-    from webapp.service import export_review, review_of_year
+    from mujun.service import export_review, review_of_year
 
     ws = Workspace.resolve(workspace)
     rows, y = review_of_year(ws, year)
@@ -511,7 +511,7 @@ def _host_port(f):
 
 
 def _app(ws: Workspace):
-    from webapp import create_app
+    from mujun.webapp import create_app
 
     return create_app({"WORKSPACE": str(ws.path)})
 
@@ -521,7 +521,7 @@ def _app(ws: Workspace):
 @_host_port
 def serve(workspace, host, port) -> None:
     """启动网页服务：总览、地图、平台、园区、地块、企业页面和排名导出（waitress，离线可用）。"""
-    from webapp import serve as server_mod
+    from mujun.webapp import serve as server_mod
 
     ws = Workspace.resolve(workspace)
     if not ws.exists():
@@ -548,7 +548,7 @@ def serve(workspace, host, port) -> None:
 @_host_port
 def demo(workspace, seed, scale, no_serve, host, port) -> None:
     """生成绍兴市示例数据（合成）、导入、评价三个年度、打印概况，然后启动网页服务。"""
-    from webapp import serve
+    from mujun.webapp import serve
 
     # never the user's own workspace by default: the sample replaces what it writes to
     ws = Workspace(workspace or Path("mujun-demo.gpkg"))
@@ -567,9 +567,9 @@ def demo(workspace, seed, scale, no_serve, host, port) -> None:
 
 
 def _build_demo(ws: Workspace, seed: int, scale: float) -> None:
-    from layers.sample import build_sample
-    from webapp.service import evaluate as run
-    from webapp.service import ranking
+    from mujun.layers.sample import build_sample
+    from mujun.service import evaluate as run
+    from mujun.service import ranking
 
     click.echo(f"正在生成示例数据（种子 {seed}，规模 {scale:g}）……")
     built = build_sample(ws, seed=seed, scale=scale)

@@ -1,6 +1,6 @@
 """What mujun does, free of any interface: the CLI and the web app both call this.
 
-Each function takes a :class:`~layers.workspace.Workspace`, reads what it needs, calls the
+Each function takes a :class:`~mujun.layers.workspace.Workspace`, reads what it needs, calls the
 pure analytics in :mod:`geo` and stores or returns the results.
 """
 
@@ -17,16 +17,16 @@ import geopandas as gpd
 import pandas as pd
 from tqdm import tqdm
 
-from geo.errors import InputError, WorkspaceError
-from geo.evaluation import LEVELS, ZONES, building_base, evaluate_year, parcel_base
-from geo.flags import FLAG_KINDS
-from geo.intensity import ratio_of_sums
-from geo.judgement import class_counts, judge_year
-from geo.ranking import numeric_fields, ranked
-from geo.review import PENDING, QUEUE_KINDS, queue
-from layers.export import export_table
-from layers.rasters import parcel_builtup, raster_source
-from layers.rulesets import (
+from mujun.geo.errors import InputError, WorkspaceError
+from mujun.geo.evaluation import LEVELS, ZONES, building_base, evaluate_year, parcel_base
+from mujun.geo.flags import FLAG_KINDS
+from mujun.geo.intensity import ratio_of_sums
+from mujun.geo.judgement import class_counts, judge_year
+from mujun.geo.ranking import numeric_fields, ranked
+from mujun.geo.review import PENDING, QUEUE_KINDS, queue
+from mujun.layers.export import export_table
+from mujun.layers.rasters import parcel_builtup, raster_source
+from mujun.layers.rulesets import (
     DEFAULT_CONTROL,
     DEFAULT_RULES,
     industry_concordance,
@@ -34,8 +34,8 @@ from layers.rulesets import (
     load_rule_set,
     read_veto,
 )
-from layers.schema import label
-from layers.workspace import WithGeometryOf, Workspace, result_table
+from mujun.layers.schema import label
+from mujun.layers.workspace import WithGeometryOf, Workspace, result_table
 
 #: Evaluation engines: this process, or a dask cluster (``pip install 'mujun[dask]'``).
 ENGINES = ("default", "dask")
@@ -140,7 +140,7 @@ def evaluate(
     rows of the same years; other years are kept. Nothing is written if anything fails.
 
     ``engine="dask"`` computes the per-parcel and per-building geometry on a dask cluster
-    (:mod:`webapp.dask_engine`): the one at ``scheduler`` (``tcp://host:8786``), else a new
+    (:mod:`mujun.dask_engine`): the one at ``scheduler`` (``tcp://host:8786``), else a new
     local cluster, in ``partitions`` parts; the results are identical to the default engine's.
     """
     t0 = time.perf_counter()
@@ -151,7 +151,7 @@ def evaluate(
     if partitions is not None and partitions < 1:
         raise InputError(f"--partitions 应为正整数，收到 {partitions}")
     if engine == "dask":
-        from webapp.dask_engine import require
+        from mujun.dask_engine import require
 
         require()  # before any reading: a missing package is reported at once
     if not ws.exists():
@@ -274,7 +274,7 @@ def _geometry(
     id) on ``engine``."""
     buildings = ws.read_optional("buildings")
     if engine == "dask":
-        from webapp.dask_engine import connect, evaluation_base
+        from mujun.dask_engine import connect, evaluation_base
 
         source = raster_source(ws)  # the file is checked here, once; the workers read it
         with connect(scheduler) as client:
@@ -445,7 +445,7 @@ _DECISION_COLUMNS = ("status", "measure", "deadline", "comment", "assignee", "de
 
 
 def review_rows(parcels: pd.DataFrame, decided: pd.DataFrame, listed: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The review queue of a year: flagged and D-class parcels (:func:`geo.review.queue`),
+    """The review queue of a year: flagged and D-class parcels (:func:`mujun.geo.review.queue`),
     most severe first, with their current decisions; parcels decided earlier but no longer
     flagged (after a re-evaluation) stay, marked 已无标记, so no decision drops out of sight.
     ``listed`` is ``queue(parcels)`` when the caller has it already.
@@ -470,7 +470,7 @@ def review_rows(parcels: pd.DataFrame, decided: pd.DataFrame, listed: pd.DataFra
 
 def review_of_year(ws: Workspace, year: int | None = None) -> tuple[pd.DataFrame, int]:
     """:func:`review_rows` of ``year`` (default: the latest evaluated) read from ``ws``."""
-    from layers.review import decisions
+    from mujun.layers.review import decisions
 
     if not ws.exists():
         raise WorkspaceError(f"工作空间 {ws.path} 不存在；请用 --workspace 指定工作空间文件")

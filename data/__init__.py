@@ -1,0 +1,1 @@
+"""Reference and sample data shipped with mujun (read with :func:`mujun.layers.sample.data_dir`)."""
