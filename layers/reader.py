@@ -83,9 +83,10 @@ def _serve(requests: BinaryIO, out: BinaryIO) -> None:
 # -- the parent ---------------------------------------------------------------------------
 class _Reader:
     def __init__(self):
-        package_root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+        import mujun  # the folder that holds it makes mujun importable in the reader too
+
+        root = str(Path(mujun.__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
         self.proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
 

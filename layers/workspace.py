@@ -39,13 +39,25 @@ from mujun.geo.errors import WorkspaceError
 from mujun.layers.reader import read_table
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS
 
-__all__ = ["DEFAULT_NAME", "META_TABLE", "WithGeometryOf", "Workspace", "result_table"]
+__all__ = ["DEFAULT_NAME", "META_TABLE", "WithGeometryOf", "Workspace", "missing_workspace", "not_evaluated",
+           "result_table"]
 
 DEFAULT_NAME = "mujun.gpkg"
 META_TABLE = "mujun_meta"
 LOG_TABLE = "mujun_import_log"
 #: Tables saved in place (review decisions, users), never by :meth:`Workspace.write`.
 IN_PLACE_TABLES = ("mujun_users", "mujun_login_failures", "mujun_sessions", "mujun_review", "mujun_review_log")
+
+
+def missing_workspace(path: str | Path) -> WorkspaceError:
+    """The error for a workspace file that does not exist (one wording everywhere)."""
+    return WorkspaceError(f"工作空间 {path} 不存在；请先导入数据（mujun import）或运行 mujun demo，"
+                          "或用 --workspace 指定工作空间文件")
+
+
+def not_evaluated(path: str | Path) -> WorkspaceError:
+    """The error for a workspace without evaluation results (one wording everywhere)."""
+    return WorkspaceError(f"工作空间 {path} 还没有评价结果；请先运行 mujun evaluate")
 
 
 def result_table(level: str) -> str:
@@ -200,7 +212,7 @@ class Workspace:
         Commits on success, rolls back on any error.
         """
         if not self.exists():
-            raise WorkspaceError(f"工作空间 {self.path} 不存在；请先运行 mujun demo 或 mujun import")
+            raise missing_workspace(self.path)
         with self.store_lock(shared=True, timeout=timeout):
             con = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
             try:
