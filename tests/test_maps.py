@@ -76,7 +76,8 @@ def test_colours_by_value_class_and_flag():
     by_class = maps.styled_parcels(p, "class")
     assert by_class.tolist() == [maps.CLASS_COLORS["A"], maps.CLASS_COLORS["D"], maps.NO_DATA, maps.CLASS_COLORS["B"]]
     by_flag = maps.styled_parcels(p, "flags")
-    assert by_flag.tolist() == [maps.NO_DATA, maps.FLAG_COLORS["闲置"], maps.FLAG_COLORS["低效"], maps.FLAG_COLORS["不达标"]]
+    assert by_flag.tolist() == [maps.NO_DATA, maps.FLAG_COLORS["idle"], maps.FLAG_COLORS["inefficient"],
+                               maps.FLAG_COLORS["noncompliant"]]
 
 
 def test_popups_escape_every_data_string(ctx):

@@ -17,7 +17,7 @@ from PIL import Image
 
 from mujun.layers.workspace import Workspace
 from mujun.webapp import create_app, maps
-from mujun.webapp.tiles import cache_root
+from mujun.webapp.tileservice import cache_root
 from mujun.webapp.tileset import FILL_ALPHA, TILE, ParcelTiles
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
@@ -335,7 +335,7 @@ def _tile_files(tmp_path, n: int, generation: str = "g1") -> list:
 
 
 def test_tile_cache_counts_what_another_process_wrote(tmp_path):
-    from mujun.webapp.tiles import TileCache
+    from mujun.webapp.tileservice import TileCache
 
     paths = _tile_files(tmp_path, 30)
     first = TileCache(tmp_path / "cache", 10_000)
@@ -349,7 +349,7 @@ def test_tile_cache_counts_what_another_process_wrote(tmp_path):
 
 
 def test_tile_cache_survives_files_vanishing(tmp_path):
-    from mujun.webapp.tiles import TileCache
+    from mujun.webapp.tileservice import TileCache
 
     cache = TileCache(tmp_path / "cache", 10_000)
     paths = _tile_files(tmp_path, 40)
@@ -368,7 +368,7 @@ def test_tile_cache_survives_files_vanishing(tmp_path):
 def test_tile_cache_is_shared_by_threads(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from mujun.webapp.tiles import TileCache
+    from mujun.webapp.tileservice import TileCache
 
     cache = TileCache(tmp_path / "cache", 50_000)
     paths = _tile_files(tmp_path, 400)

@@ -11,7 +11,7 @@ import pytest
 
 from mujun.layers.workspace import Workspace
 from mujun.webapp import charts
-from mujun.webapp.dashboard import number, percent
+from mujun.webapp.formatting import number, percent
 
 XSS = "<img src=x onerror=alert(1)>"
 XSS_ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from flask_login import current_user
 
-__all__ = ["create_app", "results"]
+__all__ = ["create_app"]
 
 #: (endpoint, label, role needed to see the link)
 NAV = (
@@ -33,21 +33,24 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from werkzeug.middleware.proxy_fix import ProxyFix
 
     from mujun.webapp import (
+        access,
         admin,
         api,
         assets,
         auth,
         dashboard,
+        data,
         details,
         errors,
+        formatting,
         headers,
         mapview,
         rankings,
         review,
         settings,
         tiles,
+        tileservice,
     )
-    from mujun.webapp.data import Results
 
     app = Flask(__name__)
     app.config.from_mapping(settings.DEFAULTS)
@@ -55,21 +58,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     settings.finish(app.config)
-    app.extensions["mujun_results"] = Results(app.config["WORKSPACE"])
+    data.init_app(app)
+    tileservice.init_app(app)
+    formatting.init_app(app)
     app.json.ensure_ascii = False
 
     if app.config["PROXIES"]:  # behind a reverse proxy: trust its X-Forwarded-For/-Proto
         n = int(app.config["PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
-    auth.init_app(app)
-    for module in (assets, dashboard, mapview, details, rankings, api, tiles, review, admin):
+    access.init_app(app)
+    for module in (auth, assets, dashboard, mapview, details, rankings, api, tiles, review, admin):
         app.register_blueprint(module.bp)
     errors.init_app(app)
     headers.init_app(app)
 
     @app.context_processor
     def _globals() -> dict[str, Any]:
-        res = results()
+        res = data.results()
         try:
             sample = res.is_sample()
         except Exception:  # a missing workspace is reported by the page itself
@@ -85,7 +90,3 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     return app
 
-
-def results():
-    """The :class:`mujun.webapp.data.Results` of the current app."""
-    return current_app.extensions["mujun_results"]

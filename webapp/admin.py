@@ -10,8 +10,8 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from mujun.geo.errors import InputError
 from mujun.layers import accounts
 from mujun.layers.review import audit_log, log_event
-from mujun.webapp import results
-from mujun.webapp.auth import current_name, remote_address, role_required
+from mujun.webapp.access import current_name, remote_address, role_required
+from mujun.webapp.data import results
 
 __all__ = ["bp"]
 

@@ -17,8 +17,10 @@ from flask import Blueprint, current_app, jsonify, request
 from mujun import service
 from mujun.geo.errors import InputError, WorkspaceError
 from mujun.layers.schema import label
-from mujun.webapp import maps, results, tiles
-from mujun.webapp.rankings import RankingQuery
+from mujun.webapp import maps
+from mujun.webapp.data import results
+from mujun.webapp.ranking_query import RankingQuery
+from mujun.webapp.tileservice import service as tile_service
 
 __all__ = ["bp"]
 
@@ -89,7 +91,7 @@ def layer(name: str):
         if color not in maps.COLOR_BY:
             raise InputError(f"未知的着色字段 '{color}'；可用：{', '.join(maps.COLOR_BY)}")
         # the year's breaks, computed once per workspace generation and shared with /map and the tiles
-        svc = tiles.service()
+        svc = tile_service()
         bins = svc.breaks(svc.generation(), year, color) if maps.COLOR_BY[color][2] == "numeric" else []
         data = maps.parcel_features(part, color, bins, extra=_public(part))
     else:

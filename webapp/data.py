@@ -10,14 +10,15 @@ from __future__ import annotations
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
+from flask import Flask, abort, current_app
 
-from mujun.geo.errors import WorkspaceError
 from mujun.geo.review import queue
-from mujun.layers.workspace import Workspace, result_table
+from mujun.layers.workspace import Workspace, missing_workspace, not_evaluated, result_table
 
-__all__ = ["Results"]
+__all__ = ["Results", "init_app", "only", "record", "records", "results", "where", "zone_districts"]
 
 _LOCK = threading.Lock()
 
@@ -43,7 +44,7 @@ class Results:
 
     def _stamp(self) -> str:
         if not self.ws.exists():
-            raise WorkspaceError(f"工作空间 {self.ws.path} 不存在；请先运行 mujun demo 或导入数据后 mujun evaluate")
+            raise missing_workspace(self.ws.path)
         return self.ws.generation()
 
     def table(self, name: str, year: int | None = None) -> pd.DataFrame:
@@ -63,7 +64,7 @@ class Results:
         text = self.ws.meta().get("evaluated_years", "")
         years = [int(y) for y in text.split(",") if y.strip()]
         if not years:
-            raise WorkspaceError("工作空间还没有评价结果；请先运行 mujun evaluate")
+            raise not_evaluated(self.ws.path)
         return years
 
     def year(self, requested: int | None) -> int:
@@ -83,3 +84,60 @@ class Results:
 
     def is_sample(self) -> bool:
         return self.ws.meta().get("sample") == "1"
+
+
+def init_app(app: Flask) -> None:
+    """Give ``app`` the :class:`Results` of its ``WORKSPACE``."""
+    app.extensions["mujun_results"] = Results(app.config["WORKSPACE"])
+
+
+def results() -> Results:
+    """The :class:`Results` of the current app."""
+    return current_app.extensions["mujun_results"]
+
+
+def zone_districts(parcels: pd.DataFrame, id_field: str) -> pd.DataFrame:
+    """District of each park or platform: the one holding most of its parcels (as the
+    platform assessment decides it), with ``district_id`` and ``district_name``."""
+    p = parcels[parcels[id_field].notna() & parcels["district_id"].notna()]
+    counts = p.groupby([id_field, "district_id", "district_name"], dropna=True).size().rename("n").reset_index()
+    counts = counts.sort_values(["n", "district_id"], ascending=[False, True]).drop_duplicates(id_field)
+    return counts.drop(columns="n").set_index(id_field)
+
+
+# -- rows for templates ----------------------------------------------------------------------
+
+def only(frame: pd.DataFrame | None, field: str, value: str) -> pd.DataFrame:
+    """Rows of ``frame`` whose ``field`` is ``value`` (compared as text); 404 if none."""
+    if frame is None or field not in frame.columns:
+        abort(404)
+    rows = frame[(frame[field].astype("string") == value).fillna(False).astype(bool)]
+    if rows.empty:
+        abort(404)
+    return rows
+
+
+def where(frame: pd.DataFrame | None, field: str, value: str) -> pd.DataFrame | None:
+    """Rows of ``frame`` whose ``field`` is ``value`` (compared as text); ``None`` without the field."""
+    if frame is None or field not in frame.columns:
+        return None
+    return frame[(frame[field].astype("string") == value).fillna(False).astype(bool)]
+
+
+def record(row: pd.Series) -> dict[str, Any]:
+    """A row as a dict for a template, without its geometry, missing values ``None``."""
+    return {k: (None if _na(v) else v) for k, v in row.items() if k != "geometry"}
+
+
+def records(frame: pd.DataFrame, columns: list[str] | None = None) -> list[dict[str, Any]]:
+    """Rows (of ``columns``, those present) as dicts for a template, missing values ``None``."""
+    cols = [c for c in (columns or list(frame.columns)) if c in frame.columns and c != "geometry"]
+    part = frame[cols]
+    return part.astype(object).where(part.notna(), None).to_dict("records")
+
+
+def _na(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False

@@ -8,22 +8,18 @@ from typing import Any
 import folium
 import geopandas as gpd
 import pandas as pd
-import shapely
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 
 from mujun.geo.platforms import GUIDE_LEAD_SHARE, GUIDE_MU, GUIDE_OUTPUT_YI
-from mujun.webapp import charts, maps, results, tiles
-from mujun.webapp.dashboard import zone_districts
-from mujun.webapp.mapview import zone_layers
+from mujun.webapp import charts, maps
+from mujun.webapp.data import only, record, records, results, where, zone_districts
+from mujun.webapp.parcels import NEIGHBOUR_DEGREES, padded, parcel_context
+from mujun.webapp.tileservice import service
 
 __all__ = ["bp"]
 
 bp = Blueprint("details", __name__)
 
-NEIGHBOUR_DEGREES = 0.004  # about 400 m around a parcel
-SHARE_INDICATORS = {"building_coefficient", "admin_share"}  # shown as percentages
-INDICATOR_UNITS = {"investment_intensity": "万元/亩", "tax_per_mu": "万元/亩", "value_added_per_mu": "万元/亩",
-                   "va_per_energy": "万元/吨标煤", "va_per_emission": "万元/吨"}
 LAND_COLORS = {"已供已建": "#31a354", "已供未建": "#fdae6b", "未供": "#bdbdbd"}
 ENTERPRISE_COLUMNS = ["credit_code", "name", "industry_name", "group_label", "land_mu", "tax_per_mu",
                       "value_added_per_mu", "score", "class", "class_name", "rank_in_district", "flags"]
@@ -41,50 +37,17 @@ def _color(default: str) -> str:
     return color if color in maps.COLOR_BY else default
 
 
-def _only(frame: pd.DataFrame | None, field: str, value: str) -> pd.DataFrame:
-    """Rows of ``frame`` whose ``field`` is ``value`` (compared as text); 404 if none."""
-    if frame is None or field not in frame.columns:
-        abort(404)
-    rows = frame[(frame[field].astype("string") == value).fillna(False).astype(bool)]
-    if rows.empty:
-        abort(404)
-    return rows
-
-
-def _where(frame: pd.DataFrame | None, field: str, value: str) -> pd.DataFrame | None:
-    if frame is None or field not in frame.columns:
-        return None
-    return frame[(frame[field].astype("string") == value).fillna(False).astype(bool)]
-
-
-def _record(row: pd.Series) -> dict[str, Any]:
-    return {k: (None if _na(v) else v) for k, v in row.items() if k != "geometry"}
-
-
-def _records(frame: pd.DataFrame, columns: list[str] | None = None) -> list[dict[str, Any]]:
-    cols = [c for c in (columns or list(frame.columns)) if c in frame.columns and c != "geometry"]
-    part = frame[cols]
-    return part.astype(object).where(part.notna(), None).to_dict("records")
-
-
-def _na(value: Any) -> bool:
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
-
-
 def _flagged(parcels: pd.DataFrame, year: int) -> list[dict[str, Any]]:
     """Flagged parcels, largest first, each with its reasons (kind, rule, reason)."""
     part = parcels[parcels["flags"].notna()] if "flags" in parcels.columns else parcels.iloc[:0]
     part = part.sort_values(["area_mu", "parcel_id"], ascending=[False, True])
-    rows = _records(part, ["parcel_id", "holder_code", "holder_name", "area_mu", "flags", "class",
+    rows = records(part, ["parcel_id", "holder_code", "holder_name", "area_mu", "flags", "class",
                            "tax_per_mu", "plot_ratio", "tax_gain"])
     flags = results().optional("result_flag", year)
     reasons: dict[str, list[dict[str, Any]]] = {}
     if flags is not None and len(rows):
         f = flags[flags["parcel_id"].isin(part["parcel_id"])]
-        for r in _records(f, ["parcel_id", "kind_label", "rule", "reason"]):
+        for r in records(f, ["parcel_id", "kind_label", "rule", "reason"]):
             reasons.setdefault(r["parcel_id"], []).append(r)
     for r in rows:
         r["reasons"] = reasons.get(r["parcel_id"], [])
@@ -93,7 +56,7 @@ def _flagged(parcels: pd.DataFrame, year: int) -> list[dict[str, Any]]:
 
 def _enterprises(enterprises: pd.DataFrame, by: str = "tax_per_mu") -> list[dict[str, Any]]:
     ranked = enterprises.sort_values([by, "credit_code"], ascending=[False, True], na_position="last")
-    rows = _records(ranked, ENTERPRISE_COLUMNS)
+    rows = records(ranked, ENTERPRISE_COLUMNS)
     for i, r in enumerate(rows, 1):
         r["rank"] = i
     return rows
@@ -102,7 +65,7 @@ def _enterprises(enterprises: pd.DataFrame, by: str = "tax_per_mu") -> list[dict
 # -- maps ------------------------------------------------------------------------------------
 
 def _zone_map(zone: gpd.GeoDataFrame, id_field: str, endpoint: str, name: str, parcels: gpd.GeoDataFrame,
-              year: int, color: str, *, zone_color: str, figures: list[tuple[str, str, str]]) -> dict:
+              year: int, color: str, *, zone_color: str, figures: list[str]) -> dict:
     """A zone's outline and its parcels coloured by ``color``, with a legend."""
     cfg = current_app.config
     m = maps.base_map(zone.total_bounds, cfg)
@@ -118,24 +81,12 @@ def _parcels_on(m: folium.Map, parcels: gpd.GeoDataFrame, year: int, color: str,
     cfg = current_app.config
     bins: list[float] = []
     if maps.COLOR_BY[color][2] == "numeric":
-        svc = tiles.service()
+        svc = service()
         bins = svc.breaks(svc.generation(), year, color)
     maps.parcel_layer(m, parcels, color_by=color, bins=bins, limit=cfg["MAX_EMBED_FEATURES"],
                       bbox_url=url_for("api.layer", name="parcels", year=year, color=color),
                       min_zoom=cfg["PARCEL_MIN_ZOOM"], **style)
     maps.legend(m, color, bins)
-
-
-def _padded(bounds, pad: float = NEIGHBOUR_DEGREES / 2) -> tuple[float, float, float, float]:
-    """``bounds`` (w, s, e, n) widened by ``pad`` degrees, so a small parcel is seen with its surroundings."""
-    w, s, e, n = (float(v) for v in bounds)
-    return (w - pad, s - pad, e + pad, n + pad)
-
-
-def _zone_figures(level: str) -> list[tuple[str, str, str]]:
-    figs = [("tax_per_mu", "亩均税收", "万元/亩"), ("value_added_per_mu", "亩均增加值", "万元/亩"),
-            ("area_mu", "地块面积", "亩")]
-    return figs + ([("output_yi", "产值", "亿元")] if level == "platform" else [])
 
 
 def _common(years: list[int], year: int, color: str | None = None) -> dict[str, Any]:
@@ -150,20 +101,20 @@ def platform(platform_id: str):
     """平台: the 万亩千亿 assessment, land status and the parcels holding it back."""
     years, year = _year()
     res = results()
-    zone = _only(res.optional("result_platform", year), "platform_id", platform_id)
-    row = _record(zone.iloc[0])
-    parcels = _where(res.results("parcel", year), "platform_id", platform_id)
+    zone = only(res.optional("result_platform", year), "platform_id", platform_id)
+    row = record(zone.iloc[0])
+    parcels = where(res.results("parcel", year), "platform_id", platform_id)
     color = _color("flags")
     land = {"已供已建": row.get("built_mu") or 0.0, "已供未建": row.get("unbuilt_supplied_mu") or 0.0,
             "未供": row.get("unsupplied_mu") or 0.0}
     land_chart = charts.stacked_bars({"平台地块": land}, LAND_COLORS, title="土地供应与建设", unit="亩")
     district = zone_districts(parcels, "platform_id") if len(parcels) else pd.DataFrame()
-    district_row = _record(district.iloc[0]) if len(district) else {}
-    enterprises = _where(res.results("enterprise", year), "platform_id", platform_id)
+    district_row = record(district.iloc[0]) if len(district) else {}
+    enterprises = where(res.results("enterprise", year), "platform_id", platform_id)
     return render_template(
         "platform.html", title=f"平台 · {row['name']}", p=row, district=district_row,
         map=_zone_map(zone, "platform_id", "details.platform", "平台范围", parcels, year, color,
-                      zone_color="#d6604d", figures=_zone_figures("platform")),
+                      zone_color="#d6604d", figures=maps.zone_figures("platform")),
         flagged=_flagged(parcels, year), land_chart=land_chart, guide_output=GUIDE_OUTPUT_YI,
         guide_planned=GUIDE_MU, guide_lead=GUIDE_LEAD_SHARE, n_parcels=len(parcels),
         enterprises=_enterprises(enterprises)[:20], n_enterprises=len(enterprises), **_common(years, year, color),
@@ -175,17 +126,17 @@ def park(park_id: str):
     """园区: figures, enterprises ranked, flagged parcels."""
     years, year = _year()
     res = results()
-    zone = _only(res.optional("result_park", year), "park_id", park_id)
-    row = _record(zone.iloc[0])
-    parcels = _where(res.results("parcel", year), "park_id", park_id)
+    zone = only(res.optional("result_park", year), "park_id", park_id)
+    row = record(zone.iloc[0])
+    parcels = where(res.results("parcel", year), "park_id", park_id)
     color = _color("class")
     district = zone_districts(parcels, "park_id") if len(parcels) else pd.DataFrame()
-    enterprises = _where(res.results("enterprise", year), "park_id", park_id)
+    enterprises = where(res.results("enterprise", year), "park_id", park_id)
     return render_template(
         "park.html", title=f"园区 · {row['name']}", p=row,
-        district=_record(district.iloc[0]) if len(district) else {},
+        district=record(district.iloc[0]) if len(district) else {},
         map=_zone_map(zone, "park_id", "details.park", "园区范围", parcels, year, color,
-                      zone_color="#3182bd", figures=_zone_figures("park")),
+                      zone_color="#3182bd", figures=maps.zone_figures("park")),
         enterprises=_enterprises(enterprises), flagged=_flagged(parcels, year), n_parcels=len(parcels),
         **_common(years, year, color),
     )
@@ -196,10 +147,10 @@ def district(district_id: str):
     """行政区: figures, its parks and platforms, top and bottom enterprises."""
     years, year = _year()
     res = results()
-    zone = _only(res.optional("result_district", year), "district_id", district_id)
-    row = _record(zone.iloc[0])
+    zone = only(res.optional("result_district", year), "district_id", district_id)
+    row = record(zone.iloc[0])
     all_parcels = res.results("parcel", year)
-    parcels = _where(all_parcels, "district_id", district_id)
+    parcels = where(all_parcels, "district_id", district_id)
     color = _color("class")
     zones: dict[str, list[dict[str, Any]]] = {}
     for level, id_field in (("park", "park_id"), ("platform", "platform_id")):
@@ -209,10 +160,10 @@ def district(district_id: str):
             continue
         frame = frame.join(zone_districts(all_parcels, id_field), on=id_field)
         frame = frame[(frame["district_id"] == district_id).fillna(False).astype(bool)]
-        zones[level] = _records(frame.sort_values("tax_per_mu", ascending=False),
+        zones[level] = records(frame.sort_values("tax_per_mu", ascending=False),
                                 [id_field, "name", "level", "lead_industry", "tax_per_mu", "value_added_per_mu",
                                  "evaluated_mu", "output_yi", "enterprise_count"])
-    enterprises = _where(res.results("enterprise", year), "district_id", district_id)
+    enterprises = where(res.results("enterprise", year), "district_id", district_id)
     scored = enterprises[enterprises["score"].notna()]
     groups = []
     for label, part in scored.groupby("group_label", sort=True):  # ranks are within 规上 or 规下
@@ -223,7 +174,7 @@ def district(district_id: str):
     return render_template(
         "district.html", title=f"行政区 · {row['name']}", p=row, parks=zones["park"], platforms=zones["platform"],
         map=_zone_map(zone, "district_id", "details.district", "行政区范围", parcels, year, color,
-                      zone_color="#636363", figures=_zone_figures("district")),
+                      zone_color="#636363", figures=maps.zone_figures("district")),
         groups=groups, n_enterprises=len(enterprises),
         n_scored=len(scored), n_parcels=len(parcels), flagged_mu=flagged_mu,
         n_flagged=int(parcels["flags"].notna().sum()) if "flags" in parcels.columns else 0,
@@ -239,77 +190,22 @@ def parcel(parcel_id: str):
     return render_template("parcel.html", title=f"地块 · {ctx['p']['parcel_id']}", **ctx, **_common(years, year))
 
 
-def parcel_context(parcel_id: str, year: int) -> dict[str, Any]:
-    """What the parcel page shows — also the review page's evidence: ``p`` (the parcel's
-    results), ``holder``, ``checks``, ``flags``, ``buildings``, ``n_near`` and ``map``."""
-    res = results()
-    parcels = res.results("parcel", year)
-    this = _only(parcels, "parcel_id", parcel_id)
-    row = _record(this.iloc[0])
-    cfg = current_app.config
-    area = shapely.buffer(shapely.envelope(this.geometry.iloc[0]), NEIGHBOUR_DEGREES)
-    near = parcels.iloc[parcels.sindex.query(area, predicate="intersects")]
-    near = near[near["parcel_id"].astype("string") != parcel_id]
-    buildings = _where(res.optional("result_building"), "parcel_id", parcel_id)
-
-    m = maps.base_map(_padded(this.total_bounds), cfg)
-    color = "class"
-    maps.parcel_layer(m, near, color_by=color, bins=[], limit=cfg["MAX_EMBED_FEATURES"], name="周边地块",
-                      bbox_url=url_for("api.layer", name="parcels", year=year, color=color), fillOpacity=0.45)
-    maps.parcel_layer(m, this, color_by=color, bins=[], limit=cfg["MAX_EMBED_FEATURES"], name="本地块",
-                      bbox_url=url_for("api.layer", name="parcels", year=year, color=color),
-                      stroke="#e31a1c", weight=4, fillOpacity=0.25)
-    if buildings is not None and len(buildings):
-        maps.building_layer(m, buildings)
-    maps.legend(m, color, [])
-    folium.LayerControl(collapsed=False).add_to(m)
-
-    compliance = _where(res.optional("result_compliance", year), "parcel_id", parcel_id)
-    checks = []
-    if compliance is not None:
-        for r in _records(compliance, ["source", "indicator", "label", "measured", "required_text", "status"]):
-            r["measured_text"] = _measured(r["indicator"], r["measured"])
-            checks.append(r)
-    flags = _where(res.optional("result_flag", year), "parcel_id", parcel_id)
-    holder = None
-    if row.get("holder_code"):
-        found = _where(res.results("enterprise", year), "credit_code", str(row["holder_code"]))
-        holder = _record(found.iloc[0]) if found is not None and len(found) else None
-    return dict(
-        p=row, holder=holder, checks=checks,
-        flags=[] if flags is None else _records(flags, ["kind_label", "rule", "reason", "value", "threshold"]),
-        buildings=[] if buildings is None else _records(
-            buildings.sort_values("floor_area_m2", ascending=False),
-            ["building_id", "use", "floors", "height", "footprint_m2", "floor_area_m2"]),
-        n_near=len(near), map=maps.render(m), geometry=this, near=near, building_frame=buildings,
-    )
-
-
-def _measured(indicator: str | None, value: Any) -> str:
-    if _na(value):
-        return "—"
-    if indicator in SHARE_INDICATORS:
-        return f"{float(value) * 100:.1f}%"
-    unit = INDICATOR_UNITS.get(indicator or "", "")
-    return f"{float(value):,.2f}" + (f" {unit}" if unit else "")
-
-
 @bp.route("/enterprises/<path:code>")
 def enterprise(code: str):
     """企业 一企一档: its parcels, indicators and class over the evaluated years."""
     years, _ = _year()
     res = results()
-    history = _only(res.table("result_enterprise"), "credit_code", code).sort_values("year")
+    history = only(res.table("result_enterprise"), "credit_code", code).sort_values("year")
     own_years = [int(y) for y in history["year"]]
     requested = request.args.get("year", type=int)
     year = requested if requested in own_years else own_years[-1]
-    row = _record(history[history["year"] == year].iloc[0])
-    parcels = _where(res.results("parcel", year), "holder_code", code)
+    row = record(history[history["year"] == year].iloc[0])
+    parcels = where(res.results("parcel", year), "holder_code", code)
     cfg = current_app.config
     mapped = None
     if parcels is not None and len(parcels):
-        m = maps.base_map(_padded(parcels.total_bounds, NEIGHBOUR_DEGREES / 4), cfg)
-        zone_layers(m, year, show_districts=False)  # the parks and platforms around its land
+        m = maps.base_map(padded(parcels.total_bounds, NEIGHBOUR_DEGREES / 4), cfg)
+        maps.zone_layers(m, year, show_districts=False)  # the parks and platforms around its land
         color = "flags"
         maps.parcel_layer(m, parcels, color_by=color, bins=[], limit=cfg["MAX_EMBED_FEATURES"], name="企业地块",
                           bbox_url=url_for("api.layer", name="parcels", year=year, color=color), weight=2,
@@ -317,7 +213,7 @@ def enterprise(code: str):
         maps.legend(m, color, [])
         folium.LayerControl(collapsed=False).add_to(m)
         mapped = maps.render(m)
-    rows = _records(history, ["year", "group_label", "above_scale", "land_mu", "owned_mu", "leased_in_mu",
+    rows = records(history, ["year", "group_label", "above_scale", "land_mu", "owned_mu", "leased_in_mu",
                               "leased_out_mu", "tax", "value_added", "revenue", "tax_per_mu", "value_added_per_mu",
                               "score", "class", "class_name", "rank_in_group", "rank_in_district",
                               "rank_in_industry", "previous_class", "class_change", "veto_reason",
@@ -327,7 +223,7 @@ def enterprise(code: str):
                               unit="万元/亩") if len(own_years) > 1 else None
     return render_template(
         "enterprise.html", title=f"企业 · {row['name']}", e=row, rows=rows, changes=changes, map=mapped,
-        parcels=[] if parcels is None else _records(
+        parcels=[] if parcels is None else records(
             parcels.sort_values("area_mu", ascending=False),
             ["parcel_id", "land_use", "area_mu", "plot_ratio", "building_coefficient", "park_name", "flags"]),
         vetoes=[r for r in rows if r["veto_reason"]], trend=trend, own_years=own_years, **_common(years, year),

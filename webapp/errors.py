@@ -74,7 +74,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(err: HTTPException):
-        message = _MESSAGES.get(err.code or 500, err.description or "")
+        # abort(404, description="…") says what is missing; werkzeug's own English texts are replaced
+        own = err.description if err.description != type(err).description else None
+        message = own or _MESSAGES.get(err.code or 500, err.description or "")
         return _respond(err.code or 500, message)
 
     @app.errorhandler(Exception)

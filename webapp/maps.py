@@ -4,7 +4,8 @@ Leaflet comes from the XStatic package served by the app and our own ``mujun-map
 the data layers: their popups and tooltips are HTML escaped on the server, so a data string
 such as ``<img src=x onerror=alert(1)>`` shows as text. Large parcel layers are never
 embedded: past ``MAX_EMBED_FEATURES`` they load by bounding box from the API as the map
-moves.
+moves. Every label and unit comes from the schema (fields), :mod:`mujun.geo.rules` (classes)
+and :mod:`mujun.geo.flags` (flag kinds); the script gets its texts from here too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from flask import url_for
 from jinja2 import Template
 from markupsafe import Markup
 
+from mujun.geo.flags import FLAG_KINDS
+from mujun.geo.rules import CLASSES
 from mujun.webapp.assets import asset_url
+from mujun.webapp.data import results
+from mujun.webapp.formatting import field_label, num, unit
 from mujun.webapp.headers import csp_nonce
 
 __all__ = [
@@ -42,20 +47,33 @@ __all__ = [
     "parcel_tiles",
     "render",
     "styled_parcels",
+    "zone_layers",
 ]
 
 RAMP = ("#ffffcc", "#c2e699", "#78c679", "#31a354", "#006837")
 NO_DATA = "#d9d9d9"
-CLASS_COLORS = {"A": "#1a9850", "B": "#91cf60", "C": "#fc8d59", "D": "#d73027"}
-FLAG_COLORS = {"闲置": "#7b3294", "低效": "#e66101", "不达标": "#fdb863"}
+CLASS_COLORS = dict(zip(CLASSES, ("#1a9850", "#91cf60", "#fc8d59", "#d73027"), strict=True))
+#: Flag kind (:data:`mujun.geo.flags.FLAG_KINDS`) -> colour; where a parcel has several, the
+#: first in this order wins.
+FLAG_COLORS = {"idle": "#7b3294", "inefficient": "#e66101", "noncompliant": "#fdb863"}
 
-#: Map colouring choices: field -> (label, unit, kind)
+#: Map colouring choices: field -> (label, unit, kind), labelled by the schema.
 COLOR_BY: dict[str, tuple[str, str, str]] = {
-    "tax_per_mu": ("亩均税收", "万元/亩", "numeric"),
-    "value_added_per_mu": ("亩均增加值", "万元/亩", "numeric"),
-    "plot_ratio": ("容积率", "", "numeric"),
-    "class": ("企业分类", "", "class"),
-    "flags": ("标记", "", "flags"),
+    name: (field_label(name), unit(name), kind)
+    for name, kind in (("tax_per_mu", "numeric"), ("value_added_per_mu", "numeric"), ("plot_ratio", "numeric"),
+                       ("class", "class"), ("flags", "flags"))
+}
+#: The zones drawn on every overview map: level -> (layer name, id field, page endpoint, colour, dash)
+ZONES = (
+    ("district", "行政区", "district_id", "details.district", "#636363", None),
+    ("park", "园区", "park_id", "details.park", "#3182bd", None),
+    ("platform", "万亩千亿平台", "platform_id", "details.platform", "#d6604d", "6 4"),
+)
+#: What the bounding-box parcel layer writes under the map ({matched}, {returned} filled in by the script).
+BBOX_TEXTS = {
+    "partial": "本视图共 {matched} 宗地块，已显示 {returned} 宗；请放大查看全部",
+    "all": "本视图 {returned} 宗地块",
+    "failed": "地块加载失败",
 }
 
 _ESC = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#39;"))
@@ -69,11 +87,9 @@ def esc(values: pd.Series) -> pd.Series:
     return out
 
 
-def num(values: pd.Series, digits: int = 2) -> pd.Series:
-    """Numbers formatted with thousands separators, "—" where missing."""
-    v = pd.to_numeric(values, errors="coerce")
-    text = v.map(lambda x: f"{x:,.{digits}f}", na_action="ignore")
-    return text.astype("string").fillna("—")
+def zone_figures(level: str) -> list[str]:
+    """Fields a zone's popup shows."""
+    return ["tax_per_mu", "value_added_per_mu", "area_mu"] + (["output_yi"] if level == "platform" else [])
 
 
 class _Script(MacroElement):
@@ -185,8 +201,8 @@ def styled_parcels(parcels: pd.DataFrame, color_by: str, bins: list[float] | Non
         text = parcels["flags"].astype("string").fillna("") if "flags" in parcels.columns else \
             pd.Series("", index=parcels.index)
         out = pd.Series(NO_DATA, index=parcels.index, dtype="object")
-        for label in reversed(list(FLAG_COLORS)):  # the first flag in this order wins
-            out[text.str.contains(label)] = FLAG_COLORS[label]
+        for kind in reversed(list(FLAG_COLORS)):  # the first flag in this order wins
+            out[text.str.contains(FLAG_KINDS[kind])] = FLAG_COLORS[kind]
         return out
     return colors_for(parcels[color_by], bins if bins is not None else breaks(parcels[color_by]))
 
@@ -199,7 +215,7 @@ def legend(m: folium.Map, color_by: str, bins: list[float]) -> None:
     if kind == "class":
         rows = [(c, f"{k} 类") for k, c in CLASS_COLORS.items()]
     elif kind == "flags":
-        rows = [(c, k) for k, c in FLAG_COLORS.items()]
+        rows = [(c, FLAG_KINDS[k]) for k, c in FLAG_COLORS.items()]
     else:
         lower = None
         for b, c in zip(bins, RAMP if len(bins) == len(RAMP) else RAMP[: len(bins)], strict=False):
@@ -239,15 +255,16 @@ def feature_collection(frame: gpd.GeoDataFrame, *, popup: pd.Series | None = Non
 
 
 def zone_layer(m: folium.Map, zones: gpd.GeoDataFrame, name: str, *, id_field: str, link: Callable[[str], str],
-               figures: list[tuple[str, str, str]] | None = None, color: str = "#3182bd", show: bool = True,
+               figures: list[str] | None = None, color: str = "#3182bd", show: bool = True,
                fill_opacity: float = 0.08, dash: str | None = None) -> DataLayer:
-    """Districts, parks or platforms as outlines with a name tooltip and a popup with figures."""
+    """Districts, parks or platforms as outlines with a name tooltip and a popup with the
+    ``figures`` (canonical fields, labelled by the schema)."""
     ids = zones[id_field].astype("string")
     title = esc(zones["name"])
     popup = "<b>" + title + "</b>"
-    for col, lab, unit in figures or []:
+    for col in figures or []:
         if col in zones.columns:
-            popup = popup + "<br>" + lab + "：" + num(zones[col]) + (f" {unit}" if unit else "")
+            popup = popup + "<br>" + field_label(col) + "：" + num(zones[col]) + (f" {unit(col)}" if unit(col) else "")
     hrefs = ids.map(lambda i: link(i))
     popup = popup + '<br><a href="' + esc(hrefs) + '">查看详情 →</a>'
     data = feature_collection(zones, popup=popup, tooltip=title, ids=ids)
@@ -269,23 +286,21 @@ def parcel_popups(parcels: pd.DataFrame, link_parcel: Callable[[str], str],
                  + holder + "</a>", holder),
         index=parcels.index, dtype="string")
     rows = [
-        ("宗地编号", pid),
-        ("权利人", holder_link),
-        ("行政区", esc(parcels.get("district_name", pd.Series(pd.NA, index=parcels.index)))),
-        ("园区", esc(parcels.get("park_name", pd.Series(pd.NA, index=parcels.index)))),
-        ("面积", num(parcels["area_mu"]) + " 亩"),
+        ("parcel_id", pid),
+        ("holder_name", holder_link),
+        ("district_name", esc(parcels.get("district_name", pd.Series(pd.NA, index=parcels.index)))),
+        ("park_name", esc(parcels.get("park_name", pd.Series(pd.NA, index=parcels.index)))),
+        ("area_mu", num(parcels["area_mu"]) + f" {unit('area_mu')}"),
     ]
-    for col, lab, unit in (("tax_per_mu", "亩均税收", "万元/亩"), ("value_added_per_mu", "亩均增加值", "万元/亩"),
-                           ("plot_ratio", "容积率", "")):
+    for col in ("tax_per_mu", "value_added_per_mu", "plot_ratio"):
         if col in parcels.columns:
-            rows.append((lab, num(parcels[col]) + (f" {unit}" if unit else "")))
-    if "class" in parcels.columns:
-        rows.append(("企业分类", esc(parcels["class"])))
-    if "flags" in parcels.columns:
-        rows.append(("标记", esc(parcels["flags"])))
+            rows.append((col, num(parcels[col]) + (f" {unit(col)}" if unit(col) else "")))
+    for col in ("class", "flags"):
+        if col in parcels.columns:
+            rows.append((col, esc(parcels[col])))
     popup = pd.Series('<table class="table table-sm mb-1">', index=parcels.index, dtype="string")
-    for lab, values in rows:
-        popup = popup + "<tr><th>" + lab + "</th><td>" + values + "</td></tr>"
+    for col, values in rows:
+        popup = popup + "<tr><th>" + field_label(col) + "</th><td>" + values + "</td></tr>"
     hrefs = esc(parcels["parcel_id"].astype("string").map(lambda i: link_parcel(i)))
     popup = popup + '</table><a class="mujun-parcel-link" href="' + hrefs + '">查看地块 →</a>'
     tooltip = pid + "<br>" + holder
@@ -318,7 +333,8 @@ def parcel_layer(m: folium.Map, parcels: gpd.GeoDataFrame, *, color_by: str, bin
         layer: folium.map.Layer = DataLayer(parcel_features(parcels, color_by, bins), name, **style)
     else:
         layer = BboxLayer(bbox_url, name, minZoom=min_zoom, limit=limit, noteId=note_id,
-                          zoomHint=zoom_hint or f"放大到 {min_zoom} 级以上显示地块（共 {len(parcels)} 宗）", **style)
+                          zoomHint=zoom_hint or f"放大到 {min_zoom} 级以上显示地块（共 {len(parcels)} 宗）",
+                          texts=BBOX_TEXTS, **style)
     layer.layer_name = name
     layer.add_to(m)
     return layer
@@ -371,13 +387,25 @@ def parcel_tiles(m: folium.Map, vector: folium.map.Layer, *, url: str, identify_
 def building_layer(m: folium.Map, buildings: gpd.GeoDataFrame, name: str = "建筑物", *,
                    show: bool = True) -> DataLayer:
     """Buildings as dark outlines with their use, floors, height and floor area (escaped)."""
-    tooltip = esc(buildings["use"]) + " · " + num(buildings["floors"], 0) + " 层"
-    popup = ("<b>" + esc(buildings["building_id"]) + "</b><br>用途：" + esc(buildings["use"])
-             + "<br>层数：" + num(buildings["floors"], 0) + "<br>高度：" + num(buildings["height"], 1) + " 米"
-             + "<br>基底面积：" + num(buildings["footprint_m2"], 0) + " 平方米"
-             + "<br>建筑面积：" + num(buildings["floor_area_m2"], 0) + " 平方米")
+    tooltip = esc(buildings["use"]) + " · " + num(buildings["floors"], 0) + f" {unit('floors')}"
+    popup = "<b>" + esc(buildings["building_id"]) + "</b><br>" + field_label("use") + "：" + esc(buildings["use"])
+    for col, digits in (("floors", 0), ("height", 1), ("footprint_m2", 0), ("floor_area_m2", 0)):
+        text = num(buildings[col], digits)
+        popup = popup + "<br>" + field_label(col) + "：" + (text if col == "floors" else text + f" {unit(col)}")
     data = feature_collection(buildings, popup=popup, tooltip=tooltip, ids=buildings["building_id"])
     layer = DataLayer(data, name, show=show, stroke="#252525", fill="#737373", fillOpacity=0.55, weight=1)
     layer.layer_name = name
     layer.add_to(m)
     return layer
+
+
+def zone_layers(m: folium.Map, year: int, *, show_districts: bool = True) -> None:
+    """Districts, parks and platforms of ``year`` with their figures and links."""
+    res = results()
+    for level, name, id_field, endpoint, color, dash in ZONES:
+        frame = res.optional(f"result_{level}", year)
+        if frame is None or frame.empty:
+            continue
+        zone_layer(m, frame, name, id_field=id_field, color=color, dash=dash,
+                   link=lambda i, e=endpoint, a=id_field: url_for(e, **{a: i}),
+                   figures=zone_figures(level), show=show_districts or level != "district")

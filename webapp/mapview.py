@@ -5,31 +5,13 @@ from __future__ import annotations
 import folium
 from flask import Blueprint, current_app, render_template, request, url_for
 
-from mujun.webapp import maps, results, tiles
+from mujun.webapp import maps
+from mujun.webapp.data import results
+from mujun.webapp.tileservice import service
 
-__all__ = ["bp", "zone_layers"]
+__all__ = ["bp"]
 
 bp = Blueprint("mapview", __name__)
-
-
-def zone_layers(m, year: int, *, show_districts: bool = True) -> None:
-    """Districts, parks and platforms of ``year`` with their figures and links."""
-    res = results()
-    per_mu = [("tax_per_mu", "亩均税收", "万元/亩"), ("value_added_per_mu", "亩均增加值", "万元/亩"),
-              ("area_mu", "地块面积", "亩")]
-    layers = (
-        ("district", "行政区", "district_id", "details.district", "#636363", None),
-        ("park", "园区", "park_id", "details.park", "#3182bd", None),
-        ("platform", "万亩千亿平台", "platform_id", "details.platform", "#d6604d", "6 4"),
-    )
-    for level, name, id_field, endpoint, color, dash in layers:
-        frame = res.optional(f"result_{level}", year)
-        if frame is None or frame.empty:
-            continue
-        maps.zone_layer(m, frame, name, id_field=id_field, color=color, dash=dash,
-                        link=lambda i, e=endpoint, a=id_field: url_for(e, **{a: i}),
-                        figures=per_mu + ([("output_yi", "产值", "亿元")] if level == "platform" else []),
-                        show=show_districts or level != "district")
 
 
 @bp.route("/map")
@@ -44,9 +26,9 @@ def map_page():
     districts = res.optional("result_district", year)
     bounds = (districts if districts is not None and len(districts) else parcels).total_bounds
     m = maps.base_map(bounds, current_app.config)
-    zone_layers(m, year)
+    maps.zone_layers(m, year)
     kind = maps.COLOR_BY[color][2]
-    svc = tiles.service()
+    svc = service()
     generation = svc.generation()
     bins = svc.breaks(generation, year, color) if kind == "numeric" else []
     limit = current_app.config["MAX_EMBED_FEATURES"]

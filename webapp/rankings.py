@@ -11,8 +11,6 @@ import io
 import math
 import re
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +21,13 @@ from mujun import service
 from mujun.geo.errors import InputError
 from mujun.geo.ranking import numeric_fields
 from mujun.layers.schema import FIELDS_BY_NAME, label
-from mujun.webapp import results
-from mujun.webapp.maps import num
+from mujun.webapp.data import results
+from mujun.webapp.formatting import num
+from mujun.webapp.ranking_query import RankingQuery, int_arg
 
-__all__ = ["EXPORT_FORMATS", "RankingQuery", "bp", "export_name", "page_rows"]
+__all__ = ["EXPORT_FORMATS", "bp", "export_name", "page_rows"]
 
 bp = Blueprint("rankings", __name__)
-
-#: Default ranking field of each level.
-DEFAULT_BY = {"enterprise": "score", "parcel": "tax_per_mu", "park": "tax_per_mu", "platform": "output_yi",
-              "district": "tax_per_mu"}
 
 #: Figures shown after the identity columns and the ranking field.
 KEY_FIGURES: dict[str, tuple[str, ...]] = {
@@ -68,67 +63,6 @@ EXPORT_FORMATS = {
 }
 
 CLASS_BADGES = {"A": "badge-success", "B": "badge-info", "C": "badge-warning", "D": "badge-danger"}
-
-
-def _int_arg(args: Mapping[str, str], name: str, what: str) -> int | None:
-    text = (args.get(name) or "").strip()
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise InputError(f"{what}应为整数，收到 '{text}'") from None
-
-
-@dataclass(frozen=True)
-class RankingQuery:
-    """The filters of a ranking, as given in a query string.
-
-    ``level``, ``by``, ``year``, ``district`` (name or code), ``industry`` (code prefix),
-    ``class`` (A–D, repeatable) and ``asc`` (0/1), as in ``mujun rank``.
-    """
-
-    level: str = "enterprise"
-    by: str = "score"
-    year: int | None = None
-    district: str | None = None
-    industry: str | None = None
-    classes: tuple[str, ...] = ()
-    ascending: bool = False
-
-    @classmethod
-    def from_args(cls, args) -> RankingQuery:
-        """The query of a request's ``args`` (a ``MultiDict``); bad values raise InputError."""
-        level = (args.get("level") or "enterprise").strip()
-        if level not in service.LEVEL_VIEWS:
-            raise InputError(f"未知的排名层级 '{level}'；可用：{'、'.join(service.LEVEL_VIEWS)}"
-                             f"（{'、'.join(v.label for v in service.LEVEL_VIEWS.values())}）")
-        asc = (args.get("asc") or "0").strip()
-        if asc not in ("0", "1"):
-            raise InputError(f"asc 应为 0（从高到低）或 1（从低到高），收到 '{asc}'")
-        classes = tuple(dict.fromkeys(c.strip().upper() for c in args.getlist("class") if c.strip()))
-        return cls(
-            level=level,
-            by=(args.get("by") or DEFAULT_BY[level]).strip(),
-            year=_int_arg(args, "year", "年度"),
-            district=(args.get("district") or "").strip() or None,
-            industry=(args.get("industry") or "").strip() or None,
-            classes=classes,
-            ascending=asc == "1",
-        )
-
-    def ranking(self) -> tuple[pd.DataFrame, int]:
-        """(ranked frame, year) from :func:`mujun.service.ranking`."""
-        return service.ranking(results().ws, self.level, self.by, year=self.year, ascending=self.ascending,
-                               classes=self.classes, district=self.district, industry=self.industry)
-
-    def args(self, **changes: Any) -> dict[str, Any]:
-        """Query-string values of this query with ``changes``, for ``url_for``."""
-        values: dict[str, Any] = {"level": self.level, "by": self.by, "year": self.year, "district": self.district,
-                                  "industry": self.industry, "class": list(self.classes) or None,
-                                  "asc": 1 if self.ascending else None}
-        values.update(changes)
-        return {k: v for k, v in values.items() if v is not None and v != "" and v is not False}
 
 
 def export_name(year: int, level: str, by: str, fmt: str) -> str:
@@ -224,7 +158,7 @@ def _pages(page: int, pages: int, around: int = 3) -> list[int | None]:
 def index():
     """排名 page."""
     q = RankingQuery.from_args(request.args)
-    page = _int_arg(request.args, "page", "页码")
+    page = int_arg(request.args, "page", "页码")
     page = 1 if page is None else page
     if page < 1:
         raise InputError(f"页码应 ≥ 1，收到 {page}")

@@ -23,9 +23,9 @@ from mujun.geo.errors import ConflictError, InputError
 from mujun.geo.review import DECISIONS, MEASURES, PENDING, QUEUE_KINDS, STATUSES
 from mujun.layers import accounts
 from mujun.layers import review as store
-from mujun.webapp import results
-from mujun.webapp.auth import current_name, remote_address, role_required
-from mujun.webapp.details import parcel_context
+from mujun.webapp.access import current_name, remote_address, role_required
+from mujun.webapp.data import results
+from mujun.webapp.parcels import parcel_context
 
 __all__ = ["QueueQuery", "bp"]
 

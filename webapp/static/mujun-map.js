@@ -1,6 +1,7 @@
 /* mujun map helpers: data layers whose popups and tooltips arrive as HTML already escaped
    on the server, a parcel layer loaded by bounding box as the map moves, and parcels as
-   PNG tiles rendered by the server below the zoom where the bounding-box layer draws them. */
+   PNG tiles rendered by the server below the zoom where the bounding-box layer draws them.
+   Every text a user sees comes from the server (the layers' options): none is written here. */
 (function () {
   "use strict";
 
@@ -31,9 +32,15 @@
     });
   }
 
+  /* opts.texts holds the notes shown under the map, written by the server ({name} filled in). */
   function bboxLayer(map, url, opts) {
     opts = opts || {};
     var layer = dataLayer(null, opts);
+    function text(key, values) {
+      return ((opts.texts || {})[key] || "").replace(/\{(\w+)\}/g, function (m, name) {
+        return values[name] === undefined ? m : String(values[name]);
+      });
+    }
     var note = document.getElementById(opts.noteId || "");
     var pending = null;
     function refresh() {
@@ -54,13 +61,12 @@
           layer.clearLayers();
           layer.addData(data);
           if (note) {
-            note.textContent = data.numberMatched > data.numberReturned
-              ? "本视图共 " + data.numberMatched + " 宗地块，已显示 " + data.numberReturned + " 宗；请放大查看全部"
-              : "本视图 " + data.numberReturned + " 宗地块";
+            note.textContent = text(data.numberMatched > data.numberReturned ? "partial" : "all",
+                                    {matched: data.numberMatched, returned: data.numberReturned});
           }
           map.fire("mujun:parcelsloaded", {count: data.numberReturned});
         })
-        .catch(function (e) { if (e.name !== "AbortError" && note) { note.textContent = "地块加载失败"; } });
+        .catch(function (e) { if (e.name !== "AbortError" && note) { note.textContent = text("failed", {}); } });
     }
     map.on("moveend", refresh);
     layer.on("add", refresh);
