@@ -11,6 +11,7 @@ import pandas as pd
 from flask import Blueprint, current_app, render_template, request, url_for
 
 from mujun.geo.platforms import GUIDE_LEAD_SHARE, GUIDE_MU, GUIDE_OUTPUT_YI
+from mujun.geo.ranking import ranked
 from mujun.webapp import charts, maps
 from mujun.webapp.data import only, record, records, results, where, zone_districts
 from mujun.webapp.parcels import NEIGHBOUR_DEGREES, padded, parcel_context
@@ -55,11 +56,8 @@ def _flagged(parcels: pd.DataFrame, year: int) -> list[dict[str, Any]]:
 
 
 def _enterprises(enterprises: pd.DataFrame, by: str = "tax_per_mu") -> list[dict[str, Any]]:
-    ranked = enterprises.sort_values([by, "credit_code"], ascending=[False, True], na_position="last")
-    rows = records(ranked, ENTERPRISE_COLUMNS)
-    for i, r in enumerate(rows, 1):
-        r["rank"] = i
-    return rows
+    """Enterprises ranked by ``by`` as on /rankings (ties share a rank; among them, by credit code)."""
+    return records(ranked(enterprises.sort_values("credit_code"), by), ["rank", *ENTERPRISE_COLUMNS])
 
 
 # -- maps ------------------------------------------------------------------------------------
@@ -167,9 +165,9 @@ def district(district_id: str):
     scored = enterprises[enterprises["score"].notna()]
     groups = []
     for label, part in scored.groupby("group_label", sort=True):  # ranks are within 规上 or 规下
-        ranked = _enterprises(part, "score")
-        groups.append({"label": label, "n": len(ranked), "top": ranked[:10],
-                       "bottom": ranked[-10:][::-1] if len(ranked) > 10 else []})
+        rows = _enterprises(part, "score")
+        groups.append({"label": label, "n": len(rows), "top": rows[:10],
+                       "bottom": rows[-10:][::-1] if len(rows) > 10 else []})
     flagged_mu = parcels.loc[parcels["flags"].notna(), "area_mu"].sum() if "flags" in parcels.columns else 0.0
     return render_template(
         "district.html", title=f"行政区 · {row['name']}", p=row, parks=zones["park"], platforms=zones["platform"],

@@ -3,7 +3,7 @@ of a canonical field, taken from the schema (:mod:`mujun.layers.schema`), never 
 
 ``init_app`` installs them as Jinja filters: ``{{ p.tax_per_mu|number }}``,
 ``{{ p.admin_share|percent }}``, ``{{ "tax_per_mu"|label }}`` (亩均税收) and
-``{{ "tax_per_mu"|unit }}`` (万元/亩).
+``{{ "tax_per_mu"|unit }}`` (万元/亩) and ``{{ "tax_per_mu"|heading }}`` (亩均税收（万元/亩）).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from flask import Flask
 
 from mujun.layers.schema import FIELDS_BY_NAME
 
-__all__ = ["field_label", "init_app", "num", "number", "percent", "unit"]
+__all__ = ["field_label", "heading", "init_app", "num", "number", "percent", "unit"]
 
 #: How a stored unit is written for people.
 _UNIT_TEXT = {"m2": "平方米"}
@@ -76,8 +76,21 @@ def unit(name: str) -> str:
     return _UNIT_TEXT.get(text, text)
 
 
+def heading(name: str) -> str:
+    """A column heading: the field's label with its unit in brackets.
+
+    Examples
+    --------
+    >>> heading("tax_per_mu"), heading("plot_ratio")
+    ('亩均税收（万元/亩）', '容积率')
+    """
+    text = unit(name)
+    return field_label(name) + (f"（{text}）" if text else "")
+
+
 def init_app(app: Flask) -> None:
-    """Install the filters ``number``, ``percent``, ``label`` and ``unit``."""
+    """Install the filters ``number``, ``percent``, ``label``, ``unit`` and ``heading``."""
+    app.add_template_filter(heading, "heading")
     app.add_template_filter(number, "number")
     app.add_template_filter(percent, "percent")
     app.add_template_filter(field_label, "label")

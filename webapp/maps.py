@@ -27,7 +27,7 @@ from mujun.geo.flags import FLAG_KINDS
 from mujun.geo.rules import CLASSES
 from mujun.webapp.assets import asset_url
 from mujun.webapp.data import results
-from mujun.webapp.formatting import field_label, num, unit
+from mujun.webapp.formatting import field_label, heading, num, unit
 from mujun.webapp.headers import csp_nonce
 
 __all__ = [
@@ -209,8 +209,8 @@ def styled_parcels(parcels: pd.DataFrame, color_by: str, bins: list[float] | Non
 
 def legend(m: folium.Map, color_by: str, bins: list[float]) -> None:
     """A legend for the parcel colouring, bottom right."""
-    label, unit, kind = COLOR_BY[color_by]
-    title = f"{label}" + (f"（{unit}）" if unit else "")
+    kind = COLOR_BY[color_by][2]
+    title = heading(color_by)
     rows: list[tuple[str, str]] = []
     if kind == "class":
         rows = [(c, f"{k} 类") for k, c in CLASS_COLORS.items()]
