@@ -36,6 +36,7 @@ def majority_zone(
     min_share: float = 0.5,
     crs: CRS | None = None,
     carry: Sequence[str] = (),
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """The zone holding the largest part of each feature's area.
 
@@ -61,6 +62,8 @@ def majority_zone(
     carry : sequence of str
         Further text columns of ``zones`` (such as ``name``) to give each feature from its
         zone.
+    threads : int, optional
+        Threads for the overlays (default: :data:`THREADS`).
 
     Returns
     -------
@@ -85,7 +88,7 @@ def majority_zone(
     gs = _check_geoseries(features, "features")
     _check_geoseries(zones, "zones")
     crs = local_gk_crs(gs) if crs is None and len(gs) and len(zones) else crs
-    return ZoneIndex(zones, zone_id, crs=crs, carry=carry).assign(gs, min_share=min_share)
+    return ZoneIndex(zones, zone_id, crs=crs, carry=carry, threads=threads).assign(gs, min_share=min_share)
 
 
 class ZoneIndex:
@@ -95,7 +98,7 @@ class ZoneIndex:
 
     Parameters
     ----------
-    zones, zone_id, carry
+    zones, zone_id, carry, threads
         As for :func:`majority_zone`.
     crs : CRS, optional
         Planar CRS of the overlay (default: :func:`~mujun.geo.area.local_gk_crs` of the zones).
@@ -112,10 +115,11 @@ class ZoneIndex:
     """
 
     def __init__(self, zones: gpd.GeoDataFrame, zone_id: str, *, crs: CRS | None = None,
-                 carry: Sequence[str] = ()):
+                 carry: Sequence[str] = (), threads: int | None = None):
         zs = _check_geoseries(zones, "zones")
         _check_columns(zones, [zone_id, *carry], "zones")
         self.zone_id = zone_id
+        self.threads = THREADS if threads is None else max(1, int(threads))
         self.crs = (local_gk_crs(zs) if len(zs) else CRS.from_epsg(4549)) if crs is None else CRS.from_user_input(crs)
         self._geometry = _planar(zs, self.crs) if len(zs) else np.array([], dtype=object)
         # Outlines with many vertices (districts, parks) are prepared: their predicates then
@@ -133,14 +137,14 @@ class ZoneIndex:
     def _pairs(self, op: Callable[[np.ndarray, np.ndarray], np.ndarray], zi: np.ndarray,
                features: np.ndarray) -> np.ndarray:
         """``op(zone, feature)`` for each pair. Pairs with an unprepared zone run in
-        :data:`THREADS` threads (GEOS releases the GIL and these geometries are read only);
+        ``self.threads`` threads (GEOS releases the GIL and these geometries are read only);
         prepared zones build their edge index on first use, so theirs run in this thread."""
         zones = self._geometry[zi]
         shared = self._prepared[zi]
-        if THREADS < 2 or len(zi) < 2 * MIN_PAIRS_PER_THREAD or shared.all():
+        if self.threads < 2 or len(zi) < 2 * MIN_PAIRS_PER_THREAD or shared.all():
             return op(zones, features)
-        parts = np.array_split(np.flatnonzero(~shared), THREADS)
-        with ThreadPoolExecutor(THREADS) as pool:
+        parts = np.array_split(np.flatnonzero(~shared), self.threads)
+        with ThreadPoolExecutor(self.threads) as pool:
             done = list(pool.map(lambda part: op(zones[part], features[part]), parts))
         out = np.empty(len(zi), dtype=done[0].dtype)
         for part, values in zip(parts, done, strict=True):
