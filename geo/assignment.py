@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,10 +19,10 @@ __all__ = ["ZoneIndex", "majority_zone"]
 
 #: Zones with more vertices than this are prepared (see :class:`ZoneIndex`).
 PREPARE_MIN_VERTICES = 64
-#: Threads for the overlays of unprepared zones: ``$MUJUN_THREADS``, else the cores this
-#: process may use (at most 8).
-THREADS = (int(os.environ["MUJUN_THREADS"]) if os.environ.get("MUJUN_THREADS", "").strip().isdigit() else 0) or min(
-    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+#: Threads for the overlays of unprepared zones when the caller gives none. The engines pass
+#: theirs (``$MUJUN_THREADS``, else the cores, read by :mod:`mujun.engines.settings`): the
+#: analytics read no settings of their own.
+THREADS = 1
 #: Fewer pairs than this per thread are not worth a thread.
 MIN_PAIRS_PER_THREAD = 20_000
 
