@@ -35,7 +35,13 @@ from mujun.layers.rulesets import (
     read_veto,
 )
 from mujun.layers.schema import label
-from mujun.layers.workspace import WithGeometryOf, Workspace, result_table
+from mujun.layers.workspace import (
+    WithGeometryOf,
+    Workspace,
+    missing_workspace,
+    not_evaluated,
+    result_table,
+)
 
 #: Year tables besides the levels: long tables of flags and checks, and the benchmarks used.
 YEAR_TABLES = ("flag", "compliance", "benchmark")
@@ -142,7 +148,7 @@ def evaluate(
     # the engine and its options first: a missing dask package is reported before any reading
     compute = engines.engine(engine, scheduler=scheduler, partitions=partitions)
     if not ws.exists():
-        raise WorkspaceError(f"工作空间 {ws.path} 不存在；请先导入数据（mujun import）或运行 mujun demo")
+        raise missing_workspace(ws.path)
     rule_set = load_rule_set(rules)
     control_rules = load_control_rules(control)
     veto = read_veto(veto_file) if veto_file else {}
@@ -329,11 +335,11 @@ def ranking(
     if not ws.has(name):
         if level in ZONES and not ws.has(f"{level}s"):
             raise WorkspaceError(f"工作空间中没有{LEVEL_VIEWS[level].label}图层；请先 mujun import {level}s 文件，再 mujun evaluate")
-        raise WorkspaceError(f"还没有评价结果；请先运行 mujun evaluate（工作空间 {ws.path}）")
+        raise not_evaluated(ws.path)
     years = _evaluated_years(ws)
     if year is None:
         if not years:
-            raise WorkspaceError("还没有评价结果；请先运行 mujun evaluate")
+            raise not_evaluated(ws.path)
         year = years[-1]
     frame = ws.read(name, where=f"year = {int(year)}")
     if frame.empty:
@@ -379,7 +385,7 @@ def flags(ws: Workspace, *, kind: str | None = None, year: int | None = None) ->
     name = result_table("flag")
     years = _evaluated_years(ws)
     if not ws.has(name) or not years:
-        raise WorkspaceError(f"还没有评价结果；请先运行 mujun evaluate（工作空间 {ws.path}）")
+        raise not_evaluated(ws.path)
     year = years[-1] if year is None else int(year)
     where = f"year = {year}" + (f" AND kind = '{kind}'" if kind else "")
     f = ws.read(name, where=where)
@@ -457,10 +463,10 @@ def review_of_year(ws: Workspace, year: int | None = None) -> tuple[pd.DataFrame
     from mujun.layers.review import decisions
 
     if not ws.exists():
-        raise WorkspaceError(f"工作空间 {ws.path} 不存在；请用 --workspace 指定工作空间文件")
+        raise missing_workspace(ws.path)
     years = _evaluated_years(ws)
     if not years:
-        raise WorkspaceError(f"还没有评价结果；请先运行 mujun evaluate（工作空间 {ws.path}）")
+        raise not_evaluated(ws.path)
     y = years[-1] if year is None else int(year)
     if y not in years:
         raise InputError(f"{y} 年还没有评价结果；已评价年度：{'、'.join(map(str, years))}")
