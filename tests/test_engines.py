@@ -98,3 +98,15 @@ def test_local_engine_geometry(inputs):
     pd.testing.assert_frame_equal(res.buildings, pd.DataFrame(whole_b.drop(columns="geometry")), check_exact=True)
     assert res.builtup is None
     assert res.base["building_count"].tolist() == [1, 1]
+
+
+def test_cli_takes_local_without_listing_it(tmp_path):
+    from click.testing import CliRunner
+
+    from mujun.cli import main
+
+    runner = CliRunner()
+    res = runner.invoke(main, ["evaluate", "-w", str(tmp_path / "w.gpkg"), "--engine", "local", "--partitions", "3"])
+    assert res.exit_code == 2
+    assert res.stderr == "错误：--scheduler 和 --partitions 只用于 --engine dask\n"  # the engine was accepted
+    assert "[default|dask]" in runner.invoke(main, ["evaluate", "--help"]).output
