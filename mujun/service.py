@@ -138,7 +138,7 @@ def evaluate(
     ``as_of`` (default: 31 December of each evaluated year). Results replace the stored
     rows of the same years; other years are kept. Nothing is written if anything fails.
 
-    The workspace is read once (:func:`evaluation_inputs`), the results computed, then
+    The inputs are read once (:func:`evaluation_inputs`), the results computed, then
     written at once. The per-feature geometry runs on ``engine`` (:mod:`mujun.engines`):
     ``default`` (or ``local``) in this process, ``dask`` on a dask cluster — the one at
     ``scheduler`` (``tcp://host:8786``), else a new local cluster, in ``partitions`` parts;
@@ -180,9 +180,10 @@ def evaluate(
 
 
 def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool = False) -> EvaluationInputs:
-    """Everything :func:`evaluate` reads from ``ws`` for one year (default: the latest in the
-    enterprise table) or every year: layers, raster, the classes stored for the years before
-    and the years evaluated so far."""
+    """What :func:`evaluate` reads from ``ws`` before it computes, for one year (default: the
+    latest in the enterprise table) or every year: layers, raster, the classes stored for the
+    years before and the years evaluated so far. (The stored result rows of other years are
+    read only for the write: see :func:`_replace_years`.)"""
     parcels = ws.read("parcels")
     enterprises = ws.read("enterprises")
     available = sorted(int(y) for y in enterprises["year"].dropna().unique())
