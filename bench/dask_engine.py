@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mujun.dask_engine import connect, default_partitions, evaluation_base
+from mujun.engines.dask import connect, default_partitions, evaluation_base
+from mujun.engines.settings import overlay_threads
 from mujun.geo.evaluation import ZONES, building_base, parcel_base
 from mujun.layers.rasters import parcel_builtup, raster_source
 from mujun.layers.workspace import Workspace
@@ -51,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[tuple[str, float]] = []
 
     t, cpu = time.perf_counter(), _cpu()
-    whole_b = building_base(buildings, parcels, zones) if buildings is not None else None
-    whole_p = parcel_base(parcels, whole_b, zones, buildings_surveyed=buildings is not None)
+    threads = overlay_threads()  # as the local engine runs them
+    whole_b = building_base(buildings, parcels, zones, threads=threads) if buildings is not None else None
+    whole_p = parcel_base(parcels, whole_b, zones, buildings_surveyed=buildings is not None, threads=threads)
     whole_r = parcel_builtup(ws, whole_p)
     rows.append(("geometry, default engine", time.perf_counter() - t, _cpu() - cpu))
 

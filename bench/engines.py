@@ -61,6 +61,7 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
     """``mujun.service.evaluate`` on ``workspace`` (a copy: it is written to)."""
     from agreement import mujun_summary
 
+    import mujun.engines.local
     import mujun.geo.assignment
     import mujun.geo.evaluation
     import mujun.geo.judgement
@@ -87,8 +88,10 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
         # also stop when the shared machine runs short, before the kernel's OOM killer picks someone
         prof = Stages(rss_limit_mib=rss_limit_gib * 1024 if rss_limit_gib else None, min_available_mib=1536,
                       dump=dump)
-        for attr in ("building_base", "parcel_base", "parcel_builtup", "evaluate_year", "judge_year",
-                     "_replace_years", "overall", "class_counts"):
+        for attr in ("building_base", "parcel_base"):
+            prof.wrap(mujun.engines.local, attr)
+        prof.wrap(mujun.engines.local, "source_builtup", "parcel_builtup")
+        for attr in ("evaluate_year", "judge_year", "_replace_years", "overall", "class_counts"):
             prof.wrap(mujun.service, attr)
         prof.wrap(Workspace, "read", lambda self, name, **kw: f"read {name}")
         prof.wrap(Workspace, "write")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -20,10 +19,10 @@ __all__ = ["ZoneIndex", "majority_zone"]
 
 #: Zones with more vertices than this are prepared (see :class:`ZoneIndex`).
 PREPARE_MIN_VERTICES = 64
-#: Threads for the overlays of unprepared zones: ``$MUJUN_THREADS``, else the cores this
-#: process may use (at most 8).
-THREADS = (int(os.environ["MUJUN_THREADS"]) if os.environ.get("MUJUN_THREADS", "").strip().isdigit() else 0) or min(
-    len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
+#: Threads for the overlays of unprepared zones when the caller gives none. The engines pass
+#: theirs (``$MUJUN_THREADS``, else the cores, read by :mod:`mujun.engines.settings`): the
+#: analytics read no settings of their own.
+THREADS = 1
 #: Fewer pairs than this per thread are not worth a thread.
 MIN_PAIRS_PER_THREAD = 20_000
 
@@ -36,6 +35,7 @@ def majority_zone(
     min_share: float = 0.5,
     crs: CRS | None = None,
     carry: Sequence[str] = (),
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """The zone holding the largest part of each feature's area.
 
@@ -61,6 +61,8 @@ def majority_zone(
     carry : sequence of str
         Further text columns of ``zones`` (such as ``name``) to give each feature from its
         zone.
+    threads : int, optional
+        Threads for the overlays (default: :data:`THREADS`).
 
     Returns
     -------
@@ -85,7 +87,7 @@ def majority_zone(
     gs = _check_geoseries(features, "features")
     _check_geoseries(zones, "zones")
     crs = local_gk_crs(gs) if crs is None and len(gs) and len(zones) else crs
-    return ZoneIndex(zones, zone_id, crs=crs, carry=carry).assign(gs, min_share=min_share)
+    return ZoneIndex(zones, zone_id, crs=crs, carry=carry, threads=threads).assign(gs, min_share=min_share)
 
 
 class ZoneIndex:
@@ -95,7 +97,7 @@ class ZoneIndex:
 
     Parameters
     ----------
-    zones, zone_id, carry
+    zones, zone_id, carry, threads
         As for :func:`majority_zone`.
     crs : CRS, optional
         Planar CRS of the overlay (default: :func:`~mujun.geo.area.local_gk_crs` of the zones).
@@ -112,10 +114,11 @@ class ZoneIndex:
     """
 
     def __init__(self, zones: gpd.GeoDataFrame, zone_id: str, *, crs: CRS | None = None,
-                 carry: Sequence[str] = ()):
+                 carry: Sequence[str] = (), threads: int | None = None):
         zs = _check_geoseries(zones, "zones")
         _check_columns(zones, [zone_id, *carry], "zones")
         self.zone_id = zone_id
+        self.threads = THREADS if threads is None else max(1, int(threads))
         self.crs = (local_gk_crs(zs) if len(zs) else CRS.from_epsg(4549)) if crs is None else CRS.from_user_input(crs)
         self._geometry = _planar(zs, self.crs) if len(zs) else np.array([], dtype=object)
         # Outlines with many vertices (districts, parks) are prepared: their predicates then
@@ -133,14 +136,14 @@ class ZoneIndex:
     def _pairs(self, op: Callable[[np.ndarray, np.ndarray], np.ndarray], zi: np.ndarray,
                features: np.ndarray) -> np.ndarray:
         """``op(zone, feature)`` for each pair. Pairs with an unprepared zone run in
-        :data:`THREADS` threads (GEOS releases the GIL and these geometries are read only);
+        ``self.threads`` threads (GEOS releases the GIL and these geometries are read only);
         prepared zones build their edge index on first use, so theirs run in this thread."""
         zones = self._geometry[zi]
         shared = self._prepared[zi]
-        if THREADS < 2 or len(zi) < 2 * MIN_PAIRS_PER_THREAD or shared.all():
+        if self.threads < 2 or len(zi) < 2 * MIN_PAIRS_PER_THREAD or shared.all():
             return op(zones, features)
-        parts = np.array_split(np.flatnonzero(~shared), THREADS)
-        with ThreadPoolExecutor(THREADS) as pool:
+        parts = np.array_split(np.flatnonzero(~shared), self.threads)
+        with ThreadPoolExecutor(self.threads) as pool:
             done = list(pool.map(lambda part: op(zones[part], features[part]), parts))
         out = np.empty(len(zi), dtype=done[0].dtype)
         for part, values in zip(parts, done, strict=True):

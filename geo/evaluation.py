@@ -61,6 +61,7 @@ def parcel_base(
     *,
     buildings_surveyed: bool = True,
     crs: CRS | None = None,
+    threads: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Year-independent figures of every parcel.
 
@@ -83,6 +84,9 @@ def parcel_base(
     crs : CRS, optional
         Planar CRS of the zone overlays (default: :func:`~mujun.geo.area.local_gk_crs` of the
         parcels); give the whole layer's when ``parcels`` is one partition of it.
+    threads : int, optional
+        Threads for the overlays (default: :data:`~mujun.geo.assignment.THREADS`); the
+        engine running the evaluation passes its own.
 
     Returns
     -------
@@ -102,7 +106,7 @@ def parcel_base(
     out["area_mu"] = out["area_m2"] / (10000.0 / 15.0)
     out["industrial"] = is_industrial(out)
 
-    totals = _building_totals(out, buildings)
+    totals = _building_totals(out, buildings, threads)
     # totals are keyed by the parcel id as text (as buildings are assigned to parcels)
     at = positions(out["parcel_id"], totals.index)
     for col in ("building_count", "footprint_m2", "floor_area_m2", "admin_footprint_m2"):
@@ -118,12 +122,12 @@ def parcel_base(
     out["admin_share"] = admin_share(out["admin_footprint_m2"], out["area_m2"])
     investment = out["investment"] if "investment" in out.columns else pd.Series(np.nan, index=out.index)
     out["investment_intensity"] = investment_intensity(investment, out["area_mu"])
-    return _assign_zones(out, zones, crs, planar)
+    return _assign_zones(out, zones, crs, planar, threads)
 
 
 def _assign_zones(
     frame: gpd.GeoDataFrame, zones: Mapping[str, gpd.GeoDataFrame | None] | None, crs: CRS | None = None,
-    planar: gpd.GeoSeries | None = None,
+    planar: gpd.GeoSeries | None = None, threads: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Add each zone level's id and name: the zone holding most of each feature's area.
 
@@ -132,13 +136,14 @@ def _assign_zones(
     if planar is None and any(z is not None and not z.empty for z in (zones or {}).values()):
         crs = local_gk_crs(frame) if crs is None else crs
         planar = frame.geometry.to_crs(crs)  # once for every level
-    indexes = _zone_indexes(zones, planar.crs if planar is not None else crs)
+    indexes = _zone_indexes(zones, planar.crs if planar is not None else crs, threads)
     for col, values in _zone_columns(indexes, planar, frame.index).items():
         frame[col] = values
     return frame
 
 
-def _zone_indexes(zones: Mapping[str, gpd.GeoDataFrame | None] | None, crs: CRS | None) -> dict[str, ZoneIndex | None]:
+def _zone_indexes(zones: Mapping[str, gpd.GeoDataFrame | None] | None, crs: CRS | None,
+                  threads: int | None = None) -> dict[str, ZoneIndex | None]:
     """Each zone level made ready for assignment (``None`` where the layer is absent or empty)."""
     out: dict[str, ZoneIndex | None] = {}
     for level, (zone_id, _) in ZONES.items():
@@ -147,7 +152,7 @@ def _zone_indexes(zones: Mapping[str, gpd.GeoDataFrame | None] | None, crs: CRS 
             out[level] = None
             continue
         _check_columns(zone_gdf, [zone_id, "name"], level)
-        out[level] = ZoneIndex(zone_gdf, zone_id, crs=crs, carry=["name"])
+        out[level] = ZoneIndex(zone_gdf, zone_id, crs=crs, carry=["name"], threads=threads)
     return out
 
 
@@ -178,6 +183,7 @@ def building_base(
     zones: Mapping[str, gpd.GeoDataFrame | None] | None = None,
     *,
     crs: CRS | None = None,
+    threads: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Footprints, counted floor areas and the parcel and zones of every building.
 
@@ -194,6 +200,8 @@ def building_base(
     crs : CRS, optional
         Planar CRS of the overlays (default: :func:`~mujun.geo.area.local_gk_crs` of the
         buildings); give the whole layer's when ``buildings`` is one partition of it.
+    threads : int, optional
+        As for :func:`parcel_base`.
 
     Returns
     -------
@@ -206,8 +214,8 @@ def building_base(
     _check_columns(parcels, ["parcel_id"], "parcels")
     plots = parcels[["parcel_id", parcels.geometry.name]].assign(parcel_id=parcels["parcel_id"].astype("string"))
     # the parcels and zones are projected, prepared and indexed once for every batch
-    to_parcel = ZoneIndex(plots, "parcel_id", crs=crs)
-    indexes = _zone_indexes(zones, crs)
+    to_parcel = ZoneIndex(plots, "parcel_id", crs=crs, threads=threads)
+    indexes = _zone_indexes(zones, crs, threads)
     parts = []
     for start in range(0, max(len(b), 1), BUILDING_BATCH):  # one (empty) batch when there are none
         batch = b.iloc[start:start + BUILDING_BATCH]
@@ -226,12 +234,13 @@ def building_base(
     return b
 
 
-def _building_totals(parcels: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None) -> pd.DataFrame:
+def _building_totals(parcels: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None,
+                     threads: int | None = None) -> pd.DataFrame:
     cols = ["building_count", "footprint_m2", "floor_area_m2", "admin_footprint_m2"]
     if buildings is None or buildings.empty:
         return pd.DataFrame(columns=cols, dtype="float64")
     if not {"parcel_id", "footprint_m2", "floor_area_m2", "admin_footprint_m2"} <= set(buildings.columns):
-        buildings = building_base(buildings, parcels)  # not yet done by the caller
+        buildings = building_base(buildings, parcels, threads=threads)  # not yet done by the caller
     b = buildings.assign(building_count=1.0)
     return b.dropna(subset=["parcel_id"]).groupby("parcel_id")[cols].sum()
 

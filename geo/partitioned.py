@@ -138,6 +138,7 @@ def building_part(
     *,
     crs: CRS,
     margin: float = 0.0,
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """:func:`~mujun.geo.evaluation.building_base` of one part of the buildings, without geometry.
 
@@ -155,6 +156,8 @@ def building_part(
         The planar CRS of the whole building layer (:func:`~mujun.geo.area.local_gk_crs`).
     margin : float
         As for :func:`nearby_parts`.
+    threads : int, optional
+        Threads for the overlays, as for :func:`~mujun.geo.evaluation.building_base`.
 
     Returns
     -------
@@ -173,7 +176,7 @@ def building_part(
         near = near.iloc[np.unique(hit)].sort_index()
     else:
         near = gpd.GeoDataFrame({"parcel_id": pd.Series([], dtype="string")}, geometry=[], crs=buildings.crs)
-    out = building_base(buildings, near, zones, crs=crs)
+    out = building_base(buildings, near, zones, crs=crs, threads=threads)
     return pd.DataFrame(out.drop(columns=out.geometry.name))
 
 
@@ -183,6 +186,7 @@ def parcel_part(
     zones: Mapping[str, gpd.GeoDataFrame | None] | None,
     *,
     crs: CRS,
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """:func:`~mujun.geo.evaluation.parcel_base` of one part of the parcels, without geometry.
 
@@ -198,6 +202,8 @@ def parcel_part(
         The zone layers, whole.
     crs : CRS
         The planar CRS of the whole parcel layer (:func:`~mujun.geo.area.local_gk_crs`).
+    threads : int, optional
+        Threads for the overlays, as for :func:`~mujun.geo.evaluation.parcel_base`.
 
     Returns
     -------
@@ -211,7 +217,7 @@ def parcel_part(
         ids = pa.array(parcels["parcel_id"].astype("string").dropna())
         mine = [b.loc[_is_in(b["parcel_id"], ids), list(BUILDING_TOTALS)] for b in buildings]
         rows = pd.concat(mine).sort_index() if mine else pd.DataFrame(columns=list(BUILDING_TOTALS))
-    out = parcel_base(parcels, rows, zones, buildings_surveyed=buildings is not None, crs=crs)
+    out = parcel_base(parcels, rows, zones, buildings_surveyed=buildings is not None, crs=crs, threads=threads)
     return pd.DataFrame(out.drop(columns=out.geometry.name))
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
+from mujun import engines
 from mujun.geo.errors import InputError, MujunError, WorkspaceError
 from mujun.layers import accounts
 from mujun.layers.review import log_event
@@ -204,6 +205,19 @@ def _import_raster(ws: Workspace, path: Path, kind: str | None, classes: str | N
     click.echo(f"工作空间：{ws.path}（只保存文件引用；请勿移动或修改该文件，重新评价时使用）")
 
 
+class _EngineChoice(click.Choice):
+    """The engines offered (:data:`mujun.engines.NAMES`: ``default``, ``dask``); the
+    registry's own name of the default engine, ``local``, is taken too without being listed."""
+
+    def __init__(self) -> None:
+        super().__init__(list(engines.NAMES))
+
+    def convert(self, value, param, ctx):
+        if value in engines.ENGINES:
+            return value
+        return super().convert(value, param, ctx)
+
+
 @main.command()
 @_workspace_option
 @click.option("--year", type=int, help="评价年度（默认：企业数据中最新的年度）")
@@ -215,7 +229,7 @@ def _import_raster(ws: Workspace, path: Path, kind: str | None, classes: str | N
 @click.option("--veto", "veto_file", type=click.Path(dir_okay=False, path_type=Path),
               help="一票否决名单（CSV/XLSX，列：统一社会信用代码、原因）")
 @click.option("--as-of", help="认定闲置土地、检查出让合同的日期（默认：评价年度的 12 月 31 日）")
-@click.option("--engine", type=click.Choice(["default", "dask"]), default="default", show_default=True,
+@click.option("--engine", type=_EngineChoice(), default="default", show_default=True,
               help="计算引擎：default 本机单进程；dask 在 dask 集群上分区计算（需 pip install 'mujun[dask]'），结果相同")
 @click.option("--scheduler", metavar="ADDRESS",
               help="dask 调度器地址，如 tcp://192.168.1.10:8786（默认：在本机启动本地集群，进程数为 CPU 核数）")

@@ -6,9 +6,6 @@ pure analytics in :mod:`geo` and stores or returns the results.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +14,18 @@ import geopandas as gpd
 import pandas as pd
 from tqdm import tqdm
 
+from mujun import engines
+from mujun.engines import EvaluationInputs, GeometryResult
 from mujun.geo.errors import InputError, WorkspaceError
-from mujun.geo.evaluation import LEVELS, ZONES, building_base, evaluate_year, parcel_base
+from mujun.geo.evaluation import LEVELS, ZONES, evaluate_year
 from mujun.geo.flags import FLAG_KINDS
 from mujun.geo.intensity import ratio_of_sums
 from mujun.geo.judgement import class_counts, judge_year
 from mujun.geo.ranking import numeric_fields, ranked
 from mujun.geo.review import PENDING, QUEUE_KINDS, queue
+from mujun.geo.rules import ControlRules, RuleSet
 from mujun.layers.export import export_table
-from mujun.layers.rasters import parcel_builtup, raster_source
+from mujun.layers.rasters import raster_source
 from mujun.layers.rulesets import (
     DEFAULT_CONTROL,
     DEFAULT_RULES,
@@ -35,16 +35,19 @@ from mujun.layers.rulesets import (
     read_veto,
 )
 from mujun.layers.schema import label
-from mujun.layers.workspace import WithGeometryOf, Workspace, result_table
-
-#: Evaluation engines: this process, or a dask cluster (``pip install 'mujun[dask]'``).
-ENGINES = ("default", "dask")
+from mujun.layers.workspace import (
+    WithGeometryOf,
+    Workspace,
+    missing_workspace,
+    not_evaluated,
+    result_table,
+)
 
 #: Year tables besides the levels: long tables of flags and checks, and the benchmarks used.
 YEAR_TABLES = ("flag", "compliance", "benchmark")
 
-__all__ = ["ENGINES", "LEVEL_VIEWS", "REVIEW_EXPORT", "Evaluated", "evaluate", "export_ranking", "export_review",
-           "flags", "overall", "ranking", "review_of_year", "review_rows"]
+__all__ = ["LEVEL_VIEWS", "REVIEW_EXPORT", "Evaluated", "evaluate", "evaluation_inputs", "export_ranking",
+           "export_review", "flags", "overall", "ranking", "review_of_year", "review_rows"]
 
 
 @dataclass(frozen=True)
@@ -113,10 +116,6 @@ class Evaluated:
     seconds: float = 0.0
 
 
-def _zones(ws: Workspace) -> dict[str, gpd.GeoDataFrame | None]:
-    return {level: ws.read_optional(f"{level}s") for level in ZONES}
-
-
 def evaluate(
     ws: Workspace,
     year: int | None = None,
@@ -139,27 +138,52 @@ def evaluate(
     ``as_of`` (default: 31 December of each evaluated year). Results replace the stored
     rows of the same years; other years are kept. Nothing is written if anything fails.
 
-    ``engine="dask"`` computes the per-parcel and per-building geometry on a dask cluster
-    (:mod:`mujun.dask_engine`): the one at ``scheduler`` (``tcp://host:8786``), else a new
-    local cluster, in ``partitions`` parts; the results are identical to the default engine's.
+    The inputs are read once (:func:`evaluation_inputs`), the results computed, then
+    written at once. The per-feature geometry runs on ``engine`` (:mod:`mujun.engines`):
+    ``default`` (or ``local``) in this process, ``dask`` on a dask cluster — the one at
+    ``scheduler`` (``tcp://host:8786``), else a new local cluster, in ``partitions`` parts;
+    the results are identical.
     """
     t0 = time.perf_counter()
-    if engine not in ENGINES:
-        raise InputError(f"未知的评价引擎 '{engine}'；可用：{', '.join(ENGINES)}")
-    if engine == "default" and (scheduler or partitions is not None):
-        raise InputError("--scheduler 和 --partitions 只用于 --engine dask")
-    if partitions is not None and partitions < 1:
-        raise InputError(f"--partitions 应为正整数，收到 {partitions}")
-    if engine == "dask":
-        from mujun.dask_engine import require
-
-        require()  # before any reading: a missing package is reported at once
+    # the engine and its options first: a missing dask package is reported before any reading
+    compute = engines.engine(engine, scheduler=scheduler, partitions=partitions)
     if not ws.exists():
-        raise WorkspaceError(f"工作空间 {ws.path} 不存在；请先导入数据（mujun import）或运行 mujun demo")
+        raise missing_workspace(ws.path)
     rule_set = load_rule_set(rules)
     control_rules = load_control_rules(control)
     veto = read_veto(veto_file) if veto_file else {}
     fixed_as_of = _parse_date(as_of) if as_of else None
+    inputs = evaluation_inputs(ws, year, all_years=all_years)
+    years = inputs.years
+    bar = tqdm(total=1 + len(years), desc="评价", unit="步", disable=None if progress is None else not progress,
+               leave=False)
+    try:
+        bar.set_postfix_str("面积、建筑与空间归属")
+        geometry = compute.geometry(inputs, progress=progress)
+        bar.update()
+        per_year: dict[int, dict[str, pd.DataFrame]] = {}
+        for y in years:
+            bar.set_postfix_str(f"{y} 年")
+            per_year[y] = _judged_year(inputs, geometry, y, per_year, rule_set, control_rules, veto,
+                                       fixed_as_of or pd.Timestamp(year=y, month=12, day=31))
+            bar.update()
+    finally:
+        bar.close()
+    tables = _result_tables(ws, per_year, years, geometry.buildings)
+    out = _summary(per_year, years, rule_set.name, control_rules.name)
+    evaluated = sorted(set(inputs.evaluated_years) | set(years))
+    meta = {"evaluated_years": ",".join(map(str, evaluated)), "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    meta.update({f"rules_{y}": f"{rule_set.name}|{control_rules.name}" for y in years})
+    ws.write(tables, meta=meta)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool = False) -> EvaluationInputs:
+    """What :func:`evaluate` reads from ``ws`` before it computes, for one year (default: the
+    latest in the enterprise table) or every year: layers, raster, the classes stored for the
+    years before and the years evaluated so far. (The stored result rows of other years are
+    read only for the write: see :func:`_replace_years`.)"""
     parcels = ws.read("parcels")
     enterprises = ws.read("enterprises")
     available = sorted(int(y) for y in enterprises["year"].dropna().unique())
@@ -173,31 +197,38 @@ def evaluate(
         years = [int(year)]
     else:
         raise InputError(f"没有 {year} 年的企业数据；已有年度：{'、'.join(map(str, available))}")
-    zones = _zones(ws)
-    bar = tqdm(total=1 + len(years), desc="评价", unit="步", disable=None if progress is None else not progress,
-               leave=False)
-    try:
-        bar.set_postfix_str("面积、建筑与空间归属")
-        buildings, base, builtup = _geometry(ws, parcels, zones, engine, scheduler, partitions, progress)
-        _release_memory()  # the building footprints and overlays are gone: give their pages back
-        bar.update()
-        per_year: dict[int, dict[str, pd.DataFrame]] = {}
-        for y in years:
-            bar.set_postfix_str(f"{y} 年")
-            res = evaluate_year(base, enterprises, y, zones)
-            if y - 1 in per_year:
-                prev = per_year[y - 1]["enterprise"].set_index("credit_code")["class"]
-            else:
-                prev = _stored_classes(ws, y - 1)
-            per_year[y] = judge_year(
-                res, rule_set, control_rules, as_of=fixed_as_of or pd.Timestamp(year=y, month=12, day=31),
-                concordance=industry_concordance(), previous_class=prev, veto=veto, builtup=builtup,
-            )
-            bar.update()
-    finally:
-        bar.close()
-    out = Evaluated(years, rules=rule_set.name, control=control_rules.name)
-    tables: dict[str, pd.DataFrame] = {}
+    zones = {level: ws.read_optional(f"{level}s") for level in ZONES}
+    return EvaluationInputs(
+        parcels=parcels, enterprises=enterprises, years=years, zones=zones,
+        buildings=ws.read_optional("buildings"),
+        raster=raster_source(ws),  # the file is checked here, once; the dask workers read it
+        # a year's class change is against the year before: computed now if evaluated now
+        previous_classes={y - 1: _stored_classes(ws, y - 1) for y in years if y - 1 not in years},
+        evaluated_years=_evaluated_years(ws),
+    )
+
+
+def _judged_year(
+    inputs: EvaluationInputs, geometry: GeometryResult, year: int, done: dict[int, dict[str, pd.DataFrame]],
+    rule_set: RuleSet, control_rules: ControlRules, veto: dict[str, str], as_of: pd.Timestamp,
+) -> dict[str, pd.DataFrame]:
+    """Every result table of ``year``; ``done`` holds the years judged before it in this run."""
+    res = evaluate_year(geometry.base, inputs.enterprises, year, inputs.zones)
+    if year - 1 in done:
+        prev = done[year - 1]["enterprise"].set_index("credit_code")["class"]
+    else:
+        prev = inputs.previous_classes.get(year - 1)
+    return judge_year(
+        res, rule_set, control_rules, as_of=as_of, concordance=industry_concordance(), previous_class=prev,
+        veto=veto, builtup=geometry.builtup,
+    )
+
+
+def _result_tables(
+    ws: Workspace, per_year: dict[int, dict[str, pd.DataFrame]], years: list[int], buildings: pd.DataFrame | None,
+) -> dict[str, pd.DataFrame | WithGeometryOf]:
+    """The result tables to write: the rows of ``years`` in place of the stored ones."""
+    tables: dict[str, pd.DataFrame | WithGeometryOf] = {}
     for level in (*LEVELS, *YEAR_TABLES):
         frames = [per_year[y][level] for y in years if level in per_year[y]]
         if frames:
@@ -205,6 +236,29 @@ def evaluate(
     if buildings is not None:
         # year-independent: replaced whole; the footprints are those of the buildings layer
         tables[result_table("building")] = WithGeometryOf(buildings, "buildings", "building_id")
+    return tables
+
+
+def _replace_years(ws: Workspace, name: str, frames: list[pd.DataFrame], years: list[int]) -> pd.DataFrame:
+    """The stored table ``name`` with the rows of ``years`` replaced by ``frames``.
+
+    The stored rows are read here, after the geometry, not with the inputs: at a province's
+    scale each year of ``result_parcel`` is a million parcel outlines, which must not be
+    held through the overlays of the buildings."""
+    geo = isinstance(frames[0], gpd.GeoDataFrame)
+    new = pd.concat(frames, ignore_index=True)
+    if ws.has(name):
+        old = ws.read(name)
+        old = old[~old["year"].isin(years)]
+        if len(old):
+            new = pd.concat([old, new], ignore_index=True)
+    if geo:
+        new = gpd.GeoDataFrame(new, geometry="geometry", crs=frames[0].crs)
+    return new
+
+
+def _summary(per_year: dict[int, dict[str, pd.DataFrame]], years: list[int], rules: str, control: str) -> Evaluated:
+    out = Evaluated(years, rules=rules, control=control)
     for y in years:
         r = per_year[y]
         out.counts[y] = {level: len(r[level]) for level in LEVELS if level in r}
@@ -218,42 +272,7 @@ def evaluate(
         }
         out.flag_rows[y] = len(flags)
         out.whatif[y] = (float(parcels_y["tax_gain"].sum()), float(parcels_y["value_added_gain"].sum()))
-    evaluated = sorted(set(_evaluated_years(ws)) | set(years))
-    meta = {"evaluated_years": ",".join(map(str, evaluated)), "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S")}
-    meta.update({f"rules_{y}": f"{rule_set.name}|{control_rules.name}" for y in years})
-    ws.write(tables, meta=meta)
-    out.seconds = time.perf_counter() - t0
     return out
-
-
-def _replace_years(ws: Workspace, name: str, frames: list[pd.DataFrame], years: list[int]) -> pd.DataFrame:
-    """The stored table ``name`` with the rows of ``years`` replaced by ``frames``."""
-    geo = isinstance(frames[0], gpd.GeoDataFrame)
-    new = pd.concat(frames, ignore_index=True)
-    if ws.has(name):
-        old = ws.read(name)
-        old = old[~old["year"].isin(years)]
-        if len(old):
-            new = pd.concat([old, new], ignore_index=True)
-    if geo:
-        new = gpd.GeoDataFrame(new, geometry="geometry", crs=frames[0].crs)
-    return new
-
-
-def _release_memory() -> None:
-    """Return freed heap memory to the system (glibc's ``malloc_trim``; elsewhere nothing).
-
-    Millions of small geometries leave the C heap fragmented after they are freed; the
-    large buffers the later steps allocate cannot use those holes, so without this the
-    process keeps both (dask's workers trim memory for the same reason)."""
-    gc.collect()
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        libc = None
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
 
 
 def _stored_classes(ws: Workspace, year: int) -> pd.Series | None:
@@ -264,34 +283,6 @@ def _stored_classes(ws: Workspace, year: int) -> pd.Series | None:
     if prev.empty or "class" not in prev.columns:
         return None
     return prev.set_index("credit_code")["class"]
-
-
-def _geometry(
-    ws: Workspace, parcels: gpd.GeoDataFrame, zones: dict[str, gpd.GeoDataFrame | None], engine: str,
-    scheduler: str | None, partitions: int | None, progress: bool | None,
-) -> tuple[pd.DataFrame | None, gpd.GeoDataFrame, pd.Series | None]:
-    """(building figures without their footprints, parcel base, built-up fraction by parcel
-    id) on ``engine``."""
-    buildings = ws.read_optional("buildings")
-    if engine == "dask":
-        from mujun.dask_engine import connect, evaluation_base
-
-        source = raster_source(ws)  # the file is checked here, once; the workers read it
-        with connect(scheduler) as client:
-            buildings, base, values = evaluation_base(
-                client, parcels, buildings, zones, partitions=partitions, raster=source, progress=progress)
-    else:
-        if buildings is not None:
-            buildings = building_base(buildings, parcels, zones)
-        base = parcel_base(parcels, buildings, zones, buildings_surveyed=buildings is not None)
-        values = parcel_builtup(ws, base)
-    if buildings is not None:
-        # their figures are in the parcel base now; the footprints are written from the
-        # buildings layer itself (WithGeometryOf), so no geometry need stay in memory
-        buildings = pd.DataFrame(buildings.drop(columns=buildings.geometry.name))
-    if values is None:
-        return buildings, base, None
-    return buildings, base, pd.Series(values.to_numpy(), index=base["parcel_id"].astype("string").to_numpy())
 
 
 def _parse_date(text: str) -> pd.Timestamp:
@@ -345,11 +336,11 @@ def ranking(
     if not ws.has(name):
         if level in ZONES and not ws.has(f"{level}s"):
             raise WorkspaceError(f"工作空间中没有{LEVEL_VIEWS[level].label}图层；请先 mujun import {level}s 文件，再 mujun evaluate")
-        raise WorkspaceError(f"还没有评价结果；请先运行 mujun evaluate（工作空间 {ws.path}）")
+        raise not_evaluated(ws.path)
     years = _evaluated_years(ws)
     if year is None:
         if not years:
-            raise WorkspaceError("还没有评价结果；请先运行 mujun evaluate")
+            raise not_evaluated(ws.path)
         year = years[-1]
     frame = ws.read(name, where=f"year = {int(year)}")
     if frame.empty:
@@ -395,7 +386,7 @@ def flags(ws: Workspace, *, kind: str | None = None, year: int | None = None) ->
     name = result_table("flag")
     years = _evaluated_years(ws)
     if not ws.has(name) or not years:
-        raise WorkspaceError(f"还没有评价结果；请先运行 mujun evaluate（工作空间 {ws.path}）")
+        raise not_evaluated(ws.path)
     year = years[-1] if year is None else int(year)
     where = f"year = {year}" + (f" AND kind = '{kind}'" if kind else "")
     f = ws.read(name, where=where)
@@ -473,10 +464,10 @@ def review_of_year(ws: Workspace, year: int | None = None) -> tuple[pd.DataFrame
     from mujun.layers.review import decisions
 
     if not ws.exists():
-        raise WorkspaceError(f"工作空间 {ws.path} 不存在；请用 --workspace 指定工作空间文件")
+        raise missing_workspace(ws.path)
     years = _evaluated_years(ws)
     if not years:
-        raise WorkspaceError(f"还没有评价结果；请先运行 mujun evaluate（工作空间 {ws.path}）")
+        raise not_evaluated(ws.path)
     y = years[-1] if year is None else int(year)
     if y not in years:
         raise InputError(f"{y} 年还没有评价结果；已评价年度：{'、'.join(map(str, years))}")

@@ -1,4 +1,4 @@
-"""The dask engine (mujun.dask_engine): the same results as the default engine, on a local cluster."""
+"""The dask engine (mujun.engines.dask): the same results as the default engine, on a local cluster."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from mujun import dask_engine
 from mujun.cli import main
-from mujun.dask_engine import connect, evaluation_base
+from mujun.engines import dask as dask_engine
+from mujun.engines.dask import connect, evaluation_base
 from mujun.geo.errors import DependencyError, InputError, SchemaError
 from mujun.geo.evaluation import LEVELS, ZONES, building_base, parcel_base
 from mujun.layers.rasters import parcel_builtup, raster_source

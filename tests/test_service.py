@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mujun.geo.errors import InputError, WorkspaceError
 from mujun.layers.sample import YEARS
-from mujun.layers.workspace import Workspace, result_table
-from mujun.service import evaluate, overall, ranking
+from mujun.layers.workspace import Workspace, missing_workspace, not_evaluated, result_table
+from mujun.service import evaluate, flags, overall, ranking, review_of_year
 
 
 @pytest.fixture
@@ -88,6 +89,21 @@ def test_ranking_errors(sample_workspace, tmp_path):
         ranking(sample_workspace, "county", "tax_per_mu")
     with pytest.raises(WorkspaceError, match="mujun evaluate"):
         ranking(Workspace(tmp_path / "none.gpkg"), "park", "tax_per_mu")
+
+
+def test_missing_and_unevaluated_workspaces_have_the_workspace_wording(tmp_path):
+    none = Workspace(tmp_path / "none.gpkg")
+    for call in (lambda: evaluate(none, progress=False), lambda: review_of_year(none)):
+        with pytest.raises(WorkspaceError) as err:
+            call()
+        assert str(err.value) == str(missing_workspace(none.path))
+    bare = Workspace(tmp_path / "bare.gpkg")
+    bare.write({"notes": pd.DataFrame({"text": ["未评价"]})})
+    calls = (lambda: ranking(bare, "enterprise", "tax"), lambda: flags(bare), lambda: review_of_year(bare))
+    for call in calls:
+        with pytest.raises(WorkspaceError) as err:
+            call()
+        assert str(err.value) == str(not_evaluated(bare.path))
 
 
 def test_evaluate_refuses_unknown_year_without_writing(sample_copy):

@@ -14,6 +14,9 @@ every worker.
 The enterprise-level steps need the whole population (land per enterprise across parcels,
 benchmarks, class shares, ranks) and run on the client afterwards, on the gathered tables.
 
+Each worker runs the overlays in its own ``$MUJUN_THREADS`` threads (else its cores), read
+where it runs: workers on other machines have other cores.
+
 dask, distributed and dask-geopandas are optional: ``pip install 'mujun[dask]'``.
 """
 
@@ -32,6 +35,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from mujun.engines.interface import EvaluationInputs, GeometryResult
+from mujun.engines.settings import overlay_threads
 from mujun.geo.area import local_gk_crs
 from mujun.geo.errors import DependencyError, InputError, MujunError, WorkspaceError
 from mujun.geo.partitioned import (
@@ -48,7 +53,7 @@ from mujun.layers.rasters import RasterSource, source_builtup
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-__all__ = ["CONNECT_TIMEOUT", "connect", "default_partitions", "evaluation_base", "require"]
+__all__ = ["CONNECT_TIMEOUT", "DaskEngine", "connect", "default_partitions", "evaluation_base", "require"]
 
 #: Seconds to wait for a scheduler to answer, and for it to have a worker.
 CONNECT_TIMEOUT = 20.0
@@ -58,6 +63,42 @@ LOCAL_HTTP = "127.0.0.1:0"
 #: Parcels per part beyond which more parts than twice the worker threads are made.
 PARCELS_PER_PART = 50_000
 _INSTALL = "pip install 'mujun[dask]'"
+
+
+class DaskEngine:
+    """The geometry of an evaluation on a dask cluster; the results are identical to the
+    local engine's.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``); default: a new local cluster.
+    partitions : int, optional
+        Parts of each layer (default: :func:`default_partitions`).
+
+    Raises
+    ------
+    DependencyError
+        dask, distributed or dask-geopandas is missing (said before anything is read).
+    """
+
+    OPTIONS: tuple[str, ...] = ("scheduler", "partitions")
+
+    def __init__(self, *, scheduler: str | None = None, partitions: int | None = None):
+        if partitions is not None and partitions < 1:
+            raise InputError(f"--partitions 应为正整数，收到 {partitions}")
+        require()
+        self.scheduler = scheduler
+        self.partitions = partitions
+
+    def geometry(self, inputs: EvaluationInputs, *, progress: bool | None = None) -> GeometryResult:
+        """See :class:`~mujun.engines.interface.Engine`; takes the buildings out of ``inputs``."""
+        buildings = inputs.take_buildings()
+        with connect(self.scheduler) as client:
+            buildings, base, builtup = evaluation_base(client, inputs.parcels, buildings, inputs.zones,
+                                                       partitions=self.partitions, raster=inputs.raster,
+                                                       progress=progress)
+        return GeometryResult.of(base, buildings, builtup)
 
 
 def require():
@@ -145,8 +186,7 @@ def _check_workers(client: Client, scheduler: str) -> None:
 def _prepare_workers(client: Client) -> None:
     """Import the partition code on every worker now, so that a worker without mujun is
     reported before any work is sent, and imports are not counted in the first parts."""
-    done = client.run(importlib.import_module, "mujun.geo.partitioned", on_error="return")
-    done.update(client.run(importlib.import_module, "mujun.layers.rasters", on_error="return"))
+    done = client.run(importlib.import_module, "mujun.engines.dask", on_error="return")
     for worker, result in sorted(done.items()):
         if isinstance(result, BaseException):
             raise DependencyError(
@@ -221,14 +261,14 @@ def evaluation_base(
             b_box = part_bounds(b_parts)
             crs_b = local_gk_crs(b_whole)
             b_results = [
-                client.submit(building_part, b_data[k], [outlines[j] for j in js], zone_data, crs=crs_b,
+                client.submit(_building_part, b_data[k], [outlines[j] for j in js], zone_data, crs=crs_b,
                               margin=margin, pure=False)
                 for k, js in enumerate(nearby_parts(b_box, p_box, margin))
             ]
             near = nearby_parts(p_box, b_box, margin)
         crs_p = local_gk_crs(whole)
         p_results = [
-            client.submit(parcel_part, d, None if near is None else [b_results[k] for k in near[j]], zone_data,
+            client.submit(_parcel_part, d, None if near is None else [b_results[k] for k in near[j]], zone_data,
                           crs=crs_p, pure=False)
             for j, d in enumerate(p_data)
         ]
@@ -246,6 +286,16 @@ def evaluation_base(
         client.cancel([f for f in tasks if not f.done()])  # stop the rest of a failed evaluation
         raise
     return built, base, builtup
+
+
+def _building_part(*args, **kwargs) -> pd.DataFrame:
+    """:func:`~mujun.geo.partitioned.building_part` in the worker's own overlay threads."""
+    return building_part(*args, threads=overlay_threads(), **kwargs)
+
+
+def _parcel_part(*args, **kwargs) -> pd.DataFrame:
+    """:func:`~mujun.geo.partitioned.parcel_part` in the worker's own overlay threads."""
+    return parcel_part(*args, threads=overlay_threads(), **kwargs)
 
 
 def _extent(layers: list[gpd.GeoDataFrame]) -> np.ndarray:

@@ -1,0 +1,108 @@
+"""What every engine takes and gives: the evaluation's inputs and its per-feature geometry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from mujun.layers.rasters import RasterSource
+
+__all__ = ["Engine", "EvaluationInputs", "GeometryResult"]
+
+
+@dataclass
+class EvaluationInputs:
+    """Everything an evaluation reads from the workspace, read once before it computes.
+
+    Attributes
+    ----------
+    parcels, enterprises : frames
+        The layers ``parcels`` and ``enterprises``.
+    years : list of int
+        The years to evaluate, ascending.
+    zones : mapping
+        ``{"district": gdf, "park": gdf, "platform": gdf}``, ``None`` where absent.
+    buildings : GeoDataFrame, optional
+        The building layer (``None`` without a building survey); an engine takes it with
+        :meth:`take_buildings`.
+    raster : RasterSource, optional
+        The registered built-up or land-cover raster (checked unchanged when read).
+    previous_classes : dict
+        Year -> stored enterprise classes of that year (``credit_code`` index; ``None`` where
+        none are stored), for each year before an evaluated year that is not evaluated too.
+    evaluated_years : list of int
+        The years evaluated before, from the workspace's metadata.
+    """
+
+    parcels: gpd.GeoDataFrame
+    enterprises: pd.DataFrame
+    years: list[int]
+    zones: Mapping[str, gpd.GeoDataFrame | None]
+    buildings: gpd.GeoDataFrame | None = None
+    raster: RasterSource | None = None
+    previous_classes: dict[int, pd.Series | None] = field(default_factory=dict)
+    evaluated_years: list[int] = field(default_factory=list)
+
+    def take_buildings(self) -> gpd.GeoDataFrame | None:
+        """The building layer, handed over once (``buildings`` is ``None`` afterwards).
+
+        Millions of footprints at a province's scale: once the engine has measured them,
+        nothing may keep them, and their pages go back to the system before the years are
+        judged.
+        """
+        buildings, self.buildings = self.buildings, None
+        return buildings
+
+
+@dataclass
+class GeometryResult:
+    """The per-feature geometry of an evaluation, whichever engine computed it.
+
+    Attributes
+    ----------
+    base : GeoDataFrame
+        :func:`~mujun.geo.evaluation.parcel_base` of the parcels.
+    buildings : DataFrame, optional
+        :func:`~mujun.geo.evaluation.building_base` without the footprints (``None`` without a
+        building survey): ``result_building`` is written with the footprints of the
+        buildings layer itself.
+    builtup : Series, optional
+        The raster's built-up fraction by parcel id (text), ``None`` without a raster.
+    """
+
+    base: gpd.GeoDataFrame
+    buildings: pd.DataFrame | None = None
+    builtup: pd.Series | None = None
+
+    @classmethod
+    def of(cls, base: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None,
+           builtup: pd.Series | None) -> GeometryResult:
+        """The result of an engine's ``base``, ``building_base`` and built-up fractions (on
+        the parcels' index), with the building footprints dropped."""
+        if buildings is not None:
+            # their figures are in the parcel base now; the footprints are written from the
+            # buildings layer itself (WithGeometryOf), so no geometry need stay in memory
+            buildings = pd.DataFrame(buildings.drop(columns=buildings.geometry.name))
+        if builtup is not None:
+            builtup = pd.Series(builtup.to_numpy(), index=base["parcel_id"].astype("string").to_numpy())
+        return cls(base, buildings, builtup)
+
+
+class Engine(Protocol):
+    """Where the per-feature geometry of an evaluation runs (see :data:`mujun.engines.ENGINES`).
+
+    ``OPTIONS`` names the engine's own options (``--scheduler`` …); the other options are
+    refused for it.
+    """
+
+    OPTIONS: tuple[str, ...]
+
+    def geometry(self, inputs: EvaluationInputs, *, progress: bool | None = None) -> GeometryResult:
+        """Areas, buildings, land-use ratios, zones and built-up fractions of every parcel."""
+        ...

@@ -1,0 +1,32 @@
+"""Settings of the engines, read from the environment when an engine is made (never by
+:mod:`mujun.geo`, which takes them as parameters)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+__all__ = ["MAX_DEFAULT_THREADS", "overlay_threads"]
+
+#: Threads used by default for the overlays: more seldom pay on the shared GEOS work.
+MAX_DEFAULT_THREADS = 8
+
+
+def overlay_threads(environ: Mapping[str, str] | None = None) -> int:
+    """Threads for the overlays of buildings and parcels: ``$MUJUN_THREADS``, else the cores
+    this process may use (at most :data:`MAX_DEFAULT_THREADS`).
+
+    Examples
+    --------
+    >>> overlay_threads({"MUJUN_THREADS": "3"})
+    3
+    >>> 1 <= overlay_threads({"MUJUN_THREADS": "many"}) <= MAX_DEFAULT_THREADS
+    True
+    """
+    environ = os.environ if environ is None else environ
+    text = environ.get("MUJUN_THREADS", "").strip()
+    # as before: anything but a positive whole number means "as many as the cores"
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(cores, MAX_DEFAULT_THREADS)
