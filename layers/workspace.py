@@ -85,28 +85,15 @@ class Workspace:
     def exists(self) -> bool:
         return self.path.is_file()
 
-    def recover(self) -> None:
-        """Roll back a transaction a crashed process left behind (a hot journal beside the
-        file), which read-only readers such as GDAL cannot do themselves."""
-        if not self.path.with_name(self.path.name + "-journal").exists():
-            return
-        try:
-            with contextlib.closing(sqlite3.connect(self.path, timeout=30)) as con:
-                con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error as err:
-            raise WorkspaceError(f"工作空间 {self.path} 无法恢复未完成的保存（{err}）；请检查文件写权限") from None
-
     def layers(self) -> list[str]:
         """Names of the layers and tables in the workspace (those GeoPackage registers, in
         the order it lists them, as GDAL and QGIS list them)."""
         if not self.exists():
             return []
-        self.recover()
         try:
-            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)) as con:
-                rows = con.execute("SELECT table_name FROM gpkg_contents WHERE table_name IN "
-                                   "(SELECT name FROM sqlite_master WHERE type IN ('table', 'view')) "
-                                   "ORDER BY data_type != 'features', rowid").fetchall()
+            rows = self._rows("SELECT table_name FROM gpkg_contents WHERE table_name IN "
+                              "(SELECT name FROM sqlite_master WHERE type IN ('table', 'view')) "
+                              "ORDER BY data_type != 'features', rowid")
         except sqlite3.Error as err:
             raise WorkspaceError(f"工作空间 {self.path} 无法打开（{err}）；它是 GeoPackage 文件吗？") from None
         return [str(n) for (n,) in rows]
@@ -227,11 +214,47 @@ class Workspace:
                 con.close()
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
-        """Rows of a read-only SQL query on the workspace (small tables: users, decisions)."""
-        self.recover()
+        """Rows of a read-only SQL query on the workspace (small tables: users, decisions),
+        on a read-only connection."""
+        return self._rows(sql, params)
+
+    def _rows(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        # Readers open the file read-only. They used to open it read-write whenever a
+        # "-journal" file existed, to roll back a crashed save: a read-write connection takes
+        # a journal for hot - plays it back into the file and deletes it - as soon as it
+        # sees no RESERVED lock on the file. A writer whose process also had the file open
+        # through GDAL's own copy of SQLite lost its POSIX locks when GDAL closed the file,
+        # so a reader in another process rolled back the writer's live transaction under
+        # it: the writer failed with "disk I/O error" and left the file damaged. A read-only
+        # connection refuses a hot journal instead (SQLITE_READONLY_ROLLBACK, as SQLite
+        # documents), and only then is it rolled back, by :meth:`_recover`.
+        try:
+            return self._read_only(sql, params)
+        except sqlite3.OperationalError as err:
+            if err.sqlite_errorcode != sqlite3.SQLITE_READONLY_ROLLBACK:
+                raise
+        self._recover()
+        return self._read_only(sql, params)
+
+    def _read_only(self, sql: str, params: tuple | dict) -> list[sqlite3.Row]:
         with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)) as con:
             con.row_factory = sqlite3.Row
             return con.execute(sql, params).fetchall()
+
+    def _recover(self) -> None:
+        """Roll back the save a killed process left half done (a hot journal), as a writer.
+
+        Every in-place save holds :meth:`store_lock` shared for its whole transaction, so
+        with it held exclusively no mujun process is saving: the journal is a dead
+        process's, whatever POSIX locks SQLite can or cannot see. A read-write connection
+        then rolls it back under SQLite's exclusive lock.
+        """
+        with self.store_lock(shared=False, timeout=30), \
+                contextlib.closing(sqlite3.connect(self.path, timeout=30)) as con:
+            try:
+                con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error as err:
+                raise WorkspaceError(f"工作空间 {self.path} 无法恢复未完成的保存（{err}）；请检查文件写权限") from None
 
     def write(
         self,

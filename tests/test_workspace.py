@@ -329,6 +329,37 @@ def test_readers_recover_from_a_crashed_save(ws):
     assert "notes" not in ws.layers()
 
 
+def test_readers_never_roll_back_a_live_save(ws):
+    """A writer that lost its POSIX locks (its process opened the file through GDAL's own
+    SQLite too, which drops them on closing) looks dead to SQLite: a reader must neither
+    roll its transaction back nor break it."""
+    script = (
+        "import sys, time, pyogrio\n"
+        "from mujun.layers.workspace import Workspace\n"
+        "with Workspace(sys.argv[1]).transaction() as con:\n"
+        "    con.execute('PRAGMA cache_size=1')\n"  # pages spill to the file before the commit
+        "    con.execute('CREATE TABLE notes (n TEXT)')\n"
+        "    con.executemany('INSERT INTO notes VALUES (?)', [('x' * 500,)] * 2000)\n"
+        "    try:\n"
+        "        pyogrio.read_info(sys.argv[1])\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "    print('saving', flush=True)\n"
+        "    time.sleep(1.5)\n"
+        "    con.executemany('INSERT INTO notes VALUES (?)', [('y' * 500,)] * 2000)\n"
+        "print('saved', flush=True)\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", script, str(ws.path)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "saving"
+    assert ws.query("SELECT count(*) FROM parcels")[0][0] == 2
+    out, err = writer.communicate(timeout=60)
+    assert writer.returncode == 0 and out.strip() == "saved", err
+    assert ws.query("SELECT count(*) FROM notes")[0][0] == 4000
+    with contextlib.closing(sqlite3.connect(ws.path)) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 # -- batched writing -------------------------------------------------------------------------
 def _many_parcels(n: int) -> gpd.GeoDataFrame:
     x, y = 120.58, 30.0
