@@ -97,7 +97,7 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
         prof.wrap(Workspace, "write")
         for attr in ("_copy", "_check_integrity"):
             prof.wrap(mujun.layers.workspace, attr)
-        prof.wrap(mujun.layers.workspace, "_write_frame", lambda path, name, frame: f"_write_frame {name}")
+        prof.wrap(mujun.layers.workspace, "write_table", lambda path, name, frame: f"write_table {name}")
         for attr in ("area_m2", "_building_totals", "_parcels_of_year", "zone_summary",
                      "counted_floor_area_m2", "enterprise_land_mu"):
             prof.wrap(mujun.geo.evaluation, attr)

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from mujun.geo.rules import ControlRules
 
-__all__ = ["LABELS", "compliance", "division_2002"]
+__all__ = ["FAILED", "LABELS", "PASSED", "STATUS_NAMES", "compliance", "division_2002"]
 
 LABELS = {
     "building_coefficient": "建筑系数",
@@ -82,8 +82,10 @@ def _repeat(text: str, n: int) -> pd.arrays.ArrowStringArray:
     return _text(pa.repeat(pa.scalar(text, type=pa.string()), n))
 
 
-#: Status by code: 0 no data, 1 pass, 2 fail, 3 not yet due.
-_STATUS = pa.array(["无数据", "达标", "不达标", "未到期"], type=pa.string())
+#: A check's status by code: 0 no data, 1 pass, 2 fail, 3 not yet due.
+STATUS_NAMES = ("无数据", "达标", "不达标", "未到期")
+PASSED, FAILED = STATUS_NAMES[1], STATUS_NAMES[2]
+_STATUS = pa.array(STATUS_NAMES, type=pa.string())
 
 
 def _rows(parcels: pd.DataFrame, indicator: str, measured: pd.Series, op: str, required: pd.Series,

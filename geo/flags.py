@@ -26,11 +26,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mujun.geo.rules import RuleSet
+from mujun.geo.compliance import FAILED
+from mujun.geo.rules import CLASSES, DEFAULT_CLASS_NAMES, RuleSet
 
 __all__ = ["FLAG_KINDS", "idle_flags", "inefficient_flags", "noncompliance_flags"]
 
+#: Flag ids and their Chinese names.
 FLAG_KINDS = {"idle": "闲置", "inefficient": "低效", "noncompliant": "不达标"}
+_D = CLASSES[-1]  # the class whose land is inefficient (倒逼整治)
 _COLUMNS = ["parcel_id", "kind", "kind_label", "rule", "reason", "value", "threshold"]
 
 
@@ -171,13 +174,13 @@ def inefficient_flags(parcels: pd.DataFrame, rules: RuleSet, division: pd.Series
         reason = "容积率 " + far[low].round(2).astype("string") + f" 低于 {rules.low_plot_ratio:g}"
         frames.append(_frame(p, "inefficient", "容积率偏低", reason, far[low].to_numpy(), rules.low_plot_ratio))
     if rules.d_class_is_inefficient and "class" in parcels.columns:
-        d = (parcels["class"] == "D").fillna(False).astype(bool)
+        d = (parcels["class"] == _D).fillna(False).astype(bool)
         p = parcels[d]
         name = parcels.get("holder_enterprise_name", parcels.get("holder_name"))
         if name is None:  # neither the enterprise's nor the registered holder's name is known
             name = pd.Series(pd.NA, index=parcels.index, dtype="string")
-        reason = "权利人 " + name[d].astype("string").fillna("") + " 评为 D 类（倒逼整治）"
-        frames.append(_frame(p, "inefficient", "权利人为D类企业", reason, np.nan, np.nan))
+        reason = "权利人 " + name[d].astype("string").fillna("") + f" 评为 {_D} 类（{DEFAULT_CLASS_NAMES[_D]}）"
+        frames.append(_frame(p, "inefficient", f"权利人为{_D}类企业", reason, np.nan, np.nan))
     if not frames:
         return pd.DataFrame(columns=_COLUMNS)
     return pd.concat(frames, ignore_index=True)
@@ -185,9 +188,9 @@ def inefficient_flags(parcels: pd.DataFrame, rules: RuleSet, division: pd.Series
 
 def noncompliance_flags(checks: pd.DataFrame) -> pd.DataFrame:
     """One flag per failed compliance check (see :func:`mujun.geo.compliance.compliance`)."""
-    failed = checks[checks["status"] == "不达标"]
+    failed = checks[checks["status"] == FAILED]
     reason = (failed["label"] + " " + failed["measured"].round(3).astype("string") + "，要求 "
               + failed["required_text"] + "（" + failed["source"] + "）")
     out = _frame(failed, "noncompliant", "", reason, failed["measured"].to_numpy(), failed["required"].to_numpy())
-    out["rule"] = (failed["label"] + "不达标").to_numpy()
+    out["rule"] = (failed["label"] + FLAG_KINDS["noncompliant"]).to_numpy()
     return out

@@ -24,12 +24,11 @@ from collections.abc import Mapping, Sequence
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import shapely
 from pyproj import CRS
 
 from mujun.geo._checks import _check_columns, _check_geoseries
+from mujun.geo._keys import isin
 from mujun.geo.evaluation import building_base, parcel_base
 
 __all__ = [
@@ -214,16 +213,11 @@ def parcel_part(
     _check_columns(parcels, ["parcel_id"], "parcels")
     rows = None
     if buildings is not None:
-        ids = pa.array(parcels["parcel_id"].astype("string").dropna())
-        mine = [b.loc[_is_in(b["parcel_id"], ids), list(BUILDING_TOTALS)] for b in buildings]
+        ids = parcels["parcel_id"].astype("string").dropna()
+        mine = [b.loc[isin(b["parcel_id"], ids), list(BUILDING_TOTALS)] for b in buildings]
         rows = pd.concat(mine).sort_index() if mine else pd.DataFrame(columns=list(BUILDING_TOTALS))
     out = parcel_base(parcels, rows, zones, buildings_surveyed=buildings is not None, crs=crs, threads=threads)
     return pd.DataFrame(out.drop(columns=out.geometry.name))
-
-
-def _is_in(values: pd.Series, ids: pa.Array) -> np.ndarray:
-    """Whether each value is one of ``ids`` (Arrow's hash join: pandas' isin on strings is slow)."""
-    return pc.is_in(pa.array(values.astype("string")), value_set=ids).to_numpy(zero_copy_only=False)
 
 
 def assemble(frame: gpd.GeoDataFrame, parts: Sequence[pd.DataFrame | pd.Series]) -> gpd.GeoDataFrame | pd.Series:

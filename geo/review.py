@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from mujun.geo.errors import InputError
+from mujun.geo.flags import FLAG_KINDS
+from mujun.geo.rules import CLASSES
 
 __all__ = ["DECISIONS", "MEASURES", "PENDING", "QUEUE_KINDS", "STATUSES", "check_decision", "queue", "severity"]
 
@@ -27,7 +29,7 @@ MEASURES = ("限期开工", "整治提升", "协议收回", "依法收回", "二
 PENDING = "待审核"
 STATUSES = (PENDING, "需现场核查", "认定闲置", "认定低效", "不予认定")
 #: Why a parcel is in the queue: flag column -> label.
-QUEUE_KINDS = {"idle": "闲置", "inefficient": "低效", "noncompliant": "不达标", "class_d": "D类企业用地"}
+QUEUE_KINDS = {**FLAG_KINDS, "class_d": f"{CLASSES[-1]}类企业用地"}
 MAX_COMMENT = 2000
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from mujun.geo.errors import InputError
 from mujun.layers.schema import FIELDS_BY_NAME, label
-from mujun.layers.workspace import _storable
+from mujun.layers.writer import _storable
 
 __all__ = ["EXPORT_SUFFIXES", "FORMULA_START", "chinese_headers", "export_table", "formula_like"]
 

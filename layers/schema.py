@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mujun.geo.errors import InputError
+from mujun.geo.flags import FLAG_KINDS
 
 __all__ = ["FIELDS_BY_NAME", "KINDS", "RESULT_FIELDS", "Field", "Kind", "get_kind", "label"]
 
@@ -264,9 +265,7 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field("benchmark", "基准值", "float"),
     Field("weight", "权重", "float"),
     # flags, compliance, what-if
-    Field("idle", "闲置", "bool"),
-    Field("inefficient", "低效", "bool"),
-    Field("noncompliant", "指标不达标", "bool"),
+    *(Field(kind, name, "bool") for kind, name in FLAG_KINDS.items()),
     Field("flags", "标记"),
     Field("flag_reasons", "标记原因"),
     Field("kind_label", "标记类型"),

@@ -24,20 +24,15 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import geopandas as gpd
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyogrio
-import shapely
 
 from mujun.geo.errors import WorkspaceError
 from mujun.layers.reader import read_table
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS
+from mujun.layers.writer import WithGeometryOf, write_table
 
 __all__ = ["DEFAULT_NAME", "META_TABLE", "WithGeometryOf", "Workspace", "missing_workspace", "not_evaluated",
            "result_table"]
@@ -90,28 +85,15 @@ class Workspace:
     def exists(self) -> bool:
         return self.path.is_file()
 
-    def recover(self) -> None:
-        """Roll back a transaction a crashed process left behind (a hot journal beside the
-        file), which read-only readers such as GDAL cannot do themselves."""
-        if not self.path.with_name(self.path.name + "-journal").exists():
-            return
-        try:
-            with contextlib.closing(sqlite3.connect(self.path, timeout=30)) as con:
-                con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error as err:
-            raise WorkspaceError(f"工作空间 {self.path} 无法恢复未完成的保存（{err}）；请检查文件写权限") from None
-
     def layers(self) -> list[str]:
         """Names of the layers and tables in the workspace (those GeoPackage registers, in
         the order it lists them, as GDAL and QGIS list them)."""
         if not self.exists():
             return []
-        self.recover()
         try:
-            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)) as con:
-                rows = con.execute("SELECT table_name FROM gpkg_contents WHERE table_name IN "
-                                   "(SELECT name FROM sqlite_master WHERE type IN ('table', 'view')) "
-                                   "ORDER BY data_type != 'features', rowid").fetchall()
+            rows = self._rows("SELECT table_name FROM gpkg_contents WHERE table_name IN "
+                              "(SELECT name FROM sqlite_master WHERE type IN ('table', 'view')) "
+                              "ORDER BY data_type != 'features', rowid")
         except sqlite3.Error as err:
             raise WorkspaceError(f"工作空间 {self.path} 无法打开（{err}）；它是 GeoPackage 文件吗？") from None
         return [str(n) for (n,) in rows]
@@ -232,11 +214,47 @@ class Workspace:
                 con.close()
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
-        """Rows of a read-only SQL query on the workspace (small tables: users, decisions)."""
-        self.recover()
+        """Rows of a read-only SQL query on the workspace (small tables: users, decisions),
+        on a read-only connection."""
+        return self._rows(sql, params)
+
+    def _rows(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        # Readers open the file read-only. They used to open it read-write whenever a
+        # "-journal" file existed, to roll back a crashed save: a read-write connection takes
+        # a journal for hot - plays it back into the file and deletes it - as soon as it
+        # sees no RESERVED lock on the file. A writer whose process also had the file open
+        # through GDAL's own copy of SQLite lost its POSIX locks when GDAL closed the file,
+        # so a reader in another process rolled back the writer's live transaction under
+        # it: the writer failed with "disk I/O error" and left the file damaged. A read-only
+        # connection refuses a hot journal instead (SQLITE_READONLY_ROLLBACK, as SQLite
+        # documents), and only then is it rolled back, by :meth:`_recover`.
+        try:
+            return self._read_only(sql, params)
+        except sqlite3.OperationalError as err:
+            if err.sqlite_errorcode != sqlite3.SQLITE_READONLY_ROLLBACK:
+                raise
+        self._recover()
+        return self._read_only(sql, params)
+
+    def _read_only(self, sql: str, params: tuple | dict) -> list[sqlite3.Row]:
         with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)) as con:
             con.row_factory = sqlite3.Row
             return con.execute(sql, params).fetchall()
+
+    def _recover(self) -> None:
+        """Roll back the save a killed process left half done (a hot journal), as a writer.
+
+        Every in-place save holds :meth:`store_lock` shared for its whole transaction, so
+        with it held exclusively no mujun process is saving: the journal is a dead
+        process's, whatever POSIX locks SQLite can or cannot see. A read-write connection
+        then rolls it back under SQLite's exclusive lock.
+        """
+        with self.store_lock(shared=False, timeout=30), \
+                contextlib.closing(sqlite3.connect(self.path, timeout=30)) as con:
+            try:
+                con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error as err:
+                raise WorkspaceError(f"工作空间 {self.path} 无法恢复未完成的保存（{err}）；请检查文件写权限") from None
 
     def write(
         self,
@@ -247,9 +265,10 @@ class Workspace:
     ) -> None:
         """Replace ``tables`` (name -> frame) and update metadata, all or nothing.
 
-        Frames with a geometry column (and :class:`WithGeometryOf` tables) become
-        MultiPolygon layers in EPSG:4490; others attribute tables. ``meta`` entries are
-        merged into :data:`META_TABLE`; ``log`` appends one row to the import log.
+        Each table is written by :func:`~mujun.layers.writer.write_table`: frames with a
+        geometry column (and :class:`WithGeometryOf` tables) become MultiPolygon layers in
+        EPSG:4490; others attribute tables. ``meta`` entries are merged into
+        :data:`META_TABLE`; ``log`` appends one row to the import log.
         """
         meta = {**(meta or {}), "generation": uuid.uuid4().hex}
         with self._lock():
@@ -258,19 +277,16 @@ class Workspace:
             try:
                 if self.exists():
                     _copy(self.path, tmp)
-                # the copy is scratch until it replaces the workspace: no fsync per table
-                with _gdal_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"}):
-                    for name, frame in tables.items():
-                        _write_frame(tmp, name, frame)
-                    if meta:
-                        merged = {**(Workspace(tmp).meta() if tmp.exists() else {}), **meta}
-                        _write_frame(tmp, META_TABLE,
-                                     pd.DataFrame({"key": list(merged), "value": list(merged.values())}))
-                    if log:
-                        old = Workspace(tmp).read_optional(LOG_TABLE) if tmp.exists() else None
-                        row = pd.DataFrame([{"time": datetime.now().isoformat(timespec="seconds"), **log}])
-                        row = row.astype("string")
-                        _write_frame(tmp, LOG_TABLE, row if old is None else pd.concat([old.astype("string"), row]))
+                for name, frame in tables.items():
+                    write_table(tmp, name, frame)
+                if meta:
+                    merged = {**(Workspace(tmp).meta() if tmp.exists() else {}), **meta}
+                    write_table(tmp, META_TABLE, pd.DataFrame({"key": list(merged), "value": list(merged.values())}))
+                if log:
+                    old = Workspace(tmp).read_optional(LOG_TABLE) if tmp.exists() else None
+                    row = pd.DataFrame([{"time": datetime.now().isoformat(timespec="seconds"), **log}])
+                    row = row.astype("string")
+                    write_table(tmp, LOG_TABLE, row if old is None else pd.concat([old.astype("string"), row]))
                 _check_integrity(tmp)
                 # reviewers kept saving in place while the tables were written: bring their
                 # tables over and replace, with their saves held for these few moments
@@ -281,7 +297,6 @@ class Workspace:
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-
 
     def _remove_stale_copies(self) -> None:
         """Remove the scratch copies (and their journals) of writes that were killed: while
@@ -302,177 +317,6 @@ def _copy(src: Path, dst: Path) -> None:
         raise WorkspaceError(f"无法复制工作空间 {src.name}（{err}）；请用 QGIS 或 sqlite3 检查该文件") from None
 
 
-#: Rows converted and handed to GDAL at a time: a table is never copied whole for writing.
-BATCH_ROWS = 100_000
-
-
-@dataclass(frozen=True)
-class WithGeometryOf:
-    """A table to write: the rows of ``frame`` with the geometry of the same rows of the
-    workspace layer ``layer`` (same order, checked on ``key``). The geometries are read
-    back from the layer batch by batch while writing, so they need not be held in memory
-    (3 million building footprints at a province's scale)."""
-
-    frame: pd.DataFrame
-    layer: str
-    key: str
-
-
-def _write_frame(path: Path, name: str, frame: pd.DataFrame | WithGeometryOf) -> None:
-    """Write ``frame`` as layer ``name`` of ``path`` in batches of :data:`BATCH_ROWS` rows
-    (one GDAL session; each batch converted to Arrow only when GDAL asks for it)."""
-    if isinstance(frame, WithGeometryOf):
-        data, geo = frame.frame.reset_index(drop=True), True
-    else:
-        data = frame.reset_index(drop=True)
-        geo = isinstance(frame, gpd.GeoDataFrame)
-        if geo:
-            data = pd.DataFrame(data.drop(columns=frame.geometry.name)).assign(geometry=frame.geometry.to_numpy())
-    columns = [c for c in data.columns if c != "geometry"] if geo else list(data.columns)
-    schema = pa.schema([pa.field(c, _arrow_type(data[c])) for c in columns])
-    if geo:
-        wkb_field = pa.field("geometry", pa.binary(), metadata={"ARROW:extension:name": "geoarrow.wkb"})
-        schema = schema.append(wkb_field)
-
-    failed: list[BaseException] = []  # GDAL reports a failing stream only as "error accessing batch"
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        geometry = None
-        try:
-            geometry = _LayerGeometry(path, frame) if isinstance(frame, WithGeometryOf) else None
-            for start in range(0, len(data), BATCH_ROWS):
-                part = data.iloc[start:start + BATCH_ROWS]
-                arrays = [_arrow_column(part[c], f.type) for c, f in zip(columns, schema, strict=False)]
-                if geometry is not None:
-                    arrays.append(geometry.take(len(part)))
-                elif geo:
-                    arrays.append(pa.array(_multi_wkb(data["geometry"].to_numpy()[start:start + BATCH_ROWS]),
-                                           type=pa.binary()))
-                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-            if geometry is not None:
-                geometry, done = None, geometry
-                done.close()  # and check that no row was left over
-        except BaseException as err:
-            failed.append(err)
-            if geometry is not None:
-                with contextlib.suppress(Exception):
-                    geometry.close()
-            raise
-
-    options = {}
-    if geo:
-        crs = frame.crs if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None else "EPSG:4490"
-        options = {"geometry_name": "geometry", "geometry_type": "MultiPolygon", "crs": str(crs),
-                   "layer_options": {"SPATIAL_INDEX": "YES"}}
-    try:
-        pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, batches()), path, layer=name,
-                            driver="GPKG", **options)
-    except (OSError, RuntimeError) as err:
-        if failed:
-            raise failed[0] from None
-        raise WorkspaceError(f"无法写入工作空间 {path.name} 的 '{name}'（{err}）；请检查磁盘空间和写权限") from None
-
-
-def _nullable_number(dtype) -> bool:
-    """pandas' nullable ints and booleans, which GeoPackage stores as float (NULL kept)."""
-    return isinstance(dtype, pd.BooleanDtype | pd.Int64Dtype) or str(dtype) in ("Int32", "Int16")
-
-
-def _arrow_type(column: pd.Series) -> pa.DataType:
-    """The Arrow type a column is stored as (see :func:`_storable`)."""
-    dtype = column.dtype
-    if _nullable_number(dtype):
-        return pa.float64()
-    if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
-        return pa.string()
-    if pd.api.types.is_object_dtype(dtype):
-        kind = pd.api.types.infer_dtype(column, skipna=True)
-        if kind in ("string", "empty"):
-            return pa.string()
-        return pa.array(column.to_numpy(), from_pandas=True).type  # dates, decimals …: as Arrow sees them
-    if isinstance(dtype, pd.DatetimeTZDtype):
-        return pa.timestamp(dtype.unit, tz=str(dtype.tz))
-    return pa.from_numpy_dtype(dtype)
-
-
-def _arrow_column(column: pd.Series, kind: pa.DataType) -> pa.Array:
-    """One column of a batch as Arrow, stored as :func:`_storable` stores it."""
-    if _nullable_number(column.dtype):
-        column = column.astype("float64")
-    values = pa.array(column, type=kind, from_pandas=True)
-    return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-
-
-def _multi_wkb(geometry: np.ndarray) -> np.ndarray:
-    """WKB of polygons as MultiPolygons (what the layers declare)."""
-    kinds = shapely.get_type_id(geometry)
-    single = kinds == shapely.GeometryType.POLYGON
-    if single.any():
-        geometry = geometry.copy()
-        geometry[single] = shapely.multipolygons(np.atleast_2d(geometry[single]).T)
-    return shapely.to_wkb(geometry)
-
-
-class _LayerGeometry:
-    """WKB of a layer's rows in order, handed out in runs of any length and checked
-    against the table's keys (GDAL's batches need not match the writer's)."""
-
-    def __init__(self, path: Path, table: WithGeometryOf):
-        self._keys = table.frame[table.key].astype("string").reset_index(drop=True)
-        self._layer = table.layer
-        self._stream = pyogrio.open_arrow(path, layer=table.layer, columns=[table.key], batch_size=BATCH_ROWS,
-                                          use_pyarrow=True)
-        meta, self._reader = self._stream.__enter__()
-        self._geometry_name = meta["geometry_name"]
-        self._pending: list[pa.RecordBatch] = []
-        self._seen = 0
-
-    def _changed(self) -> WorkspaceError:
-        return WorkspaceError(f"工作空间的 '{self._layer}' 图层在评价期间被更改；请重新运行 mujun evaluate")
-
-    def take(self, n: int) -> pa.Array:
-        """The next ``n`` rows' WKB."""
-        have = sum(b.num_rows for b in self._pending)
-        while have < n:
-            try:
-                batch = self._reader.read_next_batch()
-            except StopIteration:
-                raise self._changed() from None  # fewer rows than the table
-            self._pending.append(batch)
-            have += batch.num_rows
-        rows = pa.Table.from_batches(self._pending).combine_chunks()
-        head, rest = rows.slice(0, n), rows.slice(n)
-        self._pending = rest.to_batches() if rest.num_rows else []
-        want = _arrow_column(self._keys.iloc[self._seen:self._seen + n], pa.string())
-        if self._seen + n > len(self._keys) or not head.column(0).combine_chunks().cast(pa.string()).equals(want):
-            raise self._changed()
-        self._seen += n
-        return head.column(self._geometry_name).combine_chunks().cast(pa.binary())
-
-    def close(self) -> None:
-        """Check that the layer has no rows left, and close it."""
-        try:
-            left = sum(b.num_rows for b in self._pending) + sum(b.num_rows for b in self._reader)
-            if left or self._seen != len(self._keys):
-                raise self._changed()
-        finally:
-            self._stream.__exit__(None, None, None)
-
-
-def _storable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Types GeoPackage stores faithfully: nullable ints/bools as float, strings as object."""
-    out = frame.copy()
-    for col in out.columns:
-        s = out[col]
-        if col == getattr(out, "_geometry_column_name", None):
-            continue
-        if _nullable_number(s.dtype):
-            out[col] = s.astype("float64")
-        elif pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype):
-            out[col] = s.astype(object).where(s.notna(), None)
-    return out
-
-
 def _restore_types(frame: pd.DataFrame) -> pd.DataFrame:
     for col in frame.columns:
         f = FIELDS_BY_NAME.get(col)
@@ -485,15 +329,6 @@ def _restore_types(frame: pd.DataFrame) -> pd.DataFrame:
         elif f.dtype == "str" and col in frame.columns:
             frame[col] = frame[col].astype("string")
     return frame
-
-
-@contextlib.contextmanager
-def _gdal_options(options: dict[str, str]) -> Iterator[None]:
-    pyogrio.set_gdal_config_options(options)
-    try:
-        yield
-    finally:
-        pyogrio.set_gdal_config_options(dict.fromkeys(options))
 
 
 def _sync_in_place_tables(live: Path, tmp: Path) -> None:

@@ -19,11 +19,12 @@ import click
 import pandas as pd
 
 from mujun import engines
-from mujun.geo.errors import InputError, MujunError, WorkspaceError
+from mujun.geo.errors import InputError, MujunError
+from mujun.geo.flags import FLAG_KINDS
 from mujun.layers import accounts
 from mujun.layers.review import log_event
 from mujun.layers.schema import KINDS, label
-from mujun.layers.workspace import Workspace
+from mujun.layers.workspace import Workspace, missing_workspace, not_evaluated
 
 __all__ = ["main"]
 
@@ -268,8 +269,7 @@ def _evaluation_lines(res) -> list[str]:
         if y in res.flags:
             f = res.flags[y]
             lines.append("  标记地块：" + "，".join(
-                f"{label} {f[k][0]} 宗（{f[k][1]:,.1f} 亩）"
-                for k, label in (("idle", "闲置"), ("inefficient", "低效"), ("noncompliant", "指标不达标"))))
+                f"{name} {f[k][0]} 宗（{f[k][1]:,.1f} 亩）" for k, name in FLAG_KINDS.items()))
             tax, va = res.whatif[y]
             lines.append(f"  若标记地块达到所在区县同行业亩均中位数：税收可增 {tax / 1e4:,.2f} 亿元，增加值可增 {va / 1e4:,.2f} 亿元")
     return lines
@@ -362,14 +362,13 @@ def rules() -> None:
     click.echo("也可以用 .toml 文件路径指定自己的规则，格式参照内置文件。")
 
 
-@main.command("flags")
-@click.option("--kind", type=click.Choice(["idle", "inefficient", "noncompliant"]), help="只看一类：闲置、低效、指标不达标")
+@main.command("flags", help=f"列出被标记的地块（{'、'.join(FLAG_KINDS.values())}）及原因。")
+@click.option("--kind", type=click.Choice(list(FLAG_KINDS)), help=f"只看一类：{'、'.join(FLAG_KINDS.values())}")
 @click.option("--year", type=int, help="年度（默认：最近评价的年度）")
 @click.option("--top", type=click.IntRange(min=1), help="只列前 N 条")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="导出到 .csv 或 .xlsx 文件")
 @_workspace_option
 def flags_cmd(kind, year, top, out, workspace) -> None:
-    """列出被标记的地块（闲置、低效、指标不达标）及原因。"""
     from mujun.layers.export import export_table
     from mujun.service import flags
 
@@ -395,7 +394,7 @@ def info(workspace) -> None:
     """列出工作空间中的图层和结果表。"""
     ws = Workspace.resolve(workspace)
     if not ws.exists():
-        raise MujunError(f"工作空间 {ws.path} 不存在；请先导入数据（mujun import）或运行 mujun demo")
+        raise missing_workspace(ws.path)
     meta = ws.meta()
     click.echo(f"工作空间：{ws.path}" + ("（示例数据，合成）" if meta.get("sample") == "1" else ""))
     for name in ws.layers():
@@ -434,7 +433,7 @@ def user_add(name, role, full_name, password_stdin, workspace) -> None:
     """新增用户；密码只保存其哈希值。"""
     ws = Workspace.resolve(workspace)
     if not ws.exists():
-        raise WorkspaceError(f"工作空间 {ws.path} 不存在；请先导入数据或运行 mujun demo，或用 --workspace 指定")
+        raise missing_workspace(ws.path)
     u = accounts.add_user(ws, name, role, _password(password_stdin), full_name=full_name,
                           min_length=_min_password())
     _log_user_change(ws, "新增用户", u)
@@ -539,10 +538,9 @@ def serve(workspace, host, port) -> None:
 
     ws = Workspace.resolve(workspace)
     if not ws.exists():
-        raise WorkspaceError(f"工作空间 {ws.path} 不存在；请用 --workspace 指定工作空间文件，"
-                             f"或先导入数据（mujun import）、运行 mujun demo")
+        raise missing_workspace(ws.path)
     if not ws.meta().get("evaluated_years"):  # the pages say so too; an evaluation is picked up live
-        click.echo(f"注意：工作空间 {ws.path} 还没有评价结果，页面将提示先运行 mujun evaluate", err=True)
+        click.echo(f"注意：{not_evaluated(ws.path)}（网页上也会这样提示）", err=True)
     app = _app(ws)
     server = server_mod.bind(app, host, port)  # a port in use is reported first, alone
     if not accounts.list_users(ws) and not app.config["PUBLIC_READ"]:
@@ -595,7 +593,7 @@ def _build_demo(ws: Workspace, seed: int, scale: float) -> None:
     frame, y = ranking(ws, "district", "tax_per_mu")
     click.echo(f"\n{y} 年各区县亩均税收（万元/亩）：")
     click.echo(_table(frame[["rank", "name", "tax_per_mu", "value_added_per_mu", "evaluated_mu"]],
-                      ["排名", "行政区", label("tax_per_mu"), label("value_added_per_mu"), label("evaluated_mu")]))
+                      [label("rank"), "行政区", label("tax_per_mu"), label("value_added_per_mu"), label("evaluated_mu")]))
     click.echo("\n示例账户（密码随机生成，只在本次生成的示例工作空间中有效）：")
     for name, role, full_name in DEMO_USERS:
         password = secrets.token_urlsafe(9)

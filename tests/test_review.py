@@ -220,14 +220,14 @@ def test_saves_during_an_evaluation_are_kept(fresh_review_workspace, monkeypatch
     ids = _parcels(ws, 2)
     store.save_decision(ws, ids[0], YEAR, status="需现场核查", base_version=0, user="rev1")
     writing, release = threading.Event(), threading.Event()
-    real = workspace_module._write_frame
+    real = workspace_module.write_table
 
     def slow_write(path, name, frame):
         writing.set()
         release.wait(60)
         real(path, name, frame)
 
-    monkeypatch.setattr(workspace_module, "_write_frame", slow_write)
+    monkeypatch.setattr(workspace_module, "write_table", slow_write)
     errors = []
     t = threading.Thread(target=lambda: _run(errors, lambda: evaluate(ws, YEAR, progress=False)))
     t.start()

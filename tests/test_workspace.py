@@ -18,6 +18,7 @@ from pyproj import CRS
 from shapely.geometry import MultiPolygon, box
 
 import mujun.layers.workspace as workspace_module
+import mujun.layers.writer as writer_module
 from mujun.geo.errors import WorkspaceError
 from mujun.layers.workspace import (
     DEFAULT_NAME,
@@ -238,14 +239,14 @@ def test_failed_write_leaves_workspace_unchanged(ws, monkeypatch):
 
 def test_failed_second_table_leaves_first_unwritten(ws, monkeypatch):
     before = _sha(ws.path)
-    real = workspace_module._write_frame
+    real = workspace_module.write_table
 
     def write_frame(path, name, frame):
         if name == "bad":
             raise WorkspaceError("磁盘已满")
         real(path, name, frame)
 
-    monkeypatch.setattr(workspace_module, "_write_frame", write_frame)
+    monkeypatch.setattr(workspace_module, "write_table", write_frame)
     with pytest.raises(WorkspaceError, match="磁盘已满"):
         ws.write({"parcels": _parcels().iloc[:1], "bad": _enterprises()})
     assert _sha(ws.path) == before
@@ -259,7 +260,7 @@ def test_interrupted_write_leaves_workspace_unchanged(ws, monkeypatch):
     def interrupted(path, name, frame):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(workspace_module, "_write_frame", interrupted)
+    monkeypatch.setattr(workspace_module, "write_table", interrupted)
     with pytest.raises(KeyboardInterrupt):
         ws.write({"parcels": _parcels()})
     assert _sha(ws.path) == before
@@ -328,6 +329,37 @@ def test_readers_recover_from_a_crashed_save(ws):
     assert "notes" not in ws.layers()
 
 
+def test_readers_never_roll_back_a_live_save(ws):
+    """A writer that lost its POSIX locks (its process opened the file through GDAL's own
+    SQLite too, which drops them on closing) looks dead to SQLite: a reader must neither
+    roll its transaction back nor break it."""
+    script = (
+        "import sys, time, pyogrio\n"
+        "from mujun.layers.workspace import Workspace\n"
+        "with Workspace(sys.argv[1]).transaction() as con:\n"
+        "    con.execute('PRAGMA cache_size=1')\n"  # pages spill to the file before the commit
+        "    con.execute('CREATE TABLE notes (n TEXT)')\n"
+        "    con.executemany('INSERT INTO notes VALUES (?)', [('x' * 500,)] * 2000)\n"
+        "    try:\n"
+        "        pyogrio.read_info(sys.argv[1])\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "    print('saving', flush=True)\n"
+        "    time.sleep(1.5)\n"
+        "    con.executemany('INSERT INTO notes VALUES (?)', [('y' * 500,)] * 2000)\n"
+        "print('saved', flush=True)\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", script, str(ws.path)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "saving"
+    assert ws.query("SELECT count(*) FROM parcels")[0][0] == 2
+    out, err = writer.communicate(timeout=60)
+    assert writer.returncode == 0 and out.strip() == "saved", err
+    assert ws.query("SELECT count(*) FROM notes")[0][0] == 4000
+    with contextlib.closing(sqlite3.connect(ws.path)) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
 # -- batched writing -------------------------------------------------------------------------
 def _many_parcels(n: int) -> gpd.GeoDataFrame:
     x, y = 120.58, 30.0
@@ -350,7 +382,7 @@ def _many_parcels(n: int) -> gpd.GeoDataFrame:
 @pytest.mark.parametrize("batch", [1, 3, 4, 1000])
 def test_batched_write_reads_back_whole(tmp_path, monkeypatch, batch):
     """However the rows are cut into batches, the layer reads back as one write would give."""
-    monkeypatch.setattr(workspace_module, "BATCH_ROWS", batch)
+    monkeypatch.setattr(writer_module, "BATCH_ROWS", batch)
     w = Workspace(tmp_path / "w.gpkg")
     frame = _many_parcels(10)
     w.write({"result_parcel": frame, "enterprises": _enterprises(), "empty": _enterprises().iloc[0:0]})
@@ -376,7 +408,7 @@ def _rtree_tables(path: Path) -> set[str]:
 
 def test_geometry_taken_from_a_layer(tmp_path, monkeypatch):
     """WithGeometryOf writes a table's rows with the footprints of the same rows of a layer."""
-    monkeypatch.setattr(workspace_module, "BATCH_ROWS", 3)
+    monkeypatch.setattr(writer_module, "BATCH_ROWS", 3)
     w = Workspace(tmp_path / "w.gpkg")
     buildings = _many_parcels(8).rename(columns={"parcel_id": "building_id"})[["building_id", "geometry"]]
     w.write({"buildings": buildings})
@@ -409,9 +441,9 @@ def test_geometry_of_a_layer_read_in_other_batches(tmp_path, monkeypatch, gdal_b
     w = Workspace(tmp_path / "w.gpkg")
     buildings = _many_parcels(11).rename(columns={"parcel_id": "building_id"})[["building_id", "geometry"]]
     w.write({"buildings": buildings})
-    monkeypatch.setattr(workspace_module, "BATCH_ROWS", 3)
-    real = workspace_module.pyogrio.open_arrow
-    monkeypatch.setattr(workspace_module.pyogrio, "open_arrow",
+    monkeypatch.setattr(writer_module, "BATCH_ROWS", 3)
+    real = writer_module.pyogrio.open_arrow
+    monkeypatch.setattr(writer_module.pyogrio, "open_arrow",
                         lambda *a, **kw: real(*a, **{**kw, "batch_size": gdal_batch}))
     figures = pd.DataFrame({"building_id": buildings["building_id"], "n": range(11)})
     w.write({"result_building": WithGeometryOf(figures, "buildings", "building_id")})
