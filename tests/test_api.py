@@ -210,6 +210,9 @@ def test_unknown_things_are_404_json(client, doc, path):
     body = res.get_json()
     conforms(body, resolve(doc, "#/components/schemas/Error"), doc)
     assert body["error"]["status"] == 404 and body["error"]["title"] == "没有找到"
+    name = path.rsplit("/", 1)[-1]
+    if name != "nothing":  # the message says what is missing
+        assert name in body["error"]["message"]
 
 
 # -- rankings ---------------------------------------------------------------------------------

@@ -12,10 +12,10 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import shapely
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 
 from mujun import service
-from mujun.geo.errors import InputError, WorkspaceError
+from mujun.geo.errors import InputError
 from mujun.layers.schema import label
 from mujun.webapp import maps
 from mujun.webapp.data import results
@@ -74,7 +74,7 @@ def layer(name: str):
     ``_tooltip`` for the app's own map.
     """
     if name not in LAYERS:
-        raise WorkspaceError(f"未知的图层 '{name}'；可用：{', '.join(LAYERS)}")
+        abort(404, description=f"未知的图层 '{name}'；可用：{', '.join(LAYERS)}")
     level, id_field = LAYERS[name]
     res = results()
     year = res.year(request.args.get("year", type=int))
@@ -159,7 +159,7 @@ def parcel(parcel_id: str):
     parcels = res.results("parcel", year)
     row = parcels[parcels["parcel_id"].astype("string") == parcel_id]
     if row.empty:
-        raise WorkspaceError(f"{year} 年没有宗地编号为 '{parcel_id}' 的地块")
+        abort(404, description=f"{year} 年没有宗地编号为 '{parcel_id}' 的地块")
     extra = {}
     for key in ("flag", "compliance"):
         table = res.optional(f"result_{key}", year)
@@ -175,7 +175,7 @@ def enterprise(code: str):
     table = results().table("result_enterprise")
     rows = table[table["credit_code"].astype("string") == code].sort_values("year")
     if rows.empty:
-        raise WorkspaceError(f"没有统一社会信用代码为 '{code}' 的企业评价结果")
+        abort(404, description=f"没有统一社会信用代码为 '{code}' 的企业评价结果")
     items = _records(rows)
     return jsonify({"credit_code": code, "name": items[-1].get("name"), "years": [r["year"] for r in items],
                     "items": items})
