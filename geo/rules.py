@@ -26,6 +26,9 @@ __all__ = [
 CLASSES = ("A", "B", "C", "D")
 GROUPS = {"above_scale": "规上企业", "below_scale": "规下企业"}
 DEFAULT_CLASS_NAMES = {"A": "优先发展", "B": "提升发展", "C": "调控帮扶", "D": "倒逼整治"}
+#: Scope when a rule file says nothing: every 规上 firm whatever its land, 规下 from 3 mu
+#: (as in several counties' rules, e.g. Suichang 2023, Cixi 2024).
+DEFAULT_MIN_LAND_MU = {"above_scale": 0.0, "below_scale": 3.0}
 _OPS = (">=", "<=")
 
 
@@ -35,12 +38,14 @@ class RuleError(InputError):
 
 @dataclass(frozen=True)
 class Indicator:
-    """One weighted indicator: sub-score = weight × value / benchmark (at most cap × weight)."""
+    """One weighted indicator: sub-score = weight × value / benchmark, kept between
+    floor × weight and cap × weight."""
 
     key: str
     weight: float
     benchmark: float | None = None  # None: the evaluated population's ratio of sums
     cap: float | None = None
+    floor: float | None = 0.0  # None: no floor (a sub-score may be negative)
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,10 @@ class RuleSet:
     title: str
     groups: dict[str, tuple[Indicator, ...]]
     classes: ClassRule
-    min_land_mu: float = 0.0
+    #: group -> minimum land (mu) to be scored; a firm needs land > 0 in any case
+    min_land_mu: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_LAND_MU))
+    #: firms in their first N years of production (投产年份 > year − N) are not scored
+    new_production_years: int = 1
     veto: dict[str, str] = field(default_factory=dict)
     verified: bool = True
     description: str = ""
@@ -119,14 +127,14 @@ def _unknown(d: Mapping[str, Any], allowed: set[str], key: str, source: str) -> 
         raise RuleError(f"{_where(source, key or '顶层')} 有未知的键 {', '.join(extra)}；可用：{', '.join(sorted(allowed))}")
 
 
-def _indicators(items: Any, key: str, source: str) -> tuple[Indicator, ...]:
+def _indicators(items: Any, key: str, source: str, defaults: Mapping[str, float | None]) -> tuple[Indicator, ...]:
     if not isinstance(items, list) or not items:
         raise RuleError(f"{_where(source, key)} 应为至少一项指标的列表（[[{key}]]）")
     out = []
     for i, it in enumerate(items):
         k = f"{key}[{i}]"
         it = _table(it, k, source)
-        _unknown(it, {"key", "weight", "benchmark", "cap"}, k, source)
+        _unknown(it, {"key", "weight", "benchmark", "cap", "floor"}, k, source)
         name = it.get("key")
         if not isinstance(name, str) or name not in INDICATORS:
             raise RuleError(f"{_where(source, k + '.key')} 为 {name!r}，不是已知指标；可用：{', '.join(INDICATORS)}")
@@ -135,13 +143,52 @@ def _indicators(items: Any, key: str, source: str) -> tuple[Indicator, ...]:
         bench = None if bench is None else _number(bench, k + ".benchmark", source)
         if bench is not None and bench <= 0:
             raise RuleError(f"{_where(source, k + '.benchmark')} 必须大于 0，现为 {bench:g}")
-        cap = it.get("cap")
-        cap = None if cap is None else _number(cap, k + ".cap", source, low=0)
-        out.append(Indicator(name, weight, bench, cap))
+        cap = _bound(it.get("cap", defaults["cap"]), k + ".cap", source)
+        floor = _bound(it.get("floor", defaults["floor"]), k + ".floor", source, low=None)
+        if cap is not None and floor is not None and floor > cap:
+            raise RuleError(f"{_where(source, k)} 的 floor（{floor:g}）不能大于 cap（{cap:g}）")
+        out.append(Indicator(name, weight, bench, cap, floor))
     keys = [i.key for i in out]
     if len(set(keys)) != len(keys):
         raise RuleError(f"{_where(source, key)} 中有重复的指标")
     return tuple(out)
+
+
+def _bound(value: Any, key: str, source: str, low: float | None = 0) -> float | None:
+    """A floor or cap (a multiple of the weight); ``false`` or absent: none."""
+    if value is None or value is False:
+        return None
+    return _number(value, key, source, low=low)
+
+
+def _score_bounds(d: Mapping[str, Any], source: str) -> dict[str, float | None]:
+    """``[scores]``: the floor and cap of every sub-score unless an indicator sets its own."""
+    _unknown(d, {"floor", "cap"}, "scores", source)
+    bounds = {"floor": _bound(d.get("floor", 0.0), "scores.floor", source, low=None),
+              "cap": _bound(d.get("cap"), "scores.cap", source)}
+    if bounds["floor"] is not None and bounds["cap"] is not None and bounds["floor"] > bounds["cap"]:
+        raise RuleError(f"{_where(source, 'scores')} 的 floor（{bounds['floor']:g}）不能大于 cap（{bounds['cap']:g}）")
+    return bounds
+
+
+def _population(d: Mapping[str, Any], source: str) -> tuple[dict[str, float], int]:
+    """``[population]``: the minimum land of each group and the years a new firm is exempt.
+
+    ``min_land_mu`` (older files) sets both groups' minimum unless a group's own key does.
+    """
+    _unknown(d, {"min_land_mu", "above_scale_min_land_mu", "below_scale_min_land_mu", "new_production_years"},
+             "population", source)
+    both = d.get("min_land_mu")
+    both = None if both is None else _number(both, "population.min_land_mu", source, low=0)
+    minimum = {}
+    for g, default in DEFAULT_MIN_LAND_MU.items():
+        key = f"{g}_min_land_mu"
+        given = d.get(key, both if both is not None else default)
+        minimum[g] = _number(given, f"population.{key}", source, low=0)
+    years = d.get("new_production_years", 1)
+    if isinstance(years, bool) or not isinstance(years, int) or years < 0:
+        raise RuleError(f"{_where(source, 'population.new_production_years')} 应为不小于 0 的整数，现为 {years!r}")
+    return minimum, years
 
 
 def _classes(d: Mapping[str, Any], source: str) -> ClassRule:
@@ -179,14 +226,16 @@ def rule_set_from_dict(d: Mapping[str, Any], source: str = "") -> RuleSet:
     >>> r = rule_set_from_dict({"name": "t", "title": "测试",
     ...     "groups": {"above_scale": {"indicators": [{"key": "tax_per_mu", "weight": 100}]}}})
     >>> r.groups["above_scale"][0], r.classes.method
-    (Indicator(key='tax_per_mu', weight=100.0, benchmark=None, cap=None), 'shares')
+    (Indicator(key='tax_per_mu', weight=100.0, benchmark=None, cap=None, floor=0.0), 'shares')
+    >>> r.min_land_mu, r.new_production_years
+    ({'above_scale': 0.0, 'below_scale': 3.0}, 1)
     >>> rule_set_from_dict({"name": "t", "title": "x", "groups": {}})
     Traceback (most recent call last):
     ...
     mujun.geo.rules.RuleError: groups 至少要有 above_scale（规上企业）或 below_scale（规下企业）之一
     """
     d = _table(d, "顶层", source)
-    _unknown(d, {"name", "title", "description", "source", "verified", "population", "groups", "classes",
+    _unknown(d, {"name", "title", "description", "source", "verified", "population", "scores", "groups", "classes",
                  "veto", "inefficient", "idle", "industry_edition"}, "", source)
     for key in ("name", "title"):
         if not isinstance(d.get(key), str) or not d[key].strip():
@@ -195,14 +244,13 @@ def rule_set_from_dict(d: Mapping[str, Any], source: str = "") -> RuleSet:
     _unknown(groups_d, set(GROUPS), "groups", source)
     if not groups_d:
         raise RuleError(f"{_where(source, 'groups')} 至少要有 above_scale（规上企业）或 below_scale（规下企业）之一")
+    bounds = _score_bounds(_table(d.get("scores", {}), "scores", source), source)
     groups = {}
     for g, gd in groups_d.items():
         gd = _table(gd, f"groups.{g}", source)
         _unknown(gd, {"indicators", "label"}, f"groups.{g}", source)
-        groups[g] = _indicators(gd.get("indicators"), f"groups.{g}.indicators", source)
-    pop = _table(d.get("population", {}), "population", source)
-    _unknown(pop, {"min_land_mu"}, "population", source)
-    min_land = _number(pop.get("min_land_mu", 0.0), "population.min_land_mu", source, low=0)
+        groups[g] = _indicators(gd.get("indicators"), f"groups.{g}.indicators", source, bounds)
+    min_land, new_years = _population(_table(d.get("population", {}), "population", source), source)
     veto_d = _table(d.get("veto", {}), "veto", source)
     veto = {str(k).strip().upper(): str(v) for k, v in veto_d.items()}
     ineff = _table(d.get("inefficient", {}), "inefficient", source)
@@ -229,7 +277,7 @@ def rule_set_from_dict(d: Mapping[str, Any], source: str = "") -> RuleSet:
         raise RuleError(f"{_where(source, 'industry_edition')} 应为 GB/T 4754-2002、-2011 或 -2017，现为 {edition!r}")
     return RuleSet(
         name=d["name"], title=d["title"], groups=groups, classes=_classes(_table(d.get("classes", {}), "classes", source), source),
-        min_land_mu=min_land, veto=veto, verified=bool(d.get("verified", True)),
+        min_land_mu=min_land, new_production_years=new_years, veto=veto, verified=bool(d.get("verified", True)),
         description=str(d.get("description", "")), source=str(d.get("source", "")),
         low_tax_per_mu=low_tax, low_plot_ratio=far, low_plot_ratio_exempt=tuple(str(x) for x in exempt),
         d_class_is_inefficient=d_class,

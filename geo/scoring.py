@@ -2,12 +2,18 @@
 
 For each group (规上 / 规下) of the evaluated population:
 
-    sub-score_i = weight_i × value_i / benchmark_i        (at most cap_i × weight_i)
+    sub-score_i = weight_i × value_i / benchmark_i   (between floor_i × weight_i and cap_i × weight_i)
     score       = Σ sub-score_i
 
-The benchmark is the rule set's fixed value or else the population's ratio of sums for the
-year. An enterprise without a value for an indicator gets the population's average
-sub-score for it. Classes go by shares of each group — cumulative and rounded down, so A
+The population: firms with land, 规上 firms whatever its size and 规下 firms from the rule
+set's minimum (:attr:`~mujun.geo.rules.RuleSet.min_land_mu`), less firms in their first
+years of production (``production_year``). The benchmark is the rule set's fixed value or
+else the population's ratio of sums for the year. The floor (default 0) keeps a negative
+tax from pulling a total below zero. An enterprise without a value for an indicator gets
+the population's average sub-score for it; a reported zero is a value, not a gap: a zero
+numerator scores zero, and a zero denominator (no emissions at all, say) scores the best a
+firm can reach — the cap, else the highest sub-score of the group — or, with nothing to
+divide (a numerator ≤ 0), the floor. Classes go by shares of each group — cumulative and rounded down, so A
 never exceeds its share, A + B theirs and so on, and D gets at least its share; ties stay
 together, a tied group that does not fit a better class wholly going to the next — or by
 score thresholds. Vetoed enterprises are D whatever their score and take no share.
@@ -20,10 +26,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from mujun.geo.indicators import benchmarks, enterprise_indicators
-from mujun.geo.rules import CLASSES, GROUPS, ClassRule, RuleSet
+from mujun.geo.indicators import INDICATORS, benchmarks, enterprise_indicators
+from mujun.geo.rules import CLASSES, GROUPS, ClassRule, Indicator, RuleSet
 
-__all__ = ["class_change", "classify", "score_enterprises"]
+__all__ = ["NEW_PRODUCTION", "class_change", "classify", "scope", "score_enterprises", "sub_scores"]
+
+#: How firms in their first years of production are listed (not scored).
+NEW_PRODUCTION = "新投产"
 
 
 def _group(frame: pd.DataFrame) -> pd.Series:
@@ -90,14 +99,7 @@ def score_enterprises(
     e = enterprises.copy()
     e["group"] = _group(e)
     e["group_label"] = e["group"].map(GROUPS).astype("string")
-    land = pd.to_numeric(e["land_mu"], errors="coerce")
-    in_pop = (land > 0) & (land >= rules.min_land_mu)
-    reason = pd.Series(pd.NA, index=e.index, dtype="string")
-    reason[~in_pop] = f"用地面积不足 {rules.min_land_mu:g} 亩，不参评"
-    reason[~(land > 0)] = "无有效用地面积，不参评"
-    group_ok = e["group"].isin(list(rules.groups))
-    reason[in_pop & ~group_ok] = "规则未设该类企业的指标，不参评"
-    in_pop &= group_ok
+    in_pop, reason = scope(e, rules)
     e["evaluated_in_score"] = in_pop.astype(bool)
     e["not_scored_reason"] = reason
 
@@ -120,11 +122,7 @@ def score_enterprises(
             usable = bench is not None and np.isfinite(bench) and bench > 0
             if not usable:  # e.g. Σ tax ≤ 0 in a tiny population: the indicator cannot be scored
                 bench_rows[-1]["benchmark_source"] += "（不为正，该项不计分）"
-            sub = ind.weight * pop[ind.key] / bench if usable else pd.Series(0.0, index=pop.index)
-            if ind.cap is not None:
-                sub = sub.clip(upper=ind.cap * ind.weight)
-            # no record for the indicator: the population's average sub-score
-            sub = sub.fillna(sub.mean() if sub.notna().any() else 0.0)
+            sub = sub_scores(pop, ind, bench if usable else None)
             e.loc[members, f"score_{ind.key}"] = sub
             total += sub
         e.loc[members, "score"] = total
@@ -149,6 +147,100 @@ def score_enterprises(
         e["rank_in_industry"] = scored.groupby([e["group"], division]).rank(
             method="min", ascending=False).astype("Int64")
     return e, pd.DataFrame(bench_rows)
+
+
+def scope(enterprises: pd.DataFrame, rules: RuleSet) -> tuple[pd.Series, pd.Series]:
+    """Which firms are scored, and why the others are not.
+
+    Every firm needs land (``land_mu`` > 0); a group's firms need at least the rule set's
+    minimum for the group (规上 none by default, 规下 3 mu); a firm whose ``production_year``
+    is within the rule set's first ``new_production_years`` of the evaluated ``year`` is
+    新投产 and not scored.
+
+    Returns
+    -------
+    (Series of bool, Series of str)
+        In the population; the reason a firm is not (missing for those that are).
+
+    Examples
+    --------
+    >>> from mujun.geo.rules import rule_set_from_dict
+    >>> r = rule_set_from_dict({"name": "t", "title": "t", "groups": {
+    ...     "above_scale": {"indicators": [{"key": "tax_per_mu", "weight": 100}]},
+    ...     "below_scale": {"indicators": [{"key": "tax_per_mu", "weight": 100}]}}})
+    >>> f = pd.DataFrame({"year": 2025, "land_mu": [1.0, 2.0, 3.0, 9.0, 0.0],
+    ...                   "above_scale": [True, False, False, True, True],
+    ...                   "production_year": [2010, 2010, 2020, 2025, None]})
+    >>> ok, why = scope(f, r)
+    >>> ok.tolist()
+    [True, False, True, False, False]
+    >>> why.tolist()[1:]
+    ['规下企业用地面积不足 3 亩，不参评', <NA>, '新投产（2025 年投产），不参评', '无有效用地面积，不参评']
+    """
+    group = enterprises["group"] if "group" in enterprises.columns else _group(enterprises)
+    land = pd.to_numeric(enterprises["land_mu"], errors="coerce")
+    minimum = group.map(rules.min_land_mu).astype("float64").fillna(0.0)
+    reason = pd.Series(pd.NA, index=enterprises.index, dtype="string")
+    small = (land > 0) & (land < minimum)
+    words = {g: f"{GROUPS.get(g, g)}用地面积不足 {m:g} 亩，不参评" for g, m in rules.min_land_mu.items()}
+    reason[small] = group[small].map(words).astype("string")
+    reason[~(land > 0)] = "无有效用地面积，不参评"
+    in_pop = (land > 0) & ~small
+    if "production_year" in enterprises.columns and rules.new_production_years > 0:
+        started = pd.to_numeric(enterprises["production_year"], errors="coerce")
+        year = pd.to_numeric(enterprises["year"], errors="coerce")
+        new = in_pop & started.notna() & (started > year - rules.new_production_years)
+        reason[new] = (f"{NEW_PRODUCTION}（" + started[new].astype("int64").astype("string")
+                       + " 年投产），不参评").astype("string")
+        in_pop &= ~new
+    group_ok = group.isin(list(rules.groups))
+    reason[in_pop & ~group_ok] = "规则未设该类企业的指标，不参评"
+    return in_pop & group_ok, reason
+
+
+def sub_scores(population: pd.DataFrame, indicator: Indicator, benchmark: float | None) -> pd.Series:
+    """One indicator's sub-score of each firm of a group's population.
+
+    ``weight × value / benchmark`` held between the floor and the cap (multiples of the
+    weight). A reported zero denominator scores the cap (else the group's best sub-score)
+    when the numerator is positive, the floor (else the group's worst) when it is not; a
+    firm with no value gets the average of the others. ``benchmark`` ``None``: the
+    indicator cannot be scored and every firm gets 0.
+
+    Examples
+    --------
+    >>> from mujun.geo.rules import Indicator
+    >>> f = pd.DataFrame({"value_added": [100.0, 60.0, 50.0, 80.0, -5.0],
+    ...                   "emissions": [2.0, 6.0, None, 0.0, 0.0]})
+    >>> sub_scores(f, Indicator("va_per_emission", 10, 100.0), 100.0).tolist()
+    [5.0, 1.0, 2.75, 5.0, 0.0]
+    >>> sub_scores(f, Indicator("va_per_emission", 10, 100.0, cap=0.4), 100.0).tolist()
+    [4.0, 1.0, 2.25, 4.0, 0.0]
+    """
+    if benchmark is None:
+        return pd.Series(0.0, index=population.index)
+    value = population[indicator.key] if indicator.key in population.columns else \
+        enterprise_indicators(population, [indicator.key])[indicator.key]
+    sub = (indicator.weight * value / benchmark).astype("float64")
+    low = None if indicator.floor is None else indicator.floor * indicator.weight
+    high = None if indicator.cap is None else indicator.cap * indicator.weight
+    sub = sub.clip(lower=low, upper=high)
+    num_col, den_col, _ = INDICATORS[indicator.key]
+    num = _numeric(population, num_col)
+    den = _numeric(population, den_col)
+    zero = (den == 0) & num.notna()  # reported, not missing: nothing to divide by
+    if zero.any():
+        best = high if high is not None else (sub.max() if sub.notna().any() else float(indicator.weight))
+        worst = low if low is not None else (sub.min() if sub.notna().any() else 0.0)
+        sub[zero] = np.where(num[zero] > 0, best, worst)
+    # no record for the indicator: the population's average sub-score
+    return sub.fillna(sub.mean() if sub.notna().any() else 0.0)
+
+
+def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
+    if column not in frame.columns:
+        return pd.Series(np.nan, index=frame.index)
+    return pd.to_numeric(frame[column], errors="coerce").astype("float64")
 
 
 def class_change(current: pd.Series, previous: pd.Series) -> pd.Series:

@@ -90,7 +90,9 @@ def test_valid_evaluation_file_parses_every_part(tmp_path):
     r = load_rule_set(_write(tmp_path, EVALUATION))
     assert isinstance(r, RuleSet)
     assert r.name == "t" and r.title == "测试规则"
-    assert r.min_land_mu == 5.0
+    # the older single minimum applies to both groups
+    assert r.min_land_mu == {"above_scale": 5.0, "below_scale": 5.0}
+    assert r.new_production_years == 1
     assert r.groups["above_scale"] == (
         Indicator("tax_per_mu", 60.0, 20.0, None),
         Indicator("value_added_per_mu", 40.0, None, None),
@@ -116,9 +118,33 @@ def test_defaults_of_a_minimal_rule_set():
                             "groups": {"below_scale": {"indicators": [{"key": "tax_per_mu", "weight": 1}]}}})
     assert r.classes.method == "shares"
     assert r.classes.shares == {"A": 0.10, "B": 0.35, "C": 0.45, "D": 0.10}
-    assert r.min_land_mu == 0.0 and r.veto == {}
+    # every 规上 firm whatever its land, 规下 from 3 mu; firms in their first year not scored
+    assert r.min_land_mu == {"above_scale": 0.0, "below_scale": 3.0} and r.veto == {}
+    assert r.new_production_years == 1
+    # every sub-score has a floor of 0 and no cap
+    assert r.groups["below_scale"][0].floor == 0.0 and r.groups["below_scale"][0].cap is None
     assert r.low_plot_ratio == 1.0 and r.low_tax_per_mu == {}
     assert tuple(r.classes.names) == CLASSES
+
+
+def test_scope_and_score_bounds_from_the_file():
+    r = rule_set_from_dict({
+        "name": "s", "title": "范围",
+        "population": {"min_land_mu": 5.0, "above_scale_min_land_mu": 0.0, "new_production_years": 2},
+        "scores": {"floor": -0.5, "cap": 3.0},
+        "groups": {"above_scale": {"indicators": [
+            {"key": "tax_per_mu", "weight": 60},
+            {"key": "value_added_per_mu", "weight": 40, "floor": 0, "cap": False},
+        ]}}})
+    # a group's own minimum wins over the older single key, which still sets the other group
+    assert r.min_land_mu == {"above_scale": 0.0, "below_scale": 5.0}
+    assert r.new_production_years == 2
+    tax, va = r.groups["above_scale"]
+    assert (tax.floor, tax.cap) == (-0.5, 3.0)  # the [scores] defaults
+    assert (va.floor, va.cap) == (0.0, None)  # its own: cap = false switches the default off
+    no_floor = rule_set_from_dict({"name": "n", "title": "无下限", "scores": {"floor": False},
+                                   "groups": {"above_scale": {"indicators": [{"key": "tax_per_mu", "weight": 1}]}}})
+    assert no_floor.groups["above_scale"][0].floor is None
 
 
 def test_thresholds_and_class_names_and_plot_ratio_switched_off():
@@ -206,6 +232,21 @@ BAD_EVALUATION = {
         lambda t: _swap(t, 'name = "t"', 'name = "  "'), "name"),
     "min_land_mu negative": (
         lambda t: _swap(t, "min_land_mu = 5.0", "min_land_mu = -1"), "population.min_land_mu"),
+    "group minimum negative": (
+        lambda t: _swap(t, "min_land_mu = 5.0", "below_scale_min_land_mu = -3"),
+        "population.below_scale_min_land_mu"),
+    "new production years not an integer": (
+        lambda t: _swap(t, "min_land_mu = 5.0", "new_production_years = 1.5"), "population.new_production_years"),
+    "new production years negative": (
+        lambda t: _swap(t, "min_land_mu = 5.0", "new_production_years = -1"), "population.new_production_years"),
+    "floor not a number": (
+        lambda t: _swap(t, "[classes]", '[scores]\nfloor = "零"\n\n[classes]'), "scores.floor"),
+    "unknown scores key": (
+        lambda t: _swap(t, "[classes]", "[scores]\nminimum = 0\n\n[classes]"), "minimum"),
+    "floor above cap": (
+        lambda t: _swap(t, "cap = 1.5", "cap = 1.5, floor = 2"), "groups.below_scale.indicators[0]"),
+    "negative cap": (
+        lambda t: _swap(t, "cap = 1.5", "cap = -1"), "groups.below_scale.indicators[0].cap"),
     "unknown population key": (
         lambda t: _swap(t, "min_land_mu = 5.0", "min_area = 5.0"), "min_area"),
     "guideline not a number": (

@@ -80,7 +80,9 @@ def test_huangyan_2022_weights_and_benchmarks():
         Indicator("tax_per_kwh", 50.0, 0.2352),
     )
     assert sum(i.weight for i in r.groups["above_scale"]) == 100
-    assert r.min_land_mu == 5.0
+    assert r.min_land_mu == {"above_scale": 0.0, "below_scale": 3.0}
+    assert r.new_production_years == 1
+    assert all(i.floor == 0.0 and i.cap is None for inds in r.groups.values() for i in inds)
     assert r.classes.method == "shares"
     assert r.classes.shares == {"A": 0.10, "B": 0.35, "C": 0.45, "D": 0.10}
     assert r.classes.names == {"A": "优先发展", "B": "提升发展", "C": "调控帮扶", "D": "倒逼整治"}

@@ -35,7 +35,7 @@ def firms() -> pd.DataFrame:
         ("E3", 2022, 8.0, True, 60.0, 500.0, 3000.0, 300.0, None, 40.0, 30.0, 500.0),  # no emissions record
         ("S1", 2022, 6.0, False, 40.0, 100.0, 800.0, 50.0, None, 12.0, 0.0, 200.0),
         ("S2", 2022, 12.0, False, 120.0, 300.0, 1500.0, 80.0, None, 25.0, 0.0, 400.0),
-        ("T1", 2022, 3.0, True, 900.0, 4000.0, 9000.0, 100.0, 0.1, 30.0, 500.0, 300.0),  # under 5 mu
+        ("T1", 2022, 2.0, False, 900.0, 4000.0, 9000.0, 100.0, 0.1, 30.0, 500.0, 300.0),  # 规下 under 3 mu
         ("Z0", 2022, 0.0, False, 10.0, 20.0, 100.0, 5.0, None, 3.0, 0.0, 10.0),  # no land
     ]
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -106,7 +106,7 @@ def test_population_filter_excludes_small_firms_with_a_reason(firms):
     s = _by_code(scored)
     assert s["evaluated_in_score"].to_dict() == {
         "E1": True, "E2": True, "E3": True, "S1": True, "S2": True, "T1": False, "Z0": False}
-    assert s.loc["T1", "not_scored_reason"] == "用地面积不足 5 亩，不参评"
+    assert s.loc["T1", "not_scored_reason"] == "规下企业用地面积不足 3 亩，不参评"
     assert s.loc["Z0", "not_scored_reason"] == "无有效用地面积，不参评"
     assert s.loc[["E1", "S1"], "not_scored_reason"].isna().all()
     for code in ("T1", "Z0"):
@@ -143,7 +143,7 @@ def test_zhejiang_default_benchmark_is_the_populations_ratio_of_sums(firms):
     scored, bench = score_enterprises(firms, load_rule_set("zhejiang-default"))
     s = _by_code(scored)
     b = bench.set_index(["group", "indicator"])["benchmark"]
-    # only the population counts: T1 (3 mu) and Z0 (no land) are out
+    # only the population counts: T1 (规下, 2 mu) and Z0 (no land) are out
     tax_bench = (600 + 150 + 60) / (20 + 10 + 8)
     assert b[("above_scale", "tax_per_mu")] == pytest.approx(tax_bench, abs=TOL)
     assert tax_bench != pytest.approx((30 + 15 + 7.5) / 3)  # not the mean of ratios
@@ -401,3 +401,94 @@ def test_non_positive_population_benchmark_scores_nothing():
     assert scored["score_tax_per_mu"].tolist() == [0.0, 0.0]
     assert scored["score"].tolist() == pytest.approx([50 * 10 / 20, 50 * 30 / 20])
     assert "不为正" in bench.set_index("indicator").loc["tax_per_mu", "benchmark_source"]
+
+
+# --- scope, floors and reported zeros ---------------------------------------------------
+
+def _scope_firms() -> pd.DataFrame:
+    rows = [
+        # code  mu    above  tax    kWh    VA     energy  production year
+        ("A3", 3.0, True, 30.0, 100.0, 90.0, 30.0, 2010),   # 规上 on 3 mu: scored whatever its land
+        ("A0", 0.5, True, 10.0, 50.0, 20.0, 10.0, None),    # 规上 on half a mu: scored
+        ("B3", 3.0, False, 12.0, 60.0, 30.0, 12.0, 2018),   # 规下 at exactly 3 mu: scored
+        ("B2", 2.9, False, 12.0, 60.0, 30.0, 12.0, 2018),   # 规下 under 3 mu: not
+        ("N1", 20.0, True, 80.0, 300.0, 300.0, 90.0, 2025),  # first year of production: 新投产
+        ("N2", 20.0, True, 80.0, 300.0, 300.0, 90.0, 2024),  # second year: scored
+        ("X0", 0.0, True, 5.0, 20.0, 10.0, 5.0, 2010),      # no land: not scored
+    ]
+    f = pd.DataFrame(rows, columns=["credit_code", "land_mu", "above_scale", "tax", "electricity",
+                                    "value_added", "energy_tce", "production_year"])
+    return f.assign(year=2025)
+
+
+def test_every_above_scale_firm_is_scored_whatever_its_land():
+    s = _by_code(score_enterprises(_scope_firms(), load_rule_set("zhejiang-default"))[0])
+    assert s["evaluated_in_score"].to_dict() == {
+        "A3": True, "A0": True, "B3": True, "B2": False, "N1": False, "N2": True, "X0": False}
+    # the 3-mu 规上 firm is scored against the 规上 population's benchmark, Σ tax / Σ mu
+    bench = (30 + 10 + 80) / (3 + 0.5 + 20)
+    assert s.loc["A3", "score_tax_per_mu"] == pytest.approx(30 * (30 / 3) / bench, abs=TOL)
+    assert s.loc["A3", "class"] in ("A", "B", "C", "D")
+    assert s.loc["B2", "not_scored_reason"] == "规下企业用地面积不足 3 亩，不参评"
+    assert s.loc["X0", "not_scored_reason"] == "无有效用地面积，不参评"
+    assert s[["not_scored_reason"]].loc[["A3", "A0", "B3", "N2"]].isna().all().all()
+
+
+def test_firms_in_their_first_year_of_production_are_listed_not_scored():
+    s = _by_code(score_enterprises(_scope_firms(), load_rule_set("zhejiang-default"))[0])
+    assert s.loc["N1", "not_scored_reason"] == "新投产（2025 年投产），不参评"
+    assert np.isnan(s.loc["N1", "score"]) and pd.isna(s.loc["N1", "class"])
+    # N1 takes no part in the benchmark either
+    assert s.loc["N2", "score_tax_per_mu"] == pytest.approx(30 * 4 / ((30 + 10 + 80) / 23.5), abs=TOL)
+    two = rule_set_from_dict({"name": "t", "title": "t", "population": {"new_production_years": 2},
+                              "groups": {"above_scale": {"indicators": [{"key": "tax_per_mu", "weight": 100}]}}})
+    s2 = _by_code(score_enterprises(_scope_firms(), two)[0])
+    assert s2.loc["N2", "not_scored_reason"] == "新投产（2024 年投产），不参评"
+    off = rule_set_from_dict({"name": "t", "title": "t", "population": {"new_production_years": 0},
+                              "groups": {"above_scale": {"indicators": [{"key": "tax_per_mu", "weight": 100}]}}})
+    assert bool(_by_code(score_enterprises(_scope_firms(), off)[0]).loc["N1", "evaluated_in_score"])
+
+
+def test_floor_keeps_a_negative_tax_firm_at_zero_or_above(firms):
+    # 规下 N: tax −20 on 10 mu (−2 万元/亩), 100 万kWh (−0.2 万元/万kWh): both sub-scores negative
+    # without the floor: 50 × −2 / 11.5932 + 50 × −0.2 / 0.2352 = −51.14
+    neg = pd.DataFrame([{"credit_code": "N", "year": 2022, "land_mu": 10.0, "above_scale": False,
+                         "tax": -20.0, "electricity": 100.0}])
+    f = pd.concat([firms, neg], ignore_index=True)
+    s = _by_code(score_enterprises(f, load_rule_set("huangyan-2022"))[0])
+    assert s.loc["N", "score_tax_per_mu"] == 0.0 and s.loc["N", "score_tax_per_kwh"] == 0.0
+    assert s.loc["N", "score"] == 0.0
+    assert (s["score"].dropna() >= 0).all()
+    # the others are as before: S2 = 50 × 10 / 11.5932 + 50 × 0.3 / 0.2352
+    assert s.loc["S2", "score"] == pytest.approx(50 * 10 / 11.5932 + 50 * 0.3 / 0.2352, abs=TOL)
+    # a rule set may switch the floor off: the sub-scores are then the formula's
+    r = rule_set_from_dict({"name": "t", "title": "t", "scores": {"floor": False}, "groups": {"below_scale": {
+        "indicators": [{"key": "tax_per_mu", "weight": 50, "benchmark": 11.5932},
+                       {"key": "tax_per_kwh", "weight": 50, "benchmark": 0.2352}]}}})
+    raw = _by_code(score_enterprises(f, r)[0]).loc["N", "score"]
+    assert raw == pytest.approx(50 * -2 / 11.5932 + 50 * -0.2 / 0.2352, abs=TOL)
+    assert raw < 0
+
+
+def test_a_reported_zero_is_not_a_missing_value(firms):
+    # Z2 reports zero emissions (VA 500): nothing to divide by, and better than any ratio —
+    # the best sub-score of the group; E3 has no record: the average of the others
+    zero = pd.DataFrame([{"credit_code": "Z2", "year": 2022, "land_mu": 10.0, "above_scale": True, "tax": 100.0,
+                          "value_added": 500.0, "revenue": 3000.0, "energy_tce": 250.0, "emissions": 0.0,
+                          "employees": 40.0, "rd_expense": 30.0, "electricity": 400.0}])
+    s = _by_code(score_enterprises(pd.concat([firms, zero], ignore_index=True), load_rule_set("huangyan-2022"))[0])
+    e1 = 10 * (3000 / 0.5) / 4929.81
+    e2 = 10 * (1000 / 0.4) / 4929.81
+    assert s.loc["Z2", "score_va_per_emission"] == pytest.approx(e1, abs=TOL)
+    assert s.loc["E3", "score_va_per_emission"] == pytest.approx((e1 + e2 + e1) / 3, abs=TOL)
+    # S1 reports zero R&D: a zero, not the average
+    assert s.loc["S1", "rd_intensity"] == 0.0
+    # with a cap, a zero denominator scores the cap
+    r = rule_set_from_dict({"name": "t", "title": "t", "groups": {"above_scale": {"indicators": [
+        {"key": "va_per_emission", "weight": 10, "benchmark": 4929.81, "cap": 2.0}]}}})
+    capped = _by_code(score_enterprises(pd.concat([firms, zero], ignore_index=True), r)[0])
+    assert capped.loc["Z2", "score_va_per_emission"] == pytest.approx(20.0, abs=TOL)
+    assert capped.loc["E1", "score_va_per_emission"] == pytest.approx(min(e1, 20.0), abs=TOL)
+    # a zero tax scores zero, not the average
+    zt = firms.assign(tax=np.where(firms["credit_code"] == "E2", 0.0, firms["tax"]))
+    assert _by_code(score_enterprises(zt, load_rule_set("huangyan-2022"))[0]).loc["E2", "score_tax_per_mu"] == 0.0
