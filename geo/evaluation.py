@@ -290,32 +290,102 @@ def evaluate_year(
         else base.iloc[0:0].assign(holder_code=pd.Series(dtype="string"))  # no parcel has a holder
     )
     owned = held.groupby("holder_code")["area_mu"].sum()
+    lessor, out_declared = _tenancy(ent, owned)
+    if lessor is not None:
+        ent["lessor_code"] = lessor
+        # land its tenants say they lease from it is leased out, whatever the lessor reported
+        ent["leased_out_mu"] = np.fmax(pd.to_numeric(ent["leased_out_mu"], errors="coerce")
+                                       if "leased_out_mu" in ent.columns else np.nan, out_declared)
     land = enterprise_land_mu(ent, owned)
     ent = pd.concat([ent.drop(columns=[c for c in land.columns if c in ent.columns]), land], axis=1)
     ent["parcel_count"] = ent["credit_code"].map(held.groupby("holder_code").size()).fillna(0).astype("int64")
     ent = pd.concat([ent, per_mu_metrics(ent, "land_mu")], axis=1)
     ent["missing_reason"] = area_missing_reason(ent["land_mu"], linked=ent.pop("parcel_linked"))
+    ent = _locate(ent, held, base, zones)
 
-    # The enterprise sits where its largest parcel lies.
-    loc_cols = [c for c in base.columns if c.endswith(("_id", "_name")) and c.split("_")[0] in ZONES]
-    if len(held):
-        largest = held.sort_values("area_mu", ascending=False).drop_duplicates("holder_code")
-        loc = largest.set_index("holder_code")[loc_cols]
-        ent = ent.join(loc, on="credit_code")
-    else:
-        for c in loc_cols:
-            ent[c] = pd.Series(pd.NA, index=ent.index, dtype="string")
-
-    parcels = _parcels_of_year(base, ent, year)
+    parcels, tenancy = _parcels_of_year(base, ent, year)
+    pieces = _land_pieces(parcels, tenancy)
     results: dict[str, pd.DataFrame] = {"enterprise": ent, "parcel": parcels}
     for level, (zone_id, _) in ZONES.items():
         zone_gdf = (zones or {}).get(level)
         if zone_gdf is not None and not zone_gdf.empty:
-            results[level] = zone_summary(parcels, zone_gdf, zone_id, year)
+            results[level] = zone_summary(parcels, zone_gdf, zone_id, year, pieces=pieces)
     return results
 
 
-def _parcels_of_year(base: gpd.GeoDataFrame, ent: pd.DataFrame, year: int) -> gpd.GeoDataFrame:
+#: How an enterprise's zones were found (``location_basis``).
+LOCATION_BASIS = {"own": "自有地块", "lessor": "出租方地块", "registration": "信用代码登记地"}
+
+
+def _tenancy(ent: pd.DataFrame, owned: pd.Series) -> tuple[pd.Series | None, pd.Series]:
+    """Each firm's lessor (``lessor_code``, cleaned) and the land its linked tenants lease from it.
+
+    A tenant is linked when it leases land in (``leased_in_mu`` > 0) from a lessor that holds
+    parcels. The land tenants lease from a lessor counts at most the lessor's own land.
+    """
+    if "lessor_code" not in ent.columns:
+        return None, pd.Series(np.nan, index=ent.index)
+    lessor = ent["lessor_code"].astype("string").str.strip().str.upper()
+    lessor = lessor.where(lessor.str.len() > 0)
+    lease_in = pd.to_numeric(ent.get("leased_in_mu"), errors="coerce") if "leased_in_mu" in ent.columns else \
+        pd.Series(np.nan, index=ent.index)
+    linked = (lease_in > 0) & pd.Series(isin(lessor, owned.index), index=ent.index) & (lessor != ent["credit_code"])
+    declared = lease_in[linked].groupby(lessor[linked]).sum()
+    out = ent["credit_code"].map(np.fmin(declared, owned.reindex(declared.index))).astype("float64")
+    return lessor.where(linked.fillna(False).astype(bool)), out
+
+
+def _locate(ent: pd.DataFrame, held: pd.DataFrame, base: gpd.GeoDataFrame,
+            zones: Mapping[str, gpd.GeoDataFrame | None] | None) -> pd.DataFrame:
+    """The zones of each enterprise and how they were found (``location_basis``).
+
+    A firm holding parcels sits where its largest parcel lies; a firm that only leases land
+    sits where its lessor does (``lessor_code``); a firm with neither sits in the district
+    whose code is the registration division code in its credit code (characters 3–8 of the
+    统一社会信用代码, GB 32100-2015), and in no park or platform.
+    """
+    loc_cols = [c for c in base.columns if c.endswith(("_id", "_name")) and c.split("_")[0] in ZONES]
+    if len(held):
+        largest = held.sort_values("area_mu", ascending=False).drop_duplicates("holder_code")
+        loc = largest.set_index("holder_code")[loc_cols]
+    else:
+        loc = pd.DataFrame(columns=loc_cols, dtype="string")
+    own = pd.Series(isin(ent["credit_code"], loc.index), index=ent.index)
+    # a firm without parcels of its own is placed by its lessor's
+    key = ent["credit_code"].astype("string")
+    by_lessor = ~own & ent["lessor_code"].notna() if "lessor_code" in ent.columns else pd.Series(False, index=ent.index)
+    if by_lessor.any():
+        key = key.where(~by_lessor, ent["lessor_code"].astype("string"))
+    found = loc.reindex(key.to_numpy())
+    found.index = ent.index
+    for c in loc_cols:
+        ent[c] = found[c].astype("string") if c in found.columns else pd.Series(pd.NA, index=ent.index, dtype="string")
+    basis = pd.Series(pd.NA, index=ent.index, dtype="string")
+    basis[own] = LOCATION_BASIS["own"]
+    basis[by_lessor] = LOCATION_BASIS["lessor"]
+    districts = (zones or {}).get("district")
+    if districts is not None and not districts.empty and "district_id" in ent.columns:
+        names = pd.Series(districts["name"].astype("string").to_numpy(),
+                          index=districts["district_id"].astype("string").to_numpy())
+        names = names[~names.index.duplicated()]
+        division = ent["credit_code"].astype("string").str[2:8]
+        registered = ~own & ~by_lessor & pd.Series(isin(division, names.index), index=ent.index)
+        ent.loc[registered, "district_id"] = division[registered]
+        ent.loc[registered, "district_name"] = division[registered].map(names)
+        basis[registered] = LOCATION_BASIS["registration"]
+    ent["location_basis"] = basis
+    return ent
+
+
+def _parcels_of_year(base: gpd.GeoDataFrame, ent: pd.DataFrame, year: int) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """The year's parcels and the tenancy table: one row per linked tenant and lessor's parcel.
+
+    Each parcel's land is counted once: its holder works ``area × (owned − leased out) /
+    owned`` of it; tenants leasing from the holder work the rest, each
+    ``area × leased in / owned`` (scaled down if the tenants together claim more than the
+    holder owns). The parcel's amounts and ``evaluated_mu`` are the sums over the holder
+    and its tenants; its per-mu values stay the holder's.
+    """
     p = base.copy(deep=False)  # copy-on-write: the year's columns are added, base's are shared
     p["year"] = int(year)
     holder_cols = ["land_mu", *PER_MU]
@@ -346,11 +416,81 @@ def _parcels_of_year(base: gpd.GeoDataFrame, ent: pd.DataFrame, year: int) -> gp
     reason[no_land] = "权利人" + area_missing_reason(p["holder_land_mu"])[no_land]
     reason[~(p["area_mu"] > 0)] = "地块面积为0或缺失"
     p["missing_reason"] = reason
-    return p
+
+    tenancy = _tenancy_pieces(p, ent)
+    p["holder_evaluated_mu"] = p["evaluated_mu"]
+    at = p["parcel_id"].astype("string")
+    on = tenancy.groupby("parcel_id")
+    p["tenant_count"] = at.map(on.size()).fillna(0).astype("int64").to_numpy()
+    p["tenant_mu"] = at.map(on["evaluated_mu"].sum()).fillna(0.0).astype("float64").to_numpy()
+    p["evaluated_mu"] = p["evaluated_mu"] + p["tenant_mu"]
+    for amount in AMOUNTS:
+        theirs = at.map(on[amount].sum(min_count=1)).astype("float64").to_numpy()
+        p[amount] = p[amount].astype("float64").add(pd.Series(theirs, index=p.index), fill_value=0.0)
+    p["evaluated"] = p["evaluated"] | (p["tenant_mu"] > 0)
+    return p, tenancy
+
+
+def _tenancy_pieces(parcels: pd.DataFrame, ent: pd.DataFrame) -> pd.DataFrame:
+    """Linked tenants' land and amounts on each parcel of their lessor.
+
+    A tenant's share of each of its lessor's parcels is its land leased in / the lessor's
+    own land (× owned / Σ tenants' land where the tenants claim more than the lessor
+    owns); its amounts there are its per-mu values × that land.
+    """
+    zone_cols = [c for c in parcels.columns if c.endswith(("_id", "_name")) and c.split("_")[0] in ZONES]
+    cols = ["parcel_id", "credit_code", "lessor_code", "evaluated_mu", "above_scale", *AMOUNTS, *zone_cols]
+    if "lessor_code" not in ent.columns or "holder_code" not in parcels.columns:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols}).astype(
+            {"parcel_id": "string", "credit_code": "string", "lessor_code": "string"})
+    t = ent[ent["lessor_code"].notna() & (ent["land_mu"] > 0)]
+    lessors = ent.drop_duplicates("credit_code").set_index("credit_code")["owned_mu"]
+    claimed = t.groupby("lessor_code")["leased_in_mu"].sum()
+    owned = t["lessor_code"].map(lessors).astype("float64")
+    scale = np.fmin(1.0, owned / t["lessor_code"].map(claimed).astype("float64"))
+    t = pd.DataFrame({
+        "credit_code": t["credit_code"].astype("string"), "lessor_code": t["lessor_code"].astype("string"),
+        "share": t["leased_in_mu"] * scale / owned,  # of each of the lessor's parcels
+        "above_scale": t["above_scale"] if "above_scale" in t.columns else pd.NA,
+        **{name: t[name] for name in PER_MU if name in t.columns},
+    })
+    land = parcels.loc[parcels["holder_code"].notna() & (parcels["area_mu"] > 0),
+                       ["parcel_id", "holder_code", "area_mu", *zone_cols]]
+    land = land.assign(holder_code=land["holder_code"].astype("string"), parcel_id=land["parcel_id"].astype("string"))
+    out = t.merge(pd.DataFrame(land), left_on="lessor_code", right_on="holder_code", how="inner")
+    out["evaluated_mu"] = out["area_mu"] * out["share"]
+    for name, amount in PER_MU.items():
+        out[amount] = out[name] * out["evaluated_mu"] if name in out.columns else np.nan
+    return pd.DataFrame(out[cols]).reset_index(drop=True)
+
+
+def _land_pieces(parcels: gpd.GeoDataFrame, tenancy: pd.DataFrame) -> pd.DataFrame:
+    """Who works what land where: each parcel's holder part and each tenant's part, with
+    the worker's own amounts and group (the rows a zone's figures are summed over)."""
+    cols = [c for c in parcels.columns if c.endswith("_id") and c.split("_")[0] in ZONES]
+    holders = pd.DataFrame({
+        **{c: parcels[c] for c in cols},
+        "evaluated": parcels["holder_evaluated_mu"] > 0,
+        "evaluated_mu": parcels["holder_evaluated_mu"],
+        "holder_code": parcels["holder_code"] if "holder_code" in parcels.columns else pd.NA,
+        "above_scale": parcels["above_scale"] if "above_scale" in parcels.columns else pd.NA,
+        # the holder's own part: its per-mu values × the land it works
+        **{amount: (parcels[name] * parcels["holder_evaluated_mu"]).where(parcels["holder_evaluated_mu"] > 0)
+           for name, amount in PER_MU.items() if name in parcels.columns},
+    })
+    tenants = pd.DataFrame({
+        **{c: tenancy[c] for c in cols if c in tenancy.columns},
+        "evaluated": True, "evaluated_mu": tenancy["evaluated_mu"], "holder_code": tenancy["credit_code"],
+        "above_scale": tenancy["above_scale"], **{a: tenancy[a] for a in AMOUNTS},
+    })
+    if tenants.empty:
+        return holders
+    return pd.concat([holders, tenants], ignore_index=True)
 
 
 def zone_summary(
-    parcels: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, zone_id: str, year: int | None = None
+    parcels: gpd.GeoDataFrame, zones: gpd.GeoDataFrame, zone_id: str, year: int | None = None,
+    *, pieces: pd.DataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Totals, shares and per-mu values of each zone from its parcels (ratios of sums).
 
@@ -365,6 +505,12 @@ def zone_summary(
         The id field (``district_id``, ``park_id`` or ``platform_id``).
     year : int, optional
         Written into a ``year`` column.
+    pieces : DataFrame, optional
+        Who works the land (:func:`evaluate_year` passes it): one row per parcel holder's
+        part and per tenant's part of a parcel, with ``zone_id``, ``evaluated``,
+        ``evaluated_mu``, ``holder_code`` (the worker), ``above_scale`` and the worker's
+        amounts there. The per-mu values, enterprise counts and 规上 figures are taken over
+        these; without them, over the parcels.
 
     Returns
     -------
@@ -412,7 +558,9 @@ def zone_summary(
     out["plot_ratio"] = safe_ratio(out["floor_area_m2"], out["area_m2"])
     out["building_coefficient"] = safe_ratio(out["footprint_m2"], out["area_m2"])
 
-    ev = p[p["evaluated"]] if "evaluated" in p.columns else p.iloc[0:0]
+    if pieces is not None:
+        p = pieces.loc[pieces[zone_id].notna(), [c for c in used if c in pieces.columns]]
+    ev = p[p["evaluated"].astype(bool)] if "evaluated" in p.columns else p.iloc[0:0]
     agg = ratio_of_sums(ev, zone_id, list(AMOUNTS), "evaluated_mu")
     agg = agg.reindex(key.to_numpy())
     agg.index = out.index

@@ -180,6 +180,10 @@ ENTERPRISES = Kind(
         Field("electricity", "用电量", "float", "万千瓦时", ("总用电量", "年用电量")),
         Field("leased_in_mu", "租入面积", "float", "亩", ("租用土地面积", "租赁用地面积", "租入用地"), nonnegative=True),
         Field("leased_out_mu", "出租面积", "float", "亩", ("出租土地面积", "出租用地"), nonnegative=True),
+        # the lessor of the land leased in: places a tenant on its lessor's parcels
+        Field("lessor_code", "出租方统一社会信用代码",
+              aliases=("出租方信用代码", "出租方代码", "出租人统一社会信用代码", "出租单位统一社会信用代码")),
+        Field("production_year", "投产年份", "int", None, ("投产年度", "开始投产年份", "投产年")),
     ),
 )
 
@@ -236,6 +240,10 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field("holder_enterprise_name", "企业名称"),
     Field("industrial", "工业用地", "bool"),
     Field("evaluated", "参与评价", "bool"),
+    Field("holder_evaluated_mu", "权利人参评用地面积", "float", "亩"),
+    Field("tenant_mu", "承租企业用地面积", "float", "亩"),
+    Field("tenant_count", "承租企业数", "int", "家"),
+    Field("location_basis", "位置依据"),
     Field("missing_reason", "缺失原因"),
     # evaluation (综合评价)
     Field("group_label", "企业类别"),

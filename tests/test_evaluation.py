@@ -599,3 +599,97 @@ def test_building_base_in_batches_equals_one_pass(sample_workspace, monkeypatch,
     batched = building_base(buildings, parcels, zones)
     pd.testing.assert_frame_equal(batched, whole, check_exact=True)
     assert whole["parcel_id"].notna().mean() > 0.9 and whole["district_id"].notna().all()
+
+
+# ---------------------------------------------------------------- tenants
+
+def _tenant_world():
+    """P1 (30 mu) held by A, P2 (15 mu) held by L, both in district 330602 and park K.
+
+    A reports 10 mu leased out; its tenants B (10 mu) and C (5 mu) name it as lessor, so
+    15 mu of P1 are leased out. L owns 15 mu; its tenant T claims 20: T's land on P2 is
+    the 15 L owns. U leases 4 mu from no one known; V leases from X, who holds no parcel.
+    """
+    p1 = shapely.box(500000, 3300000, 500200, 3300100)  # 20,000 m² = 30 mu
+    p2 = shapely.box(500300, 3300000, 500400, 3300100)  # 10,000 m² = 15 mu
+    parcels = gpd.GeoDataFrame({"parcel_id": ["P1", "P2"], "holder_code": ["A", "L"]},
+                               geometry=[p1, p2], crs=4549).to_crs(4490)
+    area = shapely.box(499900, 3299900, 500500, 3300200)
+    zones = {
+        "district": gpd.GeoDataFrame({"district_id": ["330602"], "name": ["越城区"]}, geometry=[area], crs=4549),
+        "park": gpd.GeoDataFrame({"park_id": ["K"], "name": ["园"]}, geometry=[area], crs=4549),
+    }
+    u = "91330602MA0000000U"
+    rows = [
+        # code, tax, value added, 规上, leased in, leased out, lessor
+        ("A", 400.0, 600.0, True, None, 10.0, None),
+        ("B", 100.0, 200.0, False, 10.0, None, "a"),  # typed in lower case: matched all the same
+        ("C", 50.0, None, False, 5.0, None, "A"),
+        ("L", 90.0, 150.0, True, None, None, None),
+        ("T", 200.0, 400.0, True, 20.0, None, "L"),
+        (u, 8.0, 20.0, False, 4.0, None, None),
+        ("V", 6.0, 10.0, False, 2.0, None, "X"),
+    ]
+    ent = pd.DataFrame(rows, columns=["credit_code", "tax", "value_added", "above_scale", "leased_in_mu",
+                                      "leased_out_mu", "lessor_code"]).assign(year=2025)
+    return evaluate_year(parcel_base(parcels, zones=zones), ent, 2025, zones), u
+
+
+def test_tenants_are_placed_on_their_lessors_land():
+    res, u = _tenant_world()
+    e = _by(res["enterprise"], "credit_code")
+    # A's tenants declare 15 mu leased from it, more than the 10 it reported: 15 count
+    assert e.loc["A", "leased_out_mu"] == pytest.approx(15.0)
+    assert e.loc["A", "land_mu"] == pytest.approx(15.0, rel=1e-3)
+    assert e.loc["A", "tax_per_mu"] == pytest.approx(400 / 15, rel=1e-3)
+    # T claims 20 mu from L, who owns 15: L works none of P2; T keeps its 20 mu for its per-mu
+    assert e.loc["L", "leased_out_mu"] == pytest.approx(15.0, rel=1e-3)
+    assert e.loc["L", "land_mu"] == pytest.approx(0.0, abs=1e-3)
+    assert e.loc["T", "land_mu"] == 20.0 and e.loc["T", "tax_per_mu"] == 10.0
+    for code in ("B", "C", "T"):
+        assert e.loc[code, "district_id"] == "330602" and e.loc[code, "park_id"] == "K", code
+        assert e.loc[code, "location_basis"] == "出租方地块"
+    assert e.loc["A", "location_basis"] == "自有地块"
+    # no lessor known: the registration division code of the credit code gives the district
+    assert e.loc[u, "district_id"] == "330602" and e.loc[u, "district_name"] == "越城区"
+    assert pd.isna(e.loc[u, "park_id"]) and e.loc[u, "location_basis"] == "信用代码登记地"
+    # a lessor holding no parcel places nothing: V is unlinked and its code has no district
+    assert pd.isna(e.loc["V", "lessor_code"]) and pd.isna(e.loc["V", "district_id"])
+
+
+def test_parcels_count_the_holders_and_tenants_amounts_on_their_land_once():
+    res, _ = _tenant_world()
+    p = _by(res["parcel"], "parcel_id")
+    # P1: A works 15 mu (all of its tax), B 10 mu (100), C 5 mu (50)
+    assert p.loc["P1", "holder_evaluated_mu"] == pytest.approx(15.0, rel=1e-3)
+    assert p.loc["P1", "tenant_mu"] == pytest.approx(15.0, rel=1e-3)
+    assert p.loc["P1", "tenant_count"] == 2
+    assert p.loc["P1", "evaluated_mu"] == pytest.approx(p.loc["P1", "area_mu"], rel=1e-12)
+    assert p.loc["P1", "tax"] == pytest.approx(400 + 100 + 50, rel=1e-9)
+    assert p.loc["P1", "value_added"] == pytest.approx(600 + 200, rel=1e-9)
+    # the parcel shows its holder's per-mu value
+    assert p.loc["P1", "tax_per_mu"] == pytest.approx(400 / 15, rel=1e-3)
+    # P2: T's 15 of its 20 mu, 10 万元/亩: 150 of its 200; L works none of it
+    assert p.loc["P2", "evaluated_mu"] == pytest.approx(15.0, rel=1e-3)
+    assert p.loc["P2", "tax"] == pytest.approx(150.0, rel=1e-3)
+    assert (p["evaluated_mu"] <= p["area_mu"] * (1 + 1e-12)).all()
+
+
+@pytest.mark.parametrize("level", ["district", "park"])
+def test_zone_totals_are_the_sum_over_parcels_with_no_land_twice(level):
+    res, _ = _tenant_world()
+    z = res[level].iloc[0]
+    p = res["parcel"]
+    assert z["area_mu"] == pytest.approx(45.0, rel=1e-3)
+    assert z["evaluated_mu"] == pytest.approx(p["evaluated_mu"].sum(), rel=1e-12)
+    assert z["evaluated_mu"] <= z["area_mu"] * (1 + 1e-12)
+    for amount in ("tax", "value_added"):
+        assert z[amount] == pytest.approx(p[amount].sum(), rel=1e-12), amount
+    assert z["tax"] == pytest.approx(550 + 150, rel=1e-3)  # U's land lies on no parcel: not here
+    assert z["tax_per_mu"] == pytest.approx(700 / 45, rel=1e-3)
+    # value added over the land whose worker reports it: C's 5 mu are left out
+    assert z["value_added_per_mu"] == pytest.approx((600 + 200 + 300) / 40, rel=1e-3)
+    # A, B, C, T work land here (L none)
+    assert z["enterprise_count"] == 4
+    # 规上 figures: A's 15 mu and T's 15 mu
+    assert z["above_scale_tax_per_mu"] == pytest.approx((400 + 150) / 30, rel=1e-3)
