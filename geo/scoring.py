@@ -29,10 +29,13 @@ import pandas as pd
 from mujun.geo.indicators import INDICATORS, benchmarks, enterprise_indicators
 from mujun.geo.rules import CLASSES, GROUPS, ClassRule, Indicator, RuleSet
 
-__all__ = ["NEW_PRODUCTION", "class_change", "classify", "scope", "score_enterprises", "sub_scores"]
+__all__ = ["NEW_PRODUCTION", "NOT_SCORED", "class_change", "class_migration", "classify", "scope", "score_enterprises",
+           "sub_scores"]
 
 #: How firms in their first years of production are listed (not scored).
 NEW_PRODUCTION = "新投产"
+#: The row and column of a class migration matrix for firms outside the population.
+NOT_SCORED = "不参评"
 
 
 def _group(frame: pd.DataFrame) -> pd.Series:
@@ -260,3 +263,30 @@ def class_change(current: pd.Series, previous: pd.Series) -> pd.Series:
     out[cur.notna() & prev.notna() & (cur > prev)] = "降"
     out[cur.notna() & prev.notna() & (cur == prev)] = "持平"
     return out
+
+
+def class_migration(before: pd.Series, after: pd.Series) -> pd.DataFrame:
+    """Number of firms by class under one rule set (rows) and another (columns).
+
+    Every class A–D and :data:`NOT_SCORED` (a missing class) is a row and a column, in that
+    order, whether or not any firm is in it; the two series are matched by index.
+
+    Examples
+    --------
+    >>> a = pd.Series(["A", "B", "B", None, "D"], index=list("vwxyz"))
+    >>> b = pd.Series(["A", "A", "C", "D", None], index=list("vwxyz"))
+    >>> class_migration(a, b)
+           A  B  C  D  不参评
+    A      1  0  0  0    0
+    B      1  0  1  0    0
+    C      0  0  0  0    0
+    D      0  0  0  0    1
+    不参评    0  0  0  1    0
+    """
+    order = [*CLASSES, NOT_SCORED]
+    both = pd.DataFrame({"before": before, "after": after.reindex(before.index)})
+    both = both.astype("string").fillna(NOT_SCORED)
+    table = pd.crosstab(both["before"], both["after"]).reindex(index=order, columns=order, fill_value=0)
+    table.index.name = None
+    table.columns.name = None
+    return table.astype("int64")

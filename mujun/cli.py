@@ -348,9 +348,12 @@ def rank(level, by, year, top, ascending, classes, district, industry, out, work
         click.echo(f"已导出 {len(frame)} 条到 {p}")
 
 
-@main.command()
-def rules() -> None:
-    """列出内置的评价规则和用地控制指标。"""
+@main.group(invoke_without_command=True)
+@click.pass_context
+def rules(ctx: click.Context) -> None:
+    """列出内置的评价规则和用地控制指标；mujun rules compare 比较两套评价规则。"""
+    if ctx.invoked_subcommand is not None:
+        return
     from mujun.layers.rulesets import available_rules
 
     kinds = {"evaluation": "评价规则（--rules）", "control": "用地控制指标（--control）"}
@@ -360,6 +363,38 @@ def rules() -> None:
             if info.kind == kind:
                 click.echo(f"  {info.name:<18} {info.title}{'' if info.verified else '  【数值未核实】'}")
     click.echo("也可以用 .toml 文件路径指定自己的规则，格式参照内置文件。")
+
+
+@rules.command("compare")
+@click.argument("before", metavar="A")
+@click.argument("after", metavar="B")
+@click.option("--year", type=int, help="评价年度（默认：企业数据中最新的年度）")
+@click.option("--veto", "veto_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="一票否决名单（CSV/XLSX，两套规则都用）")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="把分类变化的企业导出到 .xlsx 或 .csv 文件")
+@_workspace_option
+def rules_compare(before, after, year, veto_file, out, workspace) -> None:
+    """用规则 A 和 B 分别评价同一年度，列出分类迁移矩阵（A 的分类 → B 的分类）；不改动工作空间。"""
+    from mujun.service import compare_rules, export_rule_comparison
+
+    ws = Workspace.resolve(workspace)
+    cmp = compare_rules(ws, before, after, year, veto_file=veto_file)
+    click.echo(f"{cmp.year} 年分类迁移：{cmp.before}（行）→ {cmp.after}（列），单位：家")
+    titles = {"above_scale": "规上企业", "below_scale": "规下企业", "all": "合计"}
+    for group, table in cmp.matrix.items():
+        frame = table.copy()
+        frame["合计"] = frame.sum(axis=1)
+        frame.loc["合计"] = frame.sum(axis=0)
+        frame.insert(0, "_", frame.index.astype(str))
+        click.echo(titles.get(group, group))
+        click.echo(_table(frame, ["", *[f"→ {c}" for c in table.columns], "合计"]))
+    moved = cmp.changed
+    scored = moved["class_before"].notna() & moved["class_after"].notna()
+    click.echo(f"分类改变 {len(moved)} 家：升 {int((moved['change'] == '升').sum())} 家、"
+               f"降 {int((moved['change'] == '降').sum())} 家、参评范围改变 {int((~scored).sum())} 家")
+    if out is not None:
+        p = export_rule_comparison(cmp, out, ws)
+        click.echo(f"已导出 {len(moved)} 家分类改变的企业到 {p}")
 
 
 @main.command("flags", help=f"列出被标记的地块（{'、'.join(FLAG_KINDS.values())}）及原因。")

@@ -23,7 +23,8 @@ from mujun.geo.intensity import ratio_of_sums
 from mujun.geo.judgement import class_counts, judge_year
 from mujun.geo.ranking import numeric_fields, ranked
 from mujun.geo.review import PENDING, QUEUE_KINDS, queue
-from mujun.geo.rules import ControlRules, RuleSet
+from mujun.geo.rules import GROUPS, ControlRules, RuleSet
+from mujun.geo.scoring import class_change, class_migration, score_enterprises
 from mujun.layers.export import export_table
 from mujun.layers.rasters import raster_source
 from mujun.layers.rulesets import (
@@ -46,8 +47,9 @@ from mujun.layers.workspace import (
 #: Year tables besides the levels: long tables of flags and checks, and the benchmarks used.
 YEAR_TABLES = ("flag", "compliance", "benchmark")
 
-__all__ = ["LEVEL_VIEWS", "REVIEW_EXPORT", "Evaluated", "evaluate", "evaluation_inputs", "export_ranking",
-           "export_review", "flags", "overall", "ranking", "review_of_year", "review_rows"]
+__all__ = ["LEVEL_VIEWS", "REVIEW_EXPORT", "Evaluated", "RuleComparison", "compare_rules", "evaluate",
+           "evaluation_inputs", "export_ranking", "export_review", "export_rule_comparison", "flags", "overall",
+           "ranking", "review_of_year", "review_rows"]
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,74 @@ def evaluate(
     ws.write(tables, meta=meta)
     out.seconds = time.perf_counter() - t0
     return out
+
+
+@dataclass
+class RuleComparison:
+    """Classes of one year's firms under two rule sets (:func:`compare_rules`)."""
+
+    year: int
+    before: str  # rule set names
+    after: str
+    matrix: dict[str, pd.DataFrame]  # group (and "all") -> class migration matrix
+    firms: pd.DataFrame  # every firm with both scores and classes
+    changed: pd.DataFrame  # the firms whose class differs
+
+
+#: Columns of the rule comparison's firm list, with headers the schema does not give.
+COMPARISON_EXPORT = ("credit_code", "name", "group_label", "district_name", "industry_code", "land_mu",
+                     "score_before", "class_before", "score_after", "class_after", "change",
+                     "reason_before", "reason_after")
+
+
+def compare_rules(
+    ws: Workspace, before: str | Path, after: str | Path, year: int | None = None, *,
+    veto_file: str | Path | None = None, progress: bool | None = None,
+) -> RuleComparison:
+    """Score one year (default: the latest) with two rule sets and compare the classes.
+
+    The geometry and the year's per-mu figures are computed once, the scores twice; the
+    workspace is only read. A firm's class is compared within its group (规上 / 规下).
+    """
+    if not ws.exists():
+        raise missing_workspace(ws.path)
+    rules_a, rules_b = load_rule_set(before), load_rule_set(after)
+    veto = read_veto(veto_file) if veto_file else {}
+    inputs = evaluation_inputs(ws, year)
+    y = inputs.years[0]
+    geometry = engines.engine("default").geometry(inputs, progress=progress)
+    ent = evaluate_year(geometry.base, inputs.enterprises, y, inputs.zones)["enterprise"]
+    a = score_enterprises(ent, rules_a, veto)[0]
+    b = score_enterprises(ent, rules_b, veto)[0]
+    keep = [c for c in ("credit_code", "name", "group", "group_label", "district_name", "industry_code", "land_mu")
+            if c in a.columns]
+    firms = a[keep].assign(
+        score_before=a["score"], class_before=a["class"], reason_before=a["not_scored_reason"],
+        score_after=b["score"], class_after=b["class"], reason_after=b["not_scored_reason"],
+        change=class_change(b["class"], a["class"]).where(a["class"].notna() & b["class"].notna()),
+    )
+    matrix = {g: class_migration(firms.loc[firms["group"] == g, "class_before"],
+                                 firms.loc[firms["group"] == g, "class_after"])
+              for g in GROUPS if (firms["group"] == g).any()}
+    matrix["all"] = class_migration(firms["class_before"], firms["class_after"])
+    moved = firms["class_before"].astype("string").fillna("") != firms["class_after"].astype("string").fillna("")
+    changed = firms[moved].sort_values(["group", "class_before", "score_after"], ascending=[True, True, False],
+                                       na_position="last")
+    return RuleComparison(y, rules_a.name, rules_b.name, matrix, firms.reset_index(drop=True),
+                          changed.reset_index(drop=True))
+
+
+def export_rule_comparison(cmp: RuleComparison, path: str | Path, ws: Workspace) -> Path:
+    """The firms whose class differs between the two rule sets, as XLSX or CSV."""
+    frame = cmp.changed[[c for c in COMPARISON_EXPORT if c in cmp.changed.columns]]
+    headers = {"score_before": f"得分（{cmp.before}）", "class_before": f"分类（{cmp.before}）",
+               "score_after": f"得分（{cmp.after}）", "class_after": f"分类（{cmp.after}）",
+               "change": "分类变化", "reason_before": f"不参评原因（{cmp.before}）",
+               "reason_after": f"不参评原因（{cmp.after}）", "name": "企业名称"}
+    notes = [("工作空间", ws.path.name), ("年度", str(cmp.year)), ("规则", f"{cmp.before} → {cmp.after}"),
+             ("分类变化", "按后一规则相对前一规则：升、降；一方不参评的企业无分类变化，见不参评原因"),
+             ("企业数", f"{len(frame):,}"), ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S"))]
+    return export_table(frame, path, headers=headers, sheet="分类变化企业", notes=notes)
 
 
 def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool = False) -> EvaluationInputs:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import shutil
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import xlsx_rows
@@ -150,3 +151,34 @@ def test_platform_assessment_on_the_sample(sample_workspace):
     assert (plat["unsupplied_mu"] > 0).all()
     total = plat["supplied_mu"] + plat["unsupplied_mu"]
     assert ((total - plat["parcel_mu"]).abs() < 1e-6).all()
+
+
+def test_rules_compare_prints_the_migration_matrix_and_exports_the_movers(ws_copy, tmp_path):
+    before = ws_copy.read_bytes()
+    out = tmp_path / "变化.xlsx"
+    res = run("rules", "compare", "zhejiang-default", "huangyan-2022", "-w", str(ws_copy), "--out", str(out))
+    assert res.exit_code == 0, res.output
+    assert f"{YEARS[-1]} 年分类迁移：zhejiang-default（行）→ huangyan-2022（列）" in res.output
+    assert "规上企业" in res.output and "规下企业" in res.output and "→ 不参评" in res.output
+    assert ws_copy.read_bytes() == before  # evaluated without writing the workspace
+    from mujun.service import compare_rules
+
+    cmp = compare_rules(Workspace(ws_copy), "zhejiang-default", "huangyan-2022")
+    total = cmp.matrix["all"]
+    assert int(total.to_numpy().sum()) == len(cmp.firms)
+    off_diagonal = int(total.to_numpy().sum() - np.trace(total.to_numpy()))
+    assert off_diagonal == len(cmp.changed) > 0
+    assert f"分类改变 {len(cmp.changed)} 家" in res.output
+    rows = _rows(out)
+    assert rows[0][:2] == ("统一社会信用代码", "企业名称")
+    assert "分类（zhejiang-default）" in rows[0] and "分类（huangyan-2022）" in rows[0]
+    assert len(rows) - 1 == len(cmp.changed)
+    # the same rule set twice moves no one
+    same = compare_rules(Workspace(ws_copy), "zhejiang-default", "zhejiang-default")
+    assert same.changed.empty
+
+
+def test_rules_compare_unknown_rule_set_is_one_line(ws_copy):
+    res = run("rules", "compare", "zhejiang-default", "nowhere", "-w", str(ws_copy))
+    assert res.exit_code == 2
+    assert "没有名为 'nowhere' 的评价规则" in res.output and "Traceback" not in res.output

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from mujun.geo.rules import ClassRule, rule_set_from_dict
-from mujun.geo.scoring import class_change, classify, score_enterprises
+from mujun.geo.scoring import NOT_SCORED, class_change, class_migration, classify, score_enterprises
 from mujun.layers.rulesets import load_rule_set
 
 TOL = 1e-9
@@ -492,3 +492,56 @@ def test_a_reported_zero_is_not_a_missing_value(firms):
     # a zero tax scores zero, not the average
     zt = firms.assign(tax=np.where(firms["credit_code"] == "E2", 0.0, firms["tax"]))
     assert _by_code(score_enterprises(zt, load_rule_set("huangyan-2022"))[0]).loc["E2", "score_tax_per_mu"] == 0.0
+
+
+# --- rule sensitivity: the class migration matrix ---------------------------------------
+
+def test_class_migration_matrix_of_two_rule_sets_by_hand():
+    """Ten 规上 firms of 10 mu, thresholds A ≥ 80, B ≥ 60, C ≥ 40 under both rule sets.
+
+    Rule set 1 scores tax only: score = 100 × 亩均税收 / 10. Rule set 2 weighs tax 50 and
+    value added 50: score = 50 × 亩均税收 / 10 + 50 × 亩均增加值 / 50. m (2 mu, 规下) is
+    out of both (规下 from 3 mu).
+
+        firm  tax/mu  VA/mu  score 1  class 1  score 2  class 2
+        a     9       50     90       A        95       A
+        b     9       10     90       A        55       C
+        c     7       40     70       B        75       B
+        d     7       80     70       B        115      A
+        e     5       30     50       C        55       C
+        f     5       60     50       C        85       A
+        g     3       20     30       D        35       D
+        h     3       55     30       D        70       B
+        k     6       45     60       B        75       B
+        m     (规下, 2 mu)             —                 —
+    """
+    thresholds = {"method": "thresholds", "thresholds": {"A": 80, "B": 60, "C": 40}}
+    one = rule_set_from_dict({"name": "one", "title": "税收", "classes": thresholds, "groups": {
+        "above_scale": {"indicators": [{"key": "tax_per_mu", "weight": 100, "benchmark": 10}]},
+        "below_scale": {"indicators": [{"key": "tax_per_mu", "weight": 100, "benchmark": 10}]}}})
+    two = rule_set_from_dict({"name": "two", "title": "税收与增加值", "classes": thresholds, "groups": {
+        "above_scale": {"indicators": [{"key": "tax_per_mu", "weight": 50, "benchmark": 10},
+                                       {"key": "value_added_per_mu", "weight": 50, "benchmark": 50}]},
+        "below_scale": {"indicators": [{"key": "tax_per_mu", "weight": 100, "benchmark": 10}]}}})
+    tax = [9, 9, 7, 7, 5, 5, 3, 3, 6, 4]
+    va = [50, 10, 40, 80, 30, 60, 20, 55, 45, 20]
+    land = [10.0] * 9 + [2.0]
+    f = pd.DataFrame({"credit_code": list("abcdefghkm"), "land_mu": land, "above_scale": [True] * 9 + [False],
+                      "tax": np.multiply(tax, land), "value_added": np.multiply(va, land)})
+    a = _by_code(score_enterprises(f, one)[0])
+    b = _by_code(score_enterprises(f, two)[0])
+    assert b["score"].dropna().to_dict() == pytest.approx(
+        {"a": 95, "b": 55, "c": 75, "d": 115, "e": 55, "f": 85, "g": 35, "h": 70, "k": 75}, abs=TOL)
+    m = class_migration(a["class"], b["class"])
+    expected = pd.DataFrame(
+        [[1, 0, 1, 0, 0],   # A: a stays, b falls to C
+         [1, 2, 0, 0, 0],   # B: d rises to A; c and k stay
+         [1, 0, 1, 0, 0],   # C: f rises to A, e stays
+         [0, 1, 0, 1, 0],   # D: h rises to B, g stays
+         [0, 0, 0, 0, 1]],  # m is scored by neither
+        index=["A", "B", "C", "D", NOT_SCORED], columns=["A", "B", "C", "D", NOT_SCORED])
+    pd.testing.assert_frame_equal(m, expected)
+    assert int(m.to_numpy().sum()) == len(f)
+    # the firms that change class are the off-diagonal ones
+    moved = sorted(a.index[a["class"].fillna("") != b["class"].fillna("")])
+    assert moved == ["b", "d", "f", "h"]
