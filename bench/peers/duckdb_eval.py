@@ -253,14 +253,16 @@ def _score(con, rules: RuleSet) -> None:
     veto = ", ".join(f"('{str(k).upper()}')" for k in rules.veto)
     veto_sql = f"upper(credit_code) IN (SELECT * FROM (VALUES {veto}))" if veto else "false"
     groups = "', '".join(rules.groups)
+    minimum = " ".join(f"WHEN '{g}' THEN {m!r}" for g, m in rules.min_land_mu.items())
+    # the bench's enterprise tables carry no 投产年份: no firm is 新投产
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE pop AS
-        SELECT *, (land_mu > 0 AND land_mu >= {rules.min_land_mu} AND grp IN ('{groups}')) AS in_pop,
+        SELECT *, (land_mu > 0 AND land_mu >= CASE grp {minimum} ELSE 0 END AND grp IN ('{groups}')) AS in_pop,
                {veto_sql} AS vetoed
         FROM ent""")
     parts = []
     for g, inds in rules.groups.items():
-        subs, benches = [], []
+        subs, benches, fixed = [], [], []
         for ind in inds:
             num, den, factor = INDICATORS[ind.key]
             measured = (f"(SELECT sum({num}) FILTER (WHERE {num} IS NOT NULL AND {den} > 0) / "
@@ -269,11 +271,22 @@ def _score(con, rules: RuleSet) -> None:
             bench = repr(float(ind.benchmark)) if ind.benchmark is not None else measured
             benches.append(f"{bench} AS b_{ind.key}")
             sub = f"{ind.weight} * {ind.key} / b_{ind.key}"
-            if ind.cap is not None:
-                sub = f"least({sub}, {ind.cap * ind.weight})"
-            subs.append(f"CASE WHEN b_{ind.key} > 0 AND isfinite(b_{ind.key}) THEN {sub} ELSE 0.0 END "
-                        f"AS raw_{ind.key}")
-        filled = [f"coalesce(raw_{i.key}, avg(raw_{i.key}) OVER (), 0.0) AS score_{i.key}" for i in inds]
+            low = None if ind.floor is None else ind.floor * ind.weight
+            high = None if ind.cap is None else ind.cap * ind.weight
+            if low is not None:
+                sub = f"greatest({sub}, {low!r})"
+            if high is not None:
+                sub = f"least({sub}, {high!r})"
+            usable = f"b_{ind.key} > 0 AND isfinite(b_{ind.key})"
+            subs.append(f"CASE WHEN {usable} THEN {sub} ELSE 0.0 END AS raw_{ind.key}")
+            # a reported zero denominator: the cap (else the best), or the floor (else the worst)
+            subs.append(f"CASE WHEN {usable} AND {den} = 0 AND {num} IS NOT NULL THEN sign({num}) END "
+                        f"AS z_{ind.key}")
+            best = repr(high) if high is not None else f"coalesce(max(raw_{ind.key}) OVER (), {ind.weight!r})"
+            worst = repr(low) if low is not None else f"coalesce(min(raw_{ind.key}) OVER (), 0.0)"
+            fixed.append(f"CASE WHEN z_{ind.key} > 0 THEN {best} WHEN z_{ind.key} <= 0 THEN {worst} "
+                         f"ELSE raw_{ind.key} END AS fixed_{ind.key}")
+        filled = [f"coalesce(fixed_{i.key}, avg(fixed_{i.key}) OVER (), 0.0) AS score_{i.key}" for i in inds]
         total = " + ".join(f"score_{i.key}" for i in inds)
         all_keys = sorted({i.key for v in rules.groups.values() for i in v})
         cols = ", ".join(f"score_{k}" if k in {i.key for i in inds} else f"NULL::DOUBLE AS score_{k}"
@@ -281,9 +294,10 @@ def _score(con, rules: RuleSet) -> None:
         parts.append(f"""
             SELECT credit_code, {cols}, {total} AS score FROM (
                 SELECT credit_code, {', '.join(filled)} FROM (
-                    SELECT credit_code, {', '.join(subs)}
-                    FROM pop, (SELECT {', '.join(benches)})
-                    WHERE in_pop AND grp = '{g}'))""")
+                    SELECT credit_code, {', '.join(fixed)} FROM (
+                        SELECT credit_code, {', '.join(subs)}
+                        FROM pop, (SELECT {', '.join(benches)})
+                        WHERE in_pop AND grp = '{g}')))""")
     con.execute("CREATE OR REPLACE TEMP TABLE scores AS " + " UNION ALL ".join(parts))
     c = rules.classes
     if c.method == "thresholds":
