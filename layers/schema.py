@@ -178,6 +178,10 @@ ENTERPRISES = Kind(
         Field("rd_expense", "研发经费", "float", "万元", ("研发费用", "R&D经费", "研发经费支出")),
         Field("employees", "年平均职工人数", "float", "人", ("职工人数", "从业人员", "从业人员数", "年平均从业人员")),
         Field("electricity", "用电量", "float", "万千瓦时", ("总用电量", "年用电量")),
+        # 万吨 as water statistics give it (1 吨 = 1 立方米); gas in 万立方米 as the energy tables do
+        Field("water", "用水量", "float", "万吨", ("总用水量", "年用水量", "用水总量", "取水量", "新鲜水用量")),
+        Field("gas", "用气量", "float", "万立方米", ("天然气用量", "天然气消费量", "天然气使用量", "用天然气量",
+                                                 "年用气量", "天然气")),
         Field("leased_in_mu", "租入面积", "float", "亩", ("租用土地面积", "租赁用地面积", "租入用地"), nonnegative=True),
         Field("leased_out_mu", "出租面积", "float", "亩", ("出租土地面积", "出租用地"), nonnegative=True),
     ),
