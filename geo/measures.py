@@ -464,9 +464,14 @@ def measure_totals(rows: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 def measure_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """Totals by district, class and measure, with a 全部 row per class and measure over the districts."""
-    keys = ["agency", "measure", "measure_kind", "class"]
+    keys = ["agency", "measure", "measure_kind", "class", "quantity_unit"]
     by_district = measure_totals(rows.assign(district_name=rows["district_name"].fillna("（无行政区）")),
                                  ["district_name", *keys])
     overall = measure_totals(rows, keys).assign(district_name="全部")
     out = pd.concat([overall, by_district], ignore_index=True)
-    return out[["district_name", *keys, "enterprise_count", "amount", "quantity", "missing_count"]]
+    order = {a: i for i, a in enumerate(AGENCIES.values())}
+    out = out.assign(_d=out["district_name"] != "全部", _a=out["agency"].map(order))
+    out = out.sort_values(["_d", "district_name", "_a", "measure", "class"], kind="stable").drop(columns=["_d", "_a"])
+    cols = ["district_name", "class", "agency", "measure", "measure_kind", "enterprise_count", "amount", "quantity",
+            "quantity_unit", "missing_count"]
+    return out[cols].reset_index(drop=True)
