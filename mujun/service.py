@@ -59,7 +59,7 @@ YEAR_TABLES = ("flag", "compliance", "benchmark")
 
 __all__ = ["LEVEL_VIEWS", "MEASURE_EXPORT", "REVIEW_EXPORT", "Evaluated", "Measures", "evaluate", "evaluation_inputs",
            "export_measures", "export_ranking", "export_review", "flags", "measures", "overall", "ranking",
-           "review_of_year", "review_rows"]
+           "review_of_year", "review_rows", "year_measures"]
 
 
 @dataclass(frozen=True)
@@ -543,19 +543,28 @@ def measures(ws: Workspace, year: int | None = None, *, rules: str | Path = DEFA
     y = years[-1] if year is None else int(year)
     if y not in years:
         raise InputError(f"{y} 年还没有评价结果；已评价年度：{'、'.join(map(str, years))}（可运行 mujun evaluate --year {y}）")
-    back = max([m.consecutive_years or 1 for m in rule_set.measures])
+    back = max(m.consecutive_years or 1 for m in rule_set.measures)
     stored = ws.read(name, where=f"year > {y - back} AND year <= {y}")
-    firms = stored[stored["year"] == y].copy()
+    table = ws.read("enterprises", where=f"year = {y}") if ws.has("enterprises") else None
+    return year_measures(stored, table, rule_set, y)
+
+
+def year_measures(stored: pd.DataFrame, enterprises: pd.DataFrame | None, rule_set: MeasureRules,
+                  year: int) -> Measures:
+    """The measures of ``year`` from the stored enterprise results (``stored``: that year and,
+    for the consecutive-years rates, the years before) and the enterprise table of the year,
+    which gives the bases the results do not carry (用水量, 用气量)."""
+    firms = stored[stored["year"] == year]
     wanted = [m.base for m in rule_set.measures if m.base and m.base not in firms.columns]
-    if wanted and ws.has("enterprises"):
-        table = ws.read("enterprises", where=f"year = {y}")
+    if wanted and enterprises is not None:
+        table = enterprises[enterprises["year"] == year]
         present = [b for b in dict.fromkeys(wanted) if b in table.columns]
         if present:
             extra = table[["credit_code", *present]].drop_duplicates("credit_code")
             firms = firms.merge(extra, on="credit_code", how="left")
-    history = stored[["credit_code", "year", "class"]]
-    rows = measure_rows(firms, rule_set, y, history)
-    return Measures(y, rule_set, rows, sorted(int(v) for v in history["year"].unique()))
+    history = stored.loc[stored["year"] <= year, ["credit_code", "year", "class"]]
+    rows = measure_rows(firms, rule_set, year, history)
+    return Measures(year, rule_set, rows, sorted(int(v) for v in history["year"].unique()))
 
 
 def export_measures(res: Measures, path: str | Path, ws: Workspace) -> Path:
