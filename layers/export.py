@@ -24,7 +24,7 @@ from mujun.geo.errors import InputError
 from mujun.layers.schema import FIELDS_BY_NAME, label
 from mujun.layers.writer import _storable
 
-__all__ = ["EXPORT_SUFFIXES", "FORMULA_START", "chinese_headers", "export_table", "formula_like"]
+__all__ = ["EXPORT_SUFFIXES", "FORMULA_START", "chinese_headers", "export_sheets", "export_table", "formula_like"]
 
 EXPORT_SUFFIXES = (".csv", ".xlsx", ".gpkg")
 #: First characters that make Excel, WPS or LibreOffice read a text cell as a formula.
@@ -130,6 +130,31 @@ def export_table(
     return p
 
 
+def export_sheets(
+    sheets: Mapping[str, pd.DataFrame],
+    path: str | Path,
+    *,
+    headers: Mapping[str, str] | None = None,
+    notes: list[tuple[str, str]] | None = None,
+) -> Path:
+    """Write several tables as the worksheets of one XLSX file (in the order given), replacing
+    it atomically, with the same headers, formats and inert formula text as :func:`export_table`."""
+    p = Path(path)
+    if p.suffix.lower() != ".xlsx":
+        raise InputError(f"多个工作表只能导出为 .xlsx 文件，收到 '{p.name}'")
+    if not p.parent.exists():
+        raise InputError(f"导出文件夹 {p.parent} 不存在")
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp.xlsx")
+    try:
+        _write_book(sheets, tmp, headers, notes or [])
+        os.replace(tmp, p)
+    except OSError as err:
+        raise InputError(f"无法写入 {p}（{err}）；文件是否正在 Excel 中打开？") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return p
+
+
 def _write_gpkg(frame: pd.DataFrame, path: Path) -> None:
     import pyogrio
 
@@ -141,8 +166,35 @@ def _write_gpkg(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _write_xlsx(frame: pd.DataFrame, path: Path, headers, sheet: str, notes: list[tuple[str, str]]) -> None:
+    _write_book({sheet: frame}, path, headers, notes)
+
+
+def _write_book(sheets: Mapping[str, pd.DataFrame], path: Path, headers, notes: list[tuple[str, str]]) -> None:
     # openpyxl's write-only mode streams rows: several times faster than pandas' to_excel
     from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    for name, frame in sheets.items():
+        _append_sheet(book, frame, headers, name)
+    if notes:
+        info = book.create_sheet("说明")
+        info.column_dimensions["A"].width = 18
+        info.column_dimensions["B"].width = 90
+        for row in [("项目", "内容"), *notes]:
+            info.append([_text_cell(info, v) if isinstance(v, str) and v.startswith(FORMULA_START) else v
+                         for v in row])
+    book.save(path)
+
+
+def _text_cell(sheet, value: str):
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"  # a string cell even where the text starts with "="
+    return cell
+
+
+def _append_sheet(book, frame: pd.DataFrame, headers, sheet: str) -> None:
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font
     from openpyxl.utils import get_column_letter
@@ -150,7 +202,6 @@ def _write_xlsx(frame: pd.DataFrame, path: Path, headers, sheet: str, notes: lis
     plain = _plain(frame)
     columns = list(plain.columns)
     heads = chinese_headers(columns, headers)
-    book = Workbook(write_only=True)
     ws = book.create_sheet(sheet)
     ws.freeze_panes = "A2"
     wide = ("credit_code", "holder_code", "parcel_id", "name", "holder_name", "holder_enterprise_name")
@@ -176,11 +227,6 @@ def _write_xlsx(frame: pd.DataFrame, path: Path, headers, sheet: str, notes: lis
             for i in np.flatnonzero(formula_like(plain[c]).to_numpy()):
                 risky.setdefault(int(i), []).append(j)
 
-    def text_cell(sheet, value: str) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.data_type = "s"  # a string cell even where the text starts with "="
-        return cell
-
     for i, record in enumerate(values.itertuples(index=False, name=None)):
         row = list(record)
         for j in formatted:
@@ -189,13 +235,5 @@ def _write_xlsx(frame: pd.DataFrame, path: Path, headers, sheet: str, notes: lis
                 cell.number_format = "0.00"
                 row[j] = cell
         for j in risky.get(i, ()):
-            row[j] = text_cell(ws, row[j])
+            row[j] = _text_cell(ws, row[j])
         ws.append(row)
-    if notes:
-        info = book.create_sheet("说明")
-        info.column_dimensions["A"].width = 18
-        info.column_dimensions["B"].width = 90
-        for row in [("项目", "内容"), *notes]:
-            info.append([text_cell(info, v) if isinstance(v, str) and v.startswith(FORMULA_START) else v
-                         for v in row])
-    book.save(path)

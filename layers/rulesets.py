@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from mujun.geo.measures import BASES, MeasureRules, measure_rules_from_dict
 from mujun.geo.rules import (
     ControlRules,
     RuleError,
@@ -15,12 +16,13 @@ from mujun.geo.rules import (
     rule_set_from_dict,
 )
 
-__all__ = ["RULES_DIR", "RuleInfo", "available_rules", "industry_concordance", "load_control_rules", "read_veto",
-           "load_rule_set"]
+__all__ = ["RULES_DIR", "RuleInfo", "available_rules", "industry_concordance", "load_control_rules",
+           "load_measure_rules", "measure_bases", "read_veto", "load_rule_set"]
 
 RULES_DIR = Path(__file__).with_name("rules")
 DEFAULT_RULES = "zhejiang-default"
 DEFAULT_CONTROL = "gb-2008"
+DEFAULT_MEASURES = "measures-example"
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class RuleInfo:
     """A shipped rule set, for listing."""
 
     name: str
-    kind: str  # "evaluation" or "control"
+    kind: str  # "evaluation", "control" or "measures"
     title: str
     verified: bool
     path: Path
@@ -45,6 +47,8 @@ def _read(path: Path) -> dict:
 
 
 def _kind(d: dict) -> str:
+    if "measures" in d:
+        return "measures"
     return "control" if "limits" in d or "plot_ratio_min" in d else "evaluation"
 
 
@@ -68,7 +72,7 @@ def _locate(name_or_path: str | Path, kind: str) -> Path:
         if info.name == str(name_or_path) and info.kind == kind:
             return info.path
     names = [i.name for i in available_rules() if i.kind == kind]
-    what = "评价规则" if kind == "evaluation" else "用地控制指标"
+    what = {"evaluation": "评价规则", "control": "用地控制指标", "measures": "差别化措施规则"}[kind]
     raise RuleError(f"没有名为 '{name_or_path}' 的{what}；可用：{', '.join(names)}，或给出 .toml 文件路径")
 
 
@@ -88,6 +92,23 @@ def load_control_rules(name_or_path: str | Path = DEFAULT_CONTROL) -> ControlRul
     if _kind(d) != "control":
         raise RuleError(f"规则文件 {p.name} 是评价规则，不是用地控制指标；请用 --rules 指定它")
     return control_rules_from_dict(d, p.name)
+
+
+def measure_bases() -> dict[str, tuple[str, str]]:
+    """Each base a measure may be charged on (:data:`mujun.geo.measures.BASES`) with its label and
+    unit from the schema: ``{"electricity": ("用电量", "万千瓦时"), …}``."""
+    from mujun.layers.schema import FIELDS_BY_NAME
+
+    return {b: (FIELDS_BY_NAME[b].label, FIELDS_BY_NAME[b].unit or "") for b in BASES}
+
+
+def load_measure_rules(name_or_path: str | Path = DEFAULT_MEASURES) -> MeasureRules:
+    """Measures by class (差别化措施) by shipped name (``measures-example``) or TOML path."""
+    p = _locate(name_or_path, "measures")
+    d = _read(p)
+    if _kind(d) != "measures":
+        raise RuleError(f"规则文件 {p.name} 不是差别化措施规则（没有 [[measures]]）；评价规则请用 --rules 指定")
+    return measure_rules_from_dict(d, measure_bases(), p.name)
 
 
 @cache

@@ -351,17 +351,20 @@ def rank(level, by, year, top, ascending, classes, district, industry, out, work
 @main.group(invoke_without_command=True)
 @click.pass_context
 def rules(ctx: click.Context) -> None:
-    """列出内置的评价规则和用地控制指标；mujun rules compare 比较两套评价规则。"""
+    """列出内置的评价规则、用地控制指标和差别化措施规则；mujun rules compare 比较两套评价规则。"""
     if ctx.invoked_subcommand is not None:
         return
     from mujun.layers.rulesets import available_rules
 
-    kinds = {"evaluation": "评价规则（--rules）", "control": "用地控制指标（--control）"}
+    kinds = {"evaluation": "评价规则（--rules）", "control": "用地控制指标（--control）",
+             "measures": "差别化措施（mujun measures --measures）"}
     for kind, title in kinds.items():
         click.echo(title)
         for info in available_rules():
             if info.kind == kind:
-                click.echo(f"  {info.name:<18} {info.title}{'' if info.verified else '  【数值未核实】'}")
+                note = "  【含示例值】" if kind == "measures" and not info.verified else (
+                    "" if info.verified else "  【数值未核实】")
+                click.echo(f"  {info.name:<18} {info.title}{note}")
     click.echo("也可以用 .toml 文件路径指定自己的规则，格式参照内置文件。")
 
 
@@ -395,6 +398,50 @@ def rules_compare(before, after, year, veto_file, out, workspace) -> None:
     if out is not None:
         p = export_rule_comparison(cmp, out, ws)
         click.echo(f"已导出 {len(moved)} 家分类改变的企业到 {p}")
+
+
+@main.command("measures")
+@click.option("--year", type=int, help="年度（默认：最近评价的年度）")
+@click.option("--measures", "rules", default="measures-example", show_default=True, metavar="NAME|FILE",
+              help="差别化措施规则：内置名称（见 mujun rules）或 .toml 文件")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="导出到 .xlsx（按部门分表，另有按分类和区县的汇总）或 .csv（全部明细）文件")
+@_workspace_option
+def measures_cmd(year, rules, out, workspace) -> None:
+    """按评价分类列出差别化措施：每家企业每项措施的标准、计费基数和金额（万元）或处理方式。"""
+    from mujun.service import export_measures, measures
+
+    ws = Workspace.resolve(workspace)
+    res = measures(ws, year, rules=rules)
+    click.echo(f"{res.year} 年差别化措施（{res.rules.title}）：{res.rows['credit_code'].nunique():,} 家企业，"
+               f"{len(res.rows):,} 条措施")
+    for line in _measure_lines(res):
+        click.echo(line)
+    if out is not None:
+        p = export_measures(res, out, ws)
+        click.echo(f"已导出 {len(res.rows):,} 条到 {p}")
+
+
+def _measure_lines(res) -> list[str]:
+    """Totals by agency and measure, then by class: 金额 for money measures, else the treatment's count."""
+    lines = []
+    t = res.totals(["agency", "measure", "measure_kind", "treatment", "quantity_unit"])
+    for r in t.itertuples(index=False):
+        what = r.measure if pd.isna(r.treatment) else f"{r.measure}·{r.treatment}"
+        text = f"  {r.agency}｜{what}：{r.enterprise_count:,} 家"
+        if not pd.isna(r.amount):
+            text += f"，金额 {r.amount:,.2f} 万元"
+        if not pd.isna(r.quantity):
+            text += f"，数量 {r.quantity:,.2f} {r.quantity_unit}"
+        if r.missing_count:
+            text += f"（另 {r.missing_count:,} 家缺少计费基数，未计入）"
+        lines.append(text)
+    by_class = res.totals(["class", "agency", "measure", "measure_kind"])
+    money = by_class[by_class["amount"].notna()]
+    for cls, part in money.groupby("class", sort=True):
+        parts = "，".join(f"{r.agency}{r.measure} {r.amount:,.2f}" for r in part.itertuples(index=False))
+        lines.append(f"  {cls} 类金额（万元）：{parts}")
+    return lines
 
 
 @main.command("flags", help=f"列出被标记的地块（{'、'.join(FLAG_KINDS.values())}）及原因。")
@@ -624,6 +671,12 @@ def _build_demo(ws: Workspace, seed: int, scale: float) -> None:
         click.echo(line)
     res = run(ws, all_years=True)
     for line in _evaluation_lines(res):
+        click.echo(line)
+    from mujun.service import measures
+
+    res_m = measures(ws)
+    click.echo(f"\n{res_m.year} 年差别化措施（{res_m.rules.name}，含示例值）：")
+    for line in _measure_lines(res_m):
         click.echo(line)
     frame, y = ranking(ws, "district", "tax_per_mu")
     click.echo(f"\n{y} 年各区县亩均税收（万元/亩）：")

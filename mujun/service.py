@@ -21,17 +21,28 @@ from mujun.geo.evaluation import LEVELS, ZONES, evaluate_year
 from mujun.geo.flags import FLAG_KINDS
 from mujun.geo.intensity import ratio_of_sums
 from mujun.geo.judgement import class_counts, judge_year
+from mujun.geo.measures import (
+    AGENCIES,
+    MEASURE_KINDS,
+    MONETARY,
+    MeasureRules,
+    measure_rows,
+    measure_summary,
+    measure_totals,
+)
 from mujun.geo.ranking import numeric_fields, ranked
 from mujun.geo.review import PENDING, QUEUE_KINDS, queue
 from mujun.geo.rules import GROUPS, ControlRules, RuleSet
 from mujun.geo.scoring import class_change, class_migration, score_enterprises
-from mujun.layers.export import export_table
+from mujun.layers.export import export_sheets, export_table
 from mujun.layers.rasters import raster_source
 from mujun.layers.rulesets import (
     DEFAULT_CONTROL,
+    DEFAULT_MEASURES,
     DEFAULT_RULES,
     industry_concordance,
     load_control_rules,
+    load_measure_rules,
     load_rule_set,
     read_veto,
 )
@@ -47,9 +58,10 @@ from mujun.layers.workspace import (
 #: Year tables besides the levels: long tables of flags and checks, and the benchmarks used.
 YEAR_TABLES = ("flag", "compliance", "benchmark")
 
-__all__ = ["LEVEL_VIEWS", "REVIEW_EXPORT", "Evaluated", "RuleComparison", "compare_rules", "evaluate",
-           "evaluation_inputs", "export_ranking", "export_review", "export_rule_comparison", "flags", "overall",
-           "ranking", "review_of_year", "review_rows"]
+__all__ = ["LEVEL_VIEWS", "MEASURE_EXPORT", "REVIEW_EXPORT", "Evaluated", "Measures", "RuleComparison",
+           "compare_rules", "evaluate", "evaluation_inputs", "export_measures", "export_ranking", "export_review",
+           "export_rule_comparison", "flags", "measures", "overall", "ranking", "review_of_year", "review_rows",
+           "year_measures"]
 
 
 @dataclass(frozen=True)
@@ -552,3 +564,101 @@ def export_review(rows: pd.DataFrame, year: int, path: str | Path, ws: Workspace
              ("年税收差距", "（所在区县同行业亩均税收中位数 − 亩均税收）× 面积，单位万元；按此排序"),
              ("地块数", f"{len(frame):,}")]
     return export_table(frame, path, headers=REVIEW_HEADERS, sheet="审核结果", notes=notes)
+
+
+# -- measures by class (差别化资源要素配置) --------------------------------------------------
+
+#: Columns of the measures export (one row per firm and measure).
+MEASURE_EXPORT = ("credit_code", "name", "district_name", "group_label", "class", "class_name", "agency", "measure",
+                  "measure_kind", "standard", "charge_base", "amount", "quantity", "quantity_unit", "treatment",
+                  "note", "rate", "rate_unit", "base_label", "base_value", "base_unit", "measure_source", "year")
+
+
+@dataclass
+class Measures:
+    """The measures of one year: one row per firm and measure (:func:`mujun.geo.measures.measure_rows`)."""
+
+    year: int
+    rules: MeasureRules
+    rows: pd.DataFrame
+    history_years: list[int] = field(default_factory=list)
+
+    def totals(self, by: list[str]) -> pd.DataFrame:
+        """:func:`mujun.geo.measures.measure_totals` of the rows, by ``by``; 金额 only for money measures."""
+        out = measure_totals(self.rows, by)
+        if "measure_kind" in by:
+            money = out["measure_kind"].isin([MEASURE_KINDS[k] for k in MONETARY])
+            out["amount"] = out["amount"].where(money)
+        return out
+
+    def summary(self) -> pd.DataFrame:
+        """Totals by district and class for every measure (the export's 汇总 sheet)."""
+        return measure_summary(self.rows)
+
+
+def measures(ws: Workspace, year: int | None = None, *, rules: str | Path = DEFAULT_MEASURES) -> Measures:
+    """The measures of ``rules`` applied to the classes of ``year`` (default: the latest evaluated).
+
+    Classes come from the stored evaluation (``result_enterprise``); the consecutive-years
+    rates read the classes stored for the years before. Bases the evaluation does not carry
+    (用水量, 用气量) are taken from the enterprise table of the year.
+    """
+    rule_set = load_measure_rules(rules)
+    if not ws.exists():
+        raise missing_workspace(ws.path)
+    years = _evaluated_years(ws)
+    name = result_table("enterprise")
+    if not years or not ws.has(name):
+        raise not_evaluated(ws.path)
+    y = years[-1] if year is None else int(year)
+    if y not in years:
+        raise InputError(f"{y} 年还没有评价结果；已评价年度：{'、'.join(map(str, years))}（可运行 mujun evaluate --year {y}）")
+    back = max(m.consecutive_years or 1 for m in rule_set.measures)
+    stored = ws.read(name, where=f"year > {y - back} AND year <= {y}")
+    table = ws.read("enterprises", where=f"year = {y}") if ws.has("enterprises") else None
+    return year_measures(stored, table, rule_set, y)
+
+
+def year_measures(stored: pd.DataFrame, enterprises: pd.DataFrame | None, rule_set: MeasureRules,
+                  year: int) -> Measures:
+    """The measures of ``year`` from the stored enterprise results (``stored``: that year and,
+    for the consecutive-years rates, the years before) and the enterprise table of the year,
+    which gives the bases the results do not carry (用水量, 用气量)."""
+    firms = stored[stored["year"] == year]
+    wanted = [m.base for m in rule_set.measures if m.base and m.base not in firms.columns]
+    if wanted and enterprises is not None:
+        table = enterprises[enterprises["year"] == year]
+        present = [b for b in dict.fromkeys(wanted) if b in table.columns]
+        if present:
+            extra = table[["credit_code", *present]].drop_duplicates("credit_code")
+            firms = firms.merge(extra, on="credit_code", how="left")
+    history = stored.loc[stored["year"] <= year, ["credit_code", "year", "class"]]
+    rows = measure_rows(firms, rule_set, year, history)
+    return Measures(year, rule_set, rows, sorted(int(v) for v in history["year"].unique()))
+
+
+def export_measures(res: Measures, path: str | Path, ws: Workspace) -> Path:
+    """The measures as XLSX (a sheet per agency, a 汇总 sheet by district and class, and notes)
+    or CSV (every row)."""
+    frame = res.rows[[c for c in MEASURE_EXPORT if c in res.rows.columns]]
+    p = Path(path)
+    meta = ws.meta()
+    notes = [
+        ("数据", "示例数据（合成，非真实企业）" if meta.get("sample") == "1" else f"工作空间 {ws.path.name}"),
+        ("年度", str(res.year)),
+        ("措施规则", f"{res.rules.name}：{res.rules.title}" + ("" if res.rules.verified else "（含示例值，未核实）")),
+        ("口径", "金额 = 标准 × 计费基数，换算为一致的单位（如 0.3 元/千瓦时 × 120 万千瓦时 = 36 万元）；"
+                 "减免金额 = 减免比例 × 应纳税额；缺少计费基数的企业列出原因，不计入合计"),
+        ("分类年度", "、".join(map(str, res.history_years)) + " 年的评价分类（连续年度加价按此判断）"),
+        *[(f"{m.title}（{'/'.join(m.classes)} 类）", ("示例值；" if m.example else "") + m.source)
+          for m in res.rules.measures],
+        ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S")),
+    ]
+    if p.suffix.lower() == ".xlsx":
+        sheets = {"汇总": res.summary()}
+        for name in AGENCIES.values():
+            sheets[name] = frame[frame["agency"] == name]
+        return export_sheets(sheets, p, headers={"name": "企业名称"}, notes=notes)
+    if p.suffix.lower() != ".csv":
+        raise InputError(f"措施清单只能导出为 .xlsx 或 .csv，收到 '{p.name}'")
+    return export_table(frame, p, headers={"name": "企业名称"}, sheet="措施清单")

@@ -7,12 +7,14 @@ import csv
 import pandas as pd
 import pytest
 
+from mujun.geo.measures import MeasureRules
 from mujun.geo.rules import ControlRules, Indicator, RuleError, RuleSet
 from mujun.layers.rulesets import (
     RULES_DIR,
     available_rules,
     industry_concordance,
     load_control_rules,
+    load_measure_rules,
     load_rule_set,
     read_veto,
 )
@@ -29,18 +31,20 @@ GB2008_PLOT_RATIO_MIN = {
 
 def test_every_shipped_file_is_listed_and_loads():
     infos = {i.name: i for i in available_rules()}
-    assert set(infos) == {"gb-2008", "gb-2023", "huangyan-2022", "zhejiang-default"}
+    assert set(infos) == {"gb-2008", "gb-2023", "huangyan-2022", "zhejiang-default", "measures-example"}
     assert {n: i.kind for n, i in infos.items()} == {
         "gb-2008": "control", "gb-2023": "control",
-        "huangyan-2022": "evaluation", "zhejiang-default": "evaluation",
+        "huangyan-2022": "evaluation", "zhejiang-default": "evaluation", "measures-example": "measures",
     }
     assert len(list(RULES_DIR.glob("*.toml"))) == len(infos)
     for name, info in infos.items():
         assert info.path.stem == name  # a file is found by the name written inside it
         assert info.title
-        loaded = load_rule_set(name) if info.kind == "evaluation" else load_control_rules(name)
+        load, cls = {"evaluation": (load_rule_set, RuleSet), "control": (load_control_rules, ControlRules),
+                     "measures": (load_measure_rules, MeasureRules)}[info.kind]
+        loaded = load(name)
         assert loaded.name == name
-        assert isinstance(loaded, RuleSet if info.kind == "evaluation" else ControlRules)
+        assert isinstance(loaded, cls)
         assert loaded.verified == info.verified
 
 

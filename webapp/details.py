@@ -12,6 +12,8 @@ from flask import Blueprint, current_app, render_template, request, url_for
 
 from mujun.geo.platforms import GUIDE_LEAD_SHARE, GUIDE_MU, GUIDE_OUTPUT_YI
 from mujun.geo.ranking import ranked
+from mujun.layers.rulesets import load_measure_rules
+from mujun.service import year_measures
 from mujun.webapp import charts, maps
 from mujun.webapp.data import only, record, records, results, where, zone_districts
 from mujun.webapp.parcels import NEIGHBOUR_DEGREES, padded, parcel_context
@@ -219,8 +221,12 @@ def enterprise(code: str):
     changes = [r for r in rows if r["class_change"] in ("升", "降")]
     trend = charts.line_chart(own_years, {"亩均税收": history["tax_per_mu"].tolist()}, title="亩均税收",
                               unit="万元/亩") if len(own_years) > 1 else None
+    table = res.optional("enterprises", year)
+    firm_table = where(table, "credit_code", code) if table is not None else None
+    measures = year_measures(history, firm_table, load_measure_rules(), year)
     return render_template(
         "enterprise.html", title=f"企业 · {row['name']}", e=row, rows=rows, changes=changes, map=mapped,
+        measures=records(measures.rows), measure_rules=measures.rules,
         parcels=[] if parcels is None else records(
             parcels.sort_values("area_mu", ascending=False),
             ["parcel_id", "land_use", "area_mu", "plot_ratio", "building_coefficient", "park_name", "flags"]),
