@@ -18,7 +18,7 @@ from mujun import engines
 from mujun.engines import EvaluationInputs, GeometryResult
 from mujun.geo.errors import InputError, WorkspaceError
 from mujun.geo.evaluation import LEVELS, ZONES, evaluate_year
-from mujun.geo.flags import FLAG_KINDS
+from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS, idle_tier_totals
 from mujun.geo.intensity import ratio_of_sums
 from mujun.geo.judgement import class_counts, judge_year
 from mujun.geo.ranking import numeric_fields, ranked
@@ -47,7 +47,7 @@ from mujun.layers.workspace import (
 YEAR_TABLES = ("flag", "compliance", "benchmark")
 
 __all__ = ["LEVEL_VIEWS", "REVIEW_EXPORT", "Evaluated", "evaluate", "evaluation_inputs", "export_ranking",
-           "export_review", "flags", "overall", "ranking", "review_of_year", "review_rows"]
+           "export_review", "flags", "idle_land", "overall", "ranking", "review_of_year", "review_rows"]
 
 
 @dataclass(frozen=True)
@@ -380,9 +380,12 @@ def _filtered(frame: pd.DataFrame, level: str, classes, district, industry) -> p
 
 
 def flags(ws: Workspace, *, kind: str | None = None, year: int | None = None) -> tuple[pd.DataFrame, int]:
-    """Flagged parcels of a year with their reasons (one row per reason); returns (frame, year)."""
-    if kind is not None and kind not in FLAG_KINDS:
-        raise InputError(f"未知的标记类型 '{kind}'；可用：{', '.join(FLAG_KINDS)}")
+    """Flagged parcels of a year with their reasons (one row per reason), and the parcels to
+    check on site (kind ``site_check``); idle land carries its measure (``idle_tier_label``,
+    ``idle_fee``, ``idle_exemption``). Returns (frame, year)."""
+    kinds = {**FLAG_KINDS, **CHECK_KINDS}
+    if kind is not None and kind not in kinds:
+        raise InputError(f"未知的标记类型 '{kind}'；可用：{', '.join(kinds)}")
     name = result_table("flag")
     years = _evaluated_years(ws)
     if not ws.has(name) or not years:
@@ -391,12 +394,30 @@ def flags(ws: Workspace, *, kind: str | None = None, year: int | None = None) ->
     where = f"year = {year}" + (f" AND kind = '{kind}'" if kind else "")
     f = ws.read(name, where=where)
     parcels = ws.read(result_table("parcel"), where=f"year = {year}")
-    cols = ["parcel_id", "holder_name", "district_name", "park_name", "platform_name", "area_mu", "class"]
+    cols = ["parcel_id", "holder_name", "district_name", "park_name", "platform_name", "area_mu", "class",
+            "building_coefficient", "builtup_fraction", "land_price", "idle_since", "idle_tier", "idle_tier_label",
+            "idle_fee", "idle_exemption"]
     info = parcels[[c for c in cols if c in parcels.columns]].drop_duplicates("parcel_id")
     f = f.merge(info, on="parcel_id", how="left")
-    order = {"idle": 0, "inefficient": 1, "noncompliant": 2}
+    if "idle_tier" in f.columns:  # the measure belongs to the 令第53号 rows, not to a parcel's other flags
+        idle_rule = f["kind"].eq("idle") & ~f["rule"].eq("在产但影像显示空置")
+        for col in ("idle_since", "idle_tier", "idle_tier_label", "idle_fee"):
+            f[col] = f[col].where(idle_rule)
+    order = {"idle": 0, "inefficient": 1, "noncompliant": 2, "site_check": 3}
     f = f.assign(_k=f["kind"].map(order)).sort_values(["_k", "area_mu", "parcel_id"], ascending=[True, False, True])
     return f.drop(columns="_k").reset_index(drop=True), year
+
+
+def idle_land(ws: Workspace, *, year: int | None = None) -> tuple[pd.DataFrame, int]:
+    """Idle parcels of a year under 令第53号 by measure (:func:`mujun.geo.flags.idle_tier_totals`):
+    parcels, land and 土地闲置费 of each tier; returns (table, year)."""
+    years = _evaluated_years(ws)
+    if not ws.has(result_table("parcel")) or not years:
+        raise not_evaluated(ws.path)
+    year = years[-1] if year is None else int(year)
+    if year not in years:
+        raise InputError(f"{year} 年还没有评价结果；已评价年度：{'、'.join(map(str, years))}")
+    return idle_tier_totals(ws.read(result_table("parcel"), where=f"year = {year}")), year
 
 
 def export_ranking(frame: pd.DataFrame, level: str, by: str, year: int, path: str | Path, ws: Workspace) -> Path:
