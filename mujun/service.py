@@ -447,7 +447,8 @@ def export_ranking(frame: pd.DataFrame, level: str, by: str, year: int, path: st
 
 #: Columns of the review export, with headers for those the schema does not label.
 REVIEW_EXPORT = ("parcel_id", "district_name", "park_name", "platform_name", "holder_name", "holder_code",
-                 "area_mu", "tax_per_mu", "target_tax_per_mu", "class", "kinds", "severity", "status", "measure",
+                 "area_mu", "tax_per_mu", "target_tax_per_mu", "class", "kinds", "idle_tier_label", "idle_fee",
+                 "idle_exemption", "builtup_fraction", "building_coefficient", "severity", "status", "measure",
                  "deadline", "comment", "assignee", "decided_by", "decided_at", "version")
 REVIEW_HEADERS = {"class": "权利人分类", "kinds": "列入原因", "severity": "年税收差距(万元)", "status": "审核结论",
                   "measure": "处置措施", "deadline": "整改期限", "comment": "审核意见", "assignee": "经办人",
@@ -499,7 +500,10 @@ def export_review(rows: pd.DataFrame, year: int, path: str | Path, ws: Workspace
     """The review queue with decisions as XLSX/CSV, Chinese headers, and a notes sheet."""
     frame = rows[[c for c in REVIEW_EXPORT if c in rows.columns]]
     notes = [("工作空间", ws.path.name), ("评价年度", str(year)), ("导出时间", time.strftime("%Y-%m-%d %H:%M")),
-             ("列入原因", "闲置、低效、不达标地块和 D 类企业用地；“已无标记”为重新评价后不再标记但已有审核记录的地块"),
+             ("列入原因", "闲置、低效、不达标地块，影像显示空置而建筑系数达到控制指标、需现场核查的地块，和 D 类企业用地；"
+                         "“已无标记”为重新评价后不再标记但已有审核记录的地块"),
+             ("闲置处置", "令第53号：满一年征缴土地闲置费（出让价款的一定比例，见评价规则），满两年为无偿收回候选；"
+                         "政府原因或不可抗力造成的暂停处置"),
              ("年税收差距", "（所在区县同行业亩均税收中位数 − 亩均税收）× 面积，单位万元；按此排序"),
              ("地块数", f"{len(frame):,}")]
     return export_table(frame, path, headers=REVIEW_HEADERS, sheet="审核结果", notes=notes)
