@@ -397,6 +397,35 @@ def flags_cmd(kind, year, top, out, workspace) -> None:
         click.echo(f"已导出 {len(frame)} 条到 {p}")
 
 
+@main.command("remediation")
+@click.option("--district", help="只看一个行政区（名称或代码）")
+@click.option("--firms", is_flag=True, help="逐家列出 D 类企业的次年去向、历年分类、亩均税收变化和用地审核结论")
+@click.option("--top", type=click.IntRange(min=1), help="--firms 时只列前 N 家")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="导出到 .csv 或 .xlsx 文件")
+@_workspace_option
+def remediation_cmd(district, firms, top, out, workspace) -> None:
+    """倒逼整治成效：各年 D 类企业次年提档、仍为 D 类或退出的家数，以及退出企业带走的用地（按行政区和年度）。"""
+    from mujun.service import REMEDIATION_HEADERS, export_remediation, remediation
+
+    ws = Workspace.resolve(workspace)
+    follow, summary = remediation(ws, district=district)
+    if firms:
+        cols = ["year", "name", "district_name", "outcome_label", "class_path", "tax_per_mu", "next_tax_per_mu",
+                "decision_count"]
+        shown = follow[cols].head(top or 20)
+        click.echo(f"D 类企业跟踪：{len(follow)} 家·年")
+        click.echo(_table(shown, [REMEDIATION_HEADERS.get(c) or label(c) for c in cols]))
+        if len(follow) > len(shown):
+            click.echo(f"……共 {len(follow)} 行，用 --top N 显示更多，或 --out 导出全部")
+    else:
+        cols = ["year", "district_name", "d_firms", "improved", "stayed", "left", "improved_share", "left_mu"]
+        click.echo(_table(summary[cols].assign(improved_share=summary["improved_share"] * 100),
+                          [REMEDIATION_HEADERS.get(c) or label(c) for c in cols[:6]] + ["提档比例(%)", "退出企业用地(亩)"]))
+    if out is not None:
+        p = export_remediation(follow if firms else summary, out, ws, firms=firms)
+        click.echo(f"已导出到 {p}")
+
+
 def _idle_lines(totals: pd.DataFrame) -> list[str]:
     """The idle land by 令第53号 measure, one line each, for the terminal."""
     fee_tier = totals[totals["tier"].eq("fee").fillna(False)].iloc[0]

@@ -22,6 +22,7 @@ from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS, idle_tier_totals
 from mujun.geo.intensity import ratio_of_sums
 from mujun.geo.judgement import class_counts, judge_year
 from mujun.geo.ranking import numeric_fields, ranked
+from mujun.geo.remediation import OUTCOMES, d_class_follow_up, remediation_summary
 from mujun.geo.review import PENDING, QUEUE_KINDS, queue
 from mujun.geo.rules import ControlRules, RuleSet
 from mujun.layers.export import export_table
@@ -47,7 +48,8 @@ from mujun.layers.workspace import (
 YEAR_TABLES = ("flag", "compliance", "benchmark")
 
 __all__ = ["LEVEL_VIEWS", "REVIEW_EXPORT", "Evaluated", "evaluate", "evaluation_inputs", "export_ranking",
-           "export_review", "flags", "idle_land", "overall", "ranking", "review_of_year", "review_rows"]
+           "export_remediation", "export_review", "flags", "idle_land", "overall", "ranking", "remediation",
+           "review_of_year", "review_rows"]
 
 
 @dataclass(frozen=True)
@@ -418,6 +420,60 @@ def idle_land(ws: Workspace, *, year: int | None = None) -> tuple[pd.DataFrame, 
     if year not in years:
         raise InputError(f"{year} 年还没有评价结果；已评价年度：{'、'.join(map(str, years))}")
     return idle_tier_totals(ws.read(result_table("parcel"), where=f"year = {year}")), year
+
+
+#: Headers of the 倒逼整治 follow-up's columns that the schema does not label.
+REMEDIATION_HEADERS = {
+    "d_firms": "D类企业数(家)", **{k: f"{v}(家)" for k, v in OUTCOMES.items()},
+    "improved_share": f"{OUTCOMES['improved']}比例", "left_share": f"{OUTCOMES['left']}比例",
+    "left_mu": f"{OUTCOMES['left']}企业用地(亩)", "land_mu": "D类年度用地面积(亩)", "year": "D类年度",
+    "next_year": "次年", "next_class": "次年分类", "outcome_label": "次年去向", "tax_per_mu": "D类年度亩均税收(万元/亩)",
+    "next_tax_per_mu": "次年亩均税收(万元/亩)", "tax_per_mu_change": "亩均税收变化(万元/亩)", "class_path": "历年分类",
+    "decision_count": "用地审核记录数", "decisions": "用地审核结论", "name": "企业名称",
+}
+
+
+def remediation(ws: Workspace, *, district: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """倒逼整治 over the years: every D-class firm followed into the next evaluated year
+    (:func:`mujun.geo.remediation.d_class_follow_up`, with the review decisions on its land)
+    and the outcomes by district and year (:func:`~mujun.geo.remediation.remediation_summary`);
+    of one district (name or code) when given. Returns (firms, summary)."""
+    from mujun.layers.review import decisions
+
+    if not ws.exists():
+        raise missing_workspace(ws.path)
+    years = _evaluated_years(ws)
+    if not ws.has(result_table("enterprise")) or not years:
+        raise not_evaluated(ws.path)
+    if len(years) < 2:
+        raise InputError(f"只评价了 {years[0]} 年；跟踪 D 类企业需要连续两年以上的评价结果（可运行 mujun evaluate --all-years）")
+    ent = ws.read(result_table("enterprise"))
+    if district:
+        keep = ent["district_id"].astype("string").eq(district) | ent["district_name"].astype("string").eq(district)
+        if not keep.any():
+            known = sorted(set(ent["district_name"].dropna().astype(str)))
+            raise InputError(f"没有行政区 '{district}'；可用：{', '.join(known)}")
+        ent = ent[keep.fillna(False).astype(bool)]
+    decided = decisions(ws)
+    parcels = None
+    if len(decided):
+        # only the parcels decided on: at a province's scale result_parcel is millions of rows a year
+        ids = ", ".join("'" + str(i).replace("'", "''") + "'" for i in decided["parcel_id"].unique())
+        parcels = pd.DataFrame(ws.read(result_table("parcel"), where=f"parcel_id IN ({ids})")
+                               .drop(columns="geometry", errors="ignore"))
+    firms = d_class_follow_up(ent, parcels, decided)
+    return firms, remediation_summary(firms)
+
+
+def export_remediation(frame: pd.DataFrame, path: str | Path, ws: Workspace, *, firms: bool = False) -> Path:
+    """The follow-up (per firm, or by district and year) as XLSX/CSV with Chinese headers and notes."""
+    notes = [("数据", "示例数据（合成，非真实企业）" if ws.meta().get("sample") == "1" else f"工作空间 {ws.path.name}"),
+             ("口径", "某年评为 D 类（倒逼整治）的企业在次年的去向：提档 = 次年评为 A、B、C 类；仍为D = 次年仍为 D 类；"
+                     "退出 = 次年不在评价名单上（无评价结果或未参评）。退出企业用地为其 D 类年度的用地面积"),
+             ("比例", "提档比例 = 提档企业数 ÷ D 类企业数；退出比例同"),
+             ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S"))]
+    return export_table(frame, path, headers=REMEDIATION_HEADERS, sheet="D类企业跟踪" if firms else "倒逼整治成效",
+                        notes=notes)
 
 
 def export_ranking(frame: pd.DataFrame, level: str, by: str, year: int, path: str | Path, ws: Workspace) -> Path:
