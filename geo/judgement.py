@@ -13,7 +13,15 @@ import pandas as pd
 
 from mujun.geo._keys import isin, lookup
 from mujun.geo.compliance import compliance, division_2002
-from mujun.geo.flags import FLAG_KINDS, idle_flags, inefficient_flags, noncompliance_flags
+from mujun.geo.flags import (
+    CHECK_KINDS,
+    FLAG_KINDS,
+    idle_flags,
+    idle_tiers,
+    inefficient_flags,
+    noncompliance_flags,
+    site_checks,
+)
 from mujun.geo.platforms import platform_assessment
 from mujun.geo.rules import ControlRules, RuleSet
 from mujun.geo.scoring import class_change, score_enterprises
@@ -64,8 +72,9 @@ def judge_year(
     -------
     dict
         ``enterprise`` scored and classed; ``parcel`` with the holder's class and score,
-        ``idle``, ``inefficient``, ``noncompliant``, ``flags``, ``flag_reasons`` and the
-        what-if gains; ``flag`` and ``compliance`` (long tables); ``benchmark``; and
+        ``idle``, ``inefficient``, ``noncompliant``, ``site_check``, ``flags``, ``flag_reasons``,
+        the idle-land measures (:func:`mujun.geo.flags.idle_tiers`) and the what-if gains;
+        ``flag`` and ``compliance`` (long tables); ``benchmark``; and
         ``platform`` with the assessment columns.
     """
     year = int(results["enterprise"]["year"].iloc[0])
@@ -95,17 +104,24 @@ def judge_year(
 
     checks = compliance(p, control, _division(codes, control.edition, concordance), p, as_of)
     checks.insert(1, "year", year)
+    # bare imagery over buildings that cover the control minimum is checked on site, not idle
+    op, coverage_min = control.limits.get("building_coefficient", (">=", None))
+    coverage_min = coverage_min if op == ">=" else None
     flags = pd.concat(
         [
-            idle_flags(p, rules, as_of, observed),
+            idle_flags(p, rules, as_of, observed, coverage_min=coverage_min),
             inefficient_flags(p, rules, _division(codes, rules.industry_edition, concordance)),
             noncompliance_flags(checks),
+            site_checks(p, rules, observed, coverage_min),
         ],
         ignore_index=True,
     )
     flags.insert(1, "year", year)
-    for kind in FLAG_KINDS:
+    for kind in (*FLAG_KINDS, *CHECK_KINDS):
         p[kind] = isin(p["parcel_id"], flags.loc[flags["kind"] == kind, "parcel_id"])
+    tiers = idle_tiers(p, rules, as_of, observed)
+    for col in tiers.columns:
+        p[col] = tiers[col]
     p["flags"] = _labels(p[list(FLAG_KINDS)], list(FLAG_KINDS.values()))
     # every reason of a parcel in the order of the flags table, joined by "；" (a grouped
     # sum of strings: no Python call per parcel)

@@ -2,7 +2,8 @@
 which decisions are well-formed.
 
 The queue holds every parcel flagged idle (闲置), inefficient (低效) or non-compliant
-(不达标), and every parcel whose holder is classed D. Severity is the yearly tax the parcel
+(不达标), every parcel whose imagery contradicts its building layer (需现场核查, see
+:func:`mujun.geo.flags.site_checks`), and every parcel whose holder is classed D. Severity is the yearly tax the parcel
 falls short by: ``max(target − 亩均税收, 0) × 面积`` in 万元, where the target is the median
 亩均税收 of its district's firms in its industry (see :mod:`mujun.geo.whatif`); a parcel with no
 figures (idle, no record) starts from zero.
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mujun.geo.errors import InputError
-from mujun.geo.flags import FLAG_KINDS
+from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS
 from mujun.geo.rules import CLASSES
 
 __all__ = ["DECISIONS", "MEASURES", "PENDING", "QUEUE_KINDS", "STATUSES", "check_decision", "queue", "severity"]
@@ -29,7 +30,7 @@ MEASURES = ("限期开工", "整治提升", "协议收回", "依法收回", "二
 PENDING = "待审核"
 STATUSES = (PENDING, "需现场核查", "认定闲置", "认定低效", "不予认定")
 #: Why a parcel is in the queue: flag column -> label.
-QUEUE_KINDS = {**FLAG_KINDS, "class_d": f"{CLASSES[-1]}类企业用地"}
+QUEUE_KINDS = {**FLAG_KINDS, **CHECK_KINDS, "class_d": f"{CLASSES[-1]}类企业用地"}
 MAX_COMMENT = 2000
 
 

@@ -84,6 +84,10 @@ class RuleSet:
     idle_investment_share: float = 0.25
     idle_coverage_target: float = 0.30
     bare_builtup_max: float = 0.10
+    idle_fee_years: int = 1  # full years idle: 土地闲置费 due, and the land counts as idle
+    idle_fee_share: float = 0.20  # of the 出让价款
+    idle_recovery_years: int = 2  # full years idle: a candidate for 无偿收回
+    idle_source: str = ""
     industry_edition: str = "GB/T 4754-2017"
 
 
@@ -113,6 +117,13 @@ def _number(value: Any, key: str, source: str, *, low: float | None = None, high
     if high is not None and value > high:
         raise RuleError(f"{_where(source, key)} 不能大于 {high:g}，现为 {value:g}")
     return float(value)
+
+
+def _years(value: Any, key: str, source: str) -> int:
+    years = _number(value, key, source, low=1, high=50)
+    if not years.is_integer():
+        raise RuleError(f"{_where(source, key)} 应为整年数，现为 {years:g}")
+    return int(years)
 
 
 def _table(value: Any, key: str, source: str) -> Mapping[str, Any]:
@@ -269,7 +280,12 @@ def rule_set_from_dict(d: Mapping[str, Any], source: str = "") -> RuleSet:
     if not isinstance(d_class, bool):
         raise RuleError(f"{_where(source, 'inefficient.d_class')} 应为 true 或 false")
     idle = _table(d.get("idle", {}), "idle", source)
-    _unknown(idle, {"developed_share", "investment_share", "coverage_target", "bare_builtup_max"}, "idle", source)
+    _unknown(idle, {"developed_share", "investment_share", "coverage_target", "bare_builtup_max", "fee_years",
+                    "fee_share", "recovery_years", "source"}, "idle", source)
+    fee_years, recovery_years = (_years(idle.get(k, v), f"idle.{k}", source)
+                                 for k, v in (("fee_years", 1), ("recovery_years", 2)))
+    if recovery_years <= fee_years:
+        raise RuleError(f"{_where(source, 'idle.recovery_years')} 应大于 idle.fee_years（{fee_years}），现为 {recovery_years}")
     if not isinstance(d.get("verified", True), bool):
         raise RuleError(f"{_where(source, 'verified')} 应为 true 或 false，现为 {d['verified']!r}")
     edition = d.get("industry_edition", "GB/T 4754-2017")
@@ -285,6 +301,9 @@ def rule_set_from_dict(d: Mapping[str, Any], source: str = "") -> RuleSet:
         idle_investment_share=_number(idle.get("investment_share", 0.25), "idle.investment_share", source, low=0, high=1),
         idle_coverage_target=_number(idle.get("coverage_target", 0.30), "idle.coverage_target", source, low=0.01, high=1),
         bare_builtup_max=_number(idle.get("bare_builtup_max", 0.10), "idle.bare_builtup_max", source, low=0, high=1),
+        idle_fee_years=fee_years, idle_recovery_years=recovery_years,
+        idle_fee_share=_number(idle.get("fee_share", 0.20), "idle.fee_share", source, low=0, high=1),
+        idle_source=str(idle.get("source", "")),
         industry_edition=edition,
     )
 

@@ -18,6 +18,13 @@ from mujun.layers.schema import Field, Kind
 __all__ = ["HeaderMapping", "alias_table", "map_headers", "normalise_header", "parse_overrides", "unit_factor"]
 
 _BRACKETED = re.compile(r"^(?P<key>.*?)\s*[\(\[【〔](?P<unit>[^\)\]】〕]*)[\)\]】〕]\s*$")
+# 等价值 / 当量值 in a bracket after an energy header say which measure of energy it is (the
+# 等价值 counts electricity at the coal burnt to make it, the 当量值 at its heat): part of the
+# field's name, not a unit. Also "（等价值，吨标准煤）", the unit after it.
+_QUALIFIER = re.compile(r"\s*(?P<open>[\(\[【〔])\s*(?P<q>等价值|当量值)\s*(?:(?P<close>[\)\]】〕])|[,;、/]\s*)")
+_ENERGY_WORDS = ("能耗", "能源")
+#: The qualifier of the energy figure the indicators use (单位能耗增加值 = 增加值 / 综合能耗(等价值)).
+ENERGY_MEASURE = "等价值"
 
 # unit -> {spelling: factor to the canonical unit}
 _UNITS: dict[str, dict[str, float]] = {
@@ -51,13 +58,20 @@ def normalise_header(header: object) -> tuple[str, str | None]:
     ('用地面积', 'm2')
     >>> normalise_header("ZDDM")
     ('zddm', None)
+    >>> normalise_header("综合能耗（等价值）"), normalise_header("综合能耗(当量值)(万吨标准煤)")
+    (('综合能耗(等价值)', None), ('综合能耗(当量值)', '万吨标准煤'))
     """
     text = unicodedata.normalize("NFKC", str(header)).strip()
+    qualifier = ""
+    q = _QUALIFIER.search(text)
+    if q and any(w in text[: q.start()] for w in _ENERGY_WORDS):
+        qualifier = f"({q.group('q')})"
+        text = text[: q.start()] + ("" if q.group("close") else q.group("open")) + text[q.end():]
     unit = None
     m = _BRACKETED.match(text)
     if m and m.group("key").strip():
         text, unit = m.group("key"), re.sub(r"\s+", "", m.group("unit")).lower() or None
-    key = re.sub(r"\s+", "", text).lower()
+    key = re.sub(r"\s+", "", text).lower() + qualifier
     return key, unit
 
 
@@ -133,6 +147,11 @@ class HeaderMapping:
     notes: list[str] = field(default_factory=list)
 
 
+def _other_energy_measure(header: object) -> bool:
+    """Whether ``header`` names an energy figure by its 当量值 (not the 等价值 the indicators use)."""
+    return normalise_header(header)[0].endswith("(当量值)")
+
+
 def parse_overrides(items: tuple[str, ...] | list[str]) -> dict[str, str]:
     """Parse ``--map SRC=DST`` options into a dict; a malformed item is refused.
 
@@ -198,6 +217,7 @@ def map_headers(
     table = alias_table(kind)
     out = HeaderMapping()
     taken: dict[str, str] = {}
+    other_measure = {h for h in headers if h not in overrides and _other_energy_measure(h)}
     for h in headers:
         key, unit = normalise_header(h)
         explicit = h in overrides
@@ -205,6 +225,16 @@ def map_headers(
         if dst is None or (not explicit and dst in overrides.values()):
             out.ignored.append(h)
             continue
+        if h in other_measure:
+            # the 当量值 column beside a 等价值 (or unqualified) one of the same field is left out
+            twin = next((o for o in headers if o != h and o not in other_measure
+                         and (overrides.get(o) or table.get(normalise_header(o)[0])) == dst), None)
+            if twin is not None:
+                out.ignored.append(h)
+                out.notes.append(f"字段 '{h}' 未导入：{kind.field(dst).label}取 '{twin}'，单位能耗增加值按{ENERGY_MEASURE}计算")
+                continue
+            out.notes.append(f"字段 '{h}' 按当量值导入为{kind.field(dst).label}；单位能耗增加值通常按{ENERGY_MEASURE}计算，"
+                             f"如有{ENERGY_MEASURE}数据请改用它")
         if dst in taken:
             raise SchemaError(
                 f"{where}字段 '{taken[dst]}' 和 '{h}' 都对应 {dst}（{kind.field(dst).label}）；"

@@ -479,6 +479,15 @@ def _parcels_and_firms(rng, zones, platforms_gdf):
     parcels.loc[~unsupplied & (rng.random(n) < 0.003), "实际开工日期"] = "暂无"
 
     buildings = parcel_buildings(rng, geoms, producing, stalled, owner, weak)
+    # drawn last, so that every figure drawn before stays as it was: the transfer price
+    # (synthetic, 25–60 万元/亩) and a few unstarted parcels whose delay the government or
+    # force majeure caused (令第53号 第八条: no 闲置费, no 无偿收回)
+    price = np.where(~unsupplied, mu * rng.uniform(25, 60, n), np.nan)
+    parcels.insert(parcels.columns.get_loc("约定投资强度"), "出让价款", np.round(price, 1))  # 万元; a Shapefile name holds 10 bytes
+    exempt = rng.choice(np.flatnonzero(idle), size=min(6, int(idle.sum())), replace=False)
+    causes = np.array(["政府原因：规划调整", "政府原因：征地拆迁未完成", "不可抗力：洪涝灾害"])
+    parcels["延迟开工原因"] = None
+    parcels.loc[parcels.index[exempt], "延迟开工原因"] = causes[np.arange(exempt.size) % causes.size]
     return parcels, buildings, enterprises
 
 

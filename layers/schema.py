@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mujun.geo.errors import InputError
-from mujun.geo.flags import FLAG_KINDS
+from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS
 
 __all__ = ["FIELDS_BY_NAME", "KINDS", "RESULT_FIELDS", "Field", "Kind", "get_kind", "label"]
 
@@ -141,6 +141,7 @@ PARCELS = Kind(
         Field("planned_far_min", "容积率下限", "float", None, ("规划容积率下限", "最低容积率"), nonnegative=True),
         Field("planned_far_max", "容积率上限", "float", None, ("规划容积率上限", "最高容积率"), nonnegative=True),
         Field("suspended_since", "停工日期", "date", None, ("停建日期", "停止开发日期")),
+        Field("idle_exemption", "闲置免责情形", aliases=("延迟开工原因", "延期开工原因", "闲置原因", "免责情形", "免责原因")),
         Field("production_due", "约定达产日期", "date", None, ("达产日期", "约定投产日期")),
         Field("contract_tax_per_mu", "约定亩均税收", "float", "万元/亩", ("达产亩均税收", "亩均税收要求")),
         Field("contract_value_added_per_mu", "约定亩均增加值", "float", "万元/亩", ("达产亩均增加值", "亩均增加值要求")),
@@ -173,7 +174,9 @@ ENTERPRISES = Kind(
         Field("value_added", "工业增加值", "float", "万元", ("增加值",)),
         Field("revenue", "营业收入", "float", "万元", ("主营业务收入", "销售收入")),
         Field("output_value", "工业总产值", "float", "万元", ("总产值", "产值")),
-        Field("energy_tce", "综合能耗", "float", "吨标准煤", ("能耗", "综合能源消费量", "综合能耗(等价值)")),
+        Field("energy_tce", "综合能耗", "float", "吨标准煤", ("能耗", "综合能源消费量", "综合能耗(等价值)",
+                                                           "综合能源消费量(等价值)", "能耗(等价值)",
+                                                           "综合能耗(当量值)", "综合能源消费量(当量值)", "能耗(当量值)")),
         Field("emissions", "排放当量", "float", "吨", ("主要污染物排放当量", "排污当量", "污染物排放当量")),
         Field("rd_expense", "研发经费", "float", "万元", ("研发费用", "R&D经费", "研发经费支出")),
         Field("employees", "年平均职工人数", "float", "人", ("职工人数", "从业人员", "从业人员数", "年平均从业人员")),
@@ -277,7 +280,11 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field("benchmark", "基准值", "float"),
     Field("weight", "权重", "float"),
     # flags, compliance, what-if
-    *(Field(kind, name, "bool") for kind, name in FLAG_KINDS.items()),
+    *(Field(kind, name, "bool") for kind, name in {**FLAG_KINDS, **CHECK_KINDS}.items()),
+    Field("idle_since", "闲置起算日期", "date"),
+    Field("idle_tier", "闲置处置档次"),
+    Field("idle_tier_label", "闲置处置"),
+    Field("idle_fee", "土地闲置费", "float", "万元"),
     Field("flags", "标记"),
     Field("flag_reasons", "标记原因"),
     Field("kind_label", "标记类型"),

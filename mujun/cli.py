@@ -20,7 +20,7 @@ import pandas as pd
 
 from mujun import engines
 from mujun.geo.errors import InputError, MujunError
-from mujun.geo.flags import FLAG_KINDS
+from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS
 from mujun.layers import accounts
 from mujun.layers.review import log_event
 from mujun.layers.schema import KINDS, label
@@ -444,30 +444,82 @@ def _measure_lines(res) -> list[str]:
     return lines
 
 
-@main.command("flags", help=f"列出被标记的地块（{'、'.join(FLAG_KINDS.values())}）及原因。")
-@click.option("--kind", type=click.Choice(list(FLAG_KINDS)), help=f"只看一类：{'、'.join(FLAG_KINDS.values())}")
+@main.command("flags", help=f"列出被标记的地块（{'、'.join(FLAG_KINDS.values())}）及原因，以及影像与建筑数据矛盾、"
+                           f"{CHECK_KINDS['site_check']}的地块；闲置土地附令第53号的处置档次和土地闲置费。")
+@click.option("--kind", type=click.Choice([*FLAG_KINDS, *CHECK_KINDS]),
+              help=f"只看一类：{'、'.join(f'{k} {v}' for k, v in {**FLAG_KINDS, **CHECK_KINDS}.items())}")
 @click.option("--year", type=int, help="年度（默认：最近评价的年度）")
 @click.option("--top", type=click.IntRange(min=1), help="只列前 N 条")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="导出到 .csv 或 .xlsx 文件")
 @_workspace_option
 def flags_cmd(kind, year, top, out, workspace) -> None:
     from mujun.layers.export import export_table
-    from mujun.service import flags
+    from mujun.service import flags, idle_land
 
     ws = Workspace.resolve(workspace)
     frame, y = flags(ws, kind=kind, year=year)
     cols = ["parcel_id", "kind_label", "reason", "holder_name", "district_name", "area_mu"]
+    if kind == "idle":
+        cols[3:3] = [c for c in ("idle_tier_label", "idle_fee") if c in frame.columns]
     shown = frame[cols].head(top or 20)
     click.echo(f"{y} 年标记地块：{frame['parcel_id'].nunique()} 宗，{len(frame)} 条原因")
     click.echo(_table(shown, [label(c) for c in cols]))
     if len(frame) > len(shown):
         click.echo(f"……共 {len(frame)} 条，用 --top N 显示更多，或 --out 导出全部")
+    if frame["kind"].eq("idle").any():
+        for line in _idle_lines(idle_land(ws, year=y)[0]):
+            click.echo(line)
     if out is not None:
-        export_cols = ["parcel_id", "kind_label", "rule", "reason", "value", "threshold", "holder_name",
-                       "district_name", "park_name", "platform_name", "area_mu", "class", "year"]
+        export_cols = ["parcel_id", "kind_label", "rule", "reason", "value", "threshold", "idle_tier_label",
+                       "idle_fee", "land_price", "idle_since", "idle_exemption", "building_coefficient",
+                       "builtup_fraction", "holder_name", "district_name", "park_name", "platform_name", "area_mu",
+                       "class", "year"]
         data = frame[[c for c in export_cols if c in frame.columns]]
         p = export_table(data, out, headers={"value": "数值", "threshold": "阈值"}, sheet="标记地块")
         click.echo(f"已导出 {len(frame)} 条到 {p}")
+
+
+@main.command("remediation")
+@click.option("--district", help="只看一个行政区（名称或代码）")
+@click.option("--firms", is_flag=True, help="逐家列出 D 类企业的次年去向、历年分类、亩均税收变化和用地审核结论")
+@click.option("--top", type=click.IntRange(min=1), help="--firms 时只列前 N 家")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="导出到 .csv 或 .xlsx 文件")
+@_workspace_option
+def remediation_cmd(district, firms, top, out, workspace) -> None:
+    """倒逼整治成效：各年 D 类企业次年提档、仍为 D 类或退出的家数，以及退出企业带走的用地（按行政区和年度）。"""
+    from mujun.service import REMEDIATION_HEADERS, export_remediation, remediation
+
+    ws = Workspace.resolve(workspace)
+    follow, summary = remediation(ws, district=district)
+    if firms:
+        cols = ["year", "name", "district_name", "outcome_label", "class_path", "tax_per_mu", "next_tax_per_mu",
+                "decision_count"]
+        shown = follow[cols].head(top or 20)
+        click.echo(f"D 类企业跟踪：{len(follow)} 家·年")
+        click.echo(_table(shown, [REMEDIATION_HEADERS.get(c) or label(c) for c in cols]))
+        if len(follow) > len(shown):
+            click.echo(f"……共 {len(follow)} 行，用 --top N 显示更多，或 --out 导出全部")
+    else:
+        cols = ["year", "district_name", "d_firms", "improved", "stayed", "left", "improved_share", "left_mu"]
+        click.echo(_table(summary[cols].assign(improved_share=summary["improved_share"] * 100),
+                          [REMEDIATION_HEADERS.get(c) or label(c) for c in cols[:6]] + ["提档比例(%)", "退出企业用地(亩)"]))
+    if out is not None:
+        p = export_remediation(follow if firms else summary, out, ws, firms=firms)
+        click.echo(f"已导出到 {p}")
+
+
+def _idle_lines(totals: pd.DataFrame) -> list[str]:
+    """The idle land by 令第53号 measure, one line each, for the terminal."""
+    fee_tier = totals[totals["tier"].eq("fee").fillna(False)].iloc[0]
+    lines = ["闲置土地处置（令第53号）："]
+    for row in totals.itertuples():  # one row per measure (three and a total), not per parcel
+        text = f"  {row.tier_label} {row.parcel_count} 宗（{row.area_mu:,.1f} 亩）"
+        if row.tier == "fee" or pd.isna(row.tier):  # the fee tier and the total
+            text += f"，土地闲置费 {row.idle_fee:,.1f} 万元"
+        lines.append(text)
+    if fee_tier["unpriced_count"]:
+        lines.append(f"  其中 {fee_tier['unpriced_count']} 宗缺少出让价款，闲置费未计入；请补录出让价款后重新导入地块")
+    return lines
 
 
 @main.command()

@@ -18,7 +18,7 @@ from mujun import engines
 from mujun.engines import EvaluationInputs, GeometryResult
 from mujun.geo.errors import InputError, WorkspaceError
 from mujun.geo.evaluation import LEVELS, ZONES, evaluate_year
-from mujun.geo.flags import FLAG_KINDS
+from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS, idle_tier_totals
 from mujun.geo.intensity import ratio_of_sums
 from mujun.geo.judgement import class_counts, judge_year
 from mujun.geo.measures import (
@@ -31,6 +31,7 @@ from mujun.geo.measures import (
     measure_totals,
 )
 from mujun.geo.ranking import numeric_fields, ranked
+from mujun.geo.remediation import OUTCOMES, d_class_follow_up, remediation_summary
 from mujun.geo.review import PENDING, QUEUE_KINDS, queue
 from mujun.geo.rules import GROUPS, ControlRules, RuleSet
 from mujun.geo.scoring import class_change, class_migration, score_enterprises
@@ -59,9 +60,9 @@ from mujun.layers.workspace import (
 YEAR_TABLES = ("flag", "compliance", "benchmark")
 
 __all__ = ["LEVEL_VIEWS", "MEASURE_EXPORT", "REVIEW_EXPORT", "Evaluated", "Measures", "RuleComparison",
-           "compare_rules", "evaluate", "evaluation_inputs", "export_measures", "export_ranking", "export_review",
-           "export_rule_comparison", "flags", "measures", "overall", "ranking", "review_of_year", "review_rows",
-           "year_measures"]
+           "compare_rules", "evaluate", "evaluation_inputs", "export_measures", "export_ranking", "export_remediation",
+           "export_review", "export_rule_comparison", "flags", "idle_land", "measures", "overall", "ranking",
+           "remediation", "review_of_year", "review_rows", "year_measures"]
 
 
 @dataclass(frozen=True)
@@ -462,9 +463,12 @@ def _filtered(frame: pd.DataFrame, level: str, classes, district, industry) -> p
 
 
 def flags(ws: Workspace, *, kind: str | None = None, year: int | None = None) -> tuple[pd.DataFrame, int]:
-    """Flagged parcels of a year with their reasons (one row per reason); returns (frame, year)."""
-    if kind is not None and kind not in FLAG_KINDS:
-        raise InputError(f"未知的标记类型 '{kind}'；可用：{', '.join(FLAG_KINDS)}")
+    """Flagged parcels of a year with their reasons (one row per reason), and the parcels to
+    check on site (kind ``site_check``); idle land carries its measure (``idle_tier_label``,
+    ``idle_fee``, ``idle_exemption``). Returns (frame, year)."""
+    kinds = {**FLAG_KINDS, **CHECK_KINDS}
+    if kind is not None and kind not in kinds:
+        raise InputError(f"未知的标记类型 '{kind}'；可用：{', '.join(kinds)}")
     name = result_table("flag")
     years = _evaluated_years(ws)
     if not ws.has(name) or not years:
@@ -473,12 +477,84 @@ def flags(ws: Workspace, *, kind: str | None = None, year: int | None = None) ->
     where = f"year = {year}" + (f" AND kind = '{kind}'" if kind else "")
     f = ws.read(name, where=where)
     parcels = ws.read(result_table("parcel"), where=f"year = {year}")
-    cols = ["parcel_id", "holder_name", "district_name", "park_name", "platform_name", "area_mu", "class"]
+    cols = ["parcel_id", "holder_name", "district_name", "park_name", "platform_name", "area_mu", "class",
+            "building_coefficient", "builtup_fraction", "land_price", "idle_since", "idle_tier", "idle_tier_label",
+            "idle_fee", "idle_exemption"]
     info = parcels[[c for c in cols if c in parcels.columns]].drop_duplicates("parcel_id")
     f = f.merge(info, on="parcel_id", how="left")
-    order = {"idle": 0, "inefficient": 1, "noncompliant": 2}
+    if "idle_tier" in f.columns:  # the measure belongs to the 令第53号 rows, not to a parcel's other flags
+        idle_rule = f["kind"].eq("idle") & ~f["rule"].eq("在产但影像显示空置")
+        for col in ("idle_since", "idle_tier", "idle_tier_label", "idle_fee"):
+            f[col] = f[col].where(idle_rule)
+    order = {"idle": 0, "inefficient": 1, "noncompliant": 2, "site_check": 3}
     f = f.assign(_k=f["kind"].map(order)).sort_values(["_k", "area_mu", "parcel_id"], ascending=[True, False, True])
     return f.drop(columns="_k").reset_index(drop=True), year
+
+
+def idle_land(ws: Workspace, *, year: int | None = None) -> tuple[pd.DataFrame, int]:
+    """Idle parcels of a year under 令第53号 by measure (:func:`mujun.geo.flags.idle_tier_totals`):
+    parcels, land and 土地闲置费 of each tier; returns (table, year)."""
+    years = _evaluated_years(ws)
+    if not ws.has(result_table("parcel")) or not years:
+        raise not_evaluated(ws.path)
+    year = years[-1] if year is None else int(year)
+    if year not in years:
+        raise InputError(f"{year} 年还没有评价结果；已评价年度：{'、'.join(map(str, years))}")
+    return idle_tier_totals(ws.read(result_table("parcel"), where=f"year = {year}")), year
+
+
+#: Headers of the 倒逼整治 follow-up's columns that the schema does not label.
+REMEDIATION_HEADERS = {
+    "d_firms": "D类企业数(家)", **{k: f"{v}(家)" for k, v in OUTCOMES.items()},
+    "improved_share": f"{OUTCOMES['improved']}比例", "left_share": f"{OUTCOMES['left']}比例",
+    "left_mu": f"{OUTCOMES['left']}企业用地(亩)", "land_mu": "D类年度用地面积(亩)", "year": "D类年度",
+    "next_year": "次年", "next_class": "次年分类", "outcome_label": "次年去向", "tax_per_mu": "D类年度亩均税收(万元/亩)",
+    "next_tax_per_mu": "次年亩均税收(万元/亩)", "tax_per_mu_change": "亩均税收变化(万元/亩)", "class_path": "历年分类",
+    "decision_count": "用地审核记录数", "decisions": "用地审核结论", "name": "企业名称",
+}
+
+
+def remediation(ws: Workspace, *, district: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """倒逼整治 over the years: every D-class firm followed into the next evaluated year
+    (:func:`mujun.geo.remediation.d_class_follow_up`, with the review decisions on its land)
+    and the outcomes by district and year (:func:`~mujun.geo.remediation.remediation_summary`);
+    of one district (name or code) when given. Returns (firms, summary)."""
+    from mujun.layers.review import decisions
+
+    if not ws.exists():
+        raise missing_workspace(ws.path)
+    years = _evaluated_years(ws)
+    if not ws.has(result_table("enterprise")) or not years:
+        raise not_evaluated(ws.path)
+    if len(years) < 2:
+        raise InputError(f"只评价了 {years[0]} 年；跟踪 D 类企业需要连续两年以上的评价结果（可运行 mujun evaluate --all-years）")
+    ent = ws.read(result_table("enterprise"))
+    if district:
+        keep = ent["district_id"].astype("string").eq(district) | ent["district_name"].astype("string").eq(district)
+        if not keep.any():
+            known = sorted(set(ent["district_name"].dropna().astype(str)))
+            raise InputError(f"没有行政区 '{district}'；可用：{', '.join(known)}")
+        ent = ent[keep.fillna(False).astype(bool)]
+    decided = decisions(ws)
+    parcels = None
+    if len(decided):
+        # only the parcels decided on: at a province's scale result_parcel is millions of rows a year
+        ids = ", ".join("'" + str(i).replace("'", "''") + "'" for i in decided["parcel_id"].unique())
+        parcels = pd.DataFrame(ws.read(result_table("parcel"), where=f"parcel_id IN ({ids})")
+                               .drop(columns="geometry", errors="ignore"))
+    firms = d_class_follow_up(ent, parcels, decided)
+    return firms, remediation_summary(firms)
+
+
+def export_remediation(frame: pd.DataFrame, path: str | Path, ws: Workspace, *, firms: bool = False) -> Path:
+    """The follow-up (per firm, or by district and year) as XLSX/CSV with Chinese headers and notes."""
+    notes = [("数据", "示例数据（合成，非真实企业）" if ws.meta().get("sample") == "1" else f"工作空间 {ws.path.name}"),
+             ("口径", "某年评为 D 类（倒逼整治）的企业在次年的去向：提档 = 次年评为 A、B、C 类；仍为D = 次年仍为 D 类；"
+                     "退出 = 次年不在评价名单上（无评价结果或未参评）。退出企业用地为其 D 类年度的用地面积"),
+             ("比例", "提档比例 = 提档企业数 ÷ D 类企业数；退出比例同"),
+             ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S"))]
+    return export_table(frame, path, headers=REMEDIATION_HEADERS, sheet="D类企业跟踪" if firms else "倒逼整治成效",
+                        notes=notes)
 
 
 def export_ranking(frame: pd.DataFrame, level: str, by: str, year: int, path: str | Path, ws: Workspace) -> Path:
@@ -508,7 +584,8 @@ def export_ranking(frame: pd.DataFrame, level: str, by: str, year: int, path: st
 
 #: Columns of the review export, with headers for those the schema does not label.
 REVIEW_EXPORT = ("parcel_id", "district_name", "park_name", "platform_name", "holder_name", "holder_code",
-                 "area_mu", "tax_per_mu", "target_tax_per_mu", "class", "kinds", "severity", "status", "measure",
+                 "area_mu", "tax_per_mu", "target_tax_per_mu", "class", "kinds", "idle_tier_label", "idle_fee",
+                 "idle_exemption", "builtup_fraction", "building_coefficient", "severity", "status", "measure",
                  "deadline", "comment", "assignee", "decided_by", "decided_at", "version")
 REVIEW_HEADERS = {"class": "权利人分类", "kinds": "列入原因", "severity": "年税收差距(万元)", "status": "审核结论",
                   "measure": "处置措施", "deadline": "整改期限", "comment": "审核意见", "assignee": "经办人",
@@ -560,7 +637,10 @@ def export_review(rows: pd.DataFrame, year: int, path: str | Path, ws: Workspace
     """The review queue with decisions as XLSX/CSV, Chinese headers, and a notes sheet."""
     frame = rows[[c for c in REVIEW_EXPORT if c in rows.columns]]
     notes = [("工作空间", ws.path.name), ("评价年度", str(year)), ("导出时间", time.strftime("%Y-%m-%d %H:%M")),
-             ("列入原因", "闲置、低效、不达标地块和 D 类企业用地；“已无标记”为重新评价后不再标记但已有审核记录的地块"),
+             ("列入原因", "闲置、低效、不达标地块，影像显示空置而建筑系数达到控制指标、需现场核查的地块，和 D 类企业用地；"
+                         "“已无标记”为重新评价后不再标记但已有审核记录的地块"),
+             ("闲置处置", "令第53号：满一年征缴土地闲置费（出让价款的一定比例，见评价规则），满两年为无偿收回候选；"
+                         "政府原因或不可抗力造成的暂停处置"),
              ("年税收差距", "（所在区县同行业亩均税收中位数 − 亩均税收）× 面积，单位万元；按此排序"),
              ("地块数", f"{len(frame):,}")]
     return export_table(frame, path, headers=REVIEW_HEADERS, sheet="审核结果", notes=notes)

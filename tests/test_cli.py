@@ -110,7 +110,7 @@ def test_info_lists_layers(runner, sample_workspace):
         (["evaluate", "--year", "abc"], "mujun evaluate：--year 应为整数，收到 'abc'"),
         (["evaluate", "--engine", "spark"], "--engine 应为 default、dask 之一，收到 'spark'"),
         (["rank", "--top", "0"], "mujun rank：--top 应不小于 1，收到 0"),
-        (["flags", "--kind", "lazy"], "--kind 应为 idle、inefficient、noncompliant 之一"),
+        (["flags", "--kind", "lazy"], "--kind 应为 idle、inefficient、noncompliant、site_check 之一"),
         (["info", "--bogus"], "mujun info：没有选项 --bogus"),
         (["info", "extra"], "多余的参数：extra"),
         (["user", "add", "bob"], "mujun user add：缺少选项 --role（可选：viewer、reviewer、admin）"),

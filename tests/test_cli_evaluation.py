@@ -6,6 +6,7 @@ import csv
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 from conftest import xlsx_rows
@@ -140,6 +141,46 @@ def test_flags_lists_reasons_and_exports(sample_workspace, tmp_path):
     head = list(rows[0])
     assert "原因" in head and "宗地编号" in head and "标记类型" in head
     assert {r[head.index("标记类型")] for r in rows[1:]} == {"闲置"}
+
+
+def test_idle_land_of_the_sample_by_measure(sample_workspace, tmp_path):
+    """令第53号 on the sample's last year: the tiers, their fee, the exemptions, the site checks."""
+    year = YEARS[-1]
+    par = sample_workspace.read(result_table("parcel"), where=f"year = {year}").set_index("parcel_id")
+    flags = sample_workspace.read(result_table("flag"), where=f"year = {year}")
+    unstarted = par.loc[flags.loc[flags["rule"] == "未动工满一年", "parcel_id"]]
+    assert len(unstarted) == 201
+    # two full calendar years after the agreed start by 31 December: 148 (one more is 730 days
+    # after a start on 2024-01-01, but 2024 has 366 days); six of them have an exemption
+    two_years = unstarted["agreed_start"] + pd.DateOffset(years=2) <= pd.Timestamp(f"{year}-12-31")
+    assert int(two_years.sum()) == 148
+    assert unstarted["idle_tier"].value_counts().to_dict() == {"recovery": 142, "fee": 53, "suspended": 6}
+    assert unstarted["idle_exemption"].notna().sum() == 6
+    assert unstarted.loc[unstarted["idle_exemption"].notna(), "idle_tier"].eq("suspended").all()
+    # the fee is 20 % of the transfer price, in the fee tier only
+    fee = par[par["idle_tier"] == "fee"]
+    assert ((fee["idle_fee"] - 0.2 * fee["land_price"]).abs() < 0.006).all()
+    assert par.loc[par["idle_tier"] != "fee", "idle_fee"].isna().all()
+    # imagery bare over buildings covering at least 30 %: checked on site, not idle
+    checks = par[par["site_check"].astype(bool)]
+    assert len(checks) > 0 and (checks["building_coefficient"] >= 0.30).all()
+    assert not checks["idle"].astype(bool).any()
+
+    res = run("flags", "-w", str(sample_workspace.path), "--kind", "idle")
+    assert res.exit_code == 0, res.output
+    total = fee["idle_fee"].sum()
+    assert f"征缴土地闲置费 {len(fee)} 宗（{fee['area_mu'].sum():,.1f} 亩），土地闲置费 {total:,.1f} 万元" in res.output
+    assert f"，土地闲置费 {total:,.1f} 万元\n" in res.output.split("合计")[1]
+    recovery = par[par["idle_tier"] == "recovery"]  # the unstarted and the stalled
+    assert f"无偿收回候选 {len(recovery)} 宗（{recovery['area_mu'].sum():,.1f} 亩）" in res.output
+    assert "暂停处置 6 宗" in res.output
+    out = tmp_path / "checks.csv"
+    res = run("flags", "-w", str(sample_workspace.path), "--kind", "site_check", "--out", str(out))
+    assert res.exit_code == 0, res.output
+    with out.open(encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(checks) and {r["标记类型"] for r in rows} == {"需现场核查"}
+    assert all(float(r["建筑系数"]) >= 0.30 and float(r["影像建成比例"]) <= 0.10 for r in rows)
 
 
 def test_platform_assessment_on_the_sample(sample_workspace):

@@ -7,8 +7,17 @@ import pandas as pd
 import pytest
 
 from mujun.geo.compliance import compliance
-from mujun.geo.flags import FLAG_KINDS, idle_flags, inefficient_flags, noncompliance_flags
-from mujun.geo.rules import control_rules_from_dict, rule_set_from_dict
+from mujun.geo.errors import InputError
+from mujun.geo.flags import (
+    FLAG_KINDS,
+    IDLE_TIERS,
+    idle_flags,
+    idle_tiers,
+    inefficient_flags,
+    noncompliance_flags,
+    site_checks,
+)
+from mujun.geo.rules import RuleError, control_rules_from_dict, rule_set_from_dict
 from mujun.layers.rulesets import load_rule_set
 
 AS_OF = pd.Timestamp("2025-06-30")
@@ -166,6 +175,135 @@ def test_producing_parcel_that_looks_empty_on_imagery(rules):
 def test_no_flags_gives_the_columns(rules):
     flags = idle_flags(_parcels({"x": {}}), rules, AS_OF, pd.Series([0.5]))
     assert flags.empty and list(flags.columns) == COLUMNS
+
+
+def test_bare_imagery_over_buildings_covering_the_control_minimum_is_not_idle(rules):
+    # the control rules' 建筑系数 minimum is 30 %: at or above it the buildings contradict the imagery
+    built = {"building_count": 2, "footprint_m2": 2000.0, "output_value": 500.0}
+    p = _parcels({
+        "C1": {**built, "building_coefficient": 0.30},  # exactly the minimum: a site check
+        "C2": {**built, "building_coefficient": 0.2999},  # just under: idle on imagery
+        "C3": {**built, "building_coefficient": 0.45},  # 45 %: a site check
+        "C4": {**built, "building_coefficient": 0.45, "output_value": 0.0},  # not producing: neither
+    })
+    builtup = pd.Series([0.05, 0.05, 0.10, 0.0], index=p.index)
+    flags = idle_flags(p, rules, AS_OF, builtup, coverage_min=0.30)
+    assert _rules_of(flags) == {"C2": [BARE]}
+    checks = site_checks(p, rules, builtup, 0.30)
+    assert _rules_of(checks) == {"C1": ["影像与建筑数据矛盾"], "C3": ["影像与建筑数据矛盾"]}
+    assert set(checks["kind"]) == {"site_check"} and set(checks["kind_label"]) == {"需现场核查"}
+    c3 = checks.set_index("parcel_id").loc["C3"]
+    assert c3["value"] == 0.10 and c3["threshold"] == 0.10
+    assert c3["reason"] == ("影像建成比例 10.0%（不高于 10%），但建筑数据的建筑系数为 45.0%（不低于控制指标 30%）："
+                            "影像与建筑数据矛盾，需现场核查")
+    assert list(checks.columns) == COLUMNS
+
+
+def test_no_site_checks_without_imagery_or_a_control_minimum(rules):
+    p = _parcels({"C": {"building_count": 2, "output_value": 500.0, "building_coefficient": 0.5}})
+    assert site_checks(p, rules, None, 0.30).empty
+    assert site_checks(p, rules, pd.Series([0.0]), None).empty
+    assert _rules_of(idle_flags(p, rules, AS_OF, pd.Series([0.0]))) == {"C": [BARE]}  # no minimum given
+
+
+# --- 令第53号 第十四条: 闲置费 after one year, 无偿收回 after two; 第八条 exemptions ----------------
+
+def test_shipped_rules_hold_the_idle_measures_with_their_source(rules):
+    assert rules.idle_fee_years == 1 and rules.idle_recovery_years == 2 and rules.idle_fee_share == 0.20
+    assert "令第53号" in rules.idle_source
+
+
+def test_idle_tiers_at_exactly_one_and_exactly_two_years(rules):
+    p = _parcels({
+        "T1": {"agreed_start": "2024-06-30", "land_price": 1500.0},  # exactly one year: the fee
+        "T2": {"agreed_start": "2023-07-01", "land_price": 1500.0},  # one day short of two: still the fee
+        "T3": {"agreed_start": "2023-06-30", "land_price": 1500.0},  # exactly two years: recovery
+        "T4": {"agreed_start": "2024-07-01", "land_price": 1500.0},  # one day short of one: not idle
+        "T5": {"agreed_start": "2024-01-01", "land_price": np.nan},  # fee due, price unknown
+        "T6": {"agreed_start": "2020-01-01", "footprint_m2": 900.0, "land_price": 1500.0},  # built
+    })
+    t = idle_tiers(p, rules, AS_OF).set_index(p["parcel_id"])
+    assert t["idle_tier"].fillna("").tolist() == ["fee", "fee", "recovery", "", "fee", ""]
+    assert t["idle_tier_label"].fillna("").tolist() == [IDLE_TIERS["fee"], IDLE_TIERS["fee"], "无偿收回候选", "",
+                                                        "征缴土地闲置费", ""]
+    # 20 % of the 出让价款 of 1500 万元 = 300 万元, only in the fee tier
+    assert t["idle_fee"].tolist()[:2] == [300.0, 300.0]
+    assert np.isnan(t["idle_fee"]).tolist() == [False, False, True, True, True, True]
+    assert t.loc["T3", "idle_since"] == pd.Timestamp("2023-06-30")
+    assert t.loc["T1", "idle_since"] == pd.Timestamp("2024-06-30")
+    # the fee tier and the idle flag agree
+    assert set(_rules_of(idle_flags(p, rules, AS_OF))) == {"T1", "T2", "T3", "T5"}
+
+
+def test_stalled_land_is_tiered_from_its_stop_date(rules):
+    low = {**STARTED, "building_coefficient": 0.03, "land_price": 800.0}
+    p = _parcels({
+        "S1": {**low, "suspended_since": "2024-06-30"},  # stopped one year ago: the fee
+        "S2": {**low, "suspended_since": "2023-06-30"},  # two years: recovery
+        "S3": {**low, "suspended_since": "2024-07-01"},  # not yet a year: not idle
+    })
+    t = idle_tiers(p, rules, AS_OF)
+    assert t["idle_tier"].fillna("").tolist() == ["fee", "recovery", ""]
+    assert t["idle_fee"].iloc[0] == pytest.approx(160.0)
+
+
+def test_imagery_alone_sets_no_tier(rules):
+    p = _parcels({"B": {"building_count": 2, "output_value": 500.0, "building_coefficient": 0.1,
+                        "land_price": 500.0}})
+    assert _rules_of(idle_flags(p, rules, AS_OF, pd.Series([0.0]))) == {"B": [BARE]}
+    assert idle_tiers(p, rules, AS_OF, pd.Series([0.0]))["idle_tier"].isna().all()
+
+
+def test_exemption_suspends_both_tiers(rules):
+    p = _parcels({
+        "E1": {"agreed_start": "2024-06-30", "land_price": 1500.0, "idle_exemption": " 政府原因：规划调整 "},
+        "E2": {"agreed_start": "2022-01-01", "land_price": 1500.0, "idle_exemption": "不可抗力"},
+        "E3": {"agreed_start": "2022-01-01", "land_price": 1500.0, "idle_exemption": ""},  # blank: none
+        "E4": {"agreed_start": "2025-01-01", "idle_exemption": "政府原因"},  # not idle yet
+    })
+    t = idle_tiers(p, rules, AS_OF)
+    assert t["idle_tier"].fillna("").tolist() == ["suspended", "suspended", "recovery", ""]
+    assert t["idle_tier_label"].iloc[0] == "暂停处置"
+    assert t["idle_fee"].isna().all()  # no fee while suspended
+    # still idle land (第八条 changes the measure, not the finding)
+    assert set(_rules_of(idle_flags(p, rules, AS_OF))) == {"E1", "E2", "E3"}
+
+
+def test_unknown_exemption_is_refused_naming_the_parcel(rules):
+    p = _parcels({
+        "X1": {"agreed_start": "2024-01-01", "idle_exemption": "政府原因"},
+        "X2": {"agreed_start": "2024-01-01", "idle_exemption": "企业资金困难"},
+        "X3": {"agreed_start": "2024-01-01", "idle_exemption": "资金"},
+    })
+    with pytest.raises(InputError, match=r"地块 X2 的闲置免责情形 '企业资金困难' 无法识别（另有 1 宗）；请填写“政府原因”或“不可抗力”"):
+        idle_tiers(p, rules, AS_OF)
+
+
+def test_idle_years_come_from_the_rule_file():
+    r = rule_set_from_dict({"name": "t", "title": "t", "idle": {"fee_years": 2, "recovery_years": 3, "fee_share": 0.1},
+                            "groups": {"above_scale": {"indicators": [{"key": "tax_per_mu", "weight": 1}]}}})
+    p = _parcels({"A": {"agreed_start": "2023-06-30", "land_price": 1000.0},
+                  "B": {"agreed_start": "2023-07-01", "land_price": 1000.0}})
+    flags = idle_flags(p, r, AS_OF)
+    assert _rules_of(flags) == {"A": ["未动工满两年"]}
+    assert "已满两年仍未开工" in flags["reason"].iloc[0] and flags["threshold"].iloc[0] == 730
+    t = idle_tiers(p, r, AS_OF)
+    assert t["idle_tier"].fillna("").tolist() == ["fee", ""] and t["idle_fee"].iloc[0] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize(
+    ("idle", "message"),
+    [
+        ({"fee_years": 2, "recovery_years": 2}, "idle.recovery_years 应大于 idle.fee_years（2），现为 2"),
+        ({"fee_years": 1.5}, "idle.fee_years 应为整年数，现为 1.5"),
+        ({"fee_share": 1.2}, "idle.fee_share 不能大于 1"),
+        ({"fee_years": 0}, "idle.fee_years 不能小于 1"),
+    ],
+)
+def test_idle_rules_refused(idle, message):
+    with pytest.raises(RuleError, match=message):
+        rule_set_from_dict({"name": "t", "title": "t", "idle": idle,
+                            "groups": {"above_scale": {"indicators": [{"key": "tax_per_mu", "weight": 1}]}}})
 
 
 # --- 低效 --------------------------------------------------------------------------------

@@ -239,6 +239,57 @@ def test_two_columns_for_one_field_refused(headers, first, second):
     assert f"'{first}' 和 '{second}'" in str(err.value)
 
 
+# -- energy measures: 等价值 / 当量值 qualify the field, they are not units ---------------------
+@pytest.mark.parametrize(
+    ("header", "factor"),
+    [
+        ("综合能耗(等价值)", None),
+        ("综合能耗（等价值）", None),  # full-width brackets
+        ("综合能耗（当量值）", None),
+        ("综合能耗 【等价值】", None),
+        ("综合能源消费量（等价值）", None),
+        ("综合能耗(等价值)(万吨标准煤)", 1e4),  # the unit in a second bracket
+        ("综合能耗（等价值，万吨标准煤）", 1e4),  # or after the qualifier in the same one
+        ("综合能耗(当量值)(吨标煤)", None),
+    ],
+)
+def test_energy_measure_in_brackets_is_not_a_unit(header, factor):
+    m = map_headers(["统一社会信用代码", header], ENTERPRISES)
+    assert m.columns[header] == "energy_tce"
+    assert m.factors.get("energy_tce") == factor
+
+
+def test_normalise_header_keeps_the_energy_measure_in_the_key():
+    assert normalise_header("综合能耗（等价值）") == ("综合能耗(等价值)", None)
+    assert normalise_header("综合能耗（当量值，吨标准煤）") == ("综合能耗(当量值)", "吨标准煤")
+    # only after an energy header: elsewhere the bracket is still read as a unit
+    assert normalise_header("税收(等价值)") == ("税收", "等价值")
+
+
+def test_measure_bracket_after_other_headers_is_still_an_unknown_unit():
+    with pytest.raises(SchemaError, match="单位 '等价值' 无法识别"):
+        map_headers(["统一社会信用代码", "税收(等价值)"], ENTERPRISES)
+
+
+@pytest.mark.parametrize("first", ["综合能耗(等价值)", "综合能耗"])
+def test_dangliang_column_beside_the_dengjia_one_is_left_out(first):
+    m = map_headers(["统一社会信用代码", "综合能耗（当量值）", first], ENTERPRISES)
+    assert m.columns == {"统一社会信用代码": "credit_code", first: "energy_tce"}
+    assert m.ignored == ["综合能耗（当量值）"]
+    assert m.notes == [f"字段 '综合能耗（当量值）' 未导入：综合能耗取 '{first}'，单位能耗增加值按等价值计算"]
+
+
+def test_dangliang_column_alone_is_imported_with_a_note():
+    m = map_headers(["统一社会信用代码", "综合能耗(当量值)"], ENTERPRISES)
+    assert m.columns["综合能耗(当量值)"] == "energy_tce"
+    assert len(m.notes) == 1 and "按当量值导入" in m.notes[0]
+
+
+def test_two_dengjia_columns_are_still_refused():
+    with pytest.raises(SchemaError, match="都对应"):
+        map_headers(["统一社会信用代码", "综合能耗(等价值)", "综合能源消费量（等价值）"], ENTERPRISES)
+
+
 # -- parse_overrides -----------------------------------------------------------------------
 def test_parse_overrides():
     assert parse_overrides(["纳税额=tax", " DKMC = parcel_id ", "a=b=c"]) == {

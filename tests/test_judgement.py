@@ -238,9 +238,15 @@ def test_veto_and_imagery_reach_the_parcels(world):
     assert e.loc["A", "class"] == "D" and e.loc["A", "veto_reason"] == "重大安全生产事故"
     p = out["parcel"].set_index("parcel_id")
     assert p.loc["P1", "builtup_fraction"] == 0.05 and np.isnan(p.loc["P2", "builtup_fraction"])
-    assert p.loc["P1", "flags"] == "闲置、低效"
+    # P1 looks bare (5 %) but its buildings cover 35 % ≥ the control minimum of 30 %: the
+    # imagery contradicts the building layer, so it is checked on site, not called idle
+    assert p.loc["P1", "flags"] == "低效"
+    assert p.loc["P1", "site_check"] and not p.loc["P1", "idle"]
     rules = set(out["flag"].loc[out["flag"]["parcel_id"] == "P1", "rule"])
-    assert rules == {"在产但影像显示空置", "权利人为D类企业"}
+    assert rules == {"影像与建筑数据矛盾", "权利人为D类企业"}
+    check = out["flag"].set_index("rule").loc["影像与建筑数据矛盾"]
+    assert check["kind_label"] == "需现场核查" and check["value"] == 0.05
+    assert "影像建成比例 5.0%" in check["reason"] and "建筑系数为 35.0%" in check["reason"]
     assert not p.loc["P6", "idle"]
 
 

@@ -32,13 +32,38 @@ def _parcels(ws: Workspace, n: int) -> list[str]:
 def test_queue_holds_flagged_and_class_d(sample_workspace):
     parcels = sample_workspace.read("result_parcel", where=f"year = {YEAR}")
     q = queue(parcels)
-    flagged = parcels["flags"].notna() | parcels["class"].astype("string").eq("D").fillna(False)
+    # flagged, classed D, or to be checked on site (imagery against buildings)
+    flagged = (parcels["flags"].notna() | parcels["class"].astype("string").eq("D").fillna(False)
+               | parcels["site_check"].astype(bool))
     assert set(q["parcel_id"]) == set(parcels.loc[flagged, "parcel_id"])
     assert q["severity"].is_monotonic_decreasing
     assert (q["severity"] >= 0).all()
     # severity is the tax gap: (target − per-mu) × area for a parcel below its target
     row = q[(q["tax_per_mu"] < q["target_tax_per_mu"]).fillna(False)].iloc[0]
     assert row["severity"] == pytest.approx((row["target_tax_per_mu"] - row["tax_per_mu"]) * row["area_mu"])
+
+
+def test_site_checks_enter_the_queue_with_both_figures(sample_workspace):
+    parcels = sample_workspace.read("result_parcel", where=f"year = {YEAR}")
+    q = queue(parcels).set_index("parcel_id")
+    checks = parcels.loc[parcels["site_check"].astype(bool), "parcel_id"]
+    assert len(checks) > 0 and set(checks) <= set(q.index)
+    assert q.loc[checks, "site_check"].all()
+    assert q.loc[checks, "kinds"].str.contains("需现场核查").all()
+    assert not q.loc[checks, "idle"].any()  # not called idle on imagery alone
+    # parcels only there for the site check: listed as 需现场核查 and nothing else
+    alone = parcels[parcels["site_check"].astype(bool) & parcels["flags"].isna()
+                    & ~parcels["class"].astype("string").eq("D").fillna(False)]
+    assert (q.loc[alone["parcel_id"], "kinds"] == "需现场核查").all()
+
+
+def test_queue_kinds_of_a_hand_made_frame():
+    p = pd.DataFrame({"parcel_id": ["a", "b", "c"], "idle": [False, True, False], "inefficient": False,
+                      "noncompliant": False, "site_check": [True, False, False], "class": ["B", "D", "C"],
+                      "target_tax_per_mu": 10.0, "tax_per_mu": [12.0, 1.0, 3.0], "area_mu": [5.0, 2.0, 9.0]})
+    out = queue(p)
+    assert out[["parcel_id", "kinds", "severity"]].values.tolist() == [["b", "闲置、D类企业用地", 18.0],
+                                                                       ["a", "需现场核查", 0.0]]
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -194,6 +194,29 @@ def test_queue_counts_and_filters(app, fresh_review_workspace, queue_ids):
     assert c.get("/review?kind=nonsense").status_code == 400
 
 
+def test_queue_shows_site_checks_and_idle_measures(app, fresh_review_workspace):
+    rows, _ = review_of_year(fresh_review_workspace, YEAR)
+    checks = rows[rows["site_check"]]
+    c = _as(app, "viewer")
+    page = c.get("/review").get_data(as_text=True)
+    assert f'id="site-checks"><a href="/review?kind=site_check">{len(checks)} 宗</a>' in page
+    shown = c.get("/review?kind=site_check").get_data(as_text=True)
+    assert re.findall(r'<tr data-parcel="([^"]+)"', shown) == checks["parcel_id"].tolist()[:50]
+    first = checks.iloc[0]
+    assert (f'影像建成比例 {first["builtup_fraction"] * 100:.1f}%，建筑系数 {first["building_coefficient"] * 100:.1f}%'
+            in shown)
+    assert '<span class="badge badge-info mr-1">需现场核查</span>' in shown
+    # idle land: the measure and the fee beside the reason
+    fee = rows[rows["idle_tier"].eq("fee").fillna(False) & rows["idle_fee"].notna()].iloc[0]
+    page = c.get(f"/review/{YEAR}/{fee['parcel_id']}").get_data(as_text=True)
+    assert re.search(r'id="idle-tier">征缴土地闲置费<br><span class="small text-muted">闲置起算日期 \d{4}-\d\d-\d\d', page)
+    assert f'id="idle-fee">{fee["idle_fee"]:,.2f} 万元（出让价款 {fee["land_price"]:,.2f} 万元 的 20%）' in page
+    suspended = rows[rows["idle_tier"].eq("suspended").fillna(False)].iloc[0]
+    page = c.get(f"/review/{YEAR}/{suspended['parcel_id']}").get_data(as_text=True)
+    assert 'id="idle-tier">暂停处置' in page
+    assert f'id="idle-exemption">{suspended["idle_exemption"]}（暂停征缴闲置费和无偿收回）' in page
+
+
 def test_viewer_sees_decisions_read_only(app, queue_ids):
     page = _as(app, "viewer").get(f"/review/{YEAR}/{queue_ids[0]}").get_data(as_text=True)
     assert 'id="read-only"' in page and 'id="decision-form"' not in page

@@ -105,6 +105,7 @@ def queue():
         counts={s: int(counts.get(s, 0)) for s in STATUSES}, page=page, pages=pages,
         districts=_options(rows, "district_id", "district_name"), parks=_options(rows, "park_id", "park_name"),
         kinds=QUEUE_KINDS, statuses=STATUSES, reviewers=_reviewers(),
+        site_checks=int(rows["site_check"].sum()),
     )
 
 
