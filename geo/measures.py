@@ -15,7 +15,6 @@ against the unit the base is stored in (万千瓦时, 万立方米, 亩 …), e.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mujun.geo.rules import CLASSES, GROUPS, RuleError
+from mujun.geo.rules import (  # the rule files' own value checks
+    CLASSES,
+    GROUPS,
+    RuleError,
+    _number,
+    _where,
+)
 
 __all__ = [
     "AGENCIES",
@@ -140,20 +145,6 @@ def _fits(rate_dim: str, base_dim: str) -> bool:
 
 
 # -- parsing ---------------------------------------------------------------------------------
-
-def _where(source: str, key: str) -> str:
-    return f"规则文件 {source} 的 {key}" if source else key
-
-
-def _number(value: Any, key: str, source: str, *, low: float | None = None, high: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise RuleError(f"{_where(source, key)} 应为数字，现为 {value!r}")
-    if low is not None and value < low:
-        raise RuleError(f"{_where(source, key)} 不能小于 {low:g}，现为 {value:g}")
-    if high is not None and value > high:
-        raise RuleError(f"{_where(source, key)} 不能大于 {high:g}，现为 {value:g}")
-    return float(value)
-
 
 def _text(d: Mapping[str, Any], key: str, where: str, source: str, *, required: bool = True) -> str:
     value = d.get(key, "")

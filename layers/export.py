@@ -111,8 +111,7 @@ def export_table(
         raise InputError(f"无法导出为 '{p.name}'；请用 {'、'.join(EXPORT_SUFFIXES)} 结尾的文件名")
     if not p.parent.exists():
         raise InputError(f"导出文件夹 {p.parent} 不存在")
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp{suffix}")
-    try:
+    def write(tmp: Path) -> None:
         if suffix == ".gpkg":
             _write_gpkg(frame, tmp)
         elif suffix == ".csv":
@@ -122,6 +121,16 @@ def export_table(
             plain.to_csv(tmp, index=False, encoding="utf-8-sig", lineterminator="\r\n")
         else:
             _write_xlsx(frame, tmp, headers, sheet, notes or [])
+
+    return _replace(p, write)
+
+
+def _replace(p: Path, write) -> Path:
+    """Have ``write`` fill a scratch file beside ``p``, then move it into place: a failed
+    export leaves ``p`` as it was."""
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp{p.suffix.lower()}")
+    try:
+        write(tmp)
         os.replace(tmp, p)
     except OSError as err:
         raise InputError(f"无法写入 {p}（{err}）；文件是否正在 Excel 中打开？") from None
@@ -144,15 +153,7 @@ def export_sheets(
         raise InputError(f"多个工作表只能导出为 .xlsx 文件，收到 '{p.name}'")
     if not p.parent.exists():
         raise InputError(f"导出文件夹 {p.parent} 不存在")
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp.xlsx")
-    try:
-        _write_book(sheets, tmp, headers, notes or [])
-        os.replace(tmp, p)
-    except OSError as err:
-        raise InputError(f"无法写入 {p}（{err}）；文件是否正在 Excel 中打开？") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return p
+    return _replace(p, lambda tmp: _write_book(sheets, tmp, headers, notes or []))
 
 
 def _write_gpkg(frame: pd.DataFrame, path: Path) -> None:
