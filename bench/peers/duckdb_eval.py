@@ -273,10 +273,12 @@ def _score(con, rules: RuleSet) -> None:
             sub = f"{ind.weight} * {ind.key} / b_{ind.key}"
             low = None if ind.floor is None else ind.floor * ind.weight
             high = None if ind.cap is None else ind.cap * ind.weight
+            # CASE, not greatest()/least(), which skip NULLs: a missing value stays missing (and
+            # takes the average below), it is not raised to the floor
             if low is not None:
-                sub = f"greatest({sub}, {low!r})"
+                sub = f"CASE WHEN ({sub}) < {low!r} THEN {low!r} ELSE ({sub}) END"
             if high is not None:
-                sub = f"least({sub}, {high!r})"
+                sub = f"CASE WHEN ({sub}) > {high!r} THEN {high!r} ELSE ({sub}) END"
             usable = f"b_{ind.key} > 0 AND isfinite(b_{ind.key})"
             subs.append(f"CASE WHEN {usable} THEN {sub} ELSE 0.0 END AS raw_{ind.key}")
             # a reported zero denominator: the cap (else the best), or the floor (else the worst)
