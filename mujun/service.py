@@ -789,7 +789,7 @@ def standard_land_set(
 
 def export_standard_land(res, year: int, path: str | Path, ws: Workspace) -> Path:
     """A 标准地 set as XLSX/CSV: one row per indicator with its population, and notes."""
-    frame = res.table[list(STANDARD_LAND_EXPORT)]
+    frame = res.table[list(STANDARD_LAND_EXPORT)].round({c: 2 for c in ("p25", "p50", "p75", "chosen", "minimum", "value")})
     headers = {**STANDARD_LAND_HEADERS, "chosen": f"P{res.percentile:g}"}
     notes = [("数据", "示例数据（合成，非真实企业）" if ws.meta().get("sample") == "1" else f"工作空间 {ws.path.name}"),
              ("年度", str(year)), ("区县", res.district_name), ("行业", f"{res.division}（GB/T 4754-2017 大类）"),
