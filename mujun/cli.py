@@ -357,12 +357,13 @@ def rules(ctx: click.Context) -> None:
     from mujun.layers.rulesets import available_rules
 
     kinds = {"evaluation": "评价规则（--rules）", "control": "用地控制指标（--control）",
-             "measures": "差别化措施（mujun measures --measures）"}
+             "measures": "差别化措施（mujun measures --measures）",
+             "standard_land": "标准地指标建议（mujun standard-land --rules）"}
     for kind, title in kinds.items():
         click.echo(title)
         for info in available_rules():
             if info.kind == kind:
-                note = "  【含示例值】" if kind == "measures" and not info.verified else (
+                note = "  【含示例值】" if kind in ("measures", "standard_land") and not info.verified else (
                     "" if info.verified else "  【数值未核实】")
                 click.echo(f"  {info.name:<18} {info.title}{note}")
     click.echo("也可以用 .toml 文件路径指定自己的规则，格式参照内置文件。")
@@ -505,6 +506,42 @@ def remediation_cmd(district, firms, top, out, workspace) -> None:
                           [REMEDIATION_HEADERS.get(c) or label(c) for c in cols[:6]] + ["提档比例(%)", "退出企业用地(亩)"]))
     if out is not None:
         p = export_remediation(follow if firms else summary, out, ws, firms=firms)
+        click.echo(f"已导出到 {p}")
+
+
+@main.command("standard-land")
+@click.option("--district", required=True, help="行政区（名称或代码），如 柯桥区")
+@click.option("--industry", required=True, metavar="CODE", help="行业：GB/T 4754-2017 两位大类代码，如 17（纺织业）")
+@click.option("--year", type=int, help="取哪一年的评价结果（默认：最近评价的年度）")
+@click.option("--percentile", type=click.FloatRange(0, 100), metavar="P",
+              help="取样本的第几百分位数（0–100；默认按规则文件，示例为 60）")
+@click.option("--rules", default="standard-land-example", show_default=True, metavar="NAME|FILE",
+              help="标准地指标规则（默认分位数、扩大到全市的最少企业数）")
+@click.option("--control", metavar="NAME|FILE", help="用地控制指标（默认：该年度评价所用的，如 gb-2008）")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="导出到 .xlsx 或 .csv 文件")
+@_workspace_option
+def standard_land_cmd(district, industry, year, percentile, rules, control, out, workspace) -> None:
+    """标准地指标建议：按同区县同行业参评企业（投资强度、容积率取其地块）的分位数提出新出让工业用地的
+    投资强度、容积率、亩均税收、亩均增加值、单位能耗增加值，不低于用地控制指标下限。"""
+    from mujun.service import STANDARD_LAND_HEADERS, export_standard_land, standard_land_set
+
+    ws = Workspace.resolve(workspace)
+    res, y, rule_set = standard_land_set(ws, district, industry, year=year, percentile=percentile, rules=rules,
+                                         control=control)
+    click.echo(f"标准地指标建议：{res.district_name}，行业 {res.division}（GB/T 4754-2017 大类），{y} 年评价结果，"
+               f"第 {res.percentile:g} 百分位数")
+    if res.widened:
+        click.echo(f"样本：{res.district_name}该行业参评企业 {res.district_firms} 家，少于 {res.min_firms} 家，"
+                   f"扩大到全市（工作空间内各区县）：{res.population_firms} 家")
+    else:
+        click.echo(f"样本：{res.district_name}该行业参评企业 {res.district_firms} 家（不少于 {res.min_firms} 家，未扩大到全市）")
+    cols = ["label", "unit", "basis", "count", "p25", "p50", "p75", "chosen", "minimum", "value", "note"]
+    headers = [STANDARD_LAND_HEADERS.get(c, f"P{res.percentile:g}") for c in cols]
+    click.echo(_table(res.table[cols].assign(unit=res.table["unit"].replace("", "—")), headers))
+    for note in res.notes:
+        click.echo(f"注：{note}")
+    if out is not None:
+        p = export_standard_land(res, y, out, ws)
         click.echo(f"已导出到 {p}")
 
 

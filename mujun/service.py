@@ -742,3 +742,60 @@ def export_measures(res: Measures, path: str | Path, ws: Workspace) -> Path:
     if p.suffix.lower() != ".csv":
         raise InputError(f"措施清单只能导出为 .xlsx 或 .csv，收到 '{p.name}'")
     return export_table(frame, p, headers={"name": "企业名称"}, sheet="措施清单")
+
+
+# -- 标准地 indicator sets ------------------------------------------------------------------
+
+#: Headers of the 标准地 table's columns that the schema does not label (the percentile's is added).
+STANDARD_LAND_HEADERS = {"label": "指标", "unit": "单位", "basis": "样本", "count": "样本数", "p25": "P25", "p50": "P50",
+                         "p75": "P75", "minimum": "控制指标下限", "value": "建议值", "note": "说明"}
+STANDARD_LAND_EXPORT = ("label", "unit", "basis", "count", "p25", "p50", "p75", "chosen", "minimum", "value", "note")
+
+
+def standard_land_set(
+    ws: Workspace, district: str, industry: str, *, year: int | None = None, percentile: float | None = None,
+    rules: str | Path | None = None, control: str | Path | None = None,
+):
+    """The 标准地 indicator set for a new land offer in ``district`` and two-digit ``industry``
+    (:func:`mujun.geo.standard_land.standard_land`), from the stored evaluation of ``year``
+    (default: the latest): the firms scored that year and the parcels they hold. The control
+    indicators default to those the year was evaluated with. Returns (set, year, rules)."""
+    from mujun.geo.standard_land import standard_land
+    from mujun.layers.rulesets import DEFAULT_STANDARD_LAND, load_standard_land_rules
+
+    rule_set = load_standard_land_rules(rules or DEFAULT_STANDARD_LAND)
+    if not ws.exists():
+        raise missing_workspace(ws.path)
+    years = _evaluated_years(ws)
+    if not years or not ws.has(result_table("enterprise")):
+        raise not_evaluated(ws.path)
+    y = years[-1] if year is None else int(year)
+    if y not in years:
+        raise InputError(f"{y} 年还没有评价结果；已评价年度：{'、'.join(map(str, years))}（可运行 mujun evaluate --year {y}）")
+    used = ws.meta().get(f"rules_{y}", "").split("|")
+    control_rules = load_control_rules(control or (used[1] if len(used) > 1 and used[1] else DEFAULT_CONTROL))
+    firms = ws.read(result_table("enterprise"), where=f"year = {y}")
+    firms = firms[firms["evaluated_in_score"].fillna(False).astype(bool)] if "evaluated_in_score" in firms.columns \
+        else firms[firms["class"].notna()]
+    cols = ["parcel_id", "holder_code", "district_id", "building_count", "plot_ratio", "investment_intensity"]
+    parcels = ws.read(result_table("parcel"), where=f"year = {y}")
+    parcels = pd.DataFrame(parcels[[c for c in cols if c in parcels.columns]])
+    res = standard_land(firms, parcels, district=district, division=industry, rules=rule_set, control=control_rules,
+                        concordance=industry_concordance(), percentile=percentile)
+    if not rule_set.verified:
+        res.notes.append(f"默认分位数和最少企业数取自 {rule_set.name}（未核实）：{rule_set.source}")
+    return res, y, rule_set
+
+
+def export_standard_land(res, year: int, path: str | Path, ws: Workspace) -> Path:
+    """A 标准地 set as XLSX/CSV: one row per indicator with its population, and notes."""
+    frame = res.table[list(STANDARD_LAND_EXPORT)].round({c: 2 for c in ("p25", "p50", "p75", "chosen", "minimum", "value")})
+    headers = {**STANDARD_LAND_HEADERS, "chosen": f"P{res.percentile:g}"}
+    notes = [("数据", "示例数据（合成，非真实企业）" if ws.meta().get("sample") == "1" else f"工作空间 {ws.path.name}"),
+             ("年度", str(year)), ("区县", res.district_name), ("行业", f"{res.division}（GB/T 4754-2017 大类）"),
+             ("样本范围", f"{res.scope}：行业 {res.division} 参评企业 {res.population_firms} 家"),
+             ("口径", f"建议值 = 样本的第 {res.percentile:g} 百分位数（线性插值），容积率、投资强度不低于控制指标下限；"
+                     "亩均税收、亩均增加值、单位能耗增加值取企业，投资强度、容积率取这些企业的地块（容积率只取有建筑的地块）"),
+             *[("说明", n) for n in res.notes],
+             ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S"))]
+    return export_table(frame, path, headers=headers, sheet="标准地指标", notes=notes)
