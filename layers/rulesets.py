@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 
 from mujun.geo.measures import BASES, MeasureRules, measure_rules_from_dict
+from mujun.geo.prices import PriceIndex, Target, price_index_from_dict, targets_from_dict
 from mujun.geo.rules import (
     ControlRules,
     RuleError,
@@ -17,7 +18,8 @@ from mujun.geo.rules import (
 )
 
 __all__ = ["RULES_DIR", "RuleInfo", "available_rules", "industry_concordance", "load_control_rules",
-           "load_measure_rules", "measure_bases", "read_veto", "load_rule_set"]
+           "load_measure_rules", "load_price_index", "load_province_targets", "measure_bases", "read_veto",
+           "load_rule_set"]
 
 RULES_DIR = Path(__file__).with_name("rules")
 DEFAULT_RULES = "zhejiang-default"
@@ -109,6 +111,27 @@ def load_measure_rules(name_or_path: str | Path = DEFAULT_MEASURES) -> MeasureRu
     if _kind(d) != "measures":
         raise RuleError(f"规则文件 {p.name} 不是差别化措施规则（没有 [[measures]]）；评价规则请用 --rules 指定")
     return measure_rules_from_dict(d, measure_bases(), p.name)
+
+
+def load_price_index(path: str | Path | None = None) -> PriceIndex:
+    """The price index that deflates to 2019 prices: ``path`` (a TOML file, ``--deflator``) or the
+    one shipped in ``mujun.data`` (``price_index.toml``, example values)."""
+    from mujun.layers.sample import data_dir
+
+    p = data_dir() / "price_index.toml" if path is None else Path(path)
+    if not p.exists():
+        raise RuleError(f"价格指数文件 {p} 不存在；请给出 .toml 文件（格式见 mujun 自带的 price_index.toml）")
+    if p.suffix.lower() != ".toml":
+        raise RuleError(f"价格指数文件 {p.name} 应为 .toml 文件（[index] 表：年份 = 指数，上年=100）")
+    return price_index_from_dict(_read(p), p.name)
+
+
+def load_province_targets() -> dict[str, Target]:
+    """The province's 2025 targets for 规上工业 shipped in ``mujun.data`` (``province_targets.toml``)."""
+    from mujun.layers.sample import data_dir
+
+    p = data_dir() / "province_targets.toml"
+    return targets_from_dict(_read(p), p.name)
 
 
 @cache
