@@ -416,7 +416,7 @@ def target_figures(enterprises: pd.DataFrame, year: int, *, table: pd.DataFrame 
     ``year``) in current prices and deflated to the index's base year (2019).
 
     ``enterprises`` are stored results (``result_enterprise``); ``table``, the imported enterprise
-    table, gives the figures the results do not carry (用水量). ``deflator`` is a price index
+    table, gives 用水量 where the results lack it (evaluated before it was carried). ``deflator`` is a price index
     file (default: the shipped one, example values) or a loaded index.
     """
     index = deflator if isinstance(deflator, PriceIndex) else load_price_index(deflator)

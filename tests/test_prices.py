@@ -214,3 +214,47 @@ def test_sample_figures_at_2019_prices(sample_workspace):
     assert res.table.loc["tax_per_mu", "value"] == pytest.approx(tax)
     assert res.table.loc["tax_per_mu", "value_constant"] == pytest.approx(tax / level)
     assert res.table["missing"].eq("").all()  # the sample has every figure, 用水量 included
+
+
+# -- mujun evaluate --deflator ----------------------------------------------------------------
+
+def test_evaluate_prints_the_targets_in_both_prices(sample_workspace, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from mujun.cli import main
+
+    year = max(int(y) for y in sample_workspace.meta()["evaluated_years"].split(","))
+    ws = tmp_path / "w.gpkg"
+    shutil.copyfile(sample_workspace.path, ws)
+    f = tmp_path / "flat.toml"
+    rows = "\n".join(f"{y} = {125.0 if y == year else 100.0}" for y in range(2020, year + 1))
+    f.write_text(f'name = "flat"\nbase_year = 2019\nexample = false\nsource = "本地统计公报"\n[index]\n{rows}\n',
+                 encoding="utf-8")
+    res = CliRunner().invoke(main, ["evaluate", "-w", str(ws), "--year", str(year), "--deflator", str(f)])
+    assert res.exit_code == 0, res.output
+    e = sample_workspace.read("result_enterprise", where=f"year = {year}")
+    e = e[e["above_scale"].fillna(False).astype(bool) & (e["land_mu"] > 0) & e["tax"].notna()]
+    tax = e["tax"].sum() / e["land_mu"].sum()
+    assert f"{year} 年规上工业对照 2025 年目标（2019 年不变价 = 当年价 ÷ 价格水平 1.2500" in res.output
+    assert f"亩均税收 当年价 {tax:,.2f} 万元/亩，2019 年价 {tax / 1.25:,.2f} 万元/亩；目标 ≥ 37 万元/亩" in res.output
+    assert "单位增加值用水量 当年价" in res.output and "目标 ≤ 20 立方米/万元" in res.output
+
+
+def test_evaluate_refuses_a_bad_deflator_before_evaluating(sample_workspace, tmp_path):
+    import shutil
+
+    from click.testing import CliRunner
+
+    from mujun.cli import main
+
+    ws = tmp_path / "w.gpkg"
+    shutil.copyfile(sample_workspace.path, ws)
+    before = ws.read_bytes()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[index]\n2020 = 98.0\n2022 = 101.0\n", encoding="utf-8")
+    res = CliRunner().invoke(main, ["evaluate", "-w", str(ws), "--deflator", str(bad)])
+    assert res.exit_code == 2
+    assert "bad.toml 的 [index] 缺少 2021 年" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert ws.read_bytes() == before
