@@ -8,6 +8,7 @@ from functools import cache
 from pathlib import Path
 
 from mujun.geo.measures import BASES, MeasureRules, measure_rules_from_dict
+from mujun.geo.prices import PriceIndex, Target, price_index_from_dict, targets_from_dict
 from mujun.geo.rules import (
     ControlRules,
     RuleError,
@@ -18,7 +19,8 @@ from mujun.geo.rules import (
 from mujun.geo.standard_land import StandardLandRules, standard_land_rules_from_dict
 
 __all__ = ["RULES_DIR", "RuleInfo", "available_rules", "industry_concordance", "load_control_rules",
-           "load_measure_rules", "load_standard_land_rules", "measure_bases", "read_veto", "load_rule_set"]
+           "load_measure_rules", "load_price_index", "load_province_targets", "load_standard_land_rules",
+           "measure_bases", "read_veto", "load_rule_set"]
 
 RULES_DIR = Path(__file__).with_name("rules")
 DEFAULT_RULES = "zhejiang-default"
@@ -123,6 +125,27 @@ def load_standard_land_rules(name_or_path: str | Path = DEFAULT_STANDARD_LAND) -
     if _kind(d) != "standard_land":
         raise RuleError(f"规则文件 {p.name} 不是标准地指标规则（没有 [standard_land]）")
     return standard_land_rules_from_dict(d, p.name)
+
+
+def load_price_index(path: str | Path | None = None) -> PriceIndex:
+    """The price index that deflates to 2019 prices: ``path`` (a TOML file, ``--deflator``) or the
+    one shipped in ``mujun.data`` (``price_index.toml``, example values)."""
+    from mujun.layers.sample import data_dir
+
+    p = data_dir() / "price_index.toml" if path is None else Path(path)
+    if not p.exists():
+        raise RuleError(f"价格指数文件 {p} 不存在；请给出 .toml 文件（格式见 mujun 自带的 price_index.toml）")
+    if p.suffix.lower() != ".toml":
+        raise RuleError(f"价格指数文件 {p.name} 应为 .toml 文件（[index] 表：年份 = 指数，上年=100）")
+    return price_index_from_dict(_read(p), p.name)
+
+
+def load_province_targets() -> dict[str, Target]:
+    """The province's 2025 targets for 规上工业 shipped in ``mujun.data`` (``province_targets.toml``)."""
+    from mujun.layers.sample import data_dir
+
+    p = data_dir() / "province_targets.toml"
+    return targets_from_dict(_read(p), p.name)
 
 
 @cache

@@ -270,6 +270,8 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field("labour_productivity", "全员劳动生产率", "float", "万元/人"),
     Field("rd_intensity", "R&D经费占比", "float", "%"),
     Field("tax_per_kwh", "单位用电税收", "float", "万元/万千瓦时"),
+    Field("value_added_rate", "增加值率", "float", "%"),
+    Field("water_per_value_added", "单位增加值用水量", "float", "立方米/万元"),
     Field("score_tax_per_mu", "得分·亩均税收", "float"),
     Field("score_value_added_per_mu", "得分·亩均增加值", "float"),
     Field("score_va_per_energy", "得分·单位能耗增加值", "float"),

@@ -23,7 +23,7 @@ from mujun.geo.errors import InputError, MujunError
 from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS
 from mujun.layers import accounts
 from mujun.layers.review import log_event
-from mujun.layers.schema import KINDS, label
+from mujun.layers.schema import FIELDS_BY_NAME, KINDS, label
 from mujun.layers.workspace import Workspace, missing_workspace, not_evaluated
 
 __all__ = ["main"]
@@ -206,6 +206,12 @@ def _import_raster(ws: Workspace, path: Path, kind: str | None, classes: str | N
     click.echo(f"工作空间：{ws.path}（只保存文件引用；请勿移动或修改该文件，重新评价时使用）")
 
 
+_deflator_option = click.option(
+    "--deflator", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+    help="价格指数文件（.toml，年份 = 指数，上年=100），把增加值、税收折算为 2019 年不变价后与 2025 年目标比较"
+         "（默认：自带的示例值）")
+
+
 class _EngineChoice(click.Choice):
     """The engines offered (:data:`mujun.engines.NAMES`: ``default``, ``dask``); the
     registry's own name of the default engine, ``local``, is taken too without being listed."""
@@ -235,15 +241,23 @@ class _EngineChoice(click.Choice):
 @click.option("--scheduler", metavar="ADDRESS",
               help="dask 调度器地址，如 tcp://192.168.1.10:8786（默认：在本机启动本地集群，进程数为 CPU 核数）")
 @click.option("--partitions", type=click.IntRange(min=1), help="dask 引擎把地块和建筑各分成几块（默认：按工作线程和数据量）")
-def evaluate(workspace, year, all_years, rules, control, veto_file, as_of, engine, scheduler, partitions) -> None:
+@_deflator_option
+def evaluate(workspace, year, all_years, rules, control, veto_file, as_of, engine, scheduler, partitions,
+             deflator) -> None:
     """计算并保存亩均效益、综合评价分类、用地指标达标、闲置与低效用地和平台评估。"""
+    from mujun.layers.rulesets import load_price_index
     from mujun.service import evaluate as run
+    from mujun.service import stored_target_figures
 
+    index = load_price_index(deflator)  # a bad file is reported before the evaluation runs
     ws = Workspace.resolve(workspace)
     res = run(ws, year, all_years=all_years, rules=rules, control=control, veto_file=veto_file, as_of=as_of,
               engine=engine, scheduler=scheduler, partitions=partitions)
     for line in _evaluation_lines(res):
         click.echo(line)
+    for y in res.years:
+        for line in _target_lines(stored_target_figures(ws, y, deflator=index)):
+            click.echo(line)
     click.echo(f"用时 {res.seconds:.1f} 秒；结果已保存到 {ws.path}")
 
 
@@ -272,6 +286,26 @@ def _evaluation_lines(res) -> list[str]:
                 f"{name} {f[k][0]} 宗（{f[k][1]:,.1f} 亩）" for k, name in FLAG_KINDS.items()))
             tax, va = res.whatif[y]
             lines.append(f"  若标记地块达到所在区县同行业亩均中位数：税收可增 {tax / 1e4:,.2f} 亿元，增加值可增 {va / 1e4:,.2f} 亿元")
+    return lines
+
+
+def _target_lines(t) -> list[str]:
+    """The year's 2025 targets for 规上工业 in current and 2019 prices (:class:`mujun.service.TargetFigures`)."""
+    base = t.index.base_year
+    note = "示例值，未核实" if t.index.example else (t.index.source or t.index.file)
+    lines = [f"{t.year} 年规上工业对照 2025 年目标（{base} 年不变价 = 当年价 ÷ 价格水平 {t.price_level:.4f}；"
+             f"价格指数 {t.index.title or t.index.name}，{note}）："]
+    for key, r in t.table.iterrows():  # six indicators
+        f = FIELDS_BY_NAME[key]
+        u = f.unit or ""
+        op = "≥" if r["op"] == ">=" else "≤"
+        if r["missing"]:
+            lacking = "、".join(FIELDS_BY_NAME[m].label for m in str(r["missing"]).split(","))
+            lines.append(f"    {f.label}：缺少数据（{lacking}），无法计算；目标 {op} {r['target']:g} {u}")
+            continue
+        state = "已达到" if r["met"] else "未达到"
+        lines.append(f"    {f.label} 当年价 {_fmt(r['value'])} {u}，{base} 年价 {_fmt(r['value_constant'])} {u}；"
+                     f"目标 {op} {r['target']:g} {u}，{state}（{int(r['firms']):,} 家）")
     return lines
 
 
@@ -694,25 +728,32 @@ def _host_port(f):
                         help="监听地址：127.0.0.1 只允许本机访问，0.0.0.0 允许局域网内的电脑访问")(f)
 
 
-def _app(ws: Workspace):
+def _app(ws: Workspace, deflator: Path | None = None):
     from mujun.webapp import create_app
 
-    return create_app({"WORKSPACE": str(ws.path)})
+    config: dict = {"WORKSPACE": str(ws.path)}
+    if deflator is not None:
+        config["DEFLATOR"] = str(deflator.resolve())
+    return create_app(config)
 
 
 @main.command()
 @_workspace_option
 @_host_port
-def serve(workspace, host, port) -> None:
+@_deflator_option
+def serve(workspace, host, port, deflator) -> None:
     """启动网页服务：总览、地图、平台、园区、地块、企业页面和排名导出（waitress，离线可用）。"""
+    from mujun.layers.rulesets import load_price_index
     from mujun.webapp import serve as server_mod
 
+    if deflator is not None:
+        load_price_index(deflator)  # a bad file is reported before the server starts
     ws = Workspace.resolve(workspace)
     if not ws.exists():
         raise missing_workspace(ws.path)
     if not ws.meta().get("evaluated_years"):  # the pages say so too; an evaluation is picked up live
         click.echo(f"注意：{not_evaluated(ws.path)}（网页上也会这样提示）", err=True)
-    app = _app(ws)
+    app = _app(ws, deflator)
     server = server_mod.bind(app, host, port)  # a port in use is reported first, alone
     if not accounts.list_users(ws) and not app.config["PUBLIC_READ"]:
         click.echo(f"注意：工作空间还没有用户，网页需要登录；请先运行 mujun user add 用户名 --role admin "

@@ -30,6 +30,7 @@ from mujun.geo.measures import (
     measure_summary,
     measure_totals,
 )
+from mujun.geo.prices import PriceIndex, price_levels, target_indicators
 from mujun.geo.ranking import numeric_fields, ranked
 from mujun.geo.remediation import OUTCOMES, d_class_follow_up, remediation_summary
 from mujun.geo.review import PENDING, QUEUE_KINDS, queue
@@ -44,6 +45,8 @@ from mujun.layers.rulesets import (
     industry_concordance,
     load_control_rules,
     load_measure_rules,
+    load_price_index,
+    load_province_targets,
     load_rule_set,
     read_veto,
 )
@@ -395,6 +398,45 @@ def overall(enterprises: pd.DataFrame) -> dict[str, float]:
             res["above_scale_tax_per_mu"] = float(a["tax_per_mu"].iloc[0])
             res["above_scale_value_added_per_mu"] = float(a["value_added_per_mu"].iloc[0])
     return res
+
+
+@dataclass
+class TargetFigures:
+    """The province's 2025 target indicators for one year's 规上 firms, in current and 2019 prices."""
+
+    year: int
+    index: PriceIndex
+    price_level: float  # the year's price level, base year = 1
+    table: pd.DataFrame  # :func:`mujun.geo.prices.target_indicators`
+
+
+def target_figures(enterprises: pd.DataFrame, year: int, *, table: pd.DataFrame | None = None,
+                   deflator: str | Path | PriceIndex | None = None) -> TargetFigures:
+    """The 2025 targets' indicators (ratios of sums over the 规上 firms of ``enterprises`` in
+    ``year``) in current prices and deflated to the index's base year (2019).
+
+    ``enterprises`` are stored results (``result_enterprise``); ``table``, the imported enterprise
+    table, gives 用水量 where the results lack it (evaluated before it was carried). ``deflator`` is a price index
+    file (default: the shipped one, example values) or a loaded index.
+    """
+    index = deflator if isinstance(deflator, PriceIndex) else load_price_index(deflator)
+    firms = enterprises[(enterprises["year"] == year)]
+    if "above_scale" in firms.columns:
+        firms = firms[firms["above_scale"].fillna(False).astype(bool)]
+    if "water" not in firms.columns and table is not None and "water" in table.columns:
+        extra = table.loc[table["year"] == year, ["credit_code", "water"]].drop_duplicates("credit_code")
+        firms = firms.merge(extra, on="credit_code", how="left")
+    levels = price_levels(index)
+    level = float(levels.get(year, float("nan")))
+    return TargetFigures(year, index, level, target_indicators(firms, index, load_province_targets()))
+
+
+def stored_target_figures(ws: Workspace, year: int, *, deflator: str | Path | PriceIndex | None = None,
+                          ) -> TargetFigures:
+    """:func:`target_figures` of an evaluated year, read from the workspace."""
+    stored = ws.read(result_table("enterprise"), where=f"year = {int(year)}")
+    table = ws.read("enterprises", where=f"year = {int(year)}") if ws.has("enterprises") else None
+    return target_figures(stored, year, table=table, deflator=deflator)
 
 
 def ranking(

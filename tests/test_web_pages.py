@@ -87,16 +87,73 @@ def _parcel_case(tables) -> pd.Series:
 
 # -- 总览 -------------------------------------------------------------------------------------
 
+def _price_level(year: int) -> float:
+    from mujun.geo.prices import price_levels
+    from mujun.layers.rulesets import load_price_index
+
+    return float(price_levels(load_price_index())[year])
+
+
 def test_dashboard_headline_figures_against_targets(page, tables):
     html = page("/")
     assert "<title>总览" in html
     e = tables["enterprise"]
+    level = _price_level(tables["year"])
     va = _above_scale_per_mu(e, "value_added")
     tax = _above_scale_per_mu(e, "tax")
-    for value, target in ((va, 150), (tax, 37)):
-        assert f"{value:,.2f}" in html
-        assert f"{value / target * 100:.1f}%" in html
+    for key, value, target in (("value_added", va, 150), ("tax", tax, 37)):
+        card = html[html.index(f'id="kpi-above_scale_{key}_per_mu"'):]
+        card = card[:card.index("progress-bar")]
+        # both the current-price and the 2019-price figure; completion at 2019 prices
+        assert f"{value:,.2f}" in card and f"{value / level:,.2f}" in card
+        assert f"{value / level / target * 100:.1f}%" in card
+        assert "2019 年不变价" in card
     assert "规上亩均增加值" in html and "规上亩均税收" in html and "万元/亩" in html
+
+
+def test_dashboard_targets_table_in_current_and_2019_prices(page, tables):
+    html = _table(page("/"), "targets")
+    level = _price_level(tables["year"])
+    e = tables["enterprise"]
+    e = e[e["above_scale"].fillna(False).astype(bool)]
+
+    def ratio(num: str, den: str, factor: float = 1.0) -> float:
+        use = e[num].notna() & e[den].notna()
+        return float(e.loc[use, num].sum() / e.loc[use, den].sum() * factor)
+
+    rows = {key: html[html.index(f'id="target-{key}"'):] for key in (
+        "value_added_per_mu", "tax_per_mu", "labour_productivity", "value_added_rate", "rd_intensity",
+        "water_per_value_added")}
+    rows = {k: v[:v.index("</tr>")] for k, v in rows.items()}
+    lp = ratio("value_added", "employees")
+    assert f"{lp:,.2f}" in rows["labour_productivity"] and f"{lp / level:,.2f}" in rows["labour_productivity"]
+    assert "35.00" in rows["labour_productivity"] and "23.10" in rows["labour_productivity"]
+    rate = ratio("value_added", "output_value", 100)  # a ratio of two amounts: the same at 2019 prices
+    assert rows["value_added_rate"].count(f"{rate:,.2f}") == 2
+    rd = ratio("rd_expense", "revenue", 100)
+    assert rows["rd_intensity"].count(f"{rd:,.2f}") == 2 and "2.44" in rows["rd_intensity"]
+    w = ratio("water", "value_added", 1e4)
+    assert f"{w:,.2f}" in rows["water_per_value_added"] and f"{w * level:,.2f}" in rows["water_per_value_added"]
+    assert "≤ 20.00" in rows["water_per_value_added"] and "立方米/万元" in rows["water_per_value_added"]
+    assert "示例值" in page("/") and "浙委办发〔2020〕8号" in page("/")
+
+
+def test_dashboard_deflator_setting(sample_workspace, tmp_path):
+    from mujun.webapp import create_app
+
+    year = max(int(y) for y in sample_workspace.meta()["evaluated_years"].split(","))
+    f = tmp_path / "flat.toml"
+    rows = "\n".join(f"{y} = {125.0 if y == year else 100.0}" for y in range(2020, year + 1))
+    f.write_text(f'name = "flat"\ntitle = "本地价格指数"\nbase_year = 2019\nexample = false\n'
+                 f'source = "本地统计公报"\n[index]\n{rows}\n', encoding="utf-8")
+    app = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "PUBLIC_READ": True,
+                      "DEFLATOR": str(f)})
+    html = _page(app.test_client(), "/")
+    e = sample_workspace.read("result_enterprise", where=f"year = {year}")
+    tax = _above_scale_per_mu(e, "tax")
+    card = html[html.index('id="kpi-above_scale_tax_per_mu"'):]
+    assert f"{tax / 1.25:,.2f}" in card[:card.index("progress-bar")]
+    assert "本地价格指数" in html and "本地统计公报" in html and "价格指数为示例值" not in html
 
 
 def test_dashboard_district_filter(page, tables):
@@ -150,6 +207,7 @@ def test_dashboard_trend_chart_is_inline_svg(page, tables):
     for year, part in all_years.groupby("year"):
         assert f"<td>{year}</td>" in trend
         assert f"{_above_scale_per_mu(part, 'tax'):,.2f}" in trend
+        assert f"{_above_scale_per_mu(part, 'tax') / _price_level(year):,.2f}" in trend
     # the map of districts, parks and platforms is on the page
     assert "mujun.dataLayer" in html and "L.map(" in html
 

@@ -11,23 +11,22 @@ from flask import Blueprint, current_app, render_template, request
 from mujun.geo.errors import InputError
 from mujun.geo.judgement import class_counts
 from mujun.geo.platforms import GUIDE_OUTPUT_YI
+from mujun.geo.prices import PriceIndex
 from mujun.geo.ranking import ranked
 from mujun.geo.rules import CLASSES, DEFAULT_CLASS_NAMES, GROUPS
-from mujun.service import overall
+from mujun.layers.rulesets import load_price_index
+from mujun.service import TargetFigures, overall, target_figures
 from mujun.webapp import charts, maps
 from mujun.webapp.data import results, zone_districts
 from mujun.webapp.formatting import field_label, unit
 
-__all__ = ["PROVINCE_TARGETS", "bp"]
+__all__ = ["bp"]
 
 bp = Blueprint("dashboard", __name__)
 
-#: Zhejiang's 2025 targets for 规上工业 (浙委办发〔2020〕8号, appendix), 万元/亩; the app
-#: setting ``PROVINCE_TARGETS`` (same keys) replaces them.
-PROVINCE_TARGETS: dict[str, float] = {"above_scale_value_added_per_mu": 150.0, "above_scale_tax_per_mu": 37.0}
-TARGET_SOURCE = "浙委办发〔2020〕8号附件：2025 年全省规上工业亩均增加值 150 万元/亩、亩均税收 37 万元/亩"
-
-KPIS = ("above_scale_value_added_per_mu", "above_scale_tax_per_mu")
+#: The headline cards: the 规上 per-mu figures (keys of :func:`mujun.service.overall`) and the
+#: target indicator each is compared with (keys of :data:`mujun.geo.prices.KPIS`).
+KPIS = {"above_scale_value_added_per_mu": "value_added_per_mu", "above_scale_tax_per_mu": "tax_per_mu"}
 
 
 def _missing(value: Any) -> bool:
@@ -82,12 +81,11 @@ def index():
                                           .fillna(False).astype(bool)]
     enterprises = enterprises_all[enterprises_all["year"] == year]
     figures = overall(enterprises) if len(enterprises) else {}
-    targets = PROVINCE_TARGETS | dict(current_app.config.get("PROVINCE_TARGETS") or {})
-    kpis = []
-    for key in KPIS:
-        value = figures.get(key)
-        kpis.append({"label": field_label(key), "value": value, "target": targets[key], "unit": unit(key),
-                     "ratio": None if _missing(value) else value / targets[key]})
+    deflator = load_price_index(current_app.config.get("DEFLATOR") or None)
+    table = res.optional("enterprises", year)
+    targets = target_figures(enterprises, year, table=table, deflator=deflator)
+    kpis = [_kpi_card(key, kpi, targets) for key, kpi in KPIS.items()]
+    target_rows = _target_rows(targets)
     class_rows, class_chart = _class_rows(enterprises)
 
     parcels = res.results("parcel", year)
@@ -112,10 +110,12 @@ def index():
              "evaluated_mu", "enterprise_count", "output_yi", "guide_share", "gap_to_guide_yi", "target_output_yi",
              "target_year", "lead_share", "lead_share_ok"])
 
-    trend = _trend(enterprises_all, years)
+    trend = _trend(enterprises_all, years, deflator)
+    base = targets.index.base_year
     trend_charts = [
-        charts.line_chart(years, {"规上": trend[key]}, title=field_label(key), unit=unit(key), target=targets[key],
-                          target_label="2025 年目标")
+        charts.line_chart(years, {"规上（当年价）": trend[key], f"规上（{base} 年价）": trend[f"{key}_constant"]},
+                          title=field_label(key), unit=unit(key), target=targets.table.loc[KPIS[key], "target"],
+                          target_label=f"2025 年目标（{base} 年价）")
         for key in ("above_scale_tax_per_mu", "above_scale_value_added_per_mu")
     ]
     class_colors = {f"{c} {n}": maps.CLASS_COLORS[c] for c, n in
@@ -132,20 +132,56 @@ def index():
     return render_template(
         "index.html", title="总览", map=maps.render(m), years=years, year=year, district=district,
         district_name=district_names.get(district or "", ""), district_choices=district_names, figures=figures,
-        kpis=kpis, target_source=TARGET_SOURCE, class_rows=class_rows, class_chart=class_chart_svg,
+        kpis=kpis, target_rows=target_rows, prices=_prices(targets), class_rows=class_rows, class_chart=class_chart_svg,
         groups=list(GROUPS.items()), district_rows=district_rows, park_rows=zones["park"], platform_rows=zones["platform"],
         trend=[{"year": y, **{k: v[i] for k, v in trend.items()}} for i, y in enumerate(years)],
         trend_charts=trend_charts, guide_output=GUIDE_OUTPUT_YI, class_colors=maps.CLASS_COLORS,
     )
 
 
-def _trend(enterprises: pd.DataFrame, years: list[int]) -> dict[str, list[float | None]]:
-    """Headline per-mu figures of each evaluated year (ratios of sums)."""
+def _kpi_card(key: str, kpi: str, targets: TargetFigures) -> dict[str, Any]:
+    row = targets.table.loc[kpi]
+    value, constant = row["value"], row["value_constant"]
+    return {"key": key, "label": field_label(key), "unit": unit(key), "value": None if _missing(value) else value,
+            "constant": None if _missing(constant) else constant, "target": row["target"],
+            "ratio": None if _missing(row["attainment"]) else row["attainment"]}
+
+
+def _target_rows(targets: TargetFigures) -> list[dict[str, Any]]:
+    """One row per 2025 target: the figure in current and base-year prices, the target, whether it
+    is met (at base-year prices) and, where no firm has the data, which fields are missing."""
+    rows = []
+    for key, r in targets.table.iterrows():  # six indicators
+        missing = [field_label(f) for f in str(r["missing"]).split(",") if f]
+        rows.append({
+            "key": key, "label": field_label(key), "unit": unit(key), "op": "≥" if r["op"] == ">=" else "≤",
+            **{k: None if _missing(r[k]) else r[k] for k in
+               ("baseline", "value", "value_constant", "target", "attainment", "met")},
+            "firms": int(r["firms"]), "missing": "、".join(missing),
+        })
+    return rows
+
+
+def _prices(targets: TargetFigures) -> dict[str, Any]:
+    """What the page says about the price index."""
+    index = targets.index
+    return {"base_year": index.base_year, "title": index.title or index.name, "series": index.series,
+            "example": index.example, "source": index.source, "file": index.file,
+            "level": None if _missing(targets.price_level) else targets.price_level}
+
+
+def _trend(enterprises: pd.DataFrame, years: list[int], deflator: PriceIndex) -> dict[str, list[float | None]]:
+    """Headline per-mu figures of each evaluated year (ratios of sums), the 规上 ones also in
+    the price index's base-year prices."""
     keys = ("above_scale_tax_per_mu", "above_scale_value_added_per_mu", "tax_per_mu", "value_added_per_mu")
-    out: dict[str, list[float | None]] = {k: [] for k in keys}
+    out: dict[str, list[float | None]] = {k: [] for k in (*keys, *(f"{k}_constant" for k in KPIS))}
     for y in years:  # one pass per year: a handful, not per enterprise
         part = enterprises[enterprises["year"] == y]
         fig = overall(part) if len(part) else {}
         for k in keys:
             out[k].append(fig.get(k))
+        table = target_figures(part, y, deflator=deflator).table if len(part) else None
+        for k, kpi in KPIS.items():
+            v = None if table is None else table.loc[kpi, "value_constant"]
+            out[f"{k}_constant"].append(None if _missing(v) else float(v))
     return out

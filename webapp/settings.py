@@ -25,6 +25,8 @@ DEFAULTS: dict[str, Any] = {
     # parcels are drawn from this zoom level on (/map)
     "PARCEL_MIN_ZOOM": 14,
     "RANKING_PAGE_SIZE": 50,
+    # price index (TOML) deflating the dashboard's figures to 2019 prices; "" = the shipped one
+    "DEFLATOR": "",
     # parcel tiles (/tiles/) are cached on disk, by default in .<workspace name>.tiles beside
     # the workspace; TILE_CACHE_DIR chooses another folder, TILE_CACHE = False renders each time
     "TILE_CACHE": True,
@@ -56,7 +58,7 @@ def _flag(value: str) -> bool:
 _ENV = {
     "WORKSPACE": str, "BASEMAP": str, "BASEMAP_URL": str, "BASEMAP_ATTRIBUTION": str,
     "BASEMAP_GCJ02": _flag, "TIANDITU_TOKEN": str,
-    "MAX_EMBED_FEATURES": int, "PARCEL_MIN_ZOOM": int, "RANKING_PAGE_SIZE": int, "SECRET_KEY": str,
+    "MAX_EMBED_FEATURES": int, "PARCEL_MIN_ZOOM": int, "RANKING_PAGE_SIZE": int, "DEFLATOR": str, "SECRET_KEY": str,
     "PUBLIC_READ": _flag, "SESSION_HOURS": float, "PASSWORD_MIN_LENGTH": int, "PROXIES": int,
     "SESSION_COOKIE_SECURE": lambda v: "auto" if v.strip().lower() == "auto" else _flag(v),
     "TILE_CACHE": _flag, "TILE_CACHE_DIR": str, "TILE_CACHE_MAX_MB": float, "TILE_CACHE_MAX_ZOOM": int,
