@@ -158,9 +158,11 @@ def price_levels(index: PriceIndex) -> pd.Series:
     return levels.rename("price_level")
 
 
-def at_constant_prices(values: pd.Series, years: pd.Series | int, index: PriceIndex) -> pd.Series:
+def at_constant_prices(values: pd.Series, years: pd.Series | int, index: PriceIndex, *,
+                       strict: bool = True) -> pd.Series:
     """``values`` (each in the prices of its year) in the prices of the index's base year:
-    value ÷ price level of its year. A missing value stays missing.
+    value ÷ price level of its year. A missing value stays missing; a year the index lacks is
+    refused (``strict``) or gives a missing value.
 
     Examples
     --------
@@ -172,7 +174,7 @@ def at_constant_prices(values: pd.Series, years: pd.Series | int, index: PriceIn
     levels = price_levels(index)
     level = pd.to_numeric(years_s, errors="coerce").map(levels)
     needed = pd.to_numeric(values, errors="coerce").notna() & level.isna()
-    if needed.any():
+    if strict and needed.any():
         lacking = sorted({str(y) for y in years_s[needed].unique()})
         reach = f"{int(levels.index.min())}–{int(levels.index.max())}"
         raise PriceIndexError(
@@ -213,7 +215,8 @@ def targets_from_dict(d: Mapping[str, Any], file: str = "") -> dict[str, Target]
     return out
 
 
-def target_indicators(firms: pd.DataFrame, index: PriceIndex, targets: Mapping[str, Target]) -> pd.DataFrame:
+def target_indicators(firms: pd.DataFrame, index: PriceIndex, targets: Mapping[str, Target], *,
+                      strict: bool = True) -> pd.DataFrame:
     """The target indicators of ``firms`` (规上 firms of one year, say) in current prices and in the
     index's base-year prices, each a ratio of sums, against ``targets``.
 
@@ -252,8 +255,8 @@ def target_indicators(firms: pd.DataFrame, index: PriceIndex, targets: Mapping[s
             use = num.notna() & den.notna() & (den > 0 if kpi.denominator == "land_mu" else True)
             num, den = num[use], den[use]
             years = firms.loc[use, "year"]
-            num_c = at_constant_prices(num, years, index) if kpi.numerator in kpi.deflate else num
-            den_c = at_constant_prices(den, years, index) if kpi.denominator in kpi.deflate else den
+            num_c = at_constant_prices(num, years, index, strict=strict) if kpi.numerator in kpi.deflate else num
+            den_c = at_constant_prices(den, years, index, strict=strict) if kpi.denominator in kpi.deflate else den
             row |= {"numerator": float(num.sum()), "denominator": float(den.sum()), "firms": int(use.sum()),
                     "value": _ratio(num.sum(), den.sum(), kpi.factor),
                     "value_constant": _ratio(num_c.sum(), den_c.sum(), kpi.factor)}

@@ -411,13 +411,14 @@ class TargetFigures:
 
 
 def target_figures(enterprises: pd.DataFrame, year: int, *, table: pd.DataFrame | None = None,
-                   deflator: str | Path | PriceIndex | None = None) -> TargetFigures:
+                   deflator: str | Path | PriceIndex | None = None, strict: bool = True) -> TargetFigures:
     """The 2025 targets' indicators (ratios of sums over the 规上 firms of ``enterprises`` in
     ``year``) in current prices and deflated to the index's base year (2019).
 
     ``enterprises`` are stored results (``result_enterprise``); ``table``, the imported enterprise
     table, gives 用水量 where the results lack it (evaluated before it was carried). ``deflator`` is a price index
-    file (default: the shipped one, example values) or a loaded index.
+    file (default: the shipped one, example values) or a loaded index. A year the index lacks is
+    refused (``strict``), or its base-year figures are missing (a page shows current prices).
     """
     index = deflator if isinstance(deflator, PriceIndex) else load_price_index(deflator)
     firms = enterprises[(enterprises["year"] == year)]
@@ -428,7 +429,7 @@ def target_figures(enterprises: pd.DataFrame, year: int, *, table: pd.DataFrame 
         firms = firms.merge(extra, on="credit_code", how="left")
     levels = price_levels(index)
     level = float(levels.get(year, float("nan")))
-    return TargetFigures(year, index, level, target_indicators(firms, index, load_province_targets()))
+    return TargetFigures(year, index, level, target_indicators(firms, index, load_province_targets(), strict=strict))
 
 
 def stored_target_figures(ws: Workspace, year: int, *, deflator: str | Path | PriceIndex | None = None,

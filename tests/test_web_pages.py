@@ -156,6 +156,22 @@ def test_dashboard_deflator_setting(sample_workspace, tmp_path):
     assert "本地价格指数" in html and "本地统计公报" in html and "价格指数为示例值" not in html
 
 
+def test_dashboard_of_a_year_the_price_index_lacks_shows_current_prices(sample_workspace, tmp_path):
+    from mujun.webapp import create_app
+
+    year = max(int(y) for y in sample_workspace.meta()["evaluated_years"].split(","))
+    f = tmp_path / "short.toml"  # ends the year before the evaluated one
+    rows = "\n".join(f"{y} = 101.0" for y in range(2020, year))
+    f.write_text(f'name = "short"\nbase_year = 2019\nexample = false\nsource = "本地统计公报"\n[index]\n{rows}\n',
+                 encoding="utf-8")
+    app = create_app({"WORKSPACE": str(sample_workspace.path), "TESTING": True, "PUBLIC_READ": True,
+                      "DEFLATOR": str(f)})
+    html = _page(app.test_client(), "/")  # 200, not an error page
+    e = sample_workspace.read("result_enterprise", where=f"year = {year}")
+    assert f"{_above_scale_per_mu(e, 'tax'):,.2f}" in html
+    assert f"价格指数没有 {year} 年，该年只显示当年价" in html
+
+
 def test_dashboard_district_filter(page, tables):
     d = tables["district"].sort_values("district_id").iloc[1]
     html = page(f"/?district={d['district_id']}&year={tables['year']}")

@@ -83,7 +83,8 @@ def index():
     figures = overall(enterprises) if len(enterprises) else {}
     deflator = load_price_index(current_app.config.get("DEFLATOR") or None)
     table = res.optional("enterprises", year)
-    targets = target_figures(enterprises, year, table=table, deflator=deflator)
+    # a year the price index lacks: the page shows current prices and says so, rather than failing
+    targets = target_figures(enterprises, year, table=table, deflator=deflator, strict=False)
     kpis = [_kpi_card(key, kpi, targets) for key, kpi in KPIS.items()]
     target_rows = _target_rows(targets)
     class_rows, class_chart = _class_rows(enterprises)
@@ -180,7 +181,7 @@ def _trend(enterprises: pd.DataFrame, years: list[int], deflator: PriceIndex) ->
         fig = overall(part) if len(part) else {}
         for k in keys:
             out[k].append(fig.get(k))
-        table = target_figures(part, y, deflator=deflator).table if len(part) else None
+        table = target_figures(part, y, deflator=deflator, strict=False).table if len(part) else None
         for k, kpi in KPIS.items():
             v = None if table is None else table.loc[kpi, "value_constant"]
             out[f"{k}_constant"].append(None if _missing(v) else float(v))
