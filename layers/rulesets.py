@@ -15,14 +15,16 @@ from mujun.geo.rules import (
     control_rules_from_dict,
     rule_set_from_dict,
 )
+from mujun.geo.zones import ZoneRules, zone_rules_from_dict
 
 __all__ = ["RULES_DIR", "RuleInfo", "available_rules", "industry_concordance", "load_control_rules",
-           "load_measure_rules", "measure_bases", "read_veto", "load_rule_set"]
+           "load_measure_rules", "load_zone_rules", "measure_bases", "read_veto", "load_rule_set"]
 
 RULES_DIR = Path(__file__).with_name("rules")
 DEFAULT_RULES = "zhejiang-default"
 DEFAULT_CONTROL = "gb-2008"
 DEFAULT_MEASURES = "measures-example"
+DEFAULT_ZONES = "zones-example"
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class RuleInfo:
     """A shipped rule set, for listing."""
 
     name: str
-    kind: str  # "evaluation", "control" or "measures"
+    kind: str  # "evaluation", "control", "measures" or "zones"
     title: str
     verified: bool
     path: Path
@@ -49,6 +51,8 @@ def _read(path: Path) -> dict:
 def _kind(d: dict) -> str:
     if "measures" in d:
         return "measures"
+    if "zone_indicators" in d:
+        return "zones"
     return "control" if "limits" in d or "plot_ratio_min" in d else "evaluation"
 
 
@@ -72,7 +76,8 @@ def _locate(name_or_path: str | Path, kind: str) -> Path:
         if info.name == str(name_or_path) and info.kind == kind:
             return info.path
     names = [i.name for i in available_rules() if i.kind == kind]
-    what = {"evaluation": "评价规则", "control": "用地控制指标", "measures": "差别化措施规则"}[kind]
+    what = {"evaluation": "评价规则", "control": "用地控制指标", "measures": "差别化措施规则",
+            "zones": "区域综合评价规则"}[kind]
     raise RuleError(f"没有名为 '{name_or_path}' 的{what}；可用：{', '.join(names)}，或给出 .toml 文件路径")
 
 
@@ -109,6 +114,15 @@ def load_measure_rules(name_or_path: str | Path = DEFAULT_MEASURES) -> MeasureRu
     if _kind(d) != "measures":
         raise RuleError(f"规则文件 {p.name} 不是差别化措施规则（没有 [[measures]]）；评价规则请用 --rules 指定")
     return measure_rules_from_dict(d, measure_bases(), p.name)
+
+
+def load_zone_rules(name_or_path: str | Path = DEFAULT_ZONES) -> ZoneRules:
+    """Zone composite rules (区域综合评价，四提升两降低) by shipped name (``zones-example``) or TOML path."""
+    p = _locate(name_or_path, "zones")
+    d = _read(p)
+    if _kind(d) != "zones":
+        raise RuleError(f"规则文件 {p.name} 不是区域综合评价规则（没有 [[zone_indicators]]）")
+    return zone_rules_from_dict(d, p.name)
 
 
 @cache
