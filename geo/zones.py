@@ -231,7 +231,8 @@ def zone_indicators(zones: pd.DataFrame, enterprises: pd.DataFrame, level: str) 
 
 def zone_composite(indicators: pd.DataFrame, rules: ZoneRules, level: str) -> pd.DataFrame:
     """The zones of each year scored with ``rules``: ``score_<key>`` per indicator,
-    ``composite`` (their sum) and ``composite_rank`` within the year (1 = best).
+    ``composite`` (their sum), ``composite_weight`` (the weights of the indicators scored that
+    year) and ``composite_rank`` within the year (1 = best).
 
     A ``benchmark`` indicator scores weight × value / benchmark (the year's ratio of sums over
     all zones unless the rule gives one), kept between floor × weight and cap × weight; a
@@ -274,6 +275,8 @@ def zone_composite(indicators: pd.DataFrame, rules: ZoneRules, level: str) -> pd
         out[col] = s.fillna(s.groupby(year).transform("mean")).astype("float64")
         scores.append(col)
     out["composite"] = out[scores].sum(axis=1, min_count=1)
+    weights = pd.Series({f"score_{i.key}": i.weight for i in rules.indicators})
+    out["composite_weight"] = out[scores].notna().astype("float64") @ weights[scores]
     out["composite_rank"] = out.groupby("year")["composite"].rank(method="min", ascending=False).astype("Int64")
     return out.sort_values(["year", "composite_rank", key], kind="mergesort").reset_index(drop=True)
 

@@ -339,6 +339,7 @@ RESULT_FIELDS: tuple[Field, ...] = (
     # zone composite evaluation and 四提升两降低 (geo/zones.py)
     Field("composite", "区域综合得分", "float"),
     Field("composite_rank", "综合得分排名", "int"),
+    Field("composite_weight", "有数据的指标权重合计", "float"),
     Field("tax_per_mu_growth", "亩均税收比上年增长", "float"),
     Field("value_added_per_mu_growth", "亩均增加值比上年增长", "float"),
     Field("d_mu", "上年D类企业用地", "float", "亩"),

@@ -84,13 +84,13 @@ _ZONE_EXPORT = ("zone_area_mu", "parcel_count", "area_mu", "evaluated_mu", "ente
                 "tax", "value_added", "revenue", "output_value", *_PER_MU,
                 "above_scale_tax_per_mu", "above_scale_value_added_per_mu", "industrial_mu",
                 "industrial_share", "built_share", "unbuilt_share", "plot_ratio", "building_coefficient",
-                "composite", "composite_rank", "tax_per_mu_growth", "value_added_per_mu_growth", "d_mu",
+                "composite", "composite_rank", "composite_weight", "tax_per_mu_growth", "value_added_per_mu_growth", "d_mu",
                 "d_improved_mu", "d_land_improved_share", "va_per_energy", "va_per_emission", "output_share",
                 "score_tax_per_mu", "score_value_added_per_mu", "score_tax_per_mu_growth",
                 "score_value_added_per_mu_growth", "score_d_land_improved_share", "score_va_per_energy",
                 "score_va_per_emission")
 #: Zone figures that the composite evaluation adds to a zone's results (:func:`zone_evaluation`).
-COMPOSITE_FIELDS = ("composite", "composite_rank", "tax_per_mu_growth", "value_added_per_mu_growth",
+COMPOSITE_FIELDS = ("composite", "composite_rank", "composite_weight", "tax_per_mu_growth", "value_added_per_mu_growth",
                     "d_mu", "d_improved_mu", "d_land_improved_share", "energy_tce", "energy_value_added",
                     "va_per_energy", "energy_per_va", "emissions", "emission_value_added", "va_per_emission",
                     "emission_per_va", "output_share", "score_tax_per_mu", "score_value_added_per_mu",
