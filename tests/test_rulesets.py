@@ -9,6 +9,7 @@ import pytest
 
 from mujun.geo.measures import MeasureRules
 from mujun.geo.rules import ControlRules, Indicator, RuleError, RuleSet
+from mujun.geo.zones import ZoneRules
 from mujun.layers.rulesets import (
     RULES_DIR,
     available_rules,
@@ -16,6 +17,7 @@ from mujun.layers.rulesets import (
     load_control_rules,
     load_measure_rules,
     load_rule_set,
+    load_zone_rules,
     read_veto,
 )
 
@@ -31,17 +33,19 @@ GB2008_PLOT_RATIO_MIN = {
 
 def test_every_shipped_file_is_listed_and_loads():
     infos = {i.name: i for i in available_rules()}
-    assert set(infos) == {"gb-2008", "gb-2023", "huangyan-2022", "zhejiang-default", "measures-example"}
+    assert set(infos) == {"gb-2008", "gb-2023", "huangyan-2022", "zhejiang-default", "measures-example",
+                          "zones-example"}
     assert {n: i.kind for n, i in infos.items()} == {
         "gb-2008": "control", "gb-2023": "control",
         "huangyan-2022": "evaluation", "zhejiang-default": "evaluation", "measures-example": "measures",
+        "zones-example": "zones",
     }
     assert len(list(RULES_DIR.glob("*.toml"))) == len(infos)
     for name, info in infos.items():
         assert info.path.stem == name  # a file is found by the name written inside it
         assert info.title
         load, cls = {"evaluation": (load_rule_set, RuleSet), "control": (load_control_rules, ControlRules),
-                     "measures": (load_measure_rules, MeasureRules)}[info.kind]
+                     "measures": (load_measure_rules, MeasureRules), "zones": (load_zone_rules, ZoneRules)}[info.kind]
         loaded = load(name)
         assert loaded.name == name
         assert isinstance(loaded, cls)
