@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mujun.geo.remediation import d_class_follow_up
+from mujun.geo.review import MEASURES
 from mujun.geo.rules import RuleError, _number, _table, _unknown, _where
 
 __all__ = ["TREND_DIRECTIONS", "ZONE_INDICATORS", "Trend", "ZoneIndicator", "ZoneRules", "trend_table",
@@ -33,12 +34,15 @@ ZONE_INDICATORS: dict[str, tuple[str, str] | None] = {
     "tax_per_mu_growth": None,
     "value_added_per_mu_growth": None,
     "d_land_improved_share": ("d_improved_mu", "d_mu"),
+    "idle_disposed_share": ("idle_disposed_mu", "idle_parcel_mu"),
     "va_per_energy": ("energy_value_added", "energy_tce"),
     "va_per_emission": ("emission_value_added", "emissions"),
 }
 #: Figures a 四提升两降低 row may compare (besides the scored indicators).
 TREND_KEYS = ("tax_per_mu", "value_added_per_mu", "output_per_mu", "output_share", "lead_share",
               "energy_per_va", "emission_per_va", "va_per_energy", "va_per_emission")
+#: Review measures (:data:`mujun.geo.review.MEASURES`) that dispose of idle land: 协议收回, 依法收回.
+DISPOSAL_MEASURES = tuple(m for m in MEASURES if m.endswith("收回"))
 #: Direction ids of a 四提升两降低 row and their Chinese names.
 TREND_DIRECTIONS = {"up": "提升", "down": "降低"}
 _METHODS = ("benchmark", "minmax")
@@ -98,7 +102,8 @@ def zone_rules_from_dict(d: Mapping[str, Any], source: str = "") -> ZoneRules:
     Traceback (most recent call last):
     ...
     mujun.geo.rules.RuleError: zone_indicators[0].key 为 'x'，不是可用的区域指标；可用：tax_per_mu, value_added_per_mu, \
-tax_per_mu_growth, value_added_per_mu_growth, d_land_improved_share, va_per_energy, va_per_emission
+tax_per_mu_growth, value_added_per_mu_growth, d_land_improved_share, idle_disposed_share, va_per_energy, \
+va_per_emission
     """
     d = _table(d, "顶层", source)
     _unknown(d, {"name", "title", "description", "source", "verified", "zone_indicators", "trends"}, "", source)
@@ -158,7 +163,8 @@ def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
     return (num / den.where(den > 0)).astype("float64")
 
 
-def zone_indicators(zones: pd.DataFrame, enterprises: pd.DataFrame, level: str) -> pd.DataFrame:
+def zone_indicators(zones: pd.DataFrame, enterprises: pd.DataFrame, level: str,
+                    idle: pd.DataFrame | None = None, decisions: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every zone and year with the figures the composite and the 四提升两降低 table use.
 
     Parameters
@@ -172,6 +178,10 @@ def zone_indicators(zones: pd.DataFrame, enterprises: pd.DataFrame, level: str) 
         ``land_mu``, ``tax_per_mu``, ``value_added``, ``output_value``, ``energy_tce``, ``emissions``.
     level : str
         ``district``, ``park`` or ``platform``.
+    idle, decisions : DataFrame, optional
+        The idle parcels of every year (``parcel_id``, ``year``, the level's id, ``area_mu``)
+        and the review decisions (``parcel_id``, ``year``, ``measure``). Without decisions
+        ``idle_disposed_share`` is missing: no record is not the same as nothing disposed of.
 
     Returns
     -------
@@ -183,7 +193,9 @@ def zone_indicators(zones: pd.DataFrame, enterprises: pd.DataFrame, level: str) 
         those among them classed A–C this year) and ``d_land_improved_share``,
         ``va_per_energy`` (万元/吨标准煤) and ``energy_per_va`` (吨标准煤/万元) over the firms
         with an energy figure, ``va_per_emission`` / ``emission_per_va`` likewise,
-        ``output_share`` (the zone's output ÷ all firms' output of the year).
+        ``output_share`` (the zone's output ÷ all firms' output of the year),
+        ``idle_parcel_mu``, ``idle_disposed_mu`` and ``idle_disposed_share`` (the idle land
+        decided 协议收回 or 依法收回 that year ÷ the idle land).
     """
     key = _KEYS[level]
     z = pd.DataFrame(zones.drop(columns="geometry", errors="ignore")).copy()
@@ -226,6 +238,20 @@ def zone_indicators(zones: pd.DataFrame, enterprises: pd.DataFrame, level: str) 
     d.index = d.index.set_names([key, "year"])
     z = z.join(d.rename(columns={"land_mu": "d_mu", "improved_mu": "d_improved_mu"}), on=[key, "year"])
     z["d_land_improved_share"] = _ratio(z["d_improved_mu"], z["d_mu"])
+
+    z["idle_parcel_mu"] = z["idle_disposed_mu"] = z["idle_disposed_share"] = np.nan
+    if idle is not None and decisions is not None and len(decisions):
+        p = pd.DataFrame(idle[["parcel_id", "year", key, "area_mu"]]).astype({"parcel_id": "string", key: "string"})
+        p["year"] = p["year"].astype("int64")
+        dec = pd.DataFrame(decisions[["parcel_id", "year", "measure"]]).astype({"parcel_id": "string"})
+        dec["year"] = dec["year"].astype("int64")
+        dec = dec[dec["measure"].isin(DISPOSAL_MEASURES)].drop_duplicates(["parcel_id", "year"])
+        p = p.merge(dec, on=["parcel_id", "year"], how="left")
+        p["disposed_mu"] = p["area_mu"].where(p["measure"].notna(), 0.0)
+        idle_sums = p.groupby([key, "year"])[["area_mu", "disposed_mu"]].sum()
+        idle_sums.columns = ["idle_parcel_mu", "idle_disposed_mu"]
+        z = z.drop(columns=list(idle_sums.columns)).join(idle_sums, on=[key, "year"])
+        z["idle_disposed_share"] = _ratio(z["idle_disposed_mu"], z["idle_parcel_mu"])
     return z
 
 

@@ -85,13 +85,14 @@ _ZONE_EXPORT = ("zone_area_mu", "parcel_count", "area_mu", "evaluated_mu", "ente
                 "above_scale_tax_per_mu", "above_scale_value_added_per_mu", "industrial_mu",
                 "industrial_share", "built_share", "unbuilt_share", "plot_ratio", "building_coefficient",
                 "composite", "composite_rank", "composite_weight", "tax_per_mu_growth", "value_added_per_mu_growth", "d_mu",
-                "d_improved_mu", "d_land_improved_share", "va_per_energy", "va_per_emission", "output_share",
+                "d_improved_mu", "d_land_improved_share", "idle_disposed_share", "va_per_energy", "va_per_emission", "output_share",
                 "score_tax_per_mu", "score_value_added_per_mu", "score_tax_per_mu_growth",
-                "score_value_added_per_mu_growth", "score_d_land_improved_share", "score_va_per_energy",
-                "score_va_per_emission")
+                "score_value_added_per_mu_growth", "score_d_land_improved_share", "score_idle_disposed_share",
+                "score_va_per_energy", "score_va_per_emission")
 #: Zone figures that the composite evaluation adds to a zone's results (:func:`zone_evaluation`).
 COMPOSITE_FIELDS = ("composite", "composite_rank", "composite_weight", "tax_per_mu_growth", "value_added_per_mu_growth",
-                    "d_mu", "d_improved_mu", "d_land_improved_share", "energy_tce", "energy_value_added",
+                    "d_mu", "d_improved_mu", "d_land_improved_share", "idle_parcel_mu", "idle_disposed_mu",
+                    "idle_disposed_share", "score_idle_disposed_share", "energy_tce", "energy_value_added",
                     "va_per_energy", "energy_per_va", "emissions", "emission_value_added", "va_per_emission",
                     "emission_per_va", "output_share", "score_tax_per_mu", "score_value_added_per_mu",
                     "score_tax_per_mu_growth", "score_value_added_per_mu_growth", "score_d_land_improved_share",
@@ -460,7 +461,8 @@ def zone_evaluation(ws: Workspace, level: str, *, rules: str | Path | ZoneRules 
     """The composite evaluation of a zone level (``district``, ``park``, ``platform``) in every
     evaluated year (:func:`mujun.geo.zones.zone_composite` with the rules ``rules``, by default
     ``zones-example``): the zone results with the indicators, ``score_*``, ``composite`` and
-    ``composite_rank`` within each year; without geometry."""
+    ``composite_rank`` within each year; without geometry. The idle land disposed of is
+    scored from the review decisions when the workspace has any."""
     if level not in ZONES:
         raise InputError(f"综合评价只用于 {', '.join(ZONES)}，收到 '{level}'")
     zone_rules = rules if isinstance(rules, ZoneRules) else load_zone_rules(rules)
@@ -473,7 +475,12 @@ def zone_evaluation(ws: Workspace, level: str, *, rules: str | Path | ZoneRules 
             "energy_tce", "emissions", LEVEL_VIEWS[level].id]
     ent = ws.read(result_table("enterprise"))
     ent = ent[[c for c in dict.fromkeys(cols) if c in ent.columns]]
-    return zone_composite(zone_indicators(zones, ent, level), zone_rules, level)
+    from mujun.layers.review import decisions
+
+    decided, idle = decisions(ws), None
+    if len(decided):  # the idle parcels only: result_parcel is millions of rows a year at a province's scale
+        idle = pd.DataFrame(ws.read(result_table("parcel"), where="idle = 1").drop(columns="geometry", errors="ignore"))
+    return zone_composite(zone_indicators(zones, ent, level, idle, decided), zone_rules, level)
 
 
 def zone_trends(evaluated: pd.DataFrame, level: str, zone_id: str, year: int, *,

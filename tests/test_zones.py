@@ -80,6 +80,22 @@ def test_indicators_are_ratios_of_sums(indicators):
     assert math.isnan(indicators.loc[("a", 2024), "d_land_improved_share"])
 
 
+def test_idle_land_disposed_of_from_the_review_decisions():
+    idle = pd.DataFrame({"parcel_id": ["p1", "p2", "p3", "p4"], "year": [2025, 2025, 2025, 2024],
+                         "district_id": ["a", "a", "b", "a"], "area_mu": [6.0, 4.0, 5.0, 8.0]})
+    decisions = pd.DataFrame({"parcel_id": ["p1", "p2", "p3", "p4"], "year": [2025, 2025, 2025, 2025],
+                              "measure": ["协议收回", "限期开工", "依法收回", "依法收回"]})
+    z = zone_indicators(ZONES, FIRMS, "district", idle, decisions).set_index(["district_id", "year"])
+    # a: 6 of its 10 idle 亩 recovered by agreement; p2's 限期开工 does not dispose of it
+    assert z.loc[("a", 2025), ["idle_parcel_mu", "idle_disposed_mu", "idle_disposed_share"]].tolist() == [10.0, 6.0, 0.6]
+    assert z.loc[("b", 2025), "idle_disposed_share"] == 1.0
+    # p4 was idle in 2024 but decided in 2025: no decision that year
+    assert z.loc[("a", 2024), "idle_disposed_share"] == 0.0
+    assert math.isnan(z.loc[("b", 2024), "idle_disposed_share"])  # no idle land
+    # without any decision on record the share is missing, not 0
+    assert zone_indicators(ZONES, FIRMS, "district", idle, decisions.iloc[:0])["idle_disposed_share"].isna().all()
+
+
 def test_composite_against_hand_figures():
     c = zone_composite(zone_indicators(ZONES, FIRMS, "district"), RULES, "district").set_index(["district_id", "year"])
     a, b = c.loc[("a", 2025)], c.loc[("b", 2025)]
@@ -207,3 +223,21 @@ def test_zone_pages_show_the_composite_and_the_trends(client, sample_workspace):
     district_id = sample_workspace.read("result_district")["district_id"].iloc[0]
     html = client.get(f"/districts/{district_id}").get_data(as_text=True)
     assert 'id="composite"' in html and 'id="trends"' not in html
+
+
+def test_idle_land_disposed_of_on_a_workspace_with_decisions(fresh_review_workspace):
+    from mujun.layers.review import save_decision
+    from mujun.service import zone_evaluation
+
+    ws = fresh_review_workspace
+    assert zone_evaluation(ws, "district")["idle_disposed_share"].isna().all()  # no decisions yet
+    idle = pd.DataFrame(ws.read("result_parcel", where="idle = 1 AND year = 2025").drop(columns="geometry"))
+    parcel = idle.sort_values("parcel_id").iloc[0]
+    save_decision(ws, parcel["parcel_id"], 2025, status="认定闲置", measure="依法收回", deadline="2099-12-31", comment="测试",
+                  base_version=0, user="rev1")
+    z = zone_evaluation(ws, "district")
+    row = z[(z["district_id"] == parcel["district_id"]) & (z["year"] == 2025)].iloc[0]
+    in_district = idle[idle["district_id"] == parcel["district_id"]]
+    assert row["idle_disposed_mu"] == pytest.approx(parcel["area_mu"])
+    assert row["idle_disposed_share"] == pytest.approx(parcel["area_mu"] / in_district["area_mu"].sum())
+    assert row["score_idle_disposed_share"] == pytest.approx(5.0)  # the highest share gets the full weight

@@ -65,7 +65,7 @@ def _enterprises(enterprises: pd.DataFrame, by: str = "tax_per_mu") -> list[dict
 
 #: Zone figures that are shares (0–1), shown as percentages.
 SHARE_FIGURES = {"tax_per_mu_growth", "value_added_per_mu_growth", "d_land_improved_share", "output_share",
-                 "lead_share"}
+                 "lead_share", "idle_disposed_share"}
 
 
 def _digits(value: Any) -> int:
