@@ -17,16 +17,18 @@ from mujun.geo.rules import (
     rule_set_from_dict,
 )
 from mujun.geo.standard_land import StandardLandRules, standard_land_rules_from_dict
+from mujun.geo.zones import ZoneRules, zone_rules_from_dict
 
 __all__ = ["RULES_DIR", "RuleInfo", "available_rules", "industry_concordance", "load_control_rules",
            "load_measure_rules", "load_price_index", "load_province_targets", "load_standard_land_rules",
-           "measure_bases", "read_veto", "load_rule_set"]
+           "load_zone_rules", "measure_bases", "read_veto", "load_rule_set"]
 
 RULES_DIR = Path(__file__).with_name("rules")
 DEFAULT_RULES = "zhejiang-default"
 DEFAULT_CONTROL = "gb-2008"
 DEFAULT_MEASURES = "measures-example"
 DEFAULT_STANDARD_LAND = "standard-land-example"
+DEFAULT_ZONES = "zones-example"
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class RuleInfo:
     """A shipped rule set, for listing."""
 
     name: str
-    kind: str  # "evaluation", "control", "measures" or "standard_land"
+    kind: str  # "evaluation", "control", "measures", "standard_land" or "zones"
     title: str
     verified: bool
     path: Path
@@ -55,6 +57,8 @@ def _kind(d: dict) -> str:
         return "measures"
     if "standard_land" in d:
         return "standard_land"
+    if "zone_indicators" in d:
+        return "zones"
     return "control" if "limits" in d or "plot_ratio_min" in d else "evaluation"
 
 
@@ -79,7 +83,8 @@ def _locate(name_or_path: str | Path, kind: str) -> Path:
             return info.path
     names = [i.name for i in available_rules() if i.kind == kind]
     what = {"evaluation": "评价规则", "control": "用地控制指标", "measures": "差别化措施规则",
-            "standard_land": "标准地指标规则"}[kind]
+            "standard_land": "标准地指标规则",
+            "zones": "区域综合评价规则"}[kind]
     raise RuleError(f"没有名为 '{name_or_path}' 的{what}；可用：{', '.join(names)}，或给出 .toml 文件路径")
 
 
@@ -146,6 +151,15 @@ def load_province_targets() -> dict[str, Target]:
 
     p = data_dir() / "province_targets.toml"
     return targets_from_dict(_read(p), p.name)
+
+
+def load_zone_rules(name_or_path: str | Path = DEFAULT_ZONES) -> ZoneRules:
+    """Zone composite rules (区域综合评价，四提升两降低) by shipped name (``zones-example``) or TOML path."""
+    p = _locate(name_or_path, "zones")
+    d = _read(p)
+    if _kind(d) != "zones":
+        raise RuleError(f"规则文件 {p.name} 不是区域综合评价规则（没有 [[zone_indicators]]）")
+    return zone_rules_from_dict(d, p.name)
 
 
 @cache

@@ -338,6 +338,27 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field("inside_output_per_mu", "平台内亩均产值", "float", "万元/亩"),
     Field("outside_output_per_mu", "所在区县平台外亩均产值", "float", "万元/亩"),
     Field("outside_tax_per_mu", "所在区县平台外亩均税收", "float", "万元/亩"),
+    # zone composite evaluation and 四提升两降低 (geo/zones.py)
+    Field("composite", "区域综合得分", "float"),
+    Field("composite_rank", "综合得分排名", "int"),
+    Field("composite_weight", "有数据的指标权重合计", "float"),
+    Field("tax_per_mu_growth", "亩均税收比上年增长", "float"),
+    Field("value_added_per_mu_growth", "亩均增加值比上年增长", "float"),
+    Field("d_mu", "上年D类企业用地", "float", "亩"),
+    Field("d_improved_mu", "其中企业当年提档的用地", "float", "亩"),
+    Field("d_land_improved_share", "D类企业用地整治提升比例", "float"),
+    Field("idle_parcel_mu", "闲置土地", "float", "亩"),
+    Field("idle_disposed_mu", "其中协议收回、依法收回", "float", "亩"),
+    Field("idle_disposed_share", "闲置土地处置率", "float"),
+    Field("score_idle_disposed_share", "得分·闲置土地处置率", "float"),
+    Field("energy_value_added", "有能耗数据企业的增加值", "float", "万元"),
+    Field("emission_value_added", "有排放数据企业的增加值", "float", "万元"),
+    Field("energy_per_va", "单位增加值能耗", "float", "吨标准煤/万元"),
+    Field("emission_per_va", "单位增加值排放", "float", "吨/万元"),
+    Field("output_share", "产值占比", "float"),
+    Field("score_tax_per_mu_growth", "得分·亩均税收增长", "float"),
+    Field("score_value_added_per_mu_growth", "得分·亩均增加值增长", "float"),
+    Field("score_d_land_improved_share", "得分·D类用地整治提升比例", "float"),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {}

@@ -341,7 +341,8 @@ def _table(frame: pd.DataFrame, headers: list[str]) -> str:
 @main.command()
 @click.option("--level", type=click.Choice(_LEVELS), default="enterprise", show_default=True, help="排名层级")
 @click.option("--by", "by", default="tax_per_mu", show_default=True,
-              help="排名字段，如 score、tax_per_mu、value_added_per_mu、area_mu、plot_ratio")
+              help="排名字段，如 score、tax_per_mu、value_added_per_mu、area_mu、plot_ratio；"
+                   "行政区、园区、平台还可按 composite（区域综合得分，规则 zones-example）")
 @click.option("--year", type=int, help="年度（默认：最近评价的年度）")
 @click.option("--top", type=click.IntRange(min=1), help="只列前 N 名")
 @click.option("--ascending", is_flag=True, help="从低到高排（找末位）")
@@ -392,12 +393,13 @@ def rules(ctx: click.Context) -> None:
 
     kinds = {"evaluation": "评价规则（--rules）", "control": "用地控制指标（--control）",
              "measures": "差别化措施（mujun measures --measures）",
-             "standard_land": "标准地指标建议（mujun standard-land --rules）"}
+             "standard_land": "标准地指标建议（mujun standard-land --rules）",
+             "zones": "区域综合评价（mujun rank --level district --by composite）"}
     for kind, title in kinds.items():
         click.echo(title)
         for info in available_rules():
             if info.kind == kind:
-                note = "  【含示例值】" if kind in ("measures", "standard_land") and not info.verified else (
+                note = "  【含示例值】" if kind in ("measures", "standard_land", "zones") and not info.verified else (
                     "" if info.verified else "  【数值未核实】")
                 click.echo(f"  {info.name:<18} {info.title}{note}")
     click.echo("也可以用 .toml 文件路径指定自己的规则，格式参照内置文件。")

@@ -36,18 +36,21 @@ from mujun.geo.remediation import OUTCOMES, d_class_follow_up, remediation_summa
 from mujun.geo.review import PENDING, QUEUE_KINDS, queue
 from mujun.geo.rules import GROUPS, ControlRules, RuleSet
 from mujun.geo.scoring import class_change, class_migration, score_enterprises
+from mujun.geo.zones import ZoneRules, trend_table, zone_composite, zone_indicators
 from mujun.layers.export import export_sheets, export_table
 from mujun.layers.rasters import raster_source
 from mujun.layers.rulesets import (
     DEFAULT_CONTROL,
     DEFAULT_MEASURES,
     DEFAULT_RULES,
+    DEFAULT_ZONES,
     industry_concordance,
     load_control_rules,
     load_measure_rules,
     load_price_index,
     load_province_targets,
     load_rule_set,
+    load_zone_rules,
     read_veto,
 )
 from mujun.layers.schema import label
@@ -65,7 +68,7 @@ YEAR_TABLES = ("flag", "compliance", "benchmark")
 __all__ = ["LEVEL_VIEWS", "MEASURE_EXPORT", "REVIEW_EXPORT", "Evaluated", "Measures", "RuleComparison",
            "compare_rules", "evaluate", "evaluation_inputs", "export_measures", "export_ranking", "export_remediation",
            "export_review", "export_rule_comparison", "flags", "idle_land", "measures", "overall", "ranking",
-           "remediation", "review_of_year", "review_rows", "year_measures"]
+           "remediation", "review_of_year", "review_rows", "year_measures", "zone_evaluation", "zone_trends"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,20 @@ _PER_MU = ("tax_per_mu", "value_added_per_mu", "revenue_per_mu", "output_per_mu"
 _ZONE_EXPORT = ("zone_area_mu", "parcel_count", "area_mu", "evaluated_mu", "enterprise_count",
                 "tax", "value_added", "revenue", "output_value", *_PER_MU,
                 "above_scale_tax_per_mu", "above_scale_value_added_per_mu", "industrial_mu",
-                "industrial_share", "built_share", "unbuilt_share", "plot_ratio", "building_coefficient")
+                "industrial_share", "built_share", "unbuilt_share", "plot_ratio", "building_coefficient",
+                "composite", "composite_rank", "composite_weight", "tax_per_mu_growth", "value_added_per_mu_growth", "d_mu",
+                "d_improved_mu", "d_land_improved_share", "idle_disposed_share", "va_per_energy", "va_per_emission", "output_share",
+                "score_tax_per_mu", "score_value_added_per_mu", "score_tax_per_mu_growth",
+                "score_value_added_per_mu_growth", "score_d_land_improved_share", "score_idle_disposed_share",
+                "score_va_per_energy", "score_va_per_emission")
+#: Zone figures that the composite evaluation adds to a zone's results (:func:`zone_evaluation`).
+COMPOSITE_FIELDS = ("composite", "composite_rank", "composite_weight", "tax_per_mu_growth", "value_added_per_mu_growth",
+                    "d_mu", "d_improved_mu", "d_land_improved_share", "idle_parcel_mu", "idle_disposed_mu",
+                    "idle_disposed_share", "score_idle_disposed_share", "energy_tce", "energy_value_added",
+                    "va_per_energy", "energy_per_va", "emissions", "emission_value_added", "va_per_emission",
+                    "emission_per_va", "output_share", "score_tax_per_mu", "score_value_added_per_mu",
+                    "score_tax_per_mu_growth", "score_value_added_per_mu_growth", "score_d_land_improved_share",
+                    "score_va_per_energy", "score_va_per_emission")
 
 LEVEL_VIEWS: dict[str, LevelView] = {
     "enterprise": LevelView(
@@ -471,10 +487,51 @@ def ranking(
     frame = ws.read(name, where=f"year = {int(year)}")
     if frame.empty:
         raise InputError(f"没有 {year} 年的评价结果；已评价年度：{'、'.join(map(str, years)) or '无'}（可运行 mujun evaluate --year {year}）")
+    if level in ZONES and by not in frame.columns and by in COMPOSITE_FIELDS:
+        composite = zone_evaluation(ws, level)
+        key = LEVEL_VIEWS[level].id
+        added = composite[composite["year"] == int(year)].set_index(key)
+        frame = frame.join(added[[c for c in COMPOSITE_FIELDS if c in added.columns and c not in frame.columns]],
+                           on=key)
     if by not in numeric_fields(frame):
-        raise InputError(f"无法按 '{by}' 排名；{LEVEL_VIEWS[level].label}的数值字段有：{', '.join(numeric_fields(frame))}")
+        fields = numeric_fields(frame) + (list(COMPOSITE_FIELDS) if level in ZONES and by not in COMPOSITE_FIELDS else [])
+        raise InputError(f"无法按 '{by}' 排名；{LEVEL_VIEWS[level].label}的数值字段有：{', '.join(fields)}")
     frame = _filtered(frame, level, classes, district, industry)
     return ranked(frame, by, ascending=ascending, top=top), int(year)
+
+
+def zone_evaluation(ws: Workspace, level: str, *, rules: str | Path | ZoneRules = DEFAULT_ZONES) -> pd.DataFrame:
+    """The composite evaluation of a zone level (``district``, ``park``, ``platform``) in every
+    evaluated year (:func:`mujun.geo.zones.zone_composite` with the rules ``rules``, by default
+    ``zones-example``): the zone results with the indicators, ``score_*``, ``composite`` and
+    ``composite_rank`` within each year; without geometry. The idle land disposed of is
+    scored from the review decisions when the workspace has any."""
+    if level not in ZONES:
+        raise InputError(f"综合评价只用于 {', '.join(ZONES)}，收到 '{level}'")
+    zone_rules = rules if isinstance(rules, ZoneRules) else load_zone_rules(rules)
+    if not ws.has(result_table(level)) or not ws.has(result_table("enterprise")):
+        if not ws.has(f"{level}s"):
+            raise WorkspaceError(f"工作空间中没有{LEVEL_VIEWS[level].label}图层；请先 mujun import {level}s 文件，再 mujun evaluate")
+        raise not_evaluated(ws.path)
+    zones = pd.DataFrame(ws.read(result_table(level)).drop(columns="geometry", errors="ignore"))
+    cols = ["credit_code", "year", "class", "district_name", "land_mu", "tax_per_mu", "value_added", "output_value",
+            "energy_tce", "emissions", LEVEL_VIEWS[level].id]
+    ent = ws.read(result_table("enterprise"))
+    ent = ent[[c for c in dict.fromkeys(cols) if c in ent.columns]]
+    from mujun.layers.review import decisions
+
+    decided, idle = decisions(ws), None
+    if len(decided):  # the idle parcels only: result_parcel is millions of rows a year at a province's scale
+        idle = pd.DataFrame(ws.read(result_table("parcel"), where="idle = 1").drop(columns="geometry", errors="ignore"))
+    return zone_composite(zone_indicators(zones, ent, level, idle, decided), zone_rules, level)
+
+
+def zone_trends(evaluated: pd.DataFrame, level: str, zone_id: str, year: int, *,
+                rules: str | Path | ZoneRules = DEFAULT_ZONES) -> pd.DataFrame:
+    """The 四提升两降低 table of one park or platform (or district) in ``year`` against the year
+    before (:func:`mujun.geo.zones.trend_table`), from :func:`zone_evaluation`'s frame."""
+    zone_rules = rules if isinstance(rules, ZoneRules) else load_zone_rules(rules)
+    return trend_table(evaluated, zone_rules, zone_id, year, level)
 
 
 def _filtered(frame: pd.DataFrame, level: str, classes, district, industry) -> pd.DataFrame:
@@ -617,6 +674,8 @@ def export_ranking(frame: pd.DataFrame, level: str, by: str, year: int, path: st
         ("年度", str(year)),
         ("层级", view.label),
         ("排名依据", f"{label(by)}，从高到低；缺失值不参与排名"),
+        *([("综合评价", f"区域综合得分按规则 {DEFAULT_ZONES}（{load_zone_rules().title}）计算")]
+          if by in COMPOSITE_FIELDS and level in ZONES else []),
         ("口径", "亩均值 = 税收（或增加值、营业收入、产值）合计 ÷ 用地面积合计；用地面积按 CGCS2000 高斯-克吕格 3 度带计算，1 亩 = 666.67 平方米"),
         ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S")),
     ]

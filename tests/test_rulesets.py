@@ -10,6 +10,7 @@ import pytest
 from mujun.geo.measures import MeasureRules
 from mujun.geo.rules import ControlRules, Indicator, RuleError, RuleSet
 from mujun.geo.standard_land import StandardLandRules
+from mujun.geo.zones import ZoneRules
 from mujun.layers.rulesets import (
     RULES_DIR,
     available_rules,
@@ -18,6 +19,7 @@ from mujun.layers.rulesets import (
     load_measure_rules,
     load_rule_set,
     load_standard_land_rules,
+    load_zone_rules,
     read_veto,
 )
 
@@ -34,11 +36,11 @@ GB2008_PLOT_RATIO_MIN = {
 def test_every_shipped_file_is_listed_and_loads():
     infos = {i.name: i for i in available_rules()}
     assert set(infos) == {"gb-2008", "gb-2023", "huangyan-2022", "zhejiang-default", "measures-example",
-                          "standard-land-example"}
+                          "standard-land-example", "zones-example"}
     assert {n: i.kind for n, i in infos.items()} == {
         "gb-2008": "control", "gb-2023": "control",
         "huangyan-2022": "evaluation", "zhejiang-default": "evaluation", "measures-example": "measures",
-        "standard-land-example": "standard_land",
+        "standard-land-example": "standard_land", "zones-example": "zones",
     }
     assert len(list(RULES_DIR.glob("*.toml"))) == len(infos)
     for name, info in infos.items():
@@ -46,7 +48,8 @@ def test_every_shipped_file_is_listed_and_loads():
         assert info.title
         load, cls = {"evaluation": (load_rule_set, RuleSet), "control": (load_control_rules, ControlRules),
                      "measures": (load_measure_rules, MeasureRules),
-                     "standard_land": (load_standard_land_rules, StandardLandRules)}[info.kind]
+                     "standard_land": (load_standard_land_rules, StandardLandRules),
+                     "zones": (load_zone_rules, ZoneRules)}[info.kind]
         loaded = load(name)
         assert loaded.name == name
         assert isinstance(loaded, cls)

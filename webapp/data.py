@@ -29,6 +29,13 @@ def _read(path: str, stamp: str, name: str, where: str | None) -> pd.DataFrame:
 
 
 @lru_cache(maxsize=8)
+def _zones(path: str, stamp: str, level: str) -> pd.DataFrame:
+    from mujun.service import zone_evaluation
+
+    return zone_evaluation(Workspace(path), level)
+
+
+@lru_cache(maxsize=8)
 def _queue(path: str, stamp: str, year: int) -> pd.DataFrame:
     return queue(_read(path, stamp, result_table("parcel"), f"year = {int(year)}"))
 
@@ -81,6 +88,13 @@ class Results:
         stamp = self._stamp()
         with _LOCK:
             return _queue(str(self.ws.path), stamp, int(year))
+
+    def zones(self, level: str) -> pd.DataFrame:
+        """The composite evaluation of a zone level, every year (:func:`mujun.service.zone_evaluation`),
+        worked out once per generation."""
+        stamp = self._stamp()
+        with _LOCK:
+            return _zones(str(self.ws.path), stamp, level)
 
     def is_sample(self) -> bool:
         return self.ws.meta().get("sample") == "1"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import folium
@@ -12,8 +13,8 @@ from flask import Blueprint, current_app, render_template, request, url_for
 
 from mujun.geo.platforms import GUIDE_LEAD_SHARE, GUIDE_MU, GUIDE_OUTPUT_YI
 from mujun.geo.ranking import ranked
-from mujun.layers.rulesets import load_measure_rules
-from mujun.service import year_measures
+from mujun.layers.rulesets import load_measure_rules, load_zone_rules
+from mujun.service import year_measures, zone_trends
 from mujun.webapp import charts, maps
 from mujun.webapp.data import only, record, records, results, where, zone_districts
 from mujun.webapp.parcels import NEIGHBOUR_DEGREES, padded, parcel_context
@@ -60,6 +61,34 @@ def _flagged(parcels: pd.DataFrame, year: int) -> list[dict[str, Any]]:
 def _enterprises(enterprises: pd.DataFrame, by: str = "tax_per_mu") -> list[dict[str, Any]]:
     """Enterprises ranked by ``by`` as on /rankings (ties share a rank; among them, by credit code)."""
     return records(ranked(enterprises.sort_values("credit_code"), by), ["rank", *ENTERPRISE_COLUMNS])
+
+
+#: Zone figures that are shares (0–1), shown as percentages.
+SHARE_FIGURES = {"tax_per_mu_growth", "value_added_per_mu_growth", "d_land_improved_share", "output_share",
+                 "lead_share", "idle_disposed_share"}
+
+
+def _digits(value: Any) -> int:
+    """Decimals enough to show a small figure (0.000218 → 6), at least 2."""
+    v = abs(float(value)) if value is not None and pd.notna(value) else 0.0
+    return 2 if v == 0 or v >= 0.01 else min(8, 2 - int(math.floor(math.log10(v))))
+
+
+def _composite(level: str, id_field: str, zone_id: str, year: int) -> dict[str, Any]:
+    """The zone's composite score, rank and indicator scores, and its 四提升两降低 table."""
+    rules = load_zone_rules()
+    frame = results().zones(level)
+    zone = frame[frame[id_field].astype("string").eq(zone_id) & frame["year"].eq(year)]
+    row = record(zone.iloc[0]) if len(zone) else {}
+    indicators = [{"key": i.key, "weight": i.weight, "value": row.get(i.key), "score": row.get(f"score_{i.key}"),
+                   "share": i.key in SHARE_FIGURES, "digits": _digits(row.get(i.key))} for i in rules.indicators]
+    trends = records(zone_trends(frame, level, zone_id, year, rules=rules))
+    for t in trends:
+        t["share"] = t["key"] in SHARE_FIGURES
+        t["digits"] = max(_digits(t["previous"]), _digits(t["value"]))
+    return {"rules": rules, "row": row, "indicators": indicators, "trends": trends,
+            "n_zones": int(frame["year"].eq(year).sum()), "previous_year": year - 1,
+            "total_weight": sum(i.weight for i in rules.indicators)}
 
 
 # -- maps ------------------------------------------------------------------------------------
@@ -117,7 +146,8 @@ def platform(platform_id: str):
                       zone_color="#d6604d", figures=maps.zone_figures("platform")),
         flagged=_flagged(parcels, year), land_chart=land_chart, guide_output=GUIDE_OUTPUT_YI,
         guide_planned=GUIDE_MU, guide_lead=GUIDE_LEAD_SHARE, n_parcels=len(parcels),
-        enterprises=_enterprises(enterprises)[:20], n_enterprises=len(enterprises), **_common(years, year, color),
+        enterprises=_enterprises(enterprises)[:20], n_enterprises=len(enterprises),
+        composite=_composite("platform", "platform_id", platform_id, year), **_common(years, year, color),
     )
 
 
@@ -138,7 +168,7 @@ def park(park_id: str):
         map=_zone_map(zone, "park_id", "details.park", "园区范围", parcels, year, color,
                       zone_color="#3182bd", figures=maps.zone_figures("park")),
         enterprises=_enterprises(enterprises), flagged=_flagged(parcels, year), n_parcels=len(parcels),
-        **_common(years, year, color),
+        composite=_composite("park", "park_id", park_id, year), **_common(years, year, color),
     )
 
 
@@ -178,7 +208,7 @@ def district(district_id: str):
         groups=groups, n_enterprises=len(enterprises),
         n_scored=len(scored), n_parcels=len(parcels), flagged_mu=flagged_mu,
         n_flagged=int(parcels["flags"].notna().sum()) if "flags" in parcels.columns else 0,
-        **_common(years, year, color),
+        composite=_composite("district", "district_id", district_id, year), **_common(years, year, color),
     )
 
 
