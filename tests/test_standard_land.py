@@ -7,13 +7,13 @@ import shutil
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import xlsx_rows
 
 from mujun.cli import main
 from mujun.geo.errors import InputError
 from mujun.geo.rules import RuleError, control_rules_from_dict
 from mujun.geo.standard_land import StandardLandRules, standard_land, standard_land_rules_from_dict
 from mujun.layers.rulesets import industry_concordance, load_control_rules, load_standard_land_rules
-from tests.conftest import xlsx_rows
 
 RULES = StandardLandRules("t", "测试", percentile=60.0, min_firms=5)
 # keyed on the data's edition, so the division asked for is the one looked up
