@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from mujun.geo.measures import BASES, MeasureRules, measure_rules_from_dict
 from mujun.geo.prices import PriceIndex, Target, price_index_from_dict, targets_from_dict
@@ -29,6 +31,32 @@ DEFAULT_CONTROL = "gb-2008"
 DEFAULT_MEASURES = "measures-example"
 DEFAULT_STANDARD_LAND = "standard-land-example"
 DEFAULT_ZONES = "zones-example"
+
+
+@dataclass(frozen=True)
+class _RuleKind:
+    """A kind of rule file: what it is called, the refusal when a file of another kind is
+    given for it, and how its parsed TOML becomes the rules."""
+
+    label: str
+    wrong: str  # formatted with the file's name
+    parse: Callable[[dict, str], Any]
+
+
+#: Every kind of rule file, by the kind :func:`_kind` tells from its keys.
+_KINDS: dict[str, _RuleKind] = {
+    "evaluation": _RuleKind("评价规则", "规则文件 {name} 是用地控制指标，不是评价规则；请用 --control 指定它",
+                            rule_set_from_dict),
+    "control": _RuleKind("用地控制指标", "规则文件 {name} 是评价规则，不是用地控制指标；请用 --rules 指定它",
+                         control_rules_from_dict),
+    "measures": _RuleKind("差别化措施规则",
+                          "规则文件 {name} 不是差别化措施规则（没有 [[measures]]）；评价规则请用 --rules 指定",
+                          lambda d, name: measure_rules_from_dict(d, measure_bases(), name)),
+    "standard_land": _RuleKind("标准地指标规则", "规则文件 {name} 不是标准地指标规则（没有 [standard_land]）",
+                               standard_land_rules_from_dict),
+    "zones": _RuleKind("区域综合评价规则", "规则文件 {name} 不是区域综合评价规则（没有 [[zone_indicators]]）",
+                       zone_rules_from_dict),
+}
 
 
 @dataclass(frozen=True)
@@ -82,28 +110,26 @@ def _locate(name_or_path: str | Path, kind: str) -> Path:
         if info.name == str(name_or_path) and info.kind == kind:
             return info.path
     names = [i.name for i in available_rules() if i.kind == kind]
-    what = {"evaluation": "评价规则", "control": "用地控制指标", "measures": "差别化措施规则",
-            "standard_land": "标准地指标规则",
-            "zones": "区域综合评价规则"}[kind]
-    raise RuleError(f"没有名为 '{name_or_path}' 的{what}；可用：{', '.join(names)}，或给出 .toml 文件路径")
+    raise RuleError(f"没有名为 '{name_or_path}' 的{_KINDS[kind].label}；可用：{', '.join(names)}，或给出 .toml 文件路径")
+
+
+def _load(name_or_path: str | Path, kind: str) -> Any:
+    """Rules of ``kind`` by shipped name or TOML path; a file of another kind is refused."""
+    p = _locate(name_or_path, kind)
+    d = _read(p)
+    if _kind(d) != kind:
+        raise RuleError(_KINDS[kind].wrong.format(name=p.name))
+    return _KINDS[kind].parse(d, p.name)
 
 
 def load_rule_set(name_or_path: str | Path = DEFAULT_RULES) -> RuleSet:
     """An evaluation rule set by shipped name (``zhejiang-default``) or TOML path."""
-    p = _locate(name_or_path, "evaluation")
-    d = _read(p)
-    if _kind(d) != "evaluation":
-        raise RuleError(f"规则文件 {p.name} 是用地控制指标，不是评价规则；请用 --control 指定它")
-    return rule_set_from_dict(d, p.name)
+    return _load(name_or_path, "evaluation")
 
 
 def load_control_rules(name_or_path: str | Path = DEFAULT_CONTROL) -> ControlRules:
     """Land-use control indicators by shipped name (``gb-2008``) or TOML path."""
-    p = _locate(name_or_path, "control")
-    d = _read(p)
-    if _kind(d) != "control":
-        raise RuleError(f"规则文件 {p.name} 是评价规则，不是用地控制指标；请用 --rules 指定它")
-    return control_rules_from_dict(d, p.name)
+    return _load(name_or_path, "control")
 
 
 def measure_bases() -> dict[str, tuple[str, str]]:
@@ -116,20 +142,12 @@ def measure_bases() -> dict[str, tuple[str, str]]:
 
 def load_measure_rules(name_or_path: str | Path = DEFAULT_MEASURES) -> MeasureRules:
     """Measures by class (差别化措施) by shipped name (``measures-example``) or TOML path."""
-    p = _locate(name_or_path, "measures")
-    d = _read(p)
-    if _kind(d) != "measures":
-        raise RuleError(f"规则文件 {p.name} 不是差别化措施规则（没有 [[measures]]）；评价规则请用 --rules 指定")
-    return measure_rules_from_dict(d, measure_bases(), p.name)
+    return _load(name_or_path, "measures")
 
 
 def load_standard_land_rules(name_or_path: str | Path = DEFAULT_STANDARD_LAND) -> StandardLandRules:
     """How 标准地 sets are drawn (percentile, fewest firms) by shipped name or TOML path."""
-    p = _locate(name_or_path, "standard_land")
-    d = _read(p)
-    if _kind(d) != "standard_land":
-        raise RuleError(f"规则文件 {p.name} 不是标准地指标规则（没有 [standard_land]）")
-    return standard_land_rules_from_dict(d, p.name)
+    return _load(name_or_path, "standard_land")
 
 
 def load_price_index(path: str | Path | None = None) -> PriceIndex:
@@ -155,11 +173,7 @@ def load_province_targets() -> dict[str, Target]:
 
 def load_zone_rules(name_or_path: str | Path = DEFAULT_ZONES) -> ZoneRules:
     """Zone composite rules (区域综合评价，四提升两降低) by shipped name (``zones-example``) or TOML path."""
-    p = _locate(name_or_path, "zones")
-    d = _read(p)
-    if _kind(d) != "zones":
-        raise RuleError(f"规则文件 {p.name} 不是区域综合评价规则（没有 [[zone_indicators]]）")
-    return zone_rules_from_dict(d, p.name)
+    return _load(name_or_path, "zones")
 
 
 @cache
