@@ -107,6 +107,21 @@ def test_filters_change_the_rows_as_the_service_does(client, sample_workspace, q
     assert ids and ids != expected_ids(sample_workspace)
 
 
+@pytest.mark.parametrize("level", ["district", "park", "platform"])
+def test_zone_levels_offer_and_rank_by_the_composite_score(client, sample_workspace, level):
+    text = get_ok(client, {"level": level})
+    assert '<option value="composite">区域综合得分</option>' in text
+    text = get_ok(client, {"level": level, "by": "composite"})
+    assert '<option value="composite" selected>区域综合得分</option>' in text
+    assert row_ids(text) == expected_ids(sample_workspace, level=level, by="composite")
+    frame, _ = ranking(sample_workspace, level, "composite")
+    assert frame["composite"].is_monotonic_decreasing and len(row_ids(text)) == min(len(frame), PAGE_SIZE)
+
+
+def test_enterprise_level_offers_no_zone_composite(client):
+    assert 'value="composite"' not in get_ok(client, {"level": "enterprise"})
+
+
 def test_filtered_rows_satisfy_the_filter(client, sample_workspace):
     text = get_ok(client, {"class": "A", "district": "诸暨市"})
     frame, _ = ranking(sample_workspace, "enterprise", "score")

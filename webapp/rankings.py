@@ -80,6 +80,15 @@ def export_name(year: int, level: str, by: str, fmt: str) -> str:
     return f"{year}年{service.LEVEL_VIEWS[level].label}排名_{what}.{fmt}"
 
 
+def by_choices(frame: pd.DataFrame, level: str) -> list[tuple[str, str]]:
+    """The fields a level can be ranked by: its numeric fields and, for districts, parks and
+    platforms, the composite score (区域综合得分), computed on demand by the service."""
+    fields = numeric_fields(frame)
+    if level in service.ZONES and "composite" not in fields:
+        fields = [*fields, "composite"]
+    return [(c, label(c)) for c in fields]
+
+
 def shown_columns(frame: pd.DataFrame, level: str, by: str) -> list[str]:
     """Columns of the page: rank, the level's identity columns, ``by``, then key figures."""
     view = service.LEVEL_VIEWS[level]
@@ -191,7 +200,7 @@ def index():
         "rankings.html", title="排名", query=q, view=view, year=year, years=res.years(), total=total,
         page=page, pages=pages, page_numbers=_pages(page, pages), page_size=size, first=(page - 1) * size + 1,
         headers=headers, rows=page_rows(part, q.level, columns), by_label=label(q.by),
-        by_choices=[(c, label(c)) for c in numeric_fields(frame)], levels=service.LEVEL_VIEWS,
+        by_choices=by_choices(frame, q.level), levels=service.LEVEL_VIEWS,
         level_urls=level_urls, filters={k: q.level in v for k, v in PAGE_FILTERS.items()},
         district_choices=district_choices, formats=EXPORT_FORMATS,
         page_url=lambda p: url_for("rankings.index", **q.args(page=p)),
