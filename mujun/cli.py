@@ -609,6 +609,30 @@ def _verdict(ok, missing: str = "—") -> str:
         "达标" if bool(ok) else "未达标")
 
 
+def _redline_summary(res) -> list[str]:
+    """A few lines on the red line for ``mujun demo``: the city, the districts that fall short, the units."""
+    t = res.table
+    city = t[t["level"] == "city"].iloc[0]
+    districts = t[t["level"] == "district"]
+    lines = [f"\n工业用地红线（{res.rules.name}{'，含示例值' if not res.rules.verified else ''}；mujun redline 查看全表）："]
+    lines.append(f"  全市工业用地 {city['industrial_km2']:,.2f} 平方公里（下限 {_fmt(city['industrial_km2_min'])}，"
+                 f"{_verdict(city['industrial_km2_ok'])}），占城镇建设用地 {city['industrial_share'] * 100:.2f}%"
+                 f"（下限 {_fmt(city['industrial_share_min'] * 100)}%，{_verdict(city['industrial_share_ok'])}）")
+    short = districts[districts["industrial_share_ok"].eq(False).fillna(False).astype(bool)]
+    if len(short):
+        lines.append("  工业用地占比未达标的区县：" + "、".join(
+            f"{r.name} {r.industrial_share * 100:.2f}%" for r in short.itertuples()))
+    if res.year is not None:
+        lines.append(f"  {res.year} 年新增工业用地占新增建设用地 {_fmt(city['new_industrial_share'] * 100)}%（下限 "
+                     f"{_fmt(city['new_industrial_share_min'] * 100)}%，{_verdict(city['new_industrial_share_ok'])}）")
+        short = districts[districts["new_industrial_share_ok"].eq(False).fillna(False).astype(bool)]
+        if len(short):
+            lines.append("  新增工业用地占比未达标的区县：" + "、".join(short["name"].astype(str)))
+    if res.converted is not None:
+        lines.append(f"  工业产业单元内已改变用途的地块 {len(res.converted)} 宗，{res.converted['area_mu'].sum():,.2f} 亩")
+    return lines
+
+
 def _redline_lines(res, *, parcels: int = 20) -> list[str]:
     """The red-line tables for the terminal: the stock, the year's new land, the unit check."""
     t = res.table
@@ -871,8 +895,10 @@ def _build_demo(ws: Workspace, seed: int, scale: float) -> None:
     res = run(ws, all_years=True)
     for line in _evaluation_lines(res):
         click.echo(line)
-    from mujun.service import measures
+    from mujun.service import measures, redline
 
+    for line in _redline_summary(redline(ws)):
+        click.echo(line)
     res_m = measures(ws)
     click.echo(f"\n{res_m.year} 年差别化措施（{res_m.rules.name}，含示例值）：")
     for line in _measure_lines(res_m):

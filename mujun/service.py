@@ -933,6 +933,9 @@ class Redline:
     table: pd.DataFrame
     converted: gpd.GeoDataFrame | None
     notes: list[str] = field(default_factory=list)
+    #: the industrial land-use patches (``urban``: inside urban construction land, ``new``: new in ``year``)
+    industrial: gpd.GeoDataFrame | None = None
+    units: gpd.GeoDataFrame | None = None
 
 
 def redline(ws: Workspace, year: int | None = None, *, rules: str | Path | None = None) -> Redline:
@@ -944,7 +947,7 @@ def redline(ws: Workspace, year: int | None = None, *, rules: str | Path | None 
     Needs the ``landuse`` and ``districts`` layers; without ``units`` (or ``parcels``) the
     unit check is left out with a note.
     """
-    from mujun.geo.redline import redline_table, unit_parcels
+    from mujun.geo.redline import classify_patches, redline_table, unit_parcels
     from mujun.layers.rulesets import DEFAULT_REDLINE, load_redline_rules
 
     rule_set = load_redline_rules(rules or DEFAULT_REDLINE)
@@ -969,17 +972,23 @@ def redline(ws: Workspace, year: int | None = None, *, rules: str | Path | None 
         notes.append("土地利用数据没有新增年份（变更年份），未检查新增工业用地占比")
     if "urban_code" not in landuse.columns or landuse["urban_code"].isna().all():
         notes.append("土地利用数据没有城镇村属性码：全部建设用地地类图斑按城镇建设用地计（规划城镇建设用地的口径）")
-    converted = None
+    converted = units = None
     if not ws.has("units"):
         notes.append("工作空间没有工业产业单元，未检查单元内地块的用途；可运行 mujun import units 工业产业单元.shp")
     elif not ws.has("parcels"):
         notes.append("工作空间没有地块图层，未检查单元内地块的用途；可运行 mujun import parcels 宗地.shp")
     else:
-        converted = unit_parcels(ws.read("parcels"), ws.read("units"), rule_set, landuse=landuse, districts=districts)
+        units = ws.read("units")
+        converted = unit_parcels(ws.read("parcels"), units, rule_set, landuse=landuse, districts=districts)
     table = redline_table(landuse, districts, rule_set, y, converted)
     if not rule_set.verified:
         notes.append(f"下限取自 {rule_set.name}（{rule_set.title}）：{rule_set.source}；用于本地数据时为示例值")
-    return Redline(y, years, rule_set, table, converted, notes)
+    cls = classify_patches(landuse, rule_set.classes)
+    industrial = landuse[cls["industrial"]].copy()
+    industrial["urban"] = cls.loc[industrial.index, "urban"]
+    industrial["new"] = (pd.to_numeric(industrial["new_year"], errors="coerce") == y).fillna(False).astype(bool) \
+        if y is not None and "new_year" in industrial.columns else False
+    return Redline(y, years, rule_set, table, converted, notes, industrial, units)
 
 
 def export_redline(res: Redline, path: str | Path, ws: Workspace) -> Path:
