@@ -682,6 +682,8 @@ def _town(district: str, outline: shapely.Geometry, area: float, blocked: shapel
                 break
         if len(centres) == parts:
             break
+    if not centres or n_cells == 0:  # no room clear of the parks (a tiny scale): no town
+        return pd.DataFrame({"dist": [], "code": [], "urban": [], "year": [], "geometry": []})
     k = int(np.ceil(np.sqrt(n_cells / len(centres))))
     gx, gy = np.meshgrid(np.arange(k), np.arange(k))
     offs = np.column_stack([gx.ravel(), gy.ravel()])[: int(np.ceil(n_cells / len(centres)))] * TOWN_CELL
