@@ -359,9 +359,7 @@ def redline_table(
         out[f"{key}_min"] = pd.array([getattr(f, key) for f in floors], dtype="Float64").astype("float64")
         if key == "new_industrial_share" and year is None:
             out[f"{key}_min"] = np.nan
-        value = out["industrial_share" if key == "industrial_share" else
-                    "new_industrial_share" if key == "new_industrial_share" else "industrial_km2"]
-        out[f"{key}_ok"] = meets(value, out[f"{key}_min"])
+        out[f"{key}_ok"] = meets(out[key], out[f"{key}_min"])  # each floor is on the column of its name
     if converted is not None and len(converted):
         per = converted.groupby(converted["district_id"].astype("string"), dropna=True).agg(
             converted_count=("parcel_id", "size"), converted_mu=("area_mu", "sum"))
