@@ -663,7 +663,7 @@ def _redline_lines(res, *, parcels: int = 20) -> list[str]:
         lines.append(f"\n工业产业单元内已改变用途的地块：{len(c)} 宗，{c['area_mu'].sum():,.2f} 亩"
                      + ("（须在同一区县内等量补充工业用地）" if len(c) else ""))
         if len(c):
-            shown = c.sort_values(["district_name", "parcel_id"]).head(parcels)
+            shown = c.sort_values(["district_id", "parcel_id"]).head(parcels)
             lines.append(_table(pd.DataFrame(shown[["parcel_id", "district_name", "unit_name", "area_mu", "reason"]]),
                                 ["宗地编号", "行政区", "工业产业单元", "面积(亩)", "原因"]))
             if len(c) > parcels:

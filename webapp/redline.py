@@ -51,7 +51,7 @@ def index():
     r, name = _redline()
     table = r.table
     converted = [] if r.converted is None else records(
-        r.converted.sort_values(["district_name", "parcel_id"]), list(service.REDLINE_PARCELS))
+        r.converted.sort_values(["district_id", "parcel_id"]), list(service.REDLINE_PARCELS))
     return render_template(
         "redline.html", title="工业用地红线", r=r, rules=r.rules, rules_name=name,
         rule_choices=[i for i in available_rules() if i.kind == "redline"],
