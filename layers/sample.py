@@ -591,9 +591,8 @@ def survey_layers(layers: dict[str, pd.DataFrame], districts: gpd.GeoDataFrame,
     park_zone = zones.astype(int) <= len(PARKS)  # parks were laid out first
 
     # zone outlines: the convex hull of each zone's parcels, the roads between its parcels
-    xy, which = shapely.get_coordinates(geoms, return_index=True)
-    hulls = shapely.convex_hull(shapely.multipoints(xy, indices=zone_idx[which]))
     blocks = shapely.multipolygons(geoms, indices=zone_idx)
+    hulls = shapely.convex_hull(blocks)
     roads = shapely.difference(hulls, shapely.buffer(blocks, 0.5, join_style="mitre"))  # no touching corners
 
     # 工业产业单元: every park, three clusters in four
@@ -638,7 +637,8 @@ def survey_layers(layers: dict[str, pd.DataFrame], districts: gpd.GeoDataFrame,
     # the towns: enough other urban land for the target share, some of it new in 2023–2025
     industrial = pd.Series(shapely.area(geoms) * (code == "0601"), index=dist).groupby(level=0).sum()
     road_area = pd.Series(shapely.area(roads), index=zone_dist).groupby(level=0).sum()
-    blocked = shapely.union_all(shapely.buffer(hulls, 1500.0))
+    blocked = shapely.union_all(shapely.buffer(hulls, 1500.0, quad_segs=2))
+    shapely.prepare(blocked)
     dgeom = dict(zip(districts["district_id"], districts.geometry.values, strict=True))
     for d, target in TOWN_TARGET_SHARE.items():  # six districts, each a vectorised block of cells
         other = industrial.get(d, 0.0) / target - industrial.get(d, 0.0) - road_area.get(d, 0.0)
@@ -708,22 +708,25 @@ def _new_industrial(lu: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """Turn some old town cells into industrial land new in each year, so that each district's
     share of industrial land in the year's new construction land is one of :data:`NEW_TARGET_SHARES`
     (in an order drawn from ``rng``): some years and districts reach 30 %, others do not."""
-    lu = lu.copy()
     area = shapely.area(lu["geometry"].to_numpy())
-    construction = ~lu["code"].isin(["0101"])
-    targets = rng.permutation(np.resize(NEW_TARGET_SHARES, 18))
-    for j, ((d, y), part) in enumerate(lu[construction & lu["year"].notna()].groupby(["dist", "year"])):  # 18 district-years
-        target = targets[j % targets.size]
-        ind = area[part.index[part["code"] == "0601"]].sum()
-        other = area[part.index[part["code"] != "0601"]].sum()
+    code = lu["code"].to_numpy().copy()
+    year = lu["year"].to_numpy().copy()
+    dist = lu["dist"].to_numpy()
+    industrial = code == "0601"
+    new = (code != "0101") & ~np.isnan(year)
+    # old urban town cells that may become new industrial land
+    pool = np.isnan(year) & np.isin(code, ["0701", "1201", "0810"]) & (lu["urban"].to_numpy() == "201")
+    sums = pd.DataFrame({"dist": dist[new], "year": year[new], "ind": np.where(industrial, area, 0.0)[new],
+                         "other": np.where(industrial, 0.0, area)[new]}).groupby(["dist", "year"]).sum()
+    targets = rng.permutation(np.resize(NEW_TARGET_SHARES, len(sums)))
+    for (d, y), ind, other, target in zip(sums.index, sums["ind"], sums["other"], targets, strict=True):  # 18
         need = target / (1 - target) * other - ind
-        pool = lu.index[(lu["dist"] == d) & lu["year"].isna() & lu["code"].isin(["0701", "1201", "0810"])
-                        & lu["urban"].eq("201")]
-        k = min(int(round(max(need, 0.0) / TOWN_CELL**2)), len(pool))
-        pick = rng.choice(pool, size=k, replace=False)
-        lu.loc[pick, "code"] = "0601"
-        lu.loc[pick, "year"] = y
-    return lu
+        cells = np.flatnonzero(pool & (dist == d))
+        pick = rng.choice(cells, size=min(int(round(max(need, 0.0) / TOWN_CELL**2)), cells.size), replace=False)
+        code[pick] = "0601"
+        year[pick] = y
+        pool[pick] = False
+    return lu.assign(code=code, year=year)
 
 
 def write_sources(layers: dict[str, pd.DataFrame], folder: Path) -> dict[str, Path]:
