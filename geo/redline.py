@@ -241,7 +241,7 @@ def _valid(geoms: np.ndarray) -> np.ndarray:
     return geoms
 
 
-def _largest_overlap(a: gpd.GeoSeries, b: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _overlaps(a: gpd.GeoSeries, b: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs of ``a`` and ``b`` (same planar CRS) that overlap, with the overlap's area.
 
     Returns (positions in ``a``, positions in ``b``, overlap area in the CRS's units²). A
@@ -270,11 +270,11 @@ def district_pieces(landuse: gpd.GeoDataFrame, districts: gpd.GeoDataFrame) -> p
     crs = local_gk_crs(landuse)
     lu = landuse.geometry.to_crs(crs)
     di = districts.geometry.to_crs(crs)
-    li, dj, overlap = _largest_overlap(lu, di)
+    li, dj, overlap = _overlaps(lu, di)
     # the overlay's planar areas are those of the data's zone; patches of another zone are
     # measured in their own (area_m2), scaled by the share of the patch in the district
     own = area_m2(landuse).to_numpy()
-    planar = shapely.area(np.asarray(lu.values, dtype=object))
+    planar = shapely.area(_valid(np.asarray(lu.values, dtype=object)))
     share = np.divide(overlap, planar[li], out=np.zeros_like(overlap), where=planar[li] > 0)
     return pd.DataFrame({"patch": li, "district": dj, "area_m2": np.minimum(share, 1.0) * own[li]})
 
@@ -409,8 +409,8 @@ def unit_parcels(
         return gpd.GeoDataFrame({c: [] for c in empty_cols}, geometry=[], crs=parcels.crs)
     crs = local_gk_crs(parcels)
     pg = parcels.geometry.to_crs(crs)
-    planar = shapely.area(np.asarray(pg.values, dtype=object))
-    pi, ui, overlap = _largest_overlap(pg, units.geometry.to_crs(crs))
+    planar = shapely.area(_valid(np.asarray(pg.values, dtype=object)))
+    pi, ui, overlap = _overlaps(pg, units.geometry.to_crs(crs))
     best = pd.DataFrame({"p": pi, "u": ui, "share": overlap / planar[pi]})
     best = best.sort_values(["p", "share"], ascending=[True, False]).drop_duplicates("p")
     best = best[best["share"] >= rules.overlap_min - 1e-12]
@@ -436,7 +436,7 @@ def unit_parcels(
     survey_name = pd.Series(pd.NA, index=parcels.index, dtype="string")
     other_share = np.full(n, np.nan)
     if landuse is not None and len(landuse):
-        li_p, li_l, lo = _largest_overlap(pg, landuse.geometry.to_crs(crs))
+        li_p, li_l, lo = _overlaps(pg, landuse.geometry.to_crs(crs))
         lcode = column(landuse, "land_class_code").to_numpy()
         # another construction use; farmland under a parcel not yet built on is no conversion
         other = (classify_patches(landuse, rules.classes)["construction"].to_numpy()
@@ -466,7 +466,7 @@ def unit_parcels(
     out["district_id"] = pd.Series(pd.NA, index=out.index, dtype="string")
     out["district_name"] = pd.Series(pd.NA, index=out.index, dtype="string")
     if districts is not None and len(districts):
-        pj, dj, da = _largest_overlap(pg, districts.geometry.to_crs(crs))
+        pj, dj, da = _overlaps(pg, districts.geometry.to_crs(crs))
         top = pd.DataFrame({"p": pj, "d": dj, "a": da}).sort_values(["p", "a"], ascending=[True, False]) \
             .drop_duplicates("p")
         out.iloc[top["p"].to_numpy(), out.columns.get_loc("district_id")] = \

@@ -205,7 +205,8 @@ def import_layer(
     ----------
     workspace : Workspace
     kind : str
-        ``districts``, ``parks``, ``platforms``, ``parcels``, ``buildings``, ``enterprises``.
+        ``districts``, ``parks``, ``platforms``, ``parcels``, ``buildings``, ``enterprises``, ``units``
+        (工业产业单元) or ``landuse`` (地类图斑).
     path : str or Path
         The source file.
     layer : str, optional
