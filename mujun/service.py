@@ -32,6 +32,7 @@ from mujun.geo.measures import (
 )
 from mujun.geo.prices import PriceIndex, price_levels, target_indicators
 from mujun.geo.ranking import numeric_fields, ranked
+from mujun.geo.redline import RedlineRules, classify_patches, redline_table, unit_parcels
 from mujun.geo.remediation import OUTCOMES, d_class_follow_up, remediation_summary
 from mujun.geo.review import PENDING, QUEUE_KINDS, queue
 from mujun.geo.rules import GROUPS, ControlRules, RuleSet
@@ -42,6 +43,7 @@ from mujun.layers.rasters import raster_source
 from mujun.layers.rulesets import (
     DEFAULT_CONTROL,
     DEFAULT_MEASURES,
+    DEFAULT_REDLINE,
     DEFAULT_RULES,
     DEFAULT_ZONES,
     industry_concordance,
@@ -49,6 +51,7 @@ from mujun.layers.rulesets import (
     load_measure_rules,
     load_price_index,
     load_province_targets,
+    load_redline_rules,
     load_rule_set,
     load_zone_rules,
     read_veto,
@@ -929,7 +932,7 @@ class Redline:
 
     year: int | None
     years: list[int]
-    rules: object
+    rules: RedlineRules
     table: pd.DataFrame
     converted: gpd.GeoDataFrame | None
     notes: list[str] = field(default_factory=list)
@@ -947,9 +950,6 @@ def redline(ws: Workspace, year: int | None = None, *, rules: str | Path | None 
     Needs the ``landuse`` and ``districts`` layers; without ``units`` (or ``parcels``) the
     unit check is left out with a note.
     """
-    from mujun.geo.redline import classify_patches, redline_table, unit_parcels
-    from mujun.layers.rulesets import DEFAULT_REDLINE, load_redline_rules
-
     rule_set = load_redline_rules(rules or DEFAULT_REDLINE)
     if not ws.exists():
         raise missing_workspace(ws.path)
