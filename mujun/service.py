@@ -1008,7 +1008,7 @@ def export_redline(res: Redline, path: str | Path, ws: Workspace) -> Path:
         ("工业用地", f"城镇建设用地中地类编码以 {'、'.join(r.classes.industrial)} 开头的图斑"),
         ("新增", "新增年份为该年度的建设用地图斑；新增工业用地占比 ≥ 下限为达标（恰好等于下限也达标）"),
         ("工业产业单元", f"地块面积的 {r.overlap_min:.0%} 以上在一个单元内即为单元内地块；宗地用途不属于 "
-                        f"{'、'.join(r.allowed_uses) or '—'}（编码 {'、'.join(r.allowed_codes)}），或非工业地类覆盖其面积的 "
+                        f"{'、'.join(r.allowed_uses) or '—'}（编码 {'、'.join(r.allowed_codes)}），或其他建设用地地类（非工业）覆盖其面积的 "
                         f"{r.overlap_min:.0%} 以上，即为已改变用途"),
         *[(f"依据·{k}", v) for k, v in r.sources.items()],
         *[("说明", n) for n in res.notes],
