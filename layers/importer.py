@@ -135,11 +135,15 @@ def _feature_labels(frame: pd.DataFrame, k: Kind, src) -> pd.Series:
     return pd.Series([f"第{n}个要素" for n in src.row_no], index=frame.index, dtype="string")
 
 
+#: Kinds whose ids are numbered in file order when the source has none, with the ids' prefix.
+_MADE_ID_PREFIX = {"parks": "PK", "platforms": "PF", "districts": "D", "buildings": "B", "units": "U", "landuse": "T"}
+
+
 def _kind_rules(frame: pd.DataFrame, k: Kind, src, year: int | None, report: Report):
     """Rules particular to one kind: ids made when absent, years, 规上 derived."""
     years: list[int] = []
-    if k.id_field and k.id_field not in frame.columns and k.name in ("parks", "platforms", "districts", "buildings"):
-        prefix = {"parks": "PK", "platforms": "PF", "districts": "D", "buildings": "B"}[k.name]
+    if k.id_field and k.id_field not in frame.columns and k.name in _MADE_ID_PREFIX:
+        prefix = _MADE_ID_PREFIX[k.name]
         width = max(3, len(str(len(frame))))
         frame[k.id_field] = pd.array([f"{prefix}{i:0{width}d}" for i in range(1, len(frame) + 1)], dtype="string")
         report.add(f"文件没有{k.field(k.id_field).label}，已按顺序编为 {prefix}{1:0{width}d} 起")
@@ -201,7 +205,8 @@ def import_layer(
     ----------
     workspace : Workspace
     kind : str
-        ``districts``, ``parks``, ``platforms``, ``parcels``, ``buildings``, ``enterprises``.
+        ``districts``, ``parks``, ``platforms``, ``parcels``, ``buildings``, ``enterprises``, ``units``
+        (工业产业单元) or ``landuse`` (地类图斑).
     path : str or Path
         The source file.
     layer : str, optional

@@ -11,6 +11,7 @@ from typing import Any
 
 from mujun.geo.measures import BASES, MeasureRules, measure_rules_from_dict
 from mujun.geo.prices import PriceIndex, Target, price_index_from_dict, targets_from_dict
+from mujun.geo.redline import RedlineRules, redline_rules_from_dict
 from mujun.geo.rules import (
     ControlRules,
     RuleError,
@@ -22,7 +23,7 @@ from mujun.geo.standard_land import StandardLandRules, standard_land_rules_from_
 from mujun.geo.zones import ZoneRules, zone_rules_from_dict
 
 __all__ = ["RULES_DIR", "RuleInfo", "available_rules", "industry_concordance", "load_control_rules",
-           "load_measure_rules", "load_price_index", "load_province_targets", "load_standard_land_rules",
+           "load_measure_rules", "load_price_index", "load_redline_rules", "load_province_targets", "load_standard_land_rules",
            "load_zone_rules", "measure_bases", "read_veto", "load_rule_set"]
 
 RULES_DIR = Path(__file__).with_name("rules")
@@ -31,6 +32,7 @@ DEFAULT_CONTROL = "gb-2008"
 DEFAULT_MEASURES = "measures-example"
 DEFAULT_STANDARD_LAND = "standard-land-example"
 DEFAULT_ZONES = "zones-example"
+DEFAULT_REDLINE = "redline-example"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ _KINDS: dict[str, _RuleKind] = {
                                standard_land_rules_from_dict),
     "zones": _RuleKind("区域综合评价规则", "规则文件 {name} 不是区域综合评价规则（没有 [[zone_indicators]]）",
                        zone_rules_from_dict),
+    "redline": _RuleKind("工业用地红线规则", "规则文件 {name} 不是工业用地红线规则（没有 [land_classes]）",
+                         redline_rules_from_dict),
 }
 
 
@@ -64,7 +68,7 @@ class RuleInfo:
     """A shipped rule set, for listing."""
 
     name: str
-    kind: str  # "evaluation", "control", "measures", "standard_land" or "zones"
+    kind: str  # "evaluation", "control", "measures", "standard_land", "zones" or "redline"
     title: str
     verified: bool
     path: Path
@@ -87,6 +91,8 @@ def _kind(d: dict) -> str:
         return "standard_land"
     if "zone_indicators" in d:
         return "zones"
+    if "land_classes" in d:
+        return "redline"
     return "control" if "limits" in d or "plot_ratio_min" in d else "evaluation"
 
 
@@ -174,6 +180,11 @@ def load_province_targets() -> dict[str, Target]:
 def load_zone_rules(name_or_path: str | Path = DEFAULT_ZONES) -> ZoneRules:
     """Zone composite rules (区域综合评价，四提升两降低) by shipped name (``zones-example``) or TOML path."""
     return _load(name_or_path, "zones")
+
+
+def load_redline_rules(name_or_path: str | Path = DEFAULT_REDLINE) -> RedlineRules:
+    """Industrial-land red-line rules (工业用地总量保护) by shipped name (``redline-example``) or TOML path."""
+    return _load(name_or_path, "redline")
 
 
 @cache

@@ -216,8 +216,8 @@ def generate(seed: int = 2024, scale: float = 1.0) -> dict[str, pd.DataFrame]:
     Returns
     -------
     dict
-        ``districts``, ``parks``, ``platforms``, ``parcels``, ``buildings`` and
-        ``enterprises`` (all years).
+        ``districts``, ``parks``, ``platforms``, ``parcels``, ``buildings``,
+        ``enterprises`` (all years), ``landuse`` and ``units`` (:func:`survey_layers`).
     """
     rng = np.random.default_rng(seed)
     districts = gpd.read_file(data_dir() / "shaoxing_districts.geojson").to_crs(GK)
@@ -281,7 +281,7 @@ def generate(seed: int = 2024, scale: float = 1.0) -> dict[str, pd.DataFrame]:
     parcels, buildings, enterprises = _parcels_and_firms(rng, zones, platforms_gdf)
     enterprises = _with_water_and_gas(enterprises, np.random.default_rng([seed, 12]))
     districts_out = districts.rename(columns={"district_id": "行政区划代码", "name": "行政区名称"}).to_crs(4490)
-    return {
+    out = {
         "districts": districts_out,
         "parks": parks_gdf,
         "platforms": platforms_gdf,
@@ -289,6 +289,8 @@ def generate(seed: int = 2024, scale: float = 1.0) -> dict[str, pd.DataFrame]:
         "buildings": buildings,
         "enterprises": enterprises,
     }
+    out.update(survey_layers(out, districts, np.random.default_rng([seed, 13])))
+    return out
 
 
 def _with_water_and_gas(enterprises: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -454,7 +456,7 @@ def _parcels_and_firms(rng, zones, platforms_gdf):
     holder_code = np.where(owner >= 0, codes[np.maximum(owner, 0)], None)
     holder_name = np.where(owner >= 0, names[np.maximum(owner, 0)], None)
     land_use = np.where(rng.random(n) < 0.96, "工业用地", "仓储用地")
-    dlbm = np.where(land_use == "工业用地", "0601", "0604")
+    dlbm = np.where(land_use == "工业用地", "0601", "0508")  # GB/T 21010-2017: 0508 物流仓储用地
     investment = np.where(std_land & producing, mu * rng.lognormal(np.log(360), 0.25, n), np.nan)
     investment[stalled] = mu[stalled] * rng.uniform(20, 60, int(stalled.sum()))
     parcels = gpd.GeoDataFrame({
@@ -544,6 +546,189 @@ def parcel_buildings(rng, parcels: np.ndarray, producing, stalled, owner, weak):
     }, geometry=geoms, crs=GK)
 
 
+# --------------------------------------------------------------------------------------
+# land use (国土调查) and 工业产业单元, for the industrial-land red line
+
+#: 三调 land classes of the sample (GB/T 21010-2017, 第三次全国国土调查工作分类).
+SURVEY_CLASSES = {
+    "0601": "工业用地", "0508": "物流仓储用地", "05H1": "商业服务业设施用地", "0701": "城镇住宅用地",
+    "0702": "农村宅基地", "08H1": "机关团体新闻出版用地", "08H2": "科教文卫用地", "0809": "公用设施用地",
+    "0810": "公园与绿地", "1004": "城镇村道路用地", "1005": "交通服务场站用地", "1201": "空闲地", "0101": "水田",
+}
+#: The mix of the synthetic towns' land (code, share of cells); 0101 and 0702 lie outside 城镇.
+TOWN_MIX = (("0701", 0.42), ("05H1", 0.11), ("0508", 0.04), ("08H1", 0.04), ("08H2", 0.08), ("0809", 0.03),
+            ("0810", 0.07), ("1004", 0.11), ("1005", 0.02), ("1201", 0.02), ("0101", 0.04), ("0702", 0.02))
+#: Target share of industrial land in each district's urban construction land (some under 25 %).
+TOWN_TARGET_SHARE = {"330602": 0.19, "330603": 0.32, "330604": 0.27, "330624": 0.19, "330681": 0.28, "330683": 0.22}
+#: Targets of the share of industrial land in a district's new construction land of a year, drawn
+#: in turn (about half of them under 30 %).
+NEW_TARGET_SHARES = (0.22, 0.36, 0.27, 0.41, 0.18, 0.33)
+TOWN_CELL = 500.0  # m
+SURVEY_YEARS = YEARS  # years with new construction land
+
+
+def survey_layers(layers: dict[str, pd.DataFrame], districts: gpd.GeoDataFrame,
+                  rng: np.random.Generator) -> dict[str, pd.DataFrame]:
+    """A land-use layer (国土调查 地类图斑) and 工业产业单元 consistent with the parcels (synthetic).
+
+    Every parcel is a patch (0601 工业用地 / 0508 物流仓储用地; land not yet supplied is still
+    0101 水田), the land between the parcels of a park or cluster is 1004 城镇村道路用地, and each
+    district has a synthetic town of 500 m cells (residential, commercial, public …) sized so
+    that industrial land is about :data:`TOWN_TARGET_SHARE` of its urban construction land.
+    Some town cells and the parcels transferred since 2023 are new construction land of
+    2023–2025, industrial or not. The parks and most clusters are 工业产业单元; a handful of
+    parcels inside them have become 商务金融用地 or 城镇住宅用地. ``layers["parcels"]`` is
+    replaced by a copy with those uses.
+
+    Drawn from ``rng`` alone, so that the other sample figures stay as they were.
+    """
+    parcels = layers["parcels"].copy()
+    zone = parcels["ZDDM"].str[6:12].to_numpy()
+    dist = parcels["ZDDM"].str[:6].to_numpy()
+    geoms = np.asarray(parcels.geometry.values, dtype=object)
+    zones, zone_idx = np.unique(zone, return_inverse=True)
+    zone_dist = dist[np.unique(zone_idx, return_index=True)[1]]
+    park_zone = zones.astype(int) <= len(PARKS)  # parks were laid out first
+
+    # zone outlines: the convex hull of each zone's parcels, the roads between its parcels
+    blocks = shapely.multipolygons(geoms, indices=zone_idx)
+    hulls = shapely.convex_hull(blocks)
+    roads = shapely.difference(hulls, shapely.buffer(blocks, 0.5, join_style="mitre"))  # no touching corners
+
+    # 工业产业单元: every park, three clusters in four
+    is_unit = park_zone | (rng.random(zones.size) < 0.75)
+    u = np.flatnonzero(is_unit)
+    unit_geom = shapely.buffer(hulls[u], 30.0, join_style="mitre")
+    dname = dict(zip(districts["district_id"], districts["name"], strict=True))
+    names = np.where(park_zone[u], np.array([PARKS[min(int(z), len(PARKS)) - 1][1] for z in zones[u]]),
+                     np.array([f"{dname[d]}{z.lstrip('0')}号" for d, z in zip(zone_dist[u], zones[u], strict=True)]))
+    units = gpd.GeoDataFrame({
+        "单元编号": [f"GYDY{d}{k:03d}" for d, k in
+                 zip(zone_dist[u], pd.Series(zone_dist[u]).groupby(zone_dist[u]).cumcount() + 1, strict=True)],
+        "单元名称": [f"{n}工业产业单元（示例）" for n in names],
+        "行政区代码": zone_dist[u],
+        "规划面积": np.round(shapely.area(unit_geom) / (10000 / 15), 1),
+        "批准文号": [f"绍政函〔{2019 + k % 3}〕{10 + k}号（示例）" for k in range(u.size)],
+    }, geometry=unit_geom, crs=GK)
+
+    # parcels whose use changed inside a unit: land not yet supplied, so no firm's figures move
+    unsupplied = parcels["TYSHXYDM"].isna().to_numpy()
+    candidates = np.flatnonzero(unsupplied & np.isin(zone_idx, u))
+    changed = rng.choice(candidates, size=min(8, candidates.size), replace=False)
+    recorded, surveyed = changed[:6], changed[6:]  # surveyed: still 工业用地 on record, housing on the ground
+    new_use = np.array(["商务金融用地", "城镇住宅用地"])[np.arange(recorded.size) % 2]
+    parcels.loc[parcels.index[recorded], "TDYT"] = new_use
+    parcels.loc[parcels.index[recorded], "DLBM"] = np.where(new_use == "商务金融用地", "0505", "0701")
+
+    code = np.where(parcels["TDYT"].to_numpy() == "仓储用地", "0508", "0601").astype(object)
+    code[unsupplied] = "0101"
+    code[recorded] = np.where(new_use == "商务金融用地", "05H1", "0701")
+    code[surveyed] = "0701"
+    urban = np.where(park_zone[zone_idx], "201", "202").astype(object)
+    urban[code == "0101"] = None
+    transfer = pd.to_datetime(parcels["出让日期"], errors="coerce").dt.year.to_numpy()
+    p_year = np.where(np.isin(transfer, SURVEY_YEARS) & (code == "0601"), transfer, np.nan)
+    patches = [pd.DataFrame({"dist": dist, "code": code, "urban": urban, "year": p_year, "geometry": geoms})]
+    keep = ~shapely.is_empty(roads)
+    patches.append(pd.DataFrame({"dist": zone_dist[keep], "code": "1004",
+                                 "urban": np.where(park_zone[keep], "201", "202"), "year": np.nan,
+                                 "geometry": roads[keep]}))
+
+    # the towns: enough other urban land for the target share, some of it new in 2023–2025
+    industrial = pd.Series(shapely.area(geoms) * (code == "0601"), index=dist).groupby(level=0).sum()
+    road_area = pd.Series(shapely.area(roads), index=zone_dist).groupby(level=0).sum()
+    blocked = shapely.union_all(shapely.buffer(hulls, 1500.0, quad_segs=2))
+    shapely.prepare(blocked)
+    dgeom = dict(zip(districts["district_id"], districts.geometry.values, strict=True))
+    for d, target in TOWN_TARGET_SHARE.items():  # six districts, each a vectorised block of cells
+        other = industrial.get(d, 0.0) / target - industrial.get(d, 0.0) - road_area.get(d, 0.0)
+        patches.append(_town(d, dgeom[d], max(other, 0.0), blocked, rng))
+    lu = pd.concat(patches, ignore_index=True)
+    lu = _new_industrial(lu, rng)
+    n = len(lu)
+    area = shapely.area(lu["geometry"].to_numpy())
+    landuse = gpd.GeoDataFrame({
+        "BSM": np.char.add("3306", np.char.zfill(np.arange(1, n + 1).astype(str), 8)),
+        "TBBH": (lu.groupby("dist").cumcount() + 1).astype(str).to_numpy(),
+        "DLBM": lu["code"].to_numpy(),
+        "DLMC": lu["code"].map(SURVEY_CLASSES).to_numpy(),
+        "CZCSXM": lu["urban"].to_numpy(),
+        "ZLDWDM": np.char.add(lu["dist"].to_numpy().astype(str), "1000000000000"),
+        "TBMJ": area.round(2),
+        "新增年份": pd.array(lu["year"].to_numpy(), dtype="Int64"),
+    }, geometry=lu["geometry"].to_numpy(), crs=GK)
+    return {"parcels": parcels, "landuse": landuse, "units": units}
+
+
+def _town(district: str, outline: shapely.Geometry, area: float, blocked: shapely.Geometry,
+          rng: np.random.Generator) -> pd.DataFrame:
+    """Cells of a synthetic town of about ``area`` m² in ``outline``, clear of ``blocked``:
+    one square if it fits, else two or four smaller ones."""
+    n_cells = int(round(area / TOWN_CELL**2))
+    shapely.prepare(outline)
+    minx, miny, maxx, maxy = outline.bounds
+    centres = []
+    for parts in (1, 2, 4, 8):  # a handful of attempts, each testing many places at once
+        side = int(np.ceil(np.sqrt(n_cells / parts))) * TOWN_CELL
+        x = rng.uniform(minx, maxx, 3000)
+        y = rng.uniform(miny, maxy, 3000)
+        boxes = shapely.box(x - side / 2, y - side / 2, x + side / 2, y + side / 2)
+        ok = np.flatnonzero(shapely.contains(outline, boxes) & ~shapely.intersects(blocked, boxes))
+        centres = []
+        for i in ok:  # keep the blocks apart
+            if all(abs(x[i] - cx) > side + 500 or abs(y[i] - cy) > side + 500 for cx, cy in centres):
+                centres.append((x[i], y[i]))
+            if len(centres) == parts:
+                break
+        if len(centres) == parts:
+            break
+    if not centres or n_cells == 0:  # no room clear of the parks (a tiny scale): no town
+        return pd.DataFrame({"dist": [], "code": [], "urban": [], "year": [], "geometry": []})
+    k = int(np.ceil(np.sqrt(n_cells / len(centres))))
+    gx, gy = np.meshgrid(np.arange(k), np.arange(k))
+    offs = np.column_stack([gx.ravel(), gy.ravel()])[: int(np.ceil(n_cells / len(centres)))] * TOWN_CELL
+    origin = np.repeat(np.array(centres) - k * TOWN_CELL / 2, len(offs), axis=0)
+    ll = origin + np.tile(offs, (len(centres), 1))
+    ll = ll[:n_cells]
+    cells = shapely.box(ll[:, 0] + 10, ll[:, 1] + 10, ll[:, 0] + TOWN_CELL - 10, ll[:, 1] + TOWN_CELL - 10)
+    codes = np.array([c for c, _ in TOWN_MIX])
+    shares = np.array([s for _, s in TOWN_MIX])
+    code = rng.choice(codes, size=cells.size, p=shares / shares.sum()).astype(object)
+    urban = np.where(code == "0702", "203", "201").astype(object)
+    urban[code == "0101"] = None
+    built = ~np.isin(code, ["0101", "1201"])
+    year = np.where(built & (rng.random(cells.size) < 0.15), rng.choice(SURVEY_YEARS, size=cells.size), np.nan)
+    # a few industrial patches in villages (203): industrial land outside urban construction land
+    village_ind = np.flatnonzero(code == "0702")[: rng.integers(0, 4)]
+    code[village_ind] = "0601"
+    return pd.DataFrame({"dist": district, "code": code, "urban": urban, "year": year, "geometry": cells})
+
+
+def _new_industrial(lu: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Turn some old town cells into industrial land new in each year, so that each district's
+    share of industrial land in the year's new construction land is one of :data:`NEW_TARGET_SHARES`
+    (in an order drawn from ``rng``): some years and districts reach 30 %, others do not."""
+    area = shapely.area(lu["geometry"].to_numpy())
+    code = lu["code"].to_numpy().copy()
+    year = lu["year"].to_numpy().copy()
+    dist = lu["dist"].to_numpy()
+    industrial = code == "0601"
+    new = (code != "0101") & ~np.isnan(year)
+    # old urban town cells that may become new industrial land
+    pool = np.isnan(year) & np.isin(code, ["0701", "1201", "0810"]) & (lu["urban"].to_numpy() == "201")
+    sums = pd.DataFrame({"dist": dist[new], "year": year[new], "ind": np.where(industrial, area, 0.0)[new],
+                         "other": np.where(industrial, 0.0, area)[new]}).groupby(["dist", "year"]).sum()
+    targets = rng.permutation(np.resize(NEW_TARGET_SHARES, len(sums)))
+    for (d, y), ind, other, target in zip(sums.index, sums["ind"], sums["other"], targets, strict=True):  # 18
+        need = target / (1 - target) * other - ind
+        cells = np.flatnonzero(pool & (dist == d))
+        pick = rng.choice(cells, size=min(int(round(max(need, 0.0) / TOWN_CELL**2)), cells.size), replace=False)
+        code[pick] = "0601"
+        year[pick] = y
+        pool[pick] = False
+    return lu.assign(code=code, year=year)
+
+
 def write_sources(layers: dict[str, pd.DataFrame], folder: Path) -> dict[str, Path]:
     """Write the sample as source files in the formats land bureaus receive."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -563,6 +748,7 @@ def write_sources(layers: dict[str, pd.DataFrame], folder: Path) -> dict[str, Pa
         layers["parcels"].to_file(paths["parcels"], driver="ESRI Shapefile", encoding="gbk")
         paths["parcels"].with_suffix(".cpg").unlink(missing_ok=True)
         layers["buildings"].to_file(paths["buildings"], driver="GPKG", layer="建筑物")
+    paths.update(_write_survey_sources(layers, folder))
     for year, frame in layers["enterprises"].groupby("年度"):
         p = folder / f"企业亩均数据_{year}.xlsx"
         with pd.ExcelWriter(p, engine="openpyxl") as xw:
@@ -571,7 +757,20 @@ def write_sources(layers: dict[str, pd.DataFrame], folder: Path) -> dict[str, Pa
         paths[f"enterprises_{year}"] = p
     (folder / "说明.txt").write_text(
         f"{LABEL}\n本文件夹由 mujun demo 生成：绍兴市六个区县的行政区界线为真实边界（来源见 data/README.md），"
-        "园区、平台、地块、建筑物和企业均为合成数据，不对应任何真实企业。\n", encoding="utf-8")
+        "园区、平台、地块、建筑物、企业、土地利用数据（国土调查.gpkg）和工业产业单元均为合成数据，"
+        "不对应任何真实企业或真实用地。\n", encoding="utf-8")
+    return paths
+
+
+def _write_survey_sources(layers: dict[str, pd.DataFrame], folder: Path) -> dict[str, Path]:
+    """The land-use layer as a 三调-style GeoPackage in the Gauss-Krüger zone (layer DLTB) and the
+    工业产业单元 as a GBK Shapefile without .cpg."""
+    paths = {"landuse": folder / "国土调查.gpkg", "units": folder / "工业产业单元.shp"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        layers["landuse"].to_file(paths["landuse"], driver="GPKG", layer="DLTB")
+        layers["units"].to_file(paths["units"], driver="ESRI Shapefile", encoding="gbk")
+        paths["units"].with_suffix(".cpg").unlink(missing_ok=True)
     return paths
 
 
@@ -608,7 +807,7 @@ def build_sample(ws: Workspace, *, seed: int = 2024, scale: float = 1.0, progres
     paths["raster"] = _write_raster(layers, folder, seed)
     built = SampleBuilt(folder)
     try:
-        for kind in ("districts", "parks", "platforms", "parcels", "buildings"):
+        for kind in ("districts", "parks", "platforms", "parcels", "buildings", "units", "landuse"):
             res = import_layer(tmp, kind, paths[kind], progress=progress)
             built.counts[kind] = len(res.frame)
         register_raster(tmp, paths["raster"], "builtup")
@@ -628,5 +827,6 @@ def build_sample(ws: Workspace, *, seed: int = 2024, scale: float = 1.0, progres
         f"示例数据（合成）：{built.counts['districts']} 个区县，{built.counts['parks']} 个园区，"
         f"{built.counts['platforms']} 个万亩千亿平台，{built.counts['parcels']} 宗地块，"
         f"{built.counts['buildings']} 幢建筑物，{firms} 家企业（{YEARS[0]}–{YEARS[-1]} 年共 {n_ent} 条记录）",
+        f"土地利用数据 {built.counts['landuse']} 个地类图斑，{built.counts['units']} 个工业产业单元（合成）",
     ]
     return built

@@ -194,8 +194,36 @@ ENTERPRISES = Kind(
     ),
 )
 
+UNITS = Kind(
+    "units", "工业产业单元", True, "unit_id", ("name",),
+    (
+        Field("unit_id", "单元编号", aliases=("单元代码", "产业单元编号", "编号", "代码", "DYBH", "DYDM", "ID")),
+        Field("name", "单元名称", aliases=("产业单元名称", "名称", "DYMC", "NAME")),
+        Field("district_id", "行政区划代码", aliases=("XZQDM", "行政区代码", "区划代码")),
+        Field("planned_mu", "规划面积", "float", "亩", ("规划用地面积", "单元面积", "GHMJ"), nonnegative=True),
+        Field("approval_no", "批准文号", aliases=("批复文号", "批准文件", "文号", "PZWH")),
+    ),
+)
+
+LANDUSE = Kind(
+    "landuse", "地类图斑", True, "patch_id", ("land_class_code",),
+    (
+        Field("patch_id", "标识码", aliases=("图斑标识码", "要素标识码", "BSM")),
+        Field("patch_no", "图斑编号", aliases=("图斑号", "TBBH")),
+        Field("land_class_code", "地类编码", aliases=("地类代码", "用地代码", "用地分类代码", "DLBM", "YDDM")),
+        Field("land_class_name", "地类名称", aliases=("地类", "用地类型", "用地性质", "DLMC", "YDMC")),
+        Field("urban_code", "城镇村属性码", aliases=("城镇村属性代码", "城镇村属性", "CZCSXM")),
+        Field("new_year", "新增年份", "int", None,
+              ("新增建设用地年份", "变更年份", "变更年度", "批准年份", "供地年份", "BGNF", "XZNF")),
+        Field("district_id", "行政区划代码", aliases=("XZQDM", "行政区代码", "区划代码")),
+        Field("location_code", "坐落单位代码", aliases=("坐落单位", "ZLDWDM")),
+        Field("survey_area_m2", "图斑面积", "float", "m2", ("TBMJ",), nonnegative=True),
+    ),
+)
+
 #: Every importable kind by name.
-KINDS: dict[str, Kind] = {k.name: k for k in (DISTRICTS, PARKS, PLATFORMS, PARCELS, BUILDINGS, ENTERPRISES)}
+KINDS: dict[str, Kind] = {k.name: k for k in (DISTRICTS, PARKS, PLATFORMS, PARCELS, BUILDINGS, ENTERPRISES, UNITS,
+                                              LANDUSE)}
 
 
 def get_kind(name: str) -> Kind:
@@ -359,6 +387,27 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field("score_tax_per_mu_growth", "得分·亩均税收增长", "float"),
     Field("score_value_added_per_mu_growth", "得分·亩均增加值增长", "float"),
     Field("score_d_land_improved_share", "得分·D类用地整治提升比例", "float"),
+    # industrial-land red line (geo/redline.py)
+    Field("industrial_km2", "工业用地", "float", "平方公里"),
+    Field("urban_construction_km2", "城镇建设用地", "float", "平方公里"),
+    Field("industrial_outside_km2", "城镇建设用地以外的工业用地", "float", "平方公里"),
+    Field("new_construction_km2", "新增建设用地", "float", "平方公里"),
+    Field("new_industrial_km2", "新增工业用地", "float", "平方公里"),
+    Field("new_industrial_share", "新增工业用地占新增建设用地比例", "float"),
+    Field("industrial_km2_min", "工业用地下限", "float", "平方公里"),
+    Field("industrial_share_min", "工业用地占比下限", "float"),
+    Field("new_industrial_share_min", "新增工业用地占比下限", "float"),
+    Field("industrial_km2_ok", "工业用地面积达标", "bool"),
+    Field("industrial_share_ok", "工业用地占比达标", "bool"),
+    Field("new_industrial_share_ok", "新增工业用地占比达标", "bool"),
+    Field("redline_ok", "红线结论", "bool"),
+    Field("converted_count", "单元内改变用途的地块", "int", "宗"),
+    Field("converted_mu", "单元内改变用途的地块面积", "float", "亩"),
+    Field("unit_name", "工业产业单元"),
+    Field("unit_share", "在单元内的面积比例", "float"),
+    Field("survey_class_code", "土地利用地类编码"),
+    Field("survey_class_name", "土地利用地类名称"),
+    Field("survey_other_share", "非工业地类覆盖比例", "float"),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {}

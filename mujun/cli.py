@@ -165,7 +165,8 @@ def main() -> None:
 @click.option("--scale", "raster_scale", type=float, help="builtup 栅格中“完全建成”的数值（比例为 1，百分比为 100）")
 def import_cmd(kind, path, workspace, layer, encoding, crs, mapping, year, raster_kind, classes,
                raster_scale) -> None:
-    """导入数据：KIND 为 districts、parks、platforms、parcels、buildings、enterprises 或 raster。
+    """导入数据：KIND 为 districts、parks、platforms、parcels、buildings、enterprises、units（工业产业单元）、
+    landuse（土地利用现状或规划城镇建设用地的地类图斑）或 raster。
 
     支持 Shapefile、GeoPackage、GeoJSON、FileGDB、FlatGeobuf、GeoParquet；企业表还支持 CSV、XLSX；
     raster 为 GeoTIFF（登记引用，不复制文件），用于核查地块的实际建成情况。
@@ -394,12 +395,13 @@ def rules(ctx: click.Context) -> None:
     kinds = {"evaluation": "评价规则（--rules）", "control": "用地控制指标（--control）",
              "measures": "差别化措施（mujun measures --measures）",
              "standard_land": "标准地指标建议（mujun standard-land --rules）",
-             "zones": "区域综合评价（mujun rank --level district --by composite）"}
+             "zones": "区域综合评价（mujun rank --level district --by composite）",
+             "redline": "工业用地红线（mujun redline --rules）"}
     for kind, title in kinds.items():
         click.echo(title)
         for info in available_rules():
             if info.kind == kind:
-                note = "  【含示例值】" if kind in ("measures", "standard_land", "zones") and not info.verified else (
+                note = "  【含示例值】" if kind in ("measures", "standard_land", "zones", "redline") and not info.verified else (
                     "" if info.verified else "  【数值未核实】")
                 click.echo(f"  {info.name:<18} {info.title}{note}")
     click.echo("也可以用 .toml 文件路径指定自己的规则，格式参照内置文件。")
@@ -579,6 +581,95 @@ def standard_land_cmd(district, industry, year, percentile, rules, control, out,
     if out is not None:
         p = export_standard_land(res, y, out, ws)
         click.echo(f"已导出到 {p}")
+
+
+@main.command("redline")
+@click.option("--year", type=int, help="检查哪一年的新增工业用地（默认：土地利用数据中最近的新增年份）")
+@click.option("--rules", default="redline-example", show_default=True, metavar="NAME|FILE",
+              help="工业用地红线规则：内置名称（见 mujun rules）或 .toml 文件")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="导出到 .xlsx（红线表、单元内改变用途的地块和说明）或 .csv（红线表）文件")
+@_workspace_option
+def redline_cmd(year, rules, out, workspace) -> None:
+    """工业用地总量保护红线：各区县和全市的工业用地面积（平方公里）及其占城镇建设用地的比例、当年新增工业用地
+    占新增建设用地的比例，对照规则的下限；列出工业产业单元内已不作工业用途的地块。"""
+    from mujun.service import export_redline, redline
+
+    ws = Workspace.resolve(workspace)
+    res = redline(ws, year, rules=rules)
+    for line in _redline_lines(res):
+        click.echo(line)
+    if out is not None:
+        p = export_redline(res, out, ws)
+        click.echo(f"已导出到 {p}")
+
+
+def _verdict(ok, missing: str = "—") -> str:
+    return missing if ok is None or ok is pd.NA or (isinstance(ok, float) and math.isnan(ok)) else (
+        "达标" if bool(ok) else "未达标")
+
+
+def _redline_summary(res) -> list[str]:
+    """A few lines on the red line for ``mujun demo``: the city, the districts that fall short, the units."""
+    t = res.table
+    city = t[t["level"] == "city"].iloc[0]
+    districts = t[t["level"] == "district"]
+    lines = [f"\n工业用地红线（{res.rules.name}{'，含示例值' if not res.rules.verified else ''}；mujun redline 查看全表）："]
+    lines.append(f"  全市工业用地 {city['industrial_km2']:,.2f} 平方公里（下限 {_fmt(city['industrial_km2_min'])}，"
+                 f"{_verdict(city['industrial_km2_ok'])}），占城镇建设用地 {city['industrial_share'] * 100:.2f}%"
+                 f"（下限 {_fmt(city['industrial_share_min'] * 100)}%，{_verdict(city['industrial_share_ok'])}）")
+    short = districts[districts["industrial_share_ok"].eq(False).fillna(False).astype(bool)]
+    if len(short):
+        lines.append("  工业用地占比未达标的区县：" + "、".join(
+            f"{r.name} {r.industrial_share * 100:.2f}%" for r in short.itertuples()))
+    if res.year is not None:
+        lines.append(f"  {res.year} 年新增工业用地占新增建设用地 {_fmt(city['new_industrial_share'] * 100)}%（下限 "
+                     f"{_fmt(city['new_industrial_share_min'] * 100)}%，{_verdict(city['new_industrial_share_ok'])}）")
+        short = districts[districts["new_industrial_share_ok"].eq(False).fillna(False).astype(bool)]
+        if len(short):
+            lines.append("  新增工业用地占比未达标的区县：" + "、".join(short["name"].astype(str)))
+    if res.converted is not None:
+        lines.append(f"  工业产业单元内已改变用途的地块 {len(res.converted)} 宗，{res.converted['area_mu'].sum():,.2f} 亩")
+    return lines
+
+
+def _redline_lines(res, *, parcels: int = 20) -> list[str]:
+    """The red-line tables for the terminal: the stock, the year's new land, the unit check."""
+    t = res.table
+    r = res.rules
+    lines = [f"工业用地红线（{r.name}：{r.title}{'' if r.verified else '，含示例值'}），土地利用数据现状"]
+    pct = 100.0
+    stock = pd.DataFrame({
+        "name": t["name"], "industrial_km2": t["industrial_km2"], "urban_construction_km2": t["urban_construction_km2"],
+        "share": t["industrial_share"] * pct, "km2_min": t["industrial_km2_min"], "km2_ok": t["industrial_km2_ok"].map(_verdict),
+        "share_min": t["industrial_share_min"] * pct, "share_ok": t["industrial_share_ok"].map(_verdict),
+        "outside": t["industrial_outside_km2"],
+    })
+    lines.append(_table(stock, ["区域", "工业用地(平方公里)", "城镇建设用地(平方公里)", "工业用地占比(%)", "面积下限(平方公里)",
+                                "面积", "占比下限(%)", "占比", "城镇建设用地以外的工业用地(平方公里)"]))
+    if res.year is not None:
+        lines.append(f"\n{res.year} 年新增建设用地中的工业用地（下限：新增工业用地 ≥ 新增建设用地的 "
+                     f"{_fmt(r.city.new_industrial_share * pct if r.city.new_industrial_share is not None else None)}%）")
+        new = pd.DataFrame({
+            "name": t["name"], "new_construction_km2": t["new_construction_km2"], "new_industrial_km2": t["new_industrial_km2"],
+            "share": t["new_industrial_share"] * pct, "share_min": t["new_industrial_share_min"] * pct,
+            "ok": [_verdict(ok, "无新增" if c == 0 else "—") for ok, c in
+                   zip(t["new_industrial_share_ok"], t["new_construction_km2"], strict=True)],
+        })
+        lines.append(_table(new, ["区域", "新增建设用地(平方公里)", "新增工业用地(平方公里)", "新增工业用地占比(%)", "占比下限(%)",
+                                  "结论"]))
+    if res.converted is not None:
+        c = res.converted
+        lines.append(f"\n工业产业单元内已改变用途的地块：{len(c)} 宗，{c['area_mu'].sum():,.2f} 亩"
+                     + ("（须在同一区县内等量补充工业用地）" if len(c) else ""))
+        if len(c):
+            shown = c.sort_values(["district_id", "parcel_id"]).head(parcels)
+            lines.append(_table(pd.DataFrame(shown[["parcel_id", "district_name", "unit_name", "area_mu", "reason"]]),
+                                ["宗地编号", "行政区", "工业产业单元", "面积(亩)", "原因"]))
+            if len(c) > parcels:
+                lines.append(f"……共 {len(c)} 宗，用 --out 导出全部")
+    lines.extend(f"注：{n}" for n in res.notes)
+    return lines
 
 
 def _idle_lines(totals: pd.DataFrame) -> list[str]:
@@ -804,8 +895,10 @@ def _build_demo(ws: Workspace, seed: int, scale: float) -> None:
     res = run(ws, all_years=True)
     for line in _evaluation_lines(res):
         click.echo(line)
-    from mujun.service import measures
+    from mujun.service import measures, redline
 
+    for line in _redline_summary(redline(ws)):
+        click.echo(line)
     res_m = measures(ws)
     click.echo(f"\n{res_m.year} 年差别化措施（{res_m.rules.name}，含示例值）：")
     for line in _measure_lines(res_m):

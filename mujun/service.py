@@ -32,6 +32,7 @@ from mujun.geo.measures import (
 )
 from mujun.geo.prices import PriceIndex, price_levels, target_indicators
 from mujun.geo.ranking import numeric_fields, ranked
+from mujun.geo.redline import RedlineRules, classify_patches, redline_table, unit_parcels
 from mujun.geo.remediation import OUTCOMES, d_class_follow_up, remediation_summary
 from mujun.geo.review import PENDING, QUEUE_KINDS, queue
 from mujun.geo.rules import GROUPS, ControlRules, RuleSet
@@ -42,6 +43,7 @@ from mujun.layers.rasters import raster_source
 from mujun.layers.rulesets import (
     DEFAULT_CONTROL,
     DEFAULT_MEASURES,
+    DEFAULT_REDLINE,
     DEFAULT_RULES,
     DEFAULT_ZONES,
     industry_concordance,
@@ -49,6 +51,7 @@ from mujun.layers.rulesets import (
     load_measure_rules,
     load_price_index,
     load_province_targets,
+    load_redline_rules,
     load_rule_set,
     load_zone_rules,
     read_veto,
@@ -65,10 +68,10 @@ from mujun.layers.workspace import (
 #: Year tables besides the levels: long tables of flags and checks, and the benchmarks used.
 YEAR_TABLES = ("flag", "compliance", "benchmark")
 
-__all__ = ["LEVEL_VIEWS", "MEASURE_EXPORT", "REVIEW_EXPORT", "Evaluated", "Measures", "RuleComparison",
-           "compare_rules", "evaluate", "evaluation_inputs", "export_measures", "export_ranking", "export_remediation",
-           "export_review", "export_rule_comparison", "flags", "idle_land", "measures", "overall", "ranking",
-           "remediation", "review_of_year", "review_rows", "year_measures", "zone_evaluation", "zone_trends"]
+__all__ = ["LEVEL_VIEWS", "MEASURE_EXPORT", "REVIEW_EXPORT", "Evaluated", "Measures", "Redline", "RuleComparison",
+           "compare_rules", "evaluate", "evaluation_inputs", "export_measures", "export_ranking", "export_redline",
+           "export_remediation", "export_review", "export_rule_comparison", "flags", "idle_land", "measures", "overall",
+           "ranking", "redline", "remediation", "review_of_year", "review_rows", "year_measures", "zone_evaluation", "zone_trends"]
 
 
 @dataclass(frozen=True)
@@ -901,3 +904,125 @@ def export_standard_land(res, year: int, path: str | Path, ws: Workspace) -> Pat
              *[("说明", n) for n in res.notes],
              ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S"))]
     return export_table(frame, path, headers=headers, sheet="标准地指标", notes=notes)
+
+
+# -- industrial-land red line (工业用地总量保护) ---------------------------------------------
+
+#: Shares of the red-line table, exported in per cent (the table keeps 0–1).
+REDLINE_SHARES = ("industrial_share", "industrial_share_min", "new_industrial_share", "new_industrial_share_min")
+#: Headers of the red-line export where the schema's label is not specific enough.
+REDLINE_HEADERS = {"name": "区域", "industrial_share": "工业用地占城镇建设用地比例(%)",
+                   "industrial_share_min": "工业用地占比下限(%)", "new_industrial_share": "新增工业用地占新增建设用地比例(%)",
+                   "new_industrial_share_min": "新增工业用地占比下限(%)", "unit_share": "在单元内的面积比例(%)",
+                   "survey_other_share": "非工业地类覆盖比例(%)", "unit_id": "单元编号", "district_name": "行政区"}
+REDLINE_EXPORT = ("name", "district_id", "industrial_km2", "urban_construction_km2", "industrial_share",
+                  "industrial_km2_min", "industrial_km2_ok", "industrial_share_min", "industrial_share_ok",
+                  "industrial_outside_km2", "new_construction_km2", "new_industrial_km2", "new_industrial_share",
+                  "new_industrial_share_min", "new_industrial_share_ok", "converted_count", "converted_mu", "redline_ok")
+REDLINE_PARCELS = ("parcel_id", "holder_name", "district_name", "unit_id", "unit_name", "unit_share", "land_use",
+                   "land_class_code", "survey_class_code", "survey_class_name", "survey_other_share", "area_mu",
+                   "reason")
+
+
+@dataclass
+class Redline:
+    """The red-line check of a workspace: :func:`mujun.geo.redline.redline_table` (``table``),
+    the parcels in 工业产业单元 no longer in industrial use (``converted``, EPSG:4490), the year
+    whose new land is checked and the years the land-use layer records."""
+
+    year: int | None
+    years: list[int]
+    rules: RedlineRules
+    table: pd.DataFrame
+    converted: gpd.GeoDataFrame | None
+    notes: list[str] = field(default_factory=list)
+    #: the industrial land-use patches (``urban``: inside urban construction land, ``new``: new in ``year``)
+    industrial: gpd.GeoDataFrame | None = None
+    units: gpd.GeoDataFrame | None = None
+
+
+def redline(ws: Workspace, year: int | None = None, *, rules: str | Path | None = None) -> Redline:
+    """The industrial-land red line of ``ws`` (:mod:`mujun.geo.redline`): the stock and share of
+    industrial land per district and for the city against the rules' floors, the share of
+    industrial land in ``year``'s new construction land (default: the latest 新增年份 in the
+    land-use layer), and the parcels inside 工业产业单元 whose use is no longer industrial.
+
+    Needs the ``landuse`` and ``districts`` layers; without ``units`` (or ``parcels``) the
+    unit check is left out with a note.
+    """
+    rule_set = load_redline_rules(rules or DEFAULT_REDLINE)
+    if not ws.exists():
+        raise missing_workspace(ws.path)
+    for name, what in (("landuse", "mujun import landuse 国土调查.gpkg（土地利用现状或规划城镇建设用地的地类图斑）"),
+                       ("districts", "mujun import districts 行政区.shp")):
+        if not ws.has(name):
+            raise WorkspaceError(f"工作空间 {ws.path.name} 没有{'土地利用数据' if name == 'landuse' else '行政区'}图层；"
+                                 f"请先运行 {what}")
+    landuse = ws.read("landuse")
+    districts = ws.read("districts")
+    notes: list[str] = []
+    years: list[int] = []
+    if "new_year" in landuse.columns:
+        years = sorted(int(v) for v in pd.to_numeric(landuse["new_year"], errors="coerce").dropna().unique())
+    if year is not None and int(year) not in years:
+        found = "、".join(map(str, years)) if years else "没有新增年份字段或均为空"
+        raise InputError(f"土地利用数据中没有 {year} 年新增的图斑（新增年份：{found}）")
+    y = int(year) if year is not None else (years[-1] if years else None)
+    if not years:
+        notes.append("土地利用数据没有新增年份（变更年份），未检查新增工业用地占比")
+    if "urban_code" not in landuse.columns or landuse["urban_code"].isna().all():
+        notes.append("土地利用数据没有城镇村属性码：全部建设用地地类图斑按城镇建设用地计（规划城镇建设用地的口径）")
+    converted = units = None
+    if not ws.has("units"):
+        notes.append("工作空间没有工业产业单元，未检查单元内地块的用途；可运行 mujun import units 工业产业单元.shp")
+    elif not ws.has("parcels"):
+        notes.append("工作空间没有地块图层，未检查单元内地块的用途；可运行 mujun import parcels 宗地.shp")
+    else:
+        units = ws.read("units")
+        converted = unit_parcels(ws.read("parcels"), units, rule_set, landuse=landuse, districts=districts)
+    table = redline_table(landuse, districts, rule_set, y, converted)
+    if not rule_set.verified:
+        notes.append(f"下限取自 {rule_set.name}（{rule_set.title}）：{rule_set.source}；用于本地数据时为示例值")
+    cls = classify_patches(landuse, rule_set.classes)
+    industrial = landuse[cls["industrial"]].copy()
+    industrial["urban"] = cls.loc[industrial.index, "urban"]
+    industrial["new"] = (pd.to_numeric(industrial["new_year"], errors="coerce") == y).fillna(False).astype(bool) \
+        if y is not None and "new_year" in industrial.columns else False
+    return Redline(y, years, rule_set, table, converted, notes, industrial, units)
+
+
+def export_redline(res: Redline, path: str | Path, ws: Workspace) -> Path:
+    """The red-line table as XLSX (the table, the parcels in units no longer industrial, and notes)
+    or CSV (the table); shares in per cent."""
+    frame = res.table[list(REDLINE_EXPORT)].copy()
+    for c in REDLINE_SHARES:
+        frame[c] = frame[c] * 100.0
+    r = res.rules
+    notes = [
+        ("数据", "示例数据（合成，非真实数据）" if ws.meta().get("sample") == "1" else f"工作空间 {ws.path.name}"),
+        ("红线规则", f"{r.name}：{r.title}" + ("" if r.verified else "（含示例值，未核实）")),
+        ("新增用地年度", str(res.year) if res.year is not None else "—（土地利用数据没有新增年份）"),
+        ("面积", "在数据所在的 CGCS2000 高斯-克吕格 3 度带中计算，平方公里（1 平方公里 = 1500 亩）；跨区县的图斑按面积拆分"),
+        ("城镇建设用地", f"地类编码以 {'、'.join(r.classes.construction)} 开头、城镇村属性码以 "
+                        f"{'、'.join(r.classes.urban)} 开头的图斑（{r.classes.scheme}；{r.classes.source}）"),
+        ("工业用地", f"城镇建设用地中地类编码以 {'、'.join(r.classes.industrial)} 开头的图斑"),
+        ("新增", "新增年份为该年度的建设用地图斑；新增工业用地占比 ≥ 下限为达标（恰好等于下限也达标）"),
+        ("工业产业单元", f"地块面积的 {r.overlap_min:.0%} 以上在一个单元内即为单元内地块；宗地用途不属于 "
+                        f"{'、'.join(r.allowed_uses) or '—'}（编码 {'、'.join(r.allowed_codes)}），或其他建设用地地类（非工业）覆盖其面积的 "
+                        f"{r.overlap_min:.0%} 以上，即为已改变用途"),
+        *[(f"依据·{k}", v) for k, v in r.sources.items()],
+        *[("说明", n) for n in res.notes],
+        ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S")),
+    ]
+    p = Path(path)
+    if p.suffix.lower() == ".xlsx":
+        sheets = {"工业用地红线": frame}
+        if res.converted is not None:
+            parcels = pd.DataFrame(res.converted[list(REDLINE_PARCELS)])
+            for c in ("unit_share", "survey_other_share"):
+                parcels[c] = parcels[c] * 100.0
+            sheets["单元内改变用途的地块"] = parcels
+        return export_sheets(sheets, p, headers=REDLINE_HEADERS, notes=notes)
+    if p.suffix.lower() != ".csv":
+        raise InputError(f"工业用地红线只能导出为 .xlsx 或 .csv，收到 '{p.name}'")
+    return export_table(frame, p, headers=REDLINE_HEADERS, sheet="工业用地红线")

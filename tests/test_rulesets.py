@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from mujun.geo.measures import MeasureRules
+from mujun.geo.redline import RedlineRules
 from mujun.geo.rules import ControlRules, Indicator, RuleError, RuleSet
 from mujun.geo.standard_land import StandardLandRules
 from mujun.geo.zones import ZoneRules
@@ -17,6 +18,7 @@ from mujun.layers.rulesets import (
     industry_concordance,
     load_control_rules,
     load_measure_rules,
+    load_redline_rules,
     load_rule_set,
     load_standard_land_rules,
     load_zone_rules,
@@ -36,11 +38,11 @@ GB2008_PLOT_RATIO_MIN = {
 def test_every_shipped_file_is_listed_and_loads():
     infos = {i.name: i for i in available_rules()}
     assert set(infos) == {"gb-2008", "gb-2023", "huangyan-2022", "zhejiang-default", "measures-example",
-                          "standard-land-example", "zones-example"}
+                          "standard-land-example", "zones-example", "redline-example"}
     assert {n: i.kind for n, i in infos.items()} == {
         "gb-2008": "control", "gb-2023": "control",
         "huangyan-2022": "evaluation", "zhejiang-default": "evaluation", "measures-example": "measures",
-        "standard-land-example": "standard_land", "zones-example": "zones",
+        "standard-land-example": "standard_land", "zones-example": "zones", "redline-example": "redline",
     }
     assert len(list(RULES_DIR.glob("*.toml"))) == len(infos)
     for name, info in infos.items():
@@ -49,7 +51,8 @@ def test_every_shipped_file_is_listed_and_loads():
         load, cls = {"evaluation": (load_rule_set, RuleSet), "control": (load_control_rules, ControlRules),
                      "measures": (load_measure_rules, MeasureRules),
                      "standard_land": (load_standard_land_rules, StandardLandRules),
-                     "zones": (load_zone_rules, ZoneRules)}[info.kind]
+                     "zones": (load_zone_rules, ZoneRules),
+                     "redline": (load_redline_rules, RedlineRules)}[info.kind]
         loaded = load(name)
         assert loaded.name == name
         assert isinstance(loaded, cls)

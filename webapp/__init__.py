@@ -17,6 +17,7 @@ NAV = (
     ("mapview.map_page", "地图", None),
     ("rankings.index", "排名", None),
     ("measures.index", "措施", None),
+    ("redline.index", "红线", None),
     ("review.queue", "审核", "viewer"),
     ("admin.users", "用户", "admin"),
 )
@@ -48,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         mapview,
         measures,
         rankings,
+        redline,
         review,
         settings,
         tiles,
@@ -69,7 +71,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         n = int(app.config["PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     access.init_app(app)
-    for module in (auth, assets, dashboard, mapview, details, rankings, measures, api, tiles, review, admin):
+    for module in (auth, assets, dashboard, mapview, details, rankings, measures, redline, api, tiles, review,
+                   admin):
         app.register_blueprint(module.bp)
     errors.init_app(app)
     headers.init_app(app)

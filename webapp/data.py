@@ -36,6 +36,13 @@ def _zones(path: str, stamp: str, level: str) -> pd.DataFrame:
 
 
 @lru_cache(maxsize=8)
+def _redline(path: str, stamp: str, year: int | None, rules: str):
+    from mujun.service import redline
+
+    return redline(Workspace(path), year, rules=rules)
+
+
+@lru_cache(maxsize=8)
 def _queue(path: str, stamp: str, year: int) -> pd.DataFrame:
     return queue(_read(path, stamp, result_table("parcel"), f"year = {int(year)}"))
 
@@ -95,6 +102,13 @@ class Results:
         stamp = self._stamp()
         with _LOCK:
             return _zones(str(self.ws.path), stamp, level)
+
+    def redline(self, year: int | None, rules: str):
+        """The industrial-land red line (:func:`mujun.service.redline`) of ``year`` under the shipped
+        rules ``rules``, worked out once per generation."""
+        stamp = self._stamp()
+        with _LOCK:
+            return _redline(str(self.ws.path), stamp, year, rules)
 
     def is_sample(self) -> bool:
         return self.ws.meta().get("sample") == "1"

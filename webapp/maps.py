@@ -45,6 +45,7 @@ __all__ = [
     "parcel_features",
     "parcel_layer",
     "parcel_tiles",
+    "redline_map",
     "render",
     "styled_parcels",
     "zone_layers",
@@ -223,6 +224,11 @@ def legend(m: folium.Map, color_by: str, bins: list[float]) -> None:
             lower = b
     rows.append((NO_DATA, "无数据"))
     html = f"<b>{title}</b><br>" + "<br>".join(f'<i style="background:{c}"></i>{t}' for c, t in rows)
+    _legend_control(m, html)
+
+
+def _legend_control(m: folium.Map, html: str) -> None:
+    """A legend box bottom right holding ``html`` (built here from labels, never from data)."""
     _Script(
         """var legend = L.control({position: "bottomright"});
         legend.onAdd = function () { var d = L.DomUtil.create("div", "mujun-legend");
@@ -409,3 +415,71 @@ def zone_layers(m: folium.Map, year: int, *, show_districts: bool = True) -> Non
         zone_layer(m, frame, name, id_field=id_field, color=color, dash=dash,
                    link=lambda i, e=endpoint, a=id_field: url_for(e, **{a: i}),
                    figures=zone_figures(level), show=show_districts or level != "district")
+
+
+#: Colours of the red-line map: industrial land, the year's new industrial land, units, converted parcels.
+REDLINE_COLORS = {"industrial": "#8c6bb1", "new": "#e6550d", "outside": "#bcbddc", "unit": "#2b8cbe",
+                  "converted": "#d7301f"}
+
+
+def redline_map(res: Any, config: Mapping[str, Any]) -> dict[str, Markup]:
+    """The red-line map (:class:`mujun.service.Redline`): districts, industrial land-use patches (the
+    year's new ones apart; merged into one shape each when there are more than
+    ``MAX_EMBED_FEATURES``), 工业产业单元 outlines and the parcels in units no longer industrial."""
+    from mujun.geo.area import area_m2
+
+    districts = results().table("districts")
+    m = base_map(districts.total_bounds, config)
+    zone_layer(m, districts, "行政区", id_field="district_id", color="#636363", fill_opacity=0.0,
+               link=lambda i: url_for("details.district", district_id=i))
+    ind = res.industrial
+    if ind is not None and len(ind):
+        groups = (("industrial", ind["urban"] & ~ind["new"], "工业用地"),
+                  ("new", ind["urban"] & ind["new"], f"{res.year} 年新增工业用地"),
+                  ("outside", ~ind["urban"], "城镇建设用地以外的工业用地"))
+        for key, sel, name in groups:
+            part = ind[sel.to_numpy()]
+            if part.empty:
+                continue
+            if len(part) > int(config.get("MAX_EMBED_FEATURES", 2000)):
+                km2 = area_m2(part).sum() / 1e6
+                merged = gpd.GeoDataFrame(geometry=[part.geometry.union_all()], crs=part.crs)
+                tip = pd.Series([f"{name}：{len(part):,} 个图斑，{km2:,.2f} 平方公里"], index=merged.index)
+                data = feature_collection(merged, popup=tip, tooltip=tip)
+            else:
+                tip = (esc(part["patch_id"]) + " · " + esc(part["land_class_code"]) + " "
+                       + esc(part.get("land_class_name", pd.Series(pd.NA, index=part.index)))
+                       + "<br>" + field_label("new_year") + "：" + esc(part.get("new_year", pd.Series(pd.NA, index=part.index))))
+                data = feature_collection(part, popup=tip, tooltip=tip)
+            color = REDLINE_COLORS[key]
+            layer = DataLayer(data, name, stroke=color, fill=color, fillOpacity=0.55, weight=0.5)
+            layer.layer_name = name
+            layer.add_to(m)
+    if res.units is not None and len(res.units):
+        units = res.units
+        tip = "<b>" + esc(units["name"]) + "</b><br>" + field_label("unit_id") + "：" + esc(units["unit_id"]) \
+            + "<br>" + field_label("approval_no") + "：" + esc(units.get("approval_no", pd.Series(pd.NA, index=units.index)))
+        color = REDLINE_COLORS["unit"]
+        layer = DataLayer(feature_collection(units, popup=tip, tooltip=esc(units["name"]), ids=units["unit_id"]),
+                          "工业产业单元", stroke=color, fill=color, fillOpacity=0.05, weight=2, dashArray="5 3")
+        layer.layer_name = "工业产业单元"
+        layer.add_to(m)
+    if res.converted is not None and len(res.converted):
+        c = res.converted
+        hrefs = esc(c["parcel_id"].astype("string").map(lambda i: url_for("details.parcel", parcel_id=i)))
+        popup = ("<b>" + esc(c["parcel_id"]) + "</b><br>" + esc(c["unit_name"]) + "<br>" + esc(c["reason"])
+                 + "<br>" + field_label("area_mu") + "：" + num(c["area_mu"]) + f" {unit('area_mu')}"
+                 + '<br><a href="' + hrefs + '">查看地块 →</a>')
+        color = REDLINE_COLORS["converted"]
+        layer = DataLayer(feature_collection(c, popup=popup, tooltip=esc(c["parcel_id"]) + "<br>" + esc(c["reason"]),
+                                             ids=c["parcel_id"]),
+                          "单元内改变用途的地块", stroke="#67000d", fill=color, fillOpacity=0.85, weight=1.5)
+        layer.layer_name = "单元内改变用途的地块"
+        layer.add_to(m)
+    rows = [(REDLINE_COLORS["industrial"], "工业用地（城镇建设用地内）"), (REDLINE_COLORS["new"], f"{res.year} 年新增工业用地"),
+            (REDLINE_COLORS["outside"], "城镇建设用地以外的工业用地"), (REDLINE_COLORS["unit"], "工业产业单元"),
+            (REDLINE_COLORS["converted"], "单元内改变用途的地块")]
+    html = "<b>工业用地红线</b><br>" + "<br>".join(f'<i style="background:{c}"></i>{t}' for c, t in rows)
+    _legend_control(m, html)
+    folium.LayerControl(collapsed=False).add_to(m)
+    return render(m)
