@@ -46,10 +46,12 @@ def _text(s: pd.Series) -> pd.Series:
 
 
 def _column(frame: pd.DataFrame, name: str, dtype: str = "string") -> pd.Series:
+    """``frame[name]`` as ``dtype`` (``string``, ``float64`` or ``datetime``), missing throughout if absent."""
+    if dtype == "datetime":
+        return pd.to_datetime(frame[name]) if name in frame.columns else pd.Series(pd.NaT, index=frame.index)
     if name in frame.columns:
-        return frame[name].astype(dtype) if dtype != "datetime" else pd.to_datetime(frame[name])
-    empty = pd.Series(pd.NaT if dtype == "datetime" else pd.NA, index=frame.index)
-    return empty if dtype == "datetime" else empty.astype(dtype)
+        return frame[name].astype(dtype)
+    return pd.Series(np.nan if dtype == "float64" else pd.NA, index=frame.index, dtype=dtype)
 
 
 def _stored(parcels: pd.DataFrame) -> pd.DataFrame:

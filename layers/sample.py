@@ -638,7 +638,8 @@ def recovery_sample(layers: dict[str, pd.DataFrame], seed: int) -> RecoverySampl
                           "single": n_held.eq(1).fillna(False).astype(bool), "held": code.notna()})
     idle = (frame["held"] & parcels["出让日期"].notna() & parcels["实际开工日期"].isna()
             & parcels["延迟开工原因"].isna() & frame["single"])
-    low = frame["single"] & frame["tax_mu"].gt(0).fillna(False) & ~idle & (frame["mu"] >= 5)
+    started = parcels["实际开工日期"].notna() & parcels["延迟开工原因"].isna()
+    low = frame["single"] & frame["tax_mu"].gt(0).fillna(False) & started & (frame["mu"] >= 5)
     picked = pd.concat([
         frame[idle].sort_values("pid").groupby("district").head(1).assign(kind="idle"),
         frame[low].sort_values(["tax_mu", "pid"]).groupby("district").head(2).assign(kind="low"),
