@@ -6,6 +6,10 @@ years. Figures are calibrated to the provincial and county figures in the domain
 (规上亩均税收 around 28 万元/亩, 亩均增加值 around 130 万元/亩, right-skewed), with some idle
 and some inefficient land. Nothing in it describes a real enterprise.
 
+A handful of parcels per district are taken back in review (协议收回, 依法收回) and supplied
+again to new synthetic firms, with a 收回与再供应 table and the parcels layer of the year the
+new holders produce in (:func:`recovery_sample`): the 腾笼换鸟 ledger's story.
+
 The sample is written as the source files a land bureau would have — a GBK Shapefile with
 pinyin field names and no .cpg, a GeoPackage, GeoJSON, XLSX tables with a title row — and
 then imported through the ordinary import pipeline.

@@ -848,7 +848,9 @@ def _build_demo(ws: Workspace, seed: int, scale: float) -> None:
     built = build_sample(ws, seed=seed, scale=scale)
     for line in built.lines:
         click.echo(line)
-    for res in evaluate_sample(ws, built.later_parcels):
+    for i, res in enumerate(evaluate_sample(ws, built.later_parcels)):
+        if i:
+            click.echo(f"已导入 {res.years[0]} 年的地块图层（再供应地块的新权利人）：")
         for line in _evaluation_lines(res):
             click.echo(line)
     led = ledger(ws)

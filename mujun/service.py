@@ -973,7 +973,7 @@ class Ledger:
     rows: pd.DataFrame  # one row per parcel (:func:`mujun.geo.ledger.ledger_rows`)
     totals: pd.DataFrame  # by decision year and district (:func:`mujun.geo.ledger.ledger_totals`)
     outlines: gpd.GeoDataFrame  # parcel_id and the parcel's latest stored outline
-    decisions: int = 0  # recovery decisions in the workspace (before filtering)
+    parcels: int = 0  # parcels in the whole ledger, before the year and district filters
     unmatched: list[str] = field(default_factory=list)  # supply records of parcels never decided recovered
 
 

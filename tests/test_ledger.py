@@ -10,7 +10,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import login, xlsx_rows
+from conftest import add_users, login, xlsx_rows
 from shapely.geometry import box
 
 from mujun.cli import main
@@ -288,3 +288,10 @@ def test_ledger_page_escapes_user_strings(fresh_review_workspace, tmp_path):
     page = c.get("/ledger").get_data(as_text=True)
     assert page.count(XSS) == 0 and "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in page
     assert c.get(f"/ledger?district={XSS}").status_code == 400
+
+
+def test_ledger_page_without_decisions_says_so(tiny):
+    c = create_app({"WORKSPACE": str(add_users(tiny).path), "TESTING": True}).test_client()
+    login(c, "viewer")
+    r = c.get("/ledger")
+    assert r.status_code == 200 and 'id="empty"' in r.get_data(as_text=True)

@@ -421,8 +421,7 @@ def ledger_map(outlines: gpd.GeoDataFrame, rows: pd.DataFrame, config: Mapping[s
     from mujun.geo.ledger import STAGES
 
     frame = gpd.GeoDataFrame(outlines.merge(rows, on="parcel_id", how="inner"), geometry="geometry", crs=outlines.crs)
-    bounds = frame.to_crs(4326).total_bounds if len(frame) else results().table("districts").to_crs(4326).total_bounds
-    m = base_map(bounds, config)
+    m = base_map(frame.to_crs(4326).total_bounds if len(frame) else np.full(4, np.nan), config)
     if len(frame):
         stage = esc(frame["stage_label"])
         old, new = esc(frame["holder_name"]), esc(frame["new_holder_name"])
