@@ -20,12 +20,14 @@ from mujun.geo.errors import InputError
 from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS
 from mujun.geo.rules import CLASSES
 
-__all__ = ["DECISIONS", "MEASURES", "PENDING", "QUEUE_KINDS", "STATUSES", "check_decision", "queue", "severity"]
+__all__ = ["DECISIONS", "MEASURES", "PENDING", "QUEUE_KINDS", "RECOVERY_MEASURES", "STATUSES", "check_decision", "queue", "severity"]
 
 #: The decisions a reviewer records.
 DECISIONS = ("认定闲置", "认定低效", "不予认定", "需现场核查")
+#: Measures that take the land back from its holder (腾笼换鸟: see :mod:`mujun.geo.ledger`).
+RECOVERY_MEASURES = ("协议收回", "依法收回")
 #: Measures (处置措施) for confirmed idle or inefficient land.
-MEASURES = ("限期开工", "整治提升", "协议收回", "依法收回", "二次开发", "其他")
+MEASURES = ("限期开工", "整治提升", *RECOVERY_MEASURES, "二次开发", "其他")
 #: Status of a parcel without a decision.
 PENDING = "待审核"
 STATUSES = (PENDING, "需现场核查", "认定闲置", "认定低效", "不予认定")

@@ -22,6 +22,7 @@ from mujun.layers.sources import read_source
 from mujun.layers.validate import (
     Report,
     check_ids,
+    check_supplies,
     coerce_fields,
     invalid_credit_codes,
     parse_crs,
@@ -75,10 +76,12 @@ def prepare_layer(
     year: int | None = None,
     year_range: tuple[int, int] | None = None,
     progress: bool | None = None,
+    parcel_ids: pd.Index | None = None,
 ) -> ImportResult:
     """Read and validate a source as ``kind`` without writing anything.
 
-    Parameters mirror ``mujun import``; see :func:`import_layer`.
+    Parameters mirror ``mujun import``; see :func:`import_layer`. ``parcel_ids`` are the
+    parcels a 收回与再供应 table may name (``None``: there is no parcels layer).
     """
     k = kind if isinstance(kind, Kind) else get_kind(kind)
     first, last = year_range or plausible_years()
@@ -116,6 +119,8 @@ def prepare_layer(
             )
         key = ["credit_code", "year"] if k.name == "enterprises" else None
         check_ids(frame, k, src, key)
+        if k.name == "supplies":
+            check_supplies(frame, src, parcel_ids)
         bar.update()
         if k.geometry:
             bar.set_postfix_str(steps[3])
@@ -168,9 +173,9 @@ def _kind_rules(frame: pd.DataFrame, k: Kind, src, year: int | None, report: Rep
             frame["above_scale"] = (frame["revenue"] >= ABOVE_SCALE_REVENUE).astype("boolean").where(frame["revenue"].notna())
             report.add(f"没有“是否规上”字段，按营业收入 ≥ {ABOVE_SCALE_REVENUE:g} 万元判定")
         years = sorted(int(y) for y in frame["year"].dropna().unique())
-    if k.name == "parcels" and "holder_code" in frame.columns:
-        frame["holder_code"] = frame["holder_code"].str.upper()
-    code_field = {"enterprises": "credit_code", "parcels": "holder_code"}.get(k.name)
+    code_field = {"enterprises": "credit_code", "parcels": "holder_code", "supplies": "new_holder_code"}.get(k.name)
+    if k.name != "enterprises" and code_field in frame.columns:
+        frame[code_field] = frame[code_field].str.upper()
     if code_field in frame.columns:
         bad = invalid_credit_codes(frame[code_field])
         if bad.any():
@@ -199,14 +204,15 @@ def import_layer(
     """Import ``path`` into ``workspace`` as a layer of ``kind``, all or nothing.
 
     Polygon kinds replace the layer; enterprise tables replace the years they contain and
-    keep the others.
+    keep the others; a 收回与再供应 table (``supplies``) replaces the stored one and may only
+    name parcels of the parcels layer.
 
     Parameters
     ----------
     workspace : Workspace
     kind : str
         ``districts``, ``parks``, ``platforms``, ``parcels``, ``buildings``, ``enterprises``, ``units``
-        (工业产业单元) or ``landuse`` (地类图斑).
+        (工业产业单元), ``landuse`` (地类图斑) or ``supplies`` (收回与再供应记录).
     path : str or Path
         The source file.
     layer : str, optional
@@ -229,8 +235,13 @@ def import_layer(
     -------
     ImportResult
     """
-    res = prepare_layer(kind, path, layer=layer, encoding=encoding, crs=crs, overrides=overrides,
-                        year=year, year_range=year_range, progress=progress)
+    k = kind if isinstance(kind, Kind) else get_kind(kind)
+    parcel_ids = None
+    if k.name == "supplies" and workspace.exists() and workspace.has("parcels"):
+        # the ids only: a province's parcels layer is millions of outlines
+        parcel_ids = pd.Index([r[0] for r in workspace.query("SELECT parcel_id FROM parcels")], dtype="string")
+    res = prepare_layer(k, path, layer=layer, encoding=encoding, crs=crs, overrides=overrides,
+                        year=year, year_range=year_range, progress=progress, parcel_ids=parcel_ids)
     k = res.kind
     frame = res.frame
     if k.name == "enterprises" and workspace.has("enterprises"):
@@ -243,7 +254,8 @@ def import_layer(
             res.report.add(f"替换了工作空间中原有的 {res.replaced} 条同年度企业记录")
     elif workspace.has(k.name):
         res.replaced = len(workspace.read(k.name))
-        res.report.add(f"替换了工作空间中原有的 {res.replaced} 个{k.label}")
+        what = f"个{k.label}" if k.geometry else f"条{k.label}记录"
+        res.report.add(f"替换了工作空间中原有的 {res.replaced} {what}")
     workspace.write(
         {k.name: frame},
         log={"kind": k.name, "source": str(res.source), "layer": res.layer or "",

@@ -6,6 +6,10 @@ years. Figures are calibrated to the provincial and county figures in the domain
 (规上亩均税收 around 28 万元/亩, 亩均增加值 around 130 万元/亩, right-skewed), with some idle
 and some inefficient land. Nothing in it describes a real enterprise.
 
+A handful of parcels per district are taken back in review (协议收回, 依法收回) and supplied
+again to new synthetic firms, with a 收回与再供应 table and the parcels layer of the year the
+new holders produce in (:func:`recovery_sample`): the 腾笼换鸟 ledger's story.
+
 The sample is written as the source files a land bureau would have — a GBK Shapefile with
 pinyin field names and no .cpg, a GeoPackage, GeoJSON, XLSX tables with a title row — and
 then imported through the ordinary import pipeline.
@@ -31,7 +35,8 @@ from mujun.layers.rasters import register_raster
 from mujun.layers.sample_raster import write_builtup_raster
 from mujun.layers.workspace import Workspace
 
-__all__ = ["SampleBuilt", "build_sample", "data_dir", "generate"]
+__all__ = ["RecoverySample", "SampleBuilt", "build_sample", "data_dir", "generate", "record_recovery_decisions",
+           "recovery_sample", "write_recovery_sources"]
 
 YEARS = (2023, 2024, 2025)
 GK = 4549  # CGCS2000 3-degree Gauss-Krüger CM 120E, Shaoxing's zone
@@ -98,6 +103,9 @@ class SampleBuilt:
     folder: Path
     counts: dict[str, int] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
+    #: Parcels layers of later years (year -> source file): import each before evaluating its
+    #: year, as a bureau receives a new cadastral extract (see :func:`recovery_sample`).
+    later_parcels: dict[int, Path] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------
@@ -789,6 +797,159 @@ def _write_raster(layers: dict[str, pd.DataFrame], folder: Path, seed: int) -> P
     return write_builtup_raster(buildings[keep], layers["parcels"], folder / "建成区影像.tif", seed=seed)
 
 
+# --------------------------------------------------------------------------------------
+# 腾笼换鸟: land taken back in review and supplied again (the ledger's sample)
+
+#: Who records the sample's review decisions (a system name, not an account).
+SAMPLE_REVIEWER = "示例数据（系统）"
+#: Year of the sample's recovery decisions, and the year whose parcels layer shows the new holders.
+RECOVERY_DECISION_YEAR = 2023
+NEW_HOLDER_YEAR = 2025
+_SHORT = {"330602": "越城", "330603": "柯桥", "330604": "上虞", "330624": "新昌", "330681": "诸暨", "330683": "嵊州"}
+_NEW_INDUSTRIES = ["3973", "3824", "3670", "3442", "3599", "3989"]
+#: What becomes of the decided parcels, in turn: supplied by record, supplied as a holder
+#: change between imports (no record of the supply), recovered only, decided only.
+_OUTCOMES = ["record"] * 6 + ["holder_change", "recovered", "decided"]
+
+
+@dataclass
+class RecoverySample:
+    """The sample's 腾笼换鸟: decisions to record, the 收回与再供应 table (source headers), the
+    parcels layer as of :data:`NEW_HOLDER_YEAR` and the new holders' enterprise records."""
+
+    decisions: pd.DataFrame  # parcel_id, status, measure
+    supplies: pd.DataFrame
+    parcels: gpd.GeoDataFrame
+    enterprises: pd.DataFrame
+
+
+def recovery_sample(layers: dict[str, pd.DataFrame], seed: int) -> RecoverySample:
+    """Pick parcels to take back in each district — an idle parcel and the two single-parcel
+    holders with the lowest positive 亩均税收 in :data:`RECOVERY_DECISION_YEAR` — and make their story:
+    decided 依法收回 (idle) or 协议收回 in that year, recovered in 2024 and, for most, supplied
+    to a new synthetic firm that produces in :data:`NEW_HOLDER_YEAR`. Drawn from its own
+    generator, so the rest of the sample stays as it was."""
+    rng = np.random.default_rng([seed, 13])
+    parcels, ent = layers["parcels"], layers["enterprises"]
+    mu = parcels["ZDMJ"].to_numpy(dtype="float64") / (10000 / 15)
+    code = parcels["TYSHXYDM"].astype("string")
+    district = parcels["ZDDM"].astype(str).str[:6]
+    n_held = code.map(code.value_counts())
+    first = ent[ent["年度"] == RECOVERY_DECISION_YEAR].drop_duplicates("统一社会信用代码").set_index("统一社会信用代码")
+    tax_mu = code.map(first["税收(万元)"]).astype("float64") / mu
+    frame = pd.DataFrame({"pid": parcels["ZDDM"].astype(str), "district": district, "mu": mu, "tax_mu": tax_mu,
+                          "single": n_held.eq(1).fillna(False).astype(bool), "held": code.notna()})
+    idle = (frame["held"] & parcels["出让日期"].notna() & parcels["实际开工日期"].isna()
+            & parcels["延迟开工原因"].isna() & frame["single"])
+    started = parcels["实际开工日期"].notna() & parcels["延迟开工原因"].isna()
+    low = frame["single"] & frame["tax_mu"].gt(0).fillna(False) & started & (frame["mu"] >= 5)
+    picked = pd.concat([
+        frame[idle].sort_values("pid").groupby("district").head(1).assign(kind="idle"),
+        frame[low].sort_values(["tax_mu", "pid"]).groupby("district").head(2).assign(kind="low"),
+    ]).sort_values(["district", "pid"]).reset_index()
+    picked["outcome"] = [_OUTCOMES[i % len(_OUTCOMES)] for i in range(len(picked))]
+    n = len(picked)
+    decisions = pd.DataFrame({
+        "parcel_id": picked["pid"],
+        "status": np.where(picked["kind"] == "idle", "认定闲置", "认定低效"),
+        "measure": np.where(picked["kind"] == "idle", "依法收回", "协议收回"),
+    })
+
+    recovered = pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(10, 150, n), unit="D")
+    supplied = recovered + pd.to_timedelta(rng.integers(60, 180, n), unit="D")
+    by_record = (picked["outcome"] == "record").to_numpy()
+    new_owner = by_record | (picked["outcome"] == "holder_change").to_numpy()
+    has_record = picked["outcome"].isin(["record", "holder_change", "recovered"]).to_numpy()
+    partial = rng.random(n) < 0.2  # a few records give the area recovered, the others leave it to the parcel's
+    m = int(new_owner.sum())
+    codes = _uscc(rng, picked.loc[new_owner, "district"].to_numpy())
+    industry = rng.choice(_NEW_INDUSTRIES, size=m)
+    words = np.array(_WORDS)
+    names = np.array([f"{_SHORT[d]}示例{a}{b}{_INDUSTRY_WORD.get(i[:2], '实业')}有限公司" for d, a, b, i in zip(
+        picked.loc[new_owner, "district"], words[rng.integers(0, len(words), m)],
+        words[rng.integers(0, len(words), m)], industry, strict=True)])
+    new_code = np.full(n, None, dtype=object)
+    new_name = np.full(n, None, dtype=object)
+    new_code[new_owner], new_name[new_owner] = codes, names
+    price = np.round(picked["mu"].to_numpy() * rng.uniform(35, 70, n), 1)
+
+    def day(values, mask):
+        return pd.Series(np.where(mask, pd.DatetimeIndex(values).strftime("%Y-%m-%d"), None), dtype=object)
+
+    rec = has_record
+    supplies = pd.DataFrame({
+        "宗地编号": picked["pid"],
+        "收回日期": day(recovered, rec),
+        "收回面积(亩)": np.where(rec & partial, np.round(picked["mu"].to_numpy() * 0.9, 2), np.nan),
+        "收回方式": np.where(rec, decisions["measure"], None),
+        "供地日期": day(supplied, by_record),
+        "受让人": np.where(by_record, new_name, None),
+        "受让人统一社会信用代码": np.where(by_record, new_code, None),
+        "供地方式": np.where(by_record, rng.choice(["标准地挂牌出让", "挂牌出让"], n), None),
+        "出让价款(万元)": np.where(by_record, price, np.nan),
+    })[rec].reset_index(drop=True)
+
+    # the parcels layer of the new holders' year: the supplied parcels under their new holders
+    later = parcels.copy()
+    at = picked.loc[new_owner, "index"].to_numpy()
+    when = supplied[new_owner]
+    later.loc[at, "TYSHXYDM"] = codes
+    later.loc[at, "QLRMC"] = names
+    later.loc[at, "出让日期"] = when.strftime("%Y-%m-%d")
+    later.loc[at, "约定开工日期"] = (when + pd.Timedelta(days=90)).strftime("%Y-%m-%d")
+    later.loc[at, "实际开工日期"] = (when + pd.Timedelta(days=75)).strftime("%Y-%m-%d")
+    later.loc[at, "约定竣工日期"] = (when + pd.Timedelta(days=455)).strftime("%Y-%m-%d")
+    later.loc[at, "出让价款"] = price[new_owner]
+
+    # the new holders in the enterprise table of that year: standard-land firms, productive
+    land = picked.loc[new_owner, "mu"].to_numpy()
+    tax = land * np.exp(rng.normal(np.log(32.0), 0.35, m))
+    va = tax * np.exp(rng.normal(np.log(4.2), 0.2, m))
+    rev = va * np.exp(rng.normal(np.log(4.1), 0.2, m))
+    energy = va / np.exp(rng.normal(np.log(2.8), 0.3, m))
+    elec = tax / np.exp(rng.normal(np.log(0.26), 0.3, m))
+    names_by_code = dict(zip(layers["enterprises"]["行业代码"], layers["enterprises"]["行业名称"], strict=False))
+    firms = pd.DataFrame({
+        "统一社会信用代码": codes, "企业名称": names, "行业代码": industry,
+        "行业名称": [names_by_code.get(c, "") for c in industry], "是否规上": np.where(rev >= 2000, "是", "否"),
+        "年度": NEW_HOLDER_YEAR, "税收(万元)": tax.round(2), "工业增加值(万元)": va.round(2),
+        "营业收入（万元）": rev.round(2), "工业总产值（万元）": (rev * rng.uniform(0.95, 1.05, m)).round(2),
+        "综合能耗(吨标准煤)": energy.round(1), "排放当量(吨)": (va / np.exp(rng.normal(np.log(5200), 0.4, m))).round(3),
+        "研发经费(万元)": (rev * rng.uniform(0.02, 0.05, m)).round(2),
+        "年平均职工人数(人)": np.maximum(np.round(va / rng.uniform(18, 30, m)), 3).astype(int),
+        "用电量(万千瓦时)": elec.round(2), "租入面积(亩)": np.nan,
+        "用水量(吨)": (elec * rng.uniform(150, 400, m)).round(0), "天然气用量(万立方米)": 0.0,
+    })
+    return RecoverySample(decisions, supplies, later, firms[list(ent.columns)])
+
+
+def write_recovery_sources(recovery: RecoverySample, folder: Path) -> dict[str, Path]:
+    """The recovery sample's source files: the parcels layer of :data:`NEW_HOLDER_YEAR` (a GBK
+    Shapefile like the first) and the 收回与再供应 table (XLSX with a title row)."""
+    paths = {"parcels_later": folder / f"地块_{NEW_HOLDER_YEAR}.shp", "supplies": folder / "供地记录.xlsx"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        recovery.parcels.to_file(paths["parcels_later"], driver="ESRI Shapefile", encoding="gbk")
+    paths["parcels_later"].with_suffix(".cpg").unlink(missing_ok=True)
+    with pd.ExcelWriter(paths["supplies"], engine="openpyxl") as xw:
+        recovery.supplies.to_excel(xw, index=False, startrow=1, sheet_name="收回与再供应")
+        xw.sheets["收回与再供应"].cell(row=1, column=1, value=f"低效用地收回与再供应记录（{LABEL}）")
+    return paths
+
+
+def record_recovery_decisions(ws: Workspace, recovery: RecoverySample) -> int:
+    """Record the sample's decisions (年度 :data:`RECOVERY_DECISION_YEAR`) as :data:`SAMPLE_REVIEWER`."""
+    from datetime import date, timedelta
+
+    from mujun.layers.review import save_decision
+
+    deadline = (date.today() + timedelta(days=365)).isoformat()  # a deadline is never in the past
+    for row in recovery.decisions.itertuples(index=False):  # a handful of parcels, one transaction each
+        save_decision(ws, row.parcel_id, RECOVERY_DECISION_YEAR, status=row.status, measure=row.measure,
+                      deadline=deadline, comment=LABEL, base_version=0, user=SAMPLE_REVIEWER)
+    return len(recovery.decisions)
+
+
 def build_sample(ws: Workspace, *, seed: int = 2024, scale: float = 1.0, progress: bool | None = False) -> SampleBuilt:
     """Generate the sample, write it as source files beside the workspace and import them.
 
@@ -801,11 +962,14 @@ def build_sample(ws: Workspace, *, seed: int = 2024, scale: float = 1.0, progres
     tmp = Workspace(ws.path.with_name(f".{ws.path.name}.building.gpkg"))
     tmp.path.unlink(missing_ok=True)
     layers = generate(seed, scale)
+    recovery = recovery_sample(layers, seed)
+    layers["enterprises"] = pd.concat([layers["enterprises"], recovery.enterprises], ignore_index=True)
     if folder.exists():
         shutil.rmtree(folder)
     paths = write_sources(layers, folder)
     paths["raster"] = _write_raster(layers, folder, seed)
-    built = SampleBuilt(folder)
+    paths.update(write_recovery_sources(recovery, folder))
+    built = SampleBuilt(folder, later_parcels={NEW_HOLDER_YEAR: paths["parcels_later"]})
     try:
         for kind in ("districts", "parks", "platforms", "parcels", "buildings", "units", "landuse"):
             res = import_layer(tmp, kind, paths[kind], progress=progress)
@@ -816,6 +980,8 @@ def build_sample(ws: Workspace, *, seed: int = 2024, scale: float = 1.0, progres
             res = import_layer(tmp, "enterprises", paths[f"enterprises_{year}"], progress=progress)
             n_ent += len(res.frame)
         built.counts["enterprise_records"] = n_ent
+        built.counts["supplies"] = len(import_layer(tmp, "supplies", paths["supplies"], progress=progress).frame)
+        built.counts["recovery_decisions"] = record_recovery_decisions(tmp, recovery)
         tmp.write({}, meta={"sample": "1", "sample_seed": str(seed), "sample_scale": f"{scale:g}",
                             "label": LABEL})
         os.replace(tmp.path, ws.path)
@@ -828,5 +994,8 @@ def build_sample(ws: Workspace, *, seed: int = 2024, scale: float = 1.0, progres
         f"{built.counts['platforms']} 个万亩千亿平台，{built.counts['parcels']} 宗地块，"
         f"{built.counts['buildings']} 幢建筑物，{firms} 家企业（{YEARS[0]}–{YEARS[-1]} 年共 {n_ent} 条记录）",
         f"土地利用数据 {built.counts['landuse']} 个地类图斑，{built.counts['units']} 个工业产业单元（合成）",
+        f"腾笼换鸟：{built.counts['recovery_decisions']} 宗地块 {RECOVERY_DECISION_YEAR} 年审核决定协议收回或依法收回，"
+        f"{built.counts['supplies']} 条收回与再供应记录；{NEW_HOLDER_YEAR} 年的地块图层为 "
+        f"{paths['parcels_later'].name}（再供应地块的新权利人），评价 {NEW_HOLDER_YEAR} 年前导入",
     ]
     return built

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from mujun.geo.errors import InputError
 from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS
+from mujun.geo.review import RECOVERY_MEASURES
 
-__all__ = ["FIELDS_BY_NAME", "KINDS", "RESULT_FIELDS", "Field", "Kind", "get_kind", "label"]
+__all__ = ["FIELDS_BY_NAME", "KINDS", "RECOVERY_METHODS", "RESULT_FIELDS", "Field", "Kind", "get_kind", "label"]
 
 
 @dataclass(frozen=True)
@@ -221,9 +222,29 @@ LANDUSE = Kind(
     ),
 )
 
+#: Recovery methods (收回方式) of a supply record: the review measures that take land back.
+RECOVERY_METHODS = RECOVERY_MEASURES
+
+# 腾笼换鸟: land taken back and supplied again, one record per parcel (the 收回 and the 再供应)
+SUPPLIES = Kind(
+    "supplies", "收回与再供应", False, "parcel_id", ("parcel_id", "recovered_date"),
+    (
+        Field("parcel_id", "宗地编号", aliases=("宗地代码", "地块编号", "地块代码", "宗地号", "ZDDM", "DKBH", "ZDBH")),
+        Field("recovered_date", "收回日期", "date", None, ("土地收回日期", "收储日期", "收回时间")),
+        Field("recovered_mu", "收回面积", "float", "亩", ("收回土地面积", "收回用地面积"), nonnegative=True),
+        Field("recovery_method", "收回方式", aliases=("收回类型", "处置方式")),
+        Field("supply_date", "供地日期", "date", None, ("再供应日期", "供应日期", "出让日期", "合同签订日期")),
+        Field("new_holder_code", "受让人统一社会信用代码",
+              aliases=("受让人信用代码", "受让单位统一社会信用代码", "竞得人统一社会信用代码", "统一社会信用代码")),
+        Field("new_holder_name", "受让人", aliases=("受让人名称", "受让单位", "竞得人", "竞得单位")),
+        Field("supply_method", "供地方式", aliases=("供应方式", "出让方式")),
+        Field("price", "出让价款", "float", "万元", ("成交价款", "土地价款", "出让金"), nonnegative=True),
+    ),
+)
+
 #: Every importable kind by name.
 KINDS: dict[str, Kind] = {k.name: k for k in (DISTRICTS, PARKS, PLATFORMS, PARCELS, BUILDINGS, ENTERPRISES, UNITS,
-                                              LANDUSE)}
+                                              LANDUSE, SUPPLIES)}
 
 
 def get_kind(name: str) -> Kind:

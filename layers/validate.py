@@ -27,6 +27,7 @@ __all__ = [
     "PLACEHOLDERS",
     "Report",
     "check_ids",
+    "check_supplies",
     "invalid_credit_codes",
     "coerce_fields",
     "FIRST_YEAR",
@@ -245,6 +246,56 @@ def check_ids(frame: pd.DataFrame, kind: Kind, src: Source, key: list[str] | Non
         raise SchemaError(
             f"{src.path.name}：{labels} 重复 {int(frame.duplicated(key).sum())} 处，如 {'、'.join(first)}"
             f"（第 {_rows(src.row_numbers(dup))} {src.row_word}）；{labels}必须唯一"
+        )
+
+
+def check_supplies(frame: pd.DataFrame, src: Source, parcel_ids: pd.Index | None) -> None:
+    """Refuse a 收回与再供应 table that does not hold together, naming the rows.
+
+    Every parcel must be in the workspace's parcels layer (``parcel_ids``; ``None``: no
+    layer yet); a supply comes on or after the recovery and names its new holder (code or
+    name); a holder is named only with a supply date; the recovery method is 协议收回 or 依法收回.
+    """
+    from mujun.layers.schema import RECOVERY_METHODS
+
+    name, word = src.path.name, src.row_word
+    if parcel_ids is None:
+        raise SchemaError(f"{name}：工作空间中还没有地块图层；请先 mujun import parcels 地块文件，再导入收回与再供应记录")
+    unknown = ~frame["parcel_id"].isin(parcel_ids)
+    if unknown.any():
+        raise SchemaError(
+            f"{name}：{int(unknown.sum())} 个宗地编号不在地块图层中，如 {frame.loc[unknown, 'parcel_id'].iloc[0]}"
+            f"（第 {_rows(src.row_numbers(unknown))} {word}）；请核对宗地编号，或先导入包含这些地块的地块图层"
+        )
+    if "recovery_method" in frame.columns:
+        odd = frame["recovery_method"].notna() & ~frame["recovery_method"].isin(RECOVERY_METHODS)
+        if odd.any():
+            raise SchemaError(
+                f"{name} 字段 收回方式 应为 {' 或 '.join(RECOVERY_METHODS)}，第 {_rows(src.row_numbers(odd))} {word}"
+                f"不是（如 '{frame.loc[odd, 'recovery_method'].iloc[0]}'）；请改正后重新导入"
+            )
+    supplied = frame["supply_date"].notna() if "supply_date" in frame.columns else pd.Series(False, index=frame.index)
+    holder = pd.Series(False, index=frame.index)
+    for col in ("new_holder_code", "new_holder_name"):
+        if col in frame.columns:
+            holder = holder | frame[col].notna()
+    early = supplied & (frame["supply_date"] < frame["recovered_date"]) if supplied.any() else supplied
+    if early.any():
+        raise SchemaError(
+            f"{name}：供地日期早于收回日期，第 {_rows(src.row_numbers(early))} {word}"
+            f"（如 {frame.loc[early, 'parcel_id'].iloc[0]}）；再供应应在收回之后，请核对日期"
+        )
+    nobody = supplied & ~holder
+    if nobody.any():
+        raise SchemaError(
+            f"{name}：有供地日期但没有受让人（统一社会信用代码或名称），第 {_rows(src.row_numbers(nobody))} {word}"
+            f"（如 {frame.loc[nobody, 'parcel_id'].iloc[0]}）；请填写受让人"
+        )
+    undated = holder & ~supplied
+    if undated.any():
+        raise SchemaError(
+            f"{name}：有受让人但没有供地日期，第 {_rows(src.row_numbers(undated))} {word}"
+            f"（如 {frame.loc[undated, 'parcel_id'].iloc[0]}）；请填写供地日期（尚未再供应的地块不填受让人）"
         )
 
 

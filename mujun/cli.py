@@ -166,7 +166,7 @@ def main() -> None:
 def import_cmd(kind, path, workspace, layer, encoding, crs, mapping, year, raster_kind, classes,
                raster_scale) -> None:
     """导入数据：KIND 为 districts、parks、platforms、parcels、buildings、enterprises、units（工业产业单元）、
-    landuse（土地利用现状或规划城镇建设用地的地类图斑）或 raster。
+    landuse（土地利用现状或规划城镇建设用地的地类图斑）、supplies（收回与再供应记录）或 raster。
 
     支持 Shapefile、GeoPackage、GeoJSON、FileGDB、FlatGeobuf、GeoParquet；企业表还支持 CSV、XLSX；
     raster 为 GeoTIFF（登记引用，不复制文件），用于核查地块的实际建成情况。
@@ -547,6 +547,54 @@ def remediation_cmd(district, firms, top, out, workspace) -> None:
         click.echo(f"已导出到 {p}")
 
 
+@main.command("ledger")
+@click.option("--year", type=int, help="只看某一年度的决定（审核所在的评价年度）")
+@click.option("--district", help="只看一个行政区（名称或代码）")
+@click.option("--top", type=click.IntRange(min=1), help="逐宗列表只列前 N 宗（默认 30）")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="导出到 .xlsx（汇总、逐宗台账、说明）或 .csv（逐宗台账）")
+@_workspace_option
+def ledger_cmd(year, district, top, out, workspace) -> None:
+    """腾笼换鸟台账：审核决定协议收回、依法收回的地块，收回（日期、面积）、再供应（新权利人、日期）和
+    新权利人的亩均产出，按行政区和年度汇总，并逐宗列出收回前后的亩均税收、亩均增加值。"""
+    from mujun.service import export_ledger, ledger
+
+    ws = Workspace.resolve(workspace)
+    led = ledger(ws, year=year, district=district)
+    if led.rows.empty:
+        click.echo("还没有协议收回、依法收回的审核决定，台账为空；在“审核”页面对闲置、低效地块作出收回决定后再查看")
+        if led.unmatched:
+            click.echo(f"已导入的 {len(led.unmatched)} 条收回与再供应记录的地块没有收回决定，未列入台账")
+        return
+    for line in _ledger_lines(led, top=top or 30):
+        click.echo(line)
+    if out is not None:
+        p = export_ledger(led, out, ws)
+        click.echo(f"已导出到 {p}")
+
+
+def _ledger_lines(led, *, top: int = 0) -> list[str]:
+    """The ledger's totals (and, with ``top``, its first parcels) as text tables."""
+    from mujun.service import LEDGER_HEADERS
+
+    t = led.totals
+    cols = ["year", "district_name", "parcels", "decided_mu", "recovered", "recovered_mu", "supplied", "supplied_mu",
+            "yielding", "yielding_mu", "tax_per_mu_before", "tax_per_mu_after", "value_added_per_mu_before",
+            "value_added_per_mu_after"]
+    lines = ["按行政区和年度汇总（亩均为已产出地块：合计 ÷ 地块面积合计）：",
+             _table(t[cols], [LEDGER_HEADERS[c] for c in cols])]
+    if top:
+        rcols = ["parcel_id", "district_name", "measure", "holder_name", "recovered_date", "new_holder_name",
+                 "supply_year", "tax_per_mu_before", "tax_per_mu_after", "value_added_per_mu_before",
+                 "value_added_per_mu_after", "stage_label"]
+        shown = led.rows[rcols].head(top).assign(recovered_date=led.rows["recovered_date"].dt.strftime("%Y-%m-%d"))
+        lines += [f"逐宗台账（{len(led.rows)} 宗）：", _table(shown, [LEDGER_HEADERS[c] for c in rcols])]
+        if len(led.rows) > len(shown):
+            lines.append(f"……共 {len(led.rows)} 宗，用 --top N 显示更多，或 --out 导出全部")
+    if led.unmatched:
+        lines.append(f"另有 {len(led.unmatched)} 条收回与再供应记录的地块没有协议收回、依法收回的审核决定，未列入台账")
+    return lines
+
+
 @main.command("standard-land")
 @click.option("--district", required=True, help="行政区（名称或代码），如 柯桥区")
 @click.option("--industry", required=True, metavar="CODE", help="行业：GB/T 4754-2017 两位大类代码，如 17（纺织业）")
@@ -885,15 +933,20 @@ def demo(workspace, seed, scale, no_serve, host, port) -> None:
 
 def _build_demo(ws: Workspace, seed: int, scale: float) -> None:
     from mujun.layers.sample import build_sample
-    from mujun.service import evaluate as run
-    from mujun.service import ranking
+    from mujun.service import evaluate_sample, ledger, ranking
 
     click.echo(f"正在生成示例数据（种子 {seed}，规模 {scale:g}）……")
     built = build_sample(ws, seed=seed, scale=scale)
     for line in built.lines:
         click.echo(line)
-    res = run(ws, all_years=True)
-    for line in _evaluation_lines(res):
+    for i, res in enumerate(evaluate_sample(ws, built.later_parcels)):
+        if i:
+            click.echo(f"已导入 {res.years[0]} 年的地块图层（再供应地块的新权利人）：")
+        for line in _evaluation_lines(res):
+            click.echo(line)
+    led = ledger(ws)
+    click.echo(f"\n腾笼换鸟台账（{len(led.rows)} 宗协议收回、依法收回的地块）：")
+    for line in _ledger_lines(led):
         click.echo(line)
     from mujun.service import measures, redline
 

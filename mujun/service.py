@@ -68,10 +68,12 @@ from mujun.layers.workspace import (
 #: Year tables besides the levels: long tables of flags and checks, and the benchmarks used.
 YEAR_TABLES = ("flag", "compliance", "benchmark")
 
-__all__ = ["LEVEL_VIEWS", "MEASURE_EXPORT", "REVIEW_EXPORT", "Evaluated", "Measures", "Redline", "RuleComparison",
-           "compare_rules", "evaluate", "evaluation_inputs", "export_measures", "export_ranking", "export_redline",
-           "export_remediation", "export_review", "export_rule_comparison", "flags", "idle_land", "measures", "overall",
-           "ranking", "redline", "remediation", "review_of_year", "review_rows", "year_measures", "zone_evaluation", "zone_trends"]
+__all__ = ["LEDGER_EXPORT", "LEDGER_HEADERS", "LEVEL_VIEWS", "MEASURE_EXPORT", "REVIEW_EXPORT", "Evaluated",
+           "Ledger", "Measures", "Redline", "RuleComparison", "compare_rules", "evaluate", "evaluate_sample",
+           "evaluation_inputs", "export_ledger", "export_measures", "export_ranking", "export_redline",
+           "export_remediation", "export_review", "export_rule_comparison", "flags", "idle_land", "ledger",
+           "measures", "overall", "ranking", "redline", "remediation", "review_of_year", "review_rows",
+           "year_measures", "zone_evaluation", "zone_trends"]
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ def evaluate(
     year: int | None = None,
     *,
     all_years: bool = False,
+    years: list[int] | None = None,
     rules: str | Path = DEFAULT_RULES,
     control: str | Path = DEFAULT_CONTROL,
     veto_file: str | Path | None = None,
@@ -167,7 +170,7 @@ def evaluate(
     scheduler: str | None = None,
     partitions: int | None = None,
 ) -> Evaluated:
-    """Compute and store the results of one year (default: the latest) or of every year.
+    """Compute and store the results of one year (default: the latest), of ``years`` or of every year.
 
     Per-mu results, scores and classes (rule set ``rules``), compliance with the land-use
     control indicators (``control``) and transfer contracts, idle and inefficient land, the
@@ -190,7 +193,7 @@ def evaluate(
     control_rules = load_control_rules(control)
     veto = read_veto(veto_file) if veto_file else {}
     fixed_as_of = _parse_date(as_of) if as_of else None
-    inputs = evaluation_inputs(ws, year, all_years=all_years)
+    inputs = evaluation_inputs(ws, year, all_years=all_years, years=years)
     years = inputs.years
     bar = tqdm(total=1 + len(years), desc="评价", unit="步", disable=None if progress is None else not progress,
                leave=False)
@@ -214,6 +217,27 @@ def evaluate(
     ws.write(tables, meta=meta)
     out.seconds = time.perf_counter() - t0
     return out
+
+
+def evaluate_sample(ws: Workspace, later_parcels: dict[int, Path], *, progress: bool | None = None) -> list[Evaluated]:
+    """Evaluate a freshly built sample year by year as a bureau would: the years before the
+    first later parcels layer (``later_parcels``: year -> file, see
+    :attr:`mujun.layers.sample.SampleBuilt.later_parcels`) with the layer imported, then each
+    later layer imported and its year onwards evaluated — so a parcel supplied to a new
+    holder keeps its old holder in the earlier years' results."""
+    from mujun.layers.importer import import_layer
+
+    available = sorted(int(y) for y in ws.read("enterprises")["year"].dropna().unique())
+    starts = sorted(later_parcels)
+    done: list[Evaluated] = []
+    bounds = [available[0], *starts, available[-1] + 1]
+    for i, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        if i:
+            import_layer(ws, "parcels", later_parcels[lo], progress=progress)
+        span = [y for y in available if lo <= y < hi]
+        if span:
+            done.append(evaluate(ws, years=span, progress=progress))
+    return done
 
 
 @dataclass
@@ -284,17 +308,23 @@ def export_rule_comparison(cmp: RuleComparison, path: str | Path, ws: Workspace)
     return export_table(frame, path, headers=headers, sheet="分类变化企业", notes=notes)
 
 
-def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool = False) -> EvaluationInputs:
+def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool = False,
+                      years: list[int] | None = None) -> EvaluationInputs:
     """What :func:`evaluate` reads from ``ws`` before it computes, for one year (default: the
-    latest in the enterprise table) or every year: layers, raster, the classes stored for the
-    years before and the years evaluated so far. (The stored result rows of other years are
-    read only for the write: see :func:`_replace_years`.)"""
+    latest in the enterprise table), the ``years`` listed or every year: layers, raster, the
+    classes stored for the years before and the years evaluated so far. (The stored result
+    rows of other years are read only for the write: see :func:`_replace_years`.)"""
     parcels = ws.read("parcels")
     enterprises = ws.read("enterprises")
     available = sorted(int(y) for y in enterprises["year"].dropna().unique())
     if not available:
         raise WorkspaceError("企业表中没有年度；请重新导入企业数据")
-    if all_years:
+    if years is not None:
+        missing = [y for y in years if y not in available]
+        if missing or not years:
+            raise InputError(f"没有 {'、'.join(map(str, missing)) or '所列'} 年的企业数据；已有年度：{'、'.join(map(str, available))}")
+        years = sorted(int(y) for y in set(years))
+    elif all_years:
         years = available
     elif year is None:
         years = [available[-1]]
@@ -1026,3 +1056,111 @@ def export_redline(res: Redline, path: str | Path, ws: Workspace) -> Path:
     if p.suffix.lower() != ".csv":
         raise InputError(f"工业用地红线只能导出为 .xlsx 或 .csv，收到 '{p.name}'")
     return export_table(frame, p, headers=REDLINE_HEADERS, sheet="工业用地红线")
+# -- 腾笼换鸟 ledger ------------------------------------------------------------------------
+
+#: Headers of the ledger's columns (units included); the schema labels the rest.
+LEDGER_HEADERS = {
+    "year": "决定年度", "district_name": "行政区", "parcel_id": "宗地编号", "measure": "处置措施", "decided_at": "审核时间",
+    "decided_by": "审核人", "area_mu": "地块面积(亩)", "holder_code": "原权利人统一社会信用代码", "holder_name": "原权利人",
+    "tax_per_mu_before": "收回前亩均税收(万元/亩)", "value_added_per_mu_before": "收回前亩均增加值(万元/亩)",
+    "tax_before": "收回前税收(万元)", "value_added_before": "收回前增加值(万元)",
+    "recovered_date": "收回日期", "recovered_mu": "收回面积(亩)", "recovery_method": "收回方式",
+    "supply_basis": "再供应依据", "supply_date": "供地日期", "supply_year": "再供应年度",
+    "new_holder_code": "受让人统一社会信用代码", "new_holder_name": "受让人", "supply_method": "供地方式",
+    "price": "出让价款(万元)", "supplied_mu": "再供应面积(亩)", "after_year": "产出年度",
+    "tax_per_mu_after": "再供应后亩均税收(万元/亩)", "value_added_per_mu_after": "再供应后亩均增加值(万元/亩)",
+    "tax_after": "再供应后税收(万元)", "value_added_after": "再供应后增加值(万元)",
+    "tax_per_mu_change": "亩均税收变化(万元/亩)", "value_added_per_mu_change": "亩均增加值变化(万元/亩)",
+    "stage_label": "进展", "parcels": "决定收回(宗)", "decided_mu": "决定收回面积(亩)", "recovered": "已收回(宗)",
+    "supplied": "已再供应(宗)", "yielding": "已产出(宗)", "yielding_mu": "已产出面积(亩)",
+}
+#: Columns of the ledger's parcel list, in order.
+LEDGER_EXPORT = ("year", "district_name", "parcel_id", "measure", "decided_at", "decided_by", "area_mu", "holder_code",
+                 "holder_name", "tax_per_mu_before", "value_added_per_mu_before", "recovered_date", "recovered_mu",
+                 "recovery_method", "supply_basis", "supply_date", "supply_year", "new_holder_code", "new_holder_name",
+                 "supply_method", "price", "supplied_mu", "after_year", "tax_per_mu_after", "value_added_per_mu_after",
+                 "tax_per_mu_change", "value_added_per_mu_change", "stage_label")
+LEDGER_NOTES = (
+    ("口径", "列入台账：审核结论的处置措施为协议收回或依法收回的地块（同一地块取最早一次决定）。"
+             "收回：收回与再供应记录中的收回日期和面积（面积空缺按地块面积）。再供应：记录中的受让人和供地日期；"
+             "没有记录而以后年度评价结果中的权利人与决定年度不同，视为已再供应（日期不详，以首次出现新权利人的年度代替）。"
+             "产出：新权利人在再供应年度及以后最近一个评价年度在该地块上有亩均数据"),
+    ("亩均", "逐宗：收回前为决定年度原权利人的亩均税收、亩均增加值，再供应后为新权利人在产出年度的数值（万元/亩）。"
+             "汇总：已产出地块的税收（增加值）合计 ÷ 地块面积合计，收回前后为同一批地块；收回前没有企业数据的地块（如闲置）按 0 计"),
+)
+
+
+@dataclass
+class Ledger:
+    """The 腾笼换鸟 ledger (:func:`ledger`)."""
+
+    rows: pd.DataFrame  # one row per parcel (:func:`mujun.geo.ledger.ledger_rows`)
+    totals: pd.DataFrame  # by decision year and district (:func:`mujun.geo.ledger.ledger_totals`)
+    outlines: gpd.GeoDataFrame  # parcel_id and the parcel's latest stored outline
+    parcels: int = 0  # parcels in the whole ledger, before the year and district filters
+    unmatched: list[str] = field(default_factory=list)  # supply records of parcels never decided recovered
+
+
+def ledger(ws: Workspace, *, year: int | None = None, district: str | None = None) -> Ledger:
+    """The 腾笼换鸟 ledger: every parcel decided 协议收回 or 依法收回 in review, followed through
+    its recovery, its supply to a new holder and what that holder yields per mu
+    (:mod:`mujun.geo.ledger`), from the review decisions, the 收回与再供应 records
+    (``mujun import supplies``) and the stored parcel results of those parcels only; of one
+    decision ``year`` and one ``district`` (name or code) when given. Empty when nothing was decided."""
+    from mujun.geo.ledger import ledger_rows, ledger_totals
+    from mujun.geo.review import RECOVERY_MEASURES
+    from mujun.layers.review import decisions
+
+    if not ws.exists():
+        raise missing_workspace(ws.path)
+    decided = decisions(ws)
+    decided = decided[decided["measure"].isin(RECOVERY_MEASURES)]
+    supplies = ws.read_optional("supplies")
+    empty_rows = ledger_rows(decided.iloc[0:0], None, pd.DataFrame(columns=["parcel_id", "year"]))
+    if decided.empty:
+        unmatched = [] if supplies is None else supplies["parcel_id"].astype(str).tolist()
+        return Ledger(empty_rows, ledger_totals(empty_rows), gpd.GeoDataFrame(geometry=[], crs=4490), 0, unmatched)
+    if not ws.has(result_table("parcel")):
+        raise not_evaluated(ws.path)
+    # only the parcels decided on: at a province's scale result_parcel is millions of rows a year
+    ids = ", ".join("'" + str(i).replace("'", "''") + "'" for i in decided["parcel_id"].unique())
+    stored = ws.read(result_table("parcel"), where=f"parcel_id IN ({ids})")
+    rows = ledger_rows(decided, supplies, stored)
+    n = len(rows)
+    if year is not None:
+        if not rows["year"].eq(int(year)).any():
+            have = "、".join(map(str, sorted(rows["year"].unique())))
+            raise InputError(f"{year} 年没有协议收回、依法收回的决定；有决定的年度：{have}")
+        rows = rows[rows["year"].eq(int(year))]
+    if district:
+        keep = rows["district_id"].astype("string").eq(district) | rows["district_name"].astype("string").eq(district)
+        if not keep.fillna(False).any():
+            known = sorted(set(rows["district_name"].dropna().astype(str)))
+            raise InputError(f"台账中没有行政区 '{district}'；可用：{', '.join(known)}")
+        rows = rows[keep.fillna(False).astype(bool)]
+    rows = rows.reset_index(drop=True)
+    latest = stored.sort_values("year").drop_duplicates("parcel_id", keep="last")
+    outlines = gpd.GeoDataFrame(latest[["parcel_id", "geometry"]], geometry="geometry", crs=stored.crs)
+    outlines = outlines[outlines["parcel_id"].astype("string").isin(rows["parcel_id"])].reset_index(drop=True)
+    unmatched = [] if supplies is None else sorted(
+        set(supplies["parcel_id"].astype(str)) - set(decided["parcel_id"].astype(str)))
+    return Ledger(rows, ledger_totals(rows), outlines, n, unmatched)
+
+
+def export_ledger(led: Ledger, path: str | Path, ws: Workspace) -> Path:
+    """The ledger as XLSX (汇总 by district and year, 逐宗台账, 说明) or CSV (the parcel list)."""
+    from mujun.geo.ledger import TOTAL_COLUMNS
+
+    p = Path(path)
+    rows = led.rows[[c for c in LEDGER_EXPORT if c in led.rows.columns]]
+    notes = [("数据", "示例数据（合成，非真实企业）" if ws.meta().get("sample") == "1" else f"工作空间 {ws.path.name}"),
+             *LEDGER_NOTES,
+             *([("未列入的记录", f"{len(led.unmatched)} 条收回与再供应记录的地块没有协议收回、依法收回的审核决定："
+                                  + "、".join(led.unmatched[:20]))] if led.unmatched else []),
+             ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S"))]
+    if p.suffix.lower() == ".xlsx":
+        totals = led.totals[[c for c in TOTAL_COLUMNS if c != "district_id"]]
+        return export_sheets({"汇总": totals, "逐宗台账": rows}, p, headers=LEDGER_HEADERS, notes=notes)
+    if p.suffix.lower() != ".csv":
+        raise InputError(f"腾笼换鸟台账只能导出为 .xlsx 或 .csv，收到 '{p.name}'")
+    return export_table(rows, p, headers=LEDGER_HEADERS, sheet="逐宗台账")

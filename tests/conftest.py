@@ -6,18 +6,19 @@ import pytest
 
 from mujun.layers.sample import build_sample
 from mujun.layers.workspace import Workspace
-from mujun.service import evaluate
+from mujun.service import evaluate_sample
 
 
 @pytest.fixture(scope="session")
 def sample_workspace(tmp_path_factory) -> Workspace:
-    """The Shaoxing sample (seed 2024, scale 1), imported and evaluated for every year.
+    """The Shaoxing sample (seed 2024, scale 1), imported and evaluated for every year (the
+    last with the parcels layer of that year: :func:`mujun.service.evaluate_sample`).
 
     Tests must not write to it; copy the file first if a test needs to change it.
     """
     ws = Workspace(tmp_path_factory.mktemp("sample") / "sample.gpkg")
-    build_sample(ws, seed=2024, scale=1.0)
-    evaluate(ws, all_years=True, progress=False)
+    built = build_sample(ws, seed=2024, scale=1.0)
+    evaluate_sample(ws, built.later_parcels, progress=False)
     return ws
 
 

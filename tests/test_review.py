@@ -126,7 +126,8 @@ def test_tables_are_registered_for_qgis(fresh_review_workspace):
     ws = fresh_review_workspace
     store.save_decision(ws, _parcels(ws, 1)[0], YEAR, status="需现场核查", base_version=0, user="rev1")
     assert {store.REVIEW_TABLE, store.AUDIT_TABLE} <= set(ws.layers())
-    assert len(ws.read(store.REVIEW_TABLE)) == 1  # GDAL reads it as an attribute table
+    # GDAL reads it as an attribute table (the sample's own decisions are for 2023)
+    assert len(ws.read(store.REVIEW_TABLE, where=f"year = {YEAR}")) == 1
 
 
 def test_assign(fresh_review_workspace):
@@ -136,7 +137,7 @@ def test_assign(fresh_review_workspace):
     assert store.assign(ws, ids, YEAR, "rev2", user="admin") == 0  # no change, no log
     assert {store.decision(ws, i, YEAR).assignee for i in ids} == {"rev2"}
     assert store.decision(ws, ids[0], YEAR).status is None
-    assert len(store.audit_log(ws)) == 3
+    assert len(store.audit_log(ws, year=YEAR)) == 3  # the sample's own decisions are for 2023
 
 
 def test_decision_survives_re_evaluation(fresh_review_workspace):
@@ -202,7 +203,7 @@ def test_twenty_threads_lose_nothing(fresh_review_workspace):
         t.join()
     assert not errors
     assert len(accepted) == 80
-    log = store.audit_log(ws)
+    log = store.audit_log(ws, year=YEAR)  # the sample's own decisions are for 2023
     assert len(log) == 80
     for pid in ids:
         mine = sorted(v for p, v, _ in accepted if p == pid)
@@ -265,7 +266,7 @@ def test_saves_during_an_evaluation_are_kept(fresh_review_workspace, monkeypatch
     assert not errors
     assert store.decision(ws, ids[1], YEAR) == saved
     assert store.decision(ws, ids[0], YEAR).version == 2
-    assert len(store.audit_log(ws)) == 3
+    assert len(store.audit_log(ws, year=YEAR)) == 3  # the sample's own decisions are for 2023
     # the log is still append-only
     with contextlib.closing(sqlite3.connect(ws.path)) as con, pytest.raises(sqlite3.DatabaseError, match="只能追加"):
         con.execute(f"DELETE FROM {store.AUDIT_TABLE}")

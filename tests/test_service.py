@@ -126,3 +126,24 @@ def test_buildings_assigned_to_parcels_and_zones(sample_workspace):
     sums = on_parcel.groupby("parcel_id")["floor_area_m2"].sum()
     expected = sums / parcels.loc[sums.index, "area_m2"]
     np.testing.assert_allclose(parcels.loc[sums.index, "plot_ratio"], expected, rtol=1e-9)
+
+
+def test_evaluate_years_listed_must_be_in_the_enterprise_table(sample_workspace):
+    before = sample_workspace.generation()
+    with pytest.raises(InputError, match=r"没有 1999 年的企业数据；已有年度：2023、2024、2025"):
+        evaluate(sample_workspace, years=[YEARS[0], 1999], progress=False)
+    assert sample_workspace.generation() == before
+
+
+def test_sample_results_keep_each_years_holders(sample_workspace):
+    """The sample is evaluated with the parcels layer of each year (evaluate_sample): a parcel
+    supplied to a new holder has its old holder in 2023 and its new one in 2025."""
+    supplies = sample_workspace.read("supplies")
+    moved = supplies.loc[supplies["new_holder_code"].notna(), "parcel_id"]
+    ids = ", ".join(f"'{i}'" for i in moved)
+    res = sample_workspace.read(result_table("parcel"), where=f"parcel_id IN ({ids})").set_index(["parcel_id", "year"])
+    new = supplies.set_index("parcel_id")["new_holder_code"]
+    for pid in moved:
+        assert res.loc[(pid, YEARS[-1]), "holder_code"] == new[pid] != res.loc[(pid, YEARS[0]), "holder_code"]
+    assert sample_workspace.read("parcels").set_index("parcel_id").loc[list(moved), "holder_code"].tolist() == \
+        new[list(moved)].tolist()

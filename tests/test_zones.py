@@ -230,7 +230,9 @@ def test_idle_land_disposed_of_on_a_workspace_with_decisions(fresh_review_worksp
     from mujun.service import zone_evaluation
 
     ws = fresh_review_workspace
-    assert zone_evaluation(ws, "district")["idle_disposed_share"].isna().all()  # no decisions yet
+    before = zone_evaluation(ws, "district")
+    # the sample's 协议收回/依法收回 decisions are for 2023: none in 2025 yet
+    assert before.loc[before["year"] == 2025, "idle_disposed_mu"].eq(0).all()
     idle = pd.DataFrame(ws.read("result_parcel", where="idle = 1 AND year = 2025").drop(columns="geometry"))
     parcel = idle.sort_values("parcel_id").iloc[0]
     save_decision(ws, parcel["parcel_id"], 2025, status="认定闲置", measure="依法收回", deadline="2099-12-31", comment="测试",

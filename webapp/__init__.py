@@ -19,6 +19,7 @@ NAV = (
     ("measures.index", "措施", None),
     ("redline.index", "红线", None),
     ("review.queue", "审核", "viewer"),
+    ("ledger.index", "腾笼换鸟", "viewer"),
     ("admin.users", "用户", "admin"),
 )
 
@@ -46,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         errors,
         formatting,
         headers,
+        ledger,
         mapview,
         measures,
         rankings,
@@ -71,7 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         n = int(app.config["PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     access.init_app(app)
-    for module in (auth, assets, dashboard, mapview, details, rankings, measures, redline, api, tiles, review,
+    for module in (auth, assets, dashboard, mapview, details, rankings, measures, redline, api, tiles, review, ledger,
                    admin):
         app.register_blueprint(module.bp)
     errors.init_app(app)

@@ -33,7 +33,7 @@ login_manager = LoginManager()
 #: Endpoints anyone may reach: the login page and the static files it needs.
 OPEN_ENDPOINTS = {"auth.login", "static", "assets.vendor"}
 #: Blueprints that stay closed to anonymous users even when PUBLIC_READ is set.
-CLOSED_BLUEPRINTS = {"review", "admin"}
+CLOSED_BLUEPRINTS = {"review", "ledger", "admin"}
 
 
 class WebUser(UserMixin):

@@ -37,9 +37,11 @@ __all__ = [
     "BboxLayer",
     "DataLayer",
     "ParcelTileLayer",
+    "STAGE_COLORS",
     "base_map",
     "breaks",
     "feature_collection",
+    "ledger_map",
     "legend",
     "linked_parcel_popups",
     "parcel_features",
@@ -57,6 +59,8 @@ CLASS_COLORS = dict(zip(CLASSES, ("#1a9850", "#91cf60", "#fc8d59", "#d73027"), s
 #: Flag kind (:data:`mujun.geo.flags.FLAG_KINDS`) -> colour; where a parcel has several, the
 #: first in this order wins.
 FLAG_COLORS = {"idle": "#7b3294", "inefficient": "#e66101", "noncompliant": "#fdb863"}
+#: 腾笼换鸟 stage (:data:`mujun.geo.ledger.STAGES`) -> colour, from taken back to yielding again.
+STAGE_COLORS = {"decided": "#d73027", "recovered": "#fc8d59", "supplied": "#91bfdb", "yielding": "#1a9850"}
 
 #: Map colouring choices: field -> (label, unit, kind), labelled by the schema.
 COLOR_BY: dict[str, tuple[str, str, str]] = {
@@ -482,4 +486,35 @@ def redline_map(res: Any, config: Mapping[str, Any]) -> dict[str, Markup]:
     html = "<b>工业用地红线</b><br>" + "<br>".join(f'<i style="background:{c}"></i>{t}' for c, t in rows)
     _legend_control(m, html)
     folium.LayerControl(collapsed=False).add_to(m)
+def ledger_map(outlines: gpd.GeoDataFrame, rows: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, Markup]:
+    """The 腾笼换鸟 parcels coloured by stage, with escaped tooltips (parcel, stage, holders)
+    and popups with the per-mu figures before and after, and a legend of the stages."""
+    from mujun.geo.ledger import STAGES
+
+    frame = gpd.GeoDataFrame(outlines.merge(rows, on="parcel_id", how="inner"), geometry="geometry", crs=outlines.crs)
+    m = base_map(frame.to_crs(4326).total_bounds if len(frame) else np.full(4, np.nan), config)
+    if len(frame):
+        stage = esc(frame["stage_label"])
+        old, new = esc(frame["holder_name"]), esc(frame["new_holder_name"])
+        tooltip = esc(frame["parcel_id"]) + " · " + stage + "<br>" + old + " → " + new
+        popup = "<b>" + esc(frame["parcel_id"]) + "</b>（" + stage + "）<br>" + esc(frame["district_name"])
+        for col, text in (("tax_per_mu_before", "收回前亩均税收"), ("tax_per_mu_after", "再供应后亩均税收"),
+                          ("value_added_per_mu_before", "收回前亩均增加值"),
+                          ("value_added_per_mu_after", "再供应后亩均增加值")):
+            popup = popup + "<br>" + text + "：" + num(frame[col]) + f" {unit('tax_per_mu')}"
+        hrefs = esc(frame["parcel_id"].astype("string").map(lambda i: url_for("details.parcel", parcel_id=i)))
+        popup = popup + '<br><a href="' + hrefs + '">查看地块 →</a>'
+        data = feature_collection(frame, popup=popup, tooltip=tooltip, ids=frame["parcel_id"],
+                                  color=frame["stage"].map(STAGE_COLORS).fillna(NO_DATA))
+        layer = DataLayer(data, "腾笼换鸟地块", stroke="#444", weight=1.2, fillOpacity=0.8)
+        layer.layer_name = "腾笼换鸟地块"
+        layer.add_to(m)
+    html = "<b>进展</b><br>" + "<br>".join(f'<i style="background:{STAGE_COLORS[k]}"></i>{v}' for k, v in STAGES.items())
+    _Script(
+        """var legend = L.control({position: "bottomright"});
+        legend.onAdd = function () { var d = L.DomUtil.create("div", "mujun-legend");
+          d.innerHTML = {{ this.values.html|tojson }}; return d; };
+        legend.addTo({{ this._parent.get_name() }});""",
+        html=html,
+    ).add_to(m)
     return render(m)
