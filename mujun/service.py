@@ -1056,6 +1056,8 @@ def export_redline(res: Redline, path: str | Path, ws: Workspace) -> Path:
     if p.suffix.lower() != ".csv":
         raise InputError(f"工业用地红线只能导出为 .xlsx 或 .csv，收到 '{p.name}'")
     return export_table(frame, p, headers=REDLINE_HEADERS, sheet="工业用地红线")
+
+
 # -- 腾笼换鸟 ledger ------------------------------------------------------------------------
 
 #: Headers of the ledger's columns (units included); the schema labels the rest.

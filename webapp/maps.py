@@ -486,6 +486,9 @@ def redline_map(res: Any, config: Mapping[str, Any]) -> dict[str, Markup]:
     html = "<b>工业用地红线</b><br>" + "<br>".join(f'<i style="background:{c}"></i>{t}' for c, t in rows)
     _legend_control(m, html)
     folium.LayerControl(collapsed=False).add_to(m)
+    return render(m)
+
+
 def ledger_map(outlines: gpd.GeoDataFrame, rows: pd.DataFrame, config: Mapping[str, Any]) -> dict[str, Markup]:
     """The 腾笼换鸟 parcels coloured by stage, with escaped tooltips (parcel, stage, holders)
     and popups with the per-mu figures before and after, and a legend of the stages."""
@@ -510,11 +513,5 @@ def ledger_map(outlines: gpd.GeoDataFrame, rows: pd.DataFrame, config: Mapping[s
         layer.layer_name = "腾笼换鸟地块"
         layer.add_to(m)
     html = "<b>进展</b><br>" + "<br>".join(f'<i style="background:{STAGE_COLORS[k]}"></i>{v}' for k, v in STAGES.items())
-    _Script(
-        """var legend = L.control({position: "bottomright"});
-        legend.onAdd = function () { var d = L.DomUtil.create("div", "mujun-legend");
-          d.innerHTML = {{ this.values.html|tojson }}; return d; };
-        legend.addTo({{ this._parent.get_name() }});""",
-        html=html,
-    ).add_to(m)
+    _legend_control(m, html)
     return render(m)
