@@ -43,6 +43,14 @@ _SCHEMA_DEFINITION = "http://www.geopackage.org/spec121/#extension_schema"
 _OWN_VIEW = re.compile(r"^(result_[a-z_]+|review)_\d{4}$")
 
 _SCHEMA_DDL = """
+CREATE TABLE IF NOT EXISTS gpkg_extensions (
+    table_name TEXT,
+    column_name TEXT,
+    extension_name TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name)
+);
 CREATE TABLE IF NOT EXISTS gpkg_data_columns (
     table_name TEXT NOT NULL,
     column_name TEXT NOT NULL,
