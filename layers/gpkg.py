@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from mujun.layers.schema import FIELDS_BY_NAME, RESULT_TABLES, REVIEW_FIELDS, column_field
@@ -202,6 +203,17 @@ def _geometry_column(con: sqlite3.Connection, table: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _years(con: sqlite3.Connection, table: str) -> list[int]:
+    """The evaluated years (the workspace's metadata: no scan of a large table), else the
+    table's own."""
+    if _exists(con, "mujun_meta"):
+        row = con.execute("SELECT value FROM mujun_meta WHERE key = 'evaluated_years'").fetchone()
+        if row is not None and row[0]:
+            return sorted(int(y) for y in str(row[0]).split(","))
+    return [int(y) for (y,) in con.execute(f"SELECT DISTINCT year FROM {_q(table)} WHERE year IS NOT NULL "
+                                           "ORDER BY year")]
+
+
 def _define_views(con: sqlite3.Connection) -> None:
     """One view per year of each result table with a ``year`` column, and of the review."""
     tables = [t for (t,) in con.execute("SELECT c.table_name FROM gpkg_contents c JOIN sqlite_master m "
@@ -213,8 +225,7 @@ def _define_views(con: sqlite3.Connection) -> None:
             continue
         geometry = _geometry_column(con, table)
         title = RESULT_TABLES.get(table, table)
-        for (year,) in con.execute(f"SELECT DISTINCT year FROM {_q(table)} WHERE year IS NOT NULL "
-                                   "ORDER BY year").fetchall():
+        for year in _years(con, table):
             view = year_view(table, year)
             con.execute(f"CREATE VIEW {_q(view)} AS {year_view_select(table, year, columns, geometry)}")
             _register(con, view, table, f"{title}（{int(year)} 年）",
@@ -233,7 +244,7 @@ def _no_geometry_function(*_args) -> None:
     raise sqlite3.OperationalError("geometry functions are GDAL's")
 
 
-def _migrate_datetimes(con: sqlite3.Connection) -> None:
+def _migrate_datetimes(con: sqlite3.Connection, tables: Iterable[str] | None = None) -> None:
     """Rewrite ``DATETIME`` values without ``Z`` as GeoPackage requires. Calendar dates
     (the schema's date fields) are kept as they are; other times were written in the
     server's local time and are converted to UTC."""
@@ -241,8 +252,9 @@ def _migrate_datetimes(con: sqlite3.Connection) -> None:
     # UPDATE at all; they fire only when the feature id or geometry changes, never here
     for name in ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY"):
         con.create_function(name, 1, _no_geometry_function, deterministic=True)
-    for (table,) in con.execute("SELECT c.table_name FROM gpkg_contents c JOIN sqlite_master m "
-                                "ON m.name = c.table_name AND m.type = 'table'").fetchall():
+    registered = [t for (t,) in con.execute("SELECT c.table_name FROM gpkg_contents c JOIN sqlite_master m "
+                                            "ON m.name = c.table_name AND m.type = 'table'")]
+    for table in registered if tables is None else [t for t in registered if t in set(tables)]:
         for column, kind in _columns(con, table):
             if kind.upper() != "DATETIME":
                 continue
@@ -312,18 +324,19 @@ def describe(con: sqlite3.Connection, tables: list[str] | None = None) -> None:
                         [(table, *row) for row in _titles(table, [c for c, _ in _columns(con, table)])])
 
 
-def finish(con: sqlite3.Connection) -> None:
+def finish(con: sqlite3.Connection, times_of: Iterable[str] | None = None) -> None:
     """Everything after GDAL has written: version, per-year views, times, field titles.
 
-    Runs in the caller's transaction; it only rewrites metadata, views and the few times
-    not yet in GeoPackage's form, so it is quick on any size of workspace.
+    Runs in the caller's transaction. Views and titles are metadata, quick on any size of
+    workspace; the times are looked for in the tables ``times_of`` (default: every table),
+    which reads each table that has ``DATETIME`` columns.
     """
     prepare(con)
     if not _exists(con, "gpkg_contents"):
         return
     _drop_views(con)
     _define_views(con)
-    _migrate_datetimes(con)
+    _migrate_datetimes(con, times_of)
     _ensure_schema(con)
     con.execute("DELETE FROM gpkg_data_columns WHERE table_name NOT IN (SELECT table_name FROM gpkg_contents)")
     describe(con)

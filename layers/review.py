@@ -105,7 +105,7 @@ def _ensure(con: sqlite3.Connection) -> None:
         for name, identifier, description in _CONTENTS:
             con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, last_change)"
                         " VALUES (?, 'attributes', ?, ?, ?)", (name, identifier, description, gpkg.timestamp()))
-        gpkg.finish(con)
+        gpkg.finish(con, times_of=(REVIEW_TABLE, AUDIT_TABLE))  # in place: no other table rewritten
 
 
 def _has_tables(ws: Workspace) -> bool:

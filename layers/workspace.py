@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import glob
 import os
 import sqlite3
@@ -289,14 +290,16 @@ class Workspace:
                     row = pd.DataFrame([{"time": datetime.now().isoformat(timespec="seconds"), **log}])
                     row = row.astype("string")
                     write_table(tmp, LOG_TABLE, row if old is None else pd.concat([old.astype("string"), row]))
+                _in_transaction(tmp, gpkg.finish)  # per-year views, field titles, times
                 _check_integrity(tmp)
                 # reviewers kept saving in place while the tables were written: bring their
                 # tables over and replace, with their saves held for these few moments
                 with self.store_lock(shared=False, timeout=120):
                     if self.exists():
                         _sync_in_place_tables(self.path, tmp)
-                    # per-year views, field titles, times: metadata only, quick under the lock
-                    _in_transaction(tmp, gpkg.finish)
+                    # again for the tables just brought over: metadata and their few rows only,
+                    # quick under the lock
+                    _in_transaction(tmp, functools.partial(gpkg.finish, times_of=IN_PLACE_TABLES))
                     os.replace(tmp, self.path)
             except BaseException:
                 tmp.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -118,7 +118,7 @@ def test_views_follow_the_years_evaluated(sample_workspace, tmp_path):
     shutil.copyfile(sample_workspace.path, ws.path)
     years = sorted(int(y) for y in ws.meta()["evaluated_years"].split(","))
     parcels = ws.read("result_parcel")
-    ws.write({"result_parcel": parcels[parcels["year"] == years[-1]]})
+    ws.write({"result_parcel": parcels[parcels["year"] == years[-1]]}, meta={"evaluated_years": str(years[-1])})
     layers = ws.layers()
     assert f"result_parcel_{years[-1]}" in layers
     assert f"result_parcel_{years[0]}" not in layers
