@@ -27,7 +27,7 @@ import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from mujun.layers.schema import FIELDS_BY_NAME, RESULT_TABLES, REVIEW_FIELDS, column_field
+from mujun.layers.schema import FIELDS_BY_NAME, KINDS, RESULT_TABLES, REVIEW_FIELDS, column_field
 
 __all__ = ["APPLICATION_ID", "REVIEW_VIEW", "USER_VERSION", "describe", "finish", "local_time", "prepare",
            "review_view_select", "timestamp", "year_view", "year_view_select"]
@@ -238,6 +238,16 @@ def _define_views(con: sqlite3.Connection) -> None:
                           f"{int(year)} 年评价的地块及其当前审核结论（视图，审核保存后即时反映）")
 
 
+def _name_tables(con: sqlite3.Connection) -> None:
+    """Chinese identifiers (GDAL's layer IDENTIFIER) for the imported layers and the
+    multi-year result tables; an identifier another table holds is left alone."""
+    names = {"mujun_meta": "工作空间信息", "mujun_import_log": "导入记录", "mujun_rasters": "影像登记",
+             **{k.name: k.label for k in KINDS.values()},
+             **{t: f"{title}（各年度）" if t != "result_building" else title for t, title in RESULT_TABLES.items()}}
+    con.executemany("UPDATE OR IGNORE gpkg_contents SET identifier = ? WHERE table_name = ?",
+                    [(title, table) for table, title in names.items()])
+
+
 # -- datetimes ----------------------------------------------------------------------------
 
 def _no_geometry_function(*_args) -> None:
@@ -336,6 +346,7 @@ def finish(con: sqlite3.Connection, times_of: Iterable[str] | None = None) -> No
         return
     _drop_views(con)
     _define_views(con)
+    _name_tables(con)
     _migrate_datetimes(con, times_of)
     _ensure_schema(con)
     con.execute("DELETE FROM gpkg_data_columns WHERE table_name NOT IN (SELECT table_name FROM gpkg_contents)")

@@ -373,7 +373,7 @@ for _f in RESULT_FIELDS:
 #: The result tables (``result_<level>``) with their Chinese names.
 RESULT_TABLES: dict[str, str] = {
     "result_parcel": "地块评价结果", "result_enterprise": "企业评价结果", "result_park": "园区评价结果",
-    "result_platform": "万亩千亿平台评价结果", "result_district": "行政区评价结果", "result_building": "建筑物",
+    "result_platform": "万亩千亿平台评价结果", "result_district": "行政区评价结果", "result_building": "建筑物计算结果",
     "result_flag": "低效闲置标记", "result_compliance": "控制指标与合同核查", "result_benchmark": "评价基准值",
 }
 

@@ -7,6 +7,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
@@ -191,6 +192,18 @@ def test_debian_gdal_opens_every_layer_without_a_warning(reviewed):
     assert listed.stderr == ""
     layers = re.findall(r"^Layer name: (\S+)$", listed.stdout, flags=re.M)
     assert layers == reviewed.layers()
+
+
+def test_pyogrio_reads_every_layer_without_a_warning(reviewed):
+    # in a process of its own: in this one only sqlite3 opens a workspace
+    script = ("import sys, pyogrio\n"
+              "for name in pyogrio.list_layers(sys.argv[1])[:, 0]:\n"
+              "    pyogrio.read_dataframe(sys.argv[1], layer=name)\n"
+              "print(len(pyogrio.list_layers(sys.argv[1])))\n")
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script, str(reviewed.path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert int(done.stdout) == len(reviewed.layers())
 
 
 def test_gdal_validator_passes(reviewed):
