@@ -104,6 +104,9 @@ def test_each_evaluated_year_is_a_layer(sample_workspace):
     kinds = dict(_sql(ws.path, "SELECT table_name, data_type FROM gpkg_contents"))
     assert kinds[f"result_parcel_{years[-1]}"] == "features"
     assert kinds[f"result_enterprise_{years[-1]}"] == "attributes"
+    identifiers = dict(_sql(ws.path, "SELECT table_name, identifier FROM gpkg_contents"))
+    assert identifiers[f"result_parcel_{years[-1]}"] == f"地块评价结果（{years[-1]} 年）"
+    assert identifiers["result_parcel"] == "地块评价结果（各年度）" and identifiers["parcels"] == "地块"
     # GDAL reads the view as the filtered table, row for row (the reader process is GDAL)
     y = years[0]
     view = ws.read(f"result_parcel_{y}")
