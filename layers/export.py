@@ -161,9 +161,11 @@ def _write_gpkg(frame: pd.DataFrame, path: Path) -> None:
 
     data = _storable(frame.reset_index(drop=True))
     if isinstance(frame, gpd.GeoDataFrame):
-        pyogrio.write_dataframe(data, path, layer="mujun_export", driver="GPKG", promote_to_multi=True)
+        pyogrio.write_dataframe(data, path, layer="mujun_export", driver="GPKG", promote_to_multi=True,
+                                dataset_options={"VERSION": "1.2"})  # as the workspace: GDAL 3.6 reads it
     else:
-        pyogrio.write_dataframe(pd.DataFrame(data), path, layer="mujun_export", driver="GPKG")
+        pyogrio.write_dataframe(pd.DataFrame(data), path, layer="mujun_export", driver="GPKG",
+                                dataset_options={"VERSION": "1.2"})
 
 
 def _write_xlsx(frame: pd.DataFrame, path: Path, headers, sheet: str, notes: list[tuple[str, str]]) -> None:

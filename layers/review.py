@@ -18,12 +18,13 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime
 
 import pandas as pd
 
 from mujun.geo.errors import ConflictError
 from mujun.geo.review import PENDING, check_decision
+from mujun.layers import gpkg
+from mujun.layers.schema import REVIEW_FIELDS
 from mujun.layers.workspace import Workspace
 
 __all__ = ["AUDIT_TABLE", "REVIEW_TABLE", "Decision", "assign", "audit_log", "decision", "decisions",
@@ -33,8 +34,8 @@ REVIEW_TABLE = "mujun_review"
 AUDIT_TABLE = "mujun_review_log"
 
 #: Decision fields as they are labelled in the log and the exports.
-FIELD_LABELS = {"status": "审核结论", "measure": "处置措施", "deadline": "整改期限", "comment": "审核意见",
-                "assignee": "经办人"}
+FIELD_LABELS = {f.name: f.label for f in REVIEW_FIELDS if f.name in ("status", "measure", "deadline", "comment",
+                                                                   "assignee")}
 
 _DDL = f"""
 CREATE TABLE IF NOT EXISTS {REVIEW_TABLE} (
@@ -94,13 +95,17 @@ class Decision:
 
 
 def _ensure(con: sqlite3.Connection) -> None:
+    """Create the tables on the first save, registered in the GeoPackage with their Chinese
+    field titles, and with the per-year review views (the parcels joined to the decisions)."""
+    if con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (REVIEW_TABLE,)).fetchone():
+        return
     for stmt in _DDL.split(";\n"):
         con.execute(stmt)
     if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'gpkg_contents'").fetchone():
-        now = datetime.now().strftime("%Y-%m-%dT%H:%M:%SZ")
         for name, identifier, description in _CONTENTS:
             con.execute("INSERT OR IGNORE INTO gpkg_contents (table_name, data_type, identifier, description, last_change)"
-                        " VALUES (?, 'attributes', ?, ?, ?)", (name, identifier, description, now))
+                        " VALUES (?, 'attributes', ?, ?, ?)", (name, identifier, description, gpkg.timestamp()))
+        gpkg.finish(con, times_of=(REVIEW_TABLE, AUDIT_TABLE))  # in place: no other table rewritten
 
 
 def _has_tables(ws: Workspace) -> bool:
@@ -114,7 +119,7 @@ def _decision(row: sqlite3.Row | None, parcel_id: str, year: int) -> Decision:
 
 
 def _now() -> str:
-    return datetime.now().isoformat(timespec="seconds")
+    return gpkg.timestamp()
 
 
 def _changes(before: Decision, after: Decision) -> str:

@@ -14,7 +14,8 @@ from mujun.geo.errors import InputError
 from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS
 from mujun.geo.review import RECOVERY_MEASURES
 
-__all__ = ["FIELDS_BY_NAME", "KINDS", "RECOVERY_METHODS", "RESULT_FIELDS", "Field", "Kind", "get_kind", "label"]
+__all__ = ["FIELDS_BY_NAME", "KINDS", "RECOVERY_METHODS", "RESULT_FIELDS", "RESULT_TABLES", "REVIEW_FIELDS",
+           "TABLE_FIELDS", "Field", "Kind", "column_field", "get_kind", "label"]
 
 
 @dataclass(frozen=True)
@@ -437,6 +438,83 @@ for _kind in KINDS.values():
         FIELDS_BY_NAME.setdefault(_f.name, _f)
 for _f in RESULT_FIELDS:
     FIELDS_BY_NAME[_f.name] = _f
+
+
+#: The result tables (``result_<level>``) with their Chinese names.
+RESULT_TABLES: dict[str, str] = {
+    "result_parcel": "地块评价结果", "result_enterprise": "企业评价结果", "result_park": "园区评价结果",
+    "result_platform": "万亩千亿平台评价结果", "result_district": "行政区评价结果", "result_building": "建筑物计算结果",
+    "result_flag": "低效闲置标记", "result_compliance": "控制指标与合同核查", "result_benchmark": "评价基准值",
+}
+
+#: A review decision's fields (table ``mujun_review``; prefixed ``review_`` in the review views).
+REVIEW_FIELDS: tuple[Field, ...] = (
+    Field("status", "审核结论"),
+    Field("measure", "处置措施"),
+    Field("deadline", "整改期限", "date"),
+    Field("comment", "审核意见"),
+    Field("assignee", "经办人"),
+    Field("decided_by", "审核人"),
+    Field("decided_at", "审核时间"),
+    Field("version", "修改次数", "int"),
+)
+
+#: Columns labelled per table: the workspace's own tables, and result columns that only
+#: one table carries (their meaning is the table's). Used for the GeoPackage's field titles
+#: (``gpkg_data_columns``), not for reading.
+TABLE_FIELDS: dict[str, tuple[Field, ...]] = {
+    "mujun_review": (Field("parcel_id", "宗地编号"), Field("year", "年度", "int"), *REVIEW_FIELDS),
+    "mujun_review_log": (
+        Field("time", "时间"), Field("user", "用户"), Field("address", "访问地址"), Field("action", "操作"),
+        Field("parcel_id", "宗地编号"), Field("year", "年度", "int"), Field("version", "修改次数", "int"),
+        Field("changes", "变更内容"), Field("before", "变更前（JSON）"), Field("after", "变更后（JSON）"),
+    ),
+    "mujun_meta": (Field("key", "项目"), Field("value", "值")),
+    "mujun_import_log": (
+        Field("time", "导入时间"), Field("kind", "图层类型"), Field("source", "源文件"), Field("layer", "源图层"),
+        Field("rows", "行数"), Field("years", "年度"),
+    ),
+    "mujun_rasters": (
+        Field("kind", "影像类型"), Field("path", "文件路径"), Field("classes", "建成类别"), Field("scale", "比例系数", "float"),
+        Field("crs", "坐标系"), Field("west", "西边界", "float", "度"), Field("south", "南边界", "float", "度"),
+        Field("east", "东边界", "float", "度"), Field("north", "北边界", "float", "度"),
+        Field("width", "宽度", "int", "像元"), Field("height", "高度", "int", "像元"),
+        Field("resolution", "分辨率", "float", "米"), Field("size_bytes", "文件大小", "int", "字节"),
+        Field("mtime_ns", "修改时间戳", "int", "纳秒"), Field("sha256", "SHA-256 校验值"),
+        Field("registered_at", "登记时间"),
+    ),
+    "result_enterprise": (Field("group", "企业类别代码"), Field("evaluated_in_score", "参与综合评分", "bool")),
+    "result_benchmark": (
+        Field("group", "企业类别代码"), Field("indicator", "指标代码"), Field("members", "参评企业数", "int", "家"),
+        Field("benchmark_source", "基准值来源"),
+    ),
+    "result_compliance": (
+        Field("source", "核查依据"), Field("indicator", "指标代码"), Field("op", "比较方式"),
+        Field("required", "要求值", "float"), Field("passed", "是否达标", "bool"),
+    ),
+    "result_flag": (
+        Field("kind", "标记类型代码"), Field("value", "实际值", "float"), Field("threshold", "认定阈值", "float"),
+    ),
+}
+
+#: GeoPackage's own columns: the feature id (``OGC_FID`` in views) and the geometry.
+_GPKG_FIELDS = {"fid": Field("fid", "要素编号", "int"), "OGC_FID": Field("OGC_FID", "要素编号", "int"),
+                "geom": Field("geom", "图形"), "geometry": Field("geometry", "图形")}
+
+
+def column_field(table: str, column: str) -> Field | None:
+    """The :class:`Field` describing ``column`` of the workspace table ``table`` (``None``
+    for a column the schema does not know).
+
+    Examples
+    --------
+    >>> column_field("mujun_review", "status").label, column_field("result_compliance", "status").label
+    ('审核结论', '结论')
+    """
+    for f in TABLE_FIELDS.get(table, ()):
+        if f.name == column:
+            return f
+    return _GPKG_FIELDS.get(column) or FIELDS_BY_NAME.get(column)
 
 
 def label(name: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import glob
 import os
 import sqlite3
@@ -30,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from mujun.geo.errors import WorkspaceError
+from mujun.layers import gpkg
 from mujun.layers.reader import read_table
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS
 from mujun.layers.writer import WithGeometryOf, write_table
@@ -277,6 +279,7 @@ class Workspace:
             try:
                 if self.exists():
                     _copy(self.path, tmp)
+                    _in_transaction(tmp, gpkg.prepare)  # GDAL then writes GeoPackage 1.2 into it
                 for name, frame in tables.items():
                     write_table(tmp, name, frame)
                 if meta:
@@ -287,12 +290,16 @@ class Workspace:
                     row = pd.DataFrame([{"time": datetime.now().isoformat(timespec="seconds"), **log}])
                     row = row.astype("string")
                     write_table(tmp, LOG_TABLE, row if old is None else pd.concat([old.astype("string"), row]))
+                _in_transaction(tmp, gpkg.finish)  # per-year views, field titles, times
                 _check_integrity(tmp)
                 # reviewers kept saving in place while the tables were written: bring their
                 # tables over and replace, with their saves held for these few moments
                 with self.store_lock(shared=False, timeout=120):
                     if self.exists():
                         _sync_in_place_tables(self.path, tmp)
+                    # again for the tables just brought over: metadata and their few rows only,
+                    # quick under the lock
+                    _in_transaction(tmp, functools.partial(gpkg.finish, times_of=IN_PLACE_TABLES))
                     os.replace(tmp, self.path)
             except BaseException:
                 tmp.unlink(missing_ok=True)
@@ -317,18 +324,44 @@ def _copy(src: Path, dst: Path) -> None:
         raise WorkspaceError(f"无法复制工作空间 {src.name}（{err}）；请用 QGIS 或 sqlite3 检查该文件") from None
 
 
+def _in_transaction(path: Path, step) -> None:
+    """Run ``step(connection)`` on the scratch copy ``path`` in one committed transaction."""
+    with contextlib.closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as con:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            step(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
 def _restore_types(frame: pd.DataFrame) -> pd.DataFrame:
     for col in frame.columns:
         f = FIELDS_BY_NAME.get(col)
         if f is None:
             continue
-        if f.dtype == "bool" and not pd.api.types.is_bool_dtype(frame[col]):
+        if f.dtype == "date":
+            frame[col] = _calendar_dates(frame[col])
+        elif f.dtype == "bool" and not pd.api.types.is_bool_dtype(frame[col]):
             frame[col] = frame[col].astype("boolean")
         elif f.dtype == "int" and pd.api.types.is_float_dtype(frame[col]):
             frame[col] = frame[col].astype("Int64")
         elif f.dtype == "str" and col in frame.columns:
             frame[col] = frame[col].astype("string")
     return frame
+
+
+def _calendar_dates(values: pd.Series) -> pd.Series:
+    """A date field as naive datetime64[ms], however it is stored: GeoPackage DATE (read as
+    dates) or DATETIME (read with or without UTC)."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert("UTC").dt.tz_localize(None).dt.as_unit("ms")
+    if values.dtype == object:
+        parsed = pd.to_datetime(values, errors="coerce")
+        if parsed.notna().sum() == values.notna().sum():  # dates only: otherwise left as read
+            return parsed.dt.as_unit("ms") if parsed.dtype.kind == "M" else parsed
+    return values
 
 
 def _sync_in_place_tables(live: Path, tmp: Path) -> None:

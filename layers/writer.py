@@ -26,6 +26,7 @@ import pyogrio
 import shapely
 
 from mujun.geo.errors import WorkspaceError
+from mujun.layers.schema import FIELDS_BY_NAME
 
 __all__ = ["BATCH_ROWS", "WithGeometryOf", "write_table"]
 
@@ -97,11 +98,13 @@ def _write(path: Path, name: str, frame: pd.DataFrame | WithGeometryOf) -> None:
                     geometry.close()
             raise
 
-    options = {}
+    options: dict = {}
+    if not path.exists():  # GeoPackage 1.2, which GDAL 3.6 (Debian 12) and QGIS 3.22 read without a warning
+        options["dataset_options"] = {"VERSION": "1.2"}
     if geo:
         crs = frame.crs if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None else "EPSG:4490"
-        options = {"geometry_name": "geometry", "geometry_type": "MultiPolygon", "crs": str(crs),
-                   "layer_options": {"SPATIAL_INDEX": "YES"}}
+        options.update({"geometry_name": "geometry", "geometry_type": "MultiPolygon", "crs": str(crs),
+                        "layer_options": {"SPATIAL_INDEX": "YES"}})
     try:
         pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, batches()), path, layer=name,
                             driver="GPKG", **options)
@@ -116,9 +119,17 @@ def _nullable_number(dtype) -> bool:
     return isinstance(dtype, pd.BooleanDtype | pd.Int64Dtype) or str(dtype) in ("Int32", "Int16")
 
 
+def _calendar_date(column: pd.Series) -> bool:
+    """A date field of the schema held as naive datetimes: stored as a GeoPackage DATE."""
+    f = FIELDS_BY_NAME.get(str(column.name))
+    return f is not None and f.dtype == "date" and pd.api.types.is_datetime64_dtype(column.dtype)
+
+
 def _arrow_type(column: pd.Series) -> pa.DataType:
     """The Arrow type a column is stored as (see :func:`_storable`)."""
     dtype = column.dtype
+    if _calendar_date(column):
+        return pa.date32()
     if _nullable_number(dtype):
         return pa.float64()
     if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
@@ -137,6 +148,8 @@ def _arrow_column(column: pd.Series, kind: pa.DataType) -> pa.Array:
     """One column of a batch as Arrow, stored as :func:`_storable` stores it."""
     if _nullable_number(column.dtype):
         column = column.astype("float64")
+    if kind == pa.date32() and pd.api.types.is_datetime64_dtype(column.dtype):
+        return pa.array(column, from_pandas=True).cast(pa.date32(), safe=False)
     values = pa.array(column, type=kind, from_pandas=True)
     return values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
 

@@ -743,10 +743,12 @@ def info(workspace) -> None:
         raise missing_workspace(ws.path)
     meta = ws.meta()
     click.echo(f"工作空间：{ws.path}" + ("（示例数据，合成）" if meta.get("sample") == "1" else ""))
+    titles = {str(n): str(t or "") for n, t in ws.query("SELECT table_name, identifier FROM gpkg_contents")}
     for name in ws.layers():
         n = ws.count(name)
         kind = KINDS.get(name)
-        click.echo(f"  {name:<20} {n:>8}  {kind.label if kind else ''}")
+        title = kind.label if kind else ("" if titles.get(name) == name else titles.get(name, ""))
+        click.echo(f"  {name:<20} {n:>8}  {title}")
     if meta.get("evaluated_years"):
         click.echo(f"已评价年度：{meta['evaluated_years'].replace(',', '、')}")
 

@@ -39,6 +39,7 @@ from mujun.geo.rules import GROUPS, ControlRules, RuleSet
 from mujun.geo.scoring import class_change, class_migration, score_enterprises
 from mujun.geo.zones import ZoneRules, trend_table, zone_composite, zone_indicators
 from mujun.layers.export import export_sheets, export_table
+from mujun.layers.gpkg import local_time
 from mujun.layers.rasters import raster_source
 from mujun.layers.rulesets import (
     DEFAULT_CONTROL,
@@ -771,6 +772,8 @@ def review_of_year(ws: Workspace, year: int | None = None) -> tuple[pd.DataFrame
 def export_review(rows: pd.DataFrame, year: int, path: str | Path, ws: Workspace) -> Path:
     """The review queue with decisions as XLSX/CSV, Chinese headers, and a notes sheet."""
     frame = rows[[c for c in REVIEW_EXPORT if c in rows.columns]]
+    if "decided_at" in frame.columns:  # stored in UTC, written in the server's time zone
+        frame = frame.assign(decided_at=frame["decided_at"].map(local_time, na_action="ignore"))
     notes = [("工作空间", ws.path.name), ("评价年度", str(year)), ("导出时间", time.strftime("%Y-%m-%d %H:%M")),
              ("列入原因", "闲置、低效、不达标地块，影像显示空置而建筑系数达到控制指标、需现场核查的地块，和 D 类企业用地；"
                          "“已无标记”为重新评价后不再标记但已有审核记录的地块"),

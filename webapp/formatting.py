@@ -3,7 +3,8 @@ of a canonical field, taken from the schema (:mod:`mujun.layers.schema`), never 
 
 ``init_app`` installs them as Jinja filters: ``{{ p.tax_per_mu|number }}``,
 ``{{ p.admin_share|percent }}``, ``{{ "tax_per_mu"|label }}`` (亩均税收) and
-``{{ "tax_per_mu"|unit }}`` (万元/亩) and ``{{ "tax_per_mu"|heading }}`` (亩均税收（万元/亩）).
+``{{ "tax_per_mu"|unit }}`` (万元/亩) and ``{{ "tax_per_mu"|heading }}`` (亩均税收（万元/亩）);
+``{{ d.decided_at|local_time }}`` writes a stored UTC time in the server's time zone.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 import pandas as pd
 from flask import Flask
 
+from mujun.layers.gpkg import local_time
 from mujun.layers.schema import FIELDS_BY_NAME
 
-__all__ = ["field_label", "heading", "init_app", "num", "number", "percent", "unit"]
+__all__ = ["field_label", "heading", "init_app", "local_time", "num", "number", "percent", "unit"]
 
 #: How a stored unit is written for people.
 _UNIT_TEXT = {"m2": "平方米"}
@@ -89,8 +91,10 @@ def heading(name: str) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Install the filters ``number``, ``percent``, ``label``, ``unit`` and ``heading``."""
+    """Install the filters ``number``, ``percent``, ``label``, ``unit``, ``heading`` and
+    ``local_time``."""
     app.add_template_filter(heading, "heading")
+    app.add_template_filter(local_time, "local_time")
     app.add_template_filter(number, "number")
     app.add_template_filter(percent, "percent")
     app.add_template_filter(field_label, "label")

@@ -1,0 +1,353 @@
+"""The workspace as a GeoPackage that QGIS users read in Chinese, and that GDAL 3.6 opens
+without a warning.
+
+- **Version**: GeoPackage 1.2 (``application_id`` ``GPKG``, ``user_version`` 10200), which
+  every GDAL since 2.3 and QGIS read as their own; newer GDALs write 1.4 unless told, and
+  Debian 12's GDAL 3.6 warns on every open of a 1.4 file. A file written as 1.4 is brought
+  back to 1.2 (its R-tree triggers are those of 1.2).
+- **Times**: every ``DATETIME`` value is ISO 8601 in UTC with milliseconds and ``Z``
+  (:func:`timestamp`), as GeoPackage requires; older values are converted.
+- **Field titles**: the Schema extension's ``gpkg_data_columns`` gives every column of every
+  layer, table and view its Chinese name with its unit (:attr:`Field.header
+  <mujun.layers.schema.Field.header>`): ``name`` (which GDAL 3.7 and later read as the
+  field's alternative name, and QGIS shows as its alias) and ``title``.
+- **Per-year layers**: each result table with a ``year`` column gets one registered view per
+  year (``result_parcel_2025`` …), so a year opens without a filter; ``review_2025`` is that
+  year's parcels joined to their review decisions. Views are defined in one place,
+  :func:`year_view_select`.
+
+:func:`prepare` runs on a write's scratch copy before GDAL opens it, :func:`finish` after GDAL
+has closed it; both through Python's ``sqlite3`` only (see :mod:`mujun.layers.workspace`).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from mujun.layers.schema import FIELDS_BY_NAME, KINDS, RESULT_TABLES, REVIEW_FIELDS, column_field
+
+__all__ = ["APPLICATION_ID", "REVIEW_VIEW", "USER_VERSION", "describe", "finish", "local_time", "prepare",
+           "review_view_select", "timestamp", "year_view", "year_view_select"]
+
+#: ``PRAGMA application_id`` of a GeoPackage (``GPKG``) and the version written (1.2).
+APPLICATION_ID = 0x47504B47
+USER_VERSION = 10200
+#: Name of the view of a year's parcels with their review decisions.
+REVIEW_VIEW = "review_{year}"
+_REVIEW_TABLE = "mujun_review"
+_PARCELS = "result_parcel"
+_SCHEMA_DEFINITION = "http://www.geopackage.org/spec121/#extension_schema"
+#: The views this module defines (dropped and defined again by every :func:`finish`).
+_OWN_VIEW = re.compile(r"^(result_[a-z_]+|review)_\d{4}$")
+
+_SCHEMA_DDL = """
+CREATE TABLE IF NOT EXISTS gpkg_extensions (
+    table_name TEXT,
+    column_name TEXT,
+    extension_name TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name)
+);
+CREATE TABLE IF NOT EXISTS gpkg_data_columns (
+    table_name TEXT NOT NULL,
+    column_name TEXT NOT NULL,
+    name TEXT,
+    title TEXT,
+    description TEXT,
+    mime_type TEXT,
+    constraint_name TEXT,
+    CONSTRAINT pk_gdc PRIMARY KEY (table_name, column_name),
+    CONSTRAINT gdc_tn UNIQUE (table_name, name)
+);
+CREATE TABLE IF NOT EXISTS gpkg_data_column_constraints (
+    constraint_name TEXT NOT NULL,
+    constraint_type TEXT NOT NULL,
+    value TEXT,
+    min NUMERIC,
+    min_is_inclusive BOOLEAN,
+    max NUMERIC,
+    max_is_inclusive BOOLEAN,
+    description TEXT,
+    CONSTRAINT gdcc_ntv UNIQUE (constraint_name, constraint_type, value)
+)
+"""
+
+
+def timestamp(when: datetime | None = None) -> str:
+    """``when`` (default: now) as GeoPackage writes times: UTC, ISO 8601, milliseconds, ``Z``.
+
+    Examples
+    --------
+    >>> timestamp(datetime(2025, 3, 1, 8, 30, 5, 250000, tzinfo=UTC))
+    '2025-03-01T08:30:05.250Z'
+    """
+    when = datetime.now(UTC) if when is None else when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+def local_time(text: str | None) -> str:
+    """A stored time as the server's local time, to the second (``2025-03-01 16:30:05``);
+    text that is not a UTC time (older records in local time) is shown as it is, and
+    nothing (``None``, NaN) as ``""``."""
+    if not isinstance(text, str) or not text:
+        return ""
+    if not text.endswith("Z"):
+        return text.replace("T", " ")
+    try:
+        when = datetime.fromisoformat(text[:-1] + "+00:00")
+    except ValueError:
+        return text
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _columns(con: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
+    """``(name, declared type)`` of each column of a table or view."""
+    return [(str(r[1]), str(r[2] or "")) for r in con.execute(f"PRAGMA table_info({_q(table)})")]
+
+
+def _exists(con: sqlite3.Connection, name: str) -> bool:
+    return con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
+
+
+# -- version ------------------------------------------------------------------------------
+
+def prepare(con: sqlite3.Connection) -> None:
+    """Make the file a GeoPackage 1.2 before GDAL writes to it (GDAL then writes 1.2 too).
+
+    A file that newer GDALs wrote as 1.4 has R-tree triggers 1.2 readers do not know
+    (``update5``–``update7`` in place of ``update1`` and ``update3``): they are replaced by
+    those of 1.2, which keep the index the same way.
+    """
+    con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    con.execute(f"PRAGMA user_version = {USER_VERSION}")
+    if not _exists(con, "gpkg_extensions"):
+        return
+    for table, column in con.execute("SELECT table_name, column_name FROM gpkg_extensions "
+                                     "WHERE extension_name = 'gpkg_rtree_index'").fetchall():
+        prefix = f"rtree_{table}_{column}"
+        if not _exists(con, f"{prefix}_update6"):
+            continue
+        pk = next((r[1] for r in con.execute(f"PRAGMA table_info({_q(table)})") if r[5] == 1), "fid")
+        t, c, i, rtree = _q(table), _q(column), _q(pk), _q(prefix)
+        for n in (5, 6, 7):
+            con.execute(f"DROP TRIGGER IF EXISTS {_q(f'{prefix}_update{n}')}")
+        values = f"NEW.{i}, ST_MinX(NEW.{c}), ST_MaxX(NEW.{c}), ST_MinY(NEW.{c}), ST_MaxY(NEW.{c})"
+        con.execute(f"CREATE TRIGGER {_q(prefix + '_update1')} AFTER UPDATE OF {c} ON {t} "
+                    f"WHEN OLD.{i} = NEW.{i} AND (NEW.{c} NOTNULL AND NOT ST_IsEmpty(NEW.{c})) "
+                    f"BEGIN INSERT OR REPLACE INTO {rtree} VALUES ({values}); END")
+        con.execute(f"CREATE TRIGGER {_q(prefix + '_update3')} AFTER UPDATE ON {t} "
+                    f"WHEN OLD.{i} != NEW.{i} AND (NEW.{c} NOTNULL AND NOT ST_IsEmpty(NEW.{c})) "
+                    f"BEGIN DELETE FROM {rtree} WHERE id = OLD.{i}; "
+                    f"INSERT OR REPLACE INTO {rtree} VALUES ({values}); END")
+
+
+# -- per-year views -----------------------------------------------------------------------
+
+def year_view(table: str, year: int) -> str:
+    """Name of the view of one year of a result table: ``result_parcel_2025``."""
+    return f"{table}_{int(year)}"
+
+
+def year_view_select(table: str, year: int, columns: list[str], geometry: str | None) -> str:
+    """The ``SELECT`` of the view of ``year``'s rows of ``table``: the feature id as
+    ``OGC_FID`` (GDAL takes it as the view's feature id), the geometry column, the
+    attributes. The one definition of the per-year views."""
+    head = ["fid AS OGC_FID"] + ([_q(geometry)] if geometry else [])
+    rest = [_q(c) for c in columns if c not in ("fid", geometry)]
+    return f"SELECT {', '.join(head + rest)} FROM {_q(table)} WHERE year = {int(year)}"
+
+
+def review_view_select(year: int, parcel_columns: list[str]) -> str:
+    """The ``SELECT`` of :data:`REVIEW_VIEW`: the year's parcels (their per-year view) with
+    their current review decision, its fields prefixed ``review_`` (no decision: NULL)."""
+    view = _q(year_view(_PARCELS, year))
+    parcel = ["p.OGC_FID AS OGC_FID"] + [f"p.{_q(c)}" for c in parcel_columns if c != "OGC_FID"]
+    review = [f"r.{_q(f.name)} AS {_q('review_' + f.name)}" for f in REVIEW_FIELDS]
+    return (f"SELECT {', '.join(parcel + review)} FROM {view} AS p LEFT JOIN {_REVIEW_TABLE} AS r "
+            "ON r.parcel_id = p.parcel_id AND r.year = p.year")
+
+
+def _drop_views(con: sqlite3.Connection) -> None:
+    views = [n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'view'") if _OWN_VIEW.match(n)]
+    for name in views:
+        con.execute(f"DROP VIEW {_q(name)}")
+        for meta in ("gpkg_geometry_columns", "gpkg_data_columns", "gpkg_contents"):
+            if _exists(con, meta):
+                con.execute(f"DELETE FROM {meta} WHERE table_name = ?", (name,))
+
+
+def _register(con: sqlite3.Connection, view: str, source: str, identifier: str, description: str) -> None:
+    """Register ``view`` in gpkg_contents (and gpkg_geometry_columns) like ``source``."""
+    row = con.execute("SELECT data_type, min_x, min_y, max_x, max_y, srs_id FROM gpkg_contents WHERE table_name = ?",
+                      (source,)).fetchone()
+    con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change, "
+                "min_x, min_y, max_x, max_y, srs_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (view, row[0], identifier, description, timestamp(), *row[1:]))
+    geom = con.execute("SELECT column_name, geometry_type_name, srs_id, z, m FROM gpkg_geometry_columns "
+                       "WHERE table_name = ?", (source,)).fetchone() if row[0] == "features" else None
+    if geom is not None:
+        con.execute("INSERT INTO gpkg_geometry_columns (table_name, column_name, geometry_type_name, srs_id, z, m) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", (view, *geom))
+
+
+def _geometry_column(con: sqlite3.Connection, table: str) -> str | None:
+    row = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (table,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _years(con: sqlite3.Connection, table: str) -> list[int]:
+    """The evaluated years (the workspace's metadata: no scan of a large table), else the
+    table's own."""
+    if _exists(con, "mujun_meta"):
+        row = con.execute("SELECT value FROM mujun_meta WHERE key = 'evaluated_years'").fetchone()
+        if row is not None and row[0]:
+            return sorted(int(y) for y in str(row[0]).split(","))
+    return [int(y) for (y,) in con.execute(f"SELECT DISTINCT year FROM {_q(table)} WHERE year IS NOT NULL "
+                                           "ORDER BY year")]
+
+
+def _define_views(con: sqlite3.Connection) -> None:
+    """One view per year of each result table with a ``year`` column, and of the review."""
+    tables = [t for (t,) in con.execute("SELECT c.table_name FROM gpkg_contents c JOIN sqlite_master m "
+                                        "ON m.name = c.table_name AND m.type = 'table' "
+                                        "WHERE c.table_name LIKE 'result!_%' ESCAPE '!' ORDER BY c.rowid")]
+    for table in tables:
+        columns = [c for c, _ in _columns(con, table)]
+        if "year" not in columns:
+            continue
+        geometry = _geometry_column(con, table)
+        title = RESULT_TABLES.get(table, table)
+        for year in _years(con, table):
+            view = year_view(table, year)
+            con.execute(f"CREATE VIEW {_q(view)} AS {year_view_select(table, year, columns, geometry)}")
+            _register(con, view, table, f"{title}（{int(year)} 年）",
+                      f"{table} 中 {int(year)} 年的记录（视图，随每次评价更新）")
+            if table == _PARCELS and _exists(con, _REVIEW_TABLE):
+                review = REVIEW_VIEW.format(year=int(year))
+                parcel_columns = [c for c, _ in _columns(con, view)]
+                con.execute(f"CREATE VIEW {_q(review)} AS {review_view_select(year, parcel_columns)}")
+                _register(con, review, table, f"地块审核（{int(year)} 年）",
+                          f"{int(year)} 年评价的地块及其当前审核结论（视图，审核保存后即时反映）")
+
+
+def _name_tables(con: sqlite3.Connection) -> None:
+    """Chinese identifiers (GDAL's layer IDENTIFIER) for the imported layers and the
+    multi-year result tables; an identifier another table holds is left alone."""
+    names = {"mujun_meta": "工作空间信息", "mujun_import_log": "导入记录", "mujun_rasters": "影像登记",
+             **{k.name: k.label for k in KINDS.values()},
+             **{t: f"{title}（各年度）" if t != "result_building" else title for t, title in RESULT_TABLES.items()}}
+    con.executemany("UPDATE OR IGNORE gpkg_contents SET identifier = ? WHERE table_name = ?",
+                    [(title, table) for table, title in names.items()])
+
+
+# -- datetimes ----------------------------------------------------------------------------
+
+def _no_geometry_function(*_args) -> None:
+    raise sqlite3.OperationalError("geometry functions are GDAL's")
+
+
+def _migrate_datetimes(con: sqlite3.Connection, tables: Iterable[str] | None = None) -> None:
+    """Rewrite ``DATETIME`` values without ``Z`` as GeoPackage requires. Calendar dates
+    (the schema's date fields) are kept as they are; other times were written in the
+    server's local time and are converted to UTC."""
+    # the R-tree triggers name GDAL's geometry functions, which sqlite3 must know to run an
+    # UPDATE at all; they fire only when the feature id or geometry changes, never here
+    for name in ("ST_IsEmpty", "ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY"):
+        con.create_function(name, 1, _no_geometry_function, deterministic=True)
+    registered = [t for (t,) in con.execute("SELECT c.table_name FROM gpkg_contents c JOIN sqlite_master m "
+                                            "ON m.name = c.table_name AND m.type = 'table'")]
+    for table in registered if tables is None else [t for t in registered if t in set(tables)]:
+        for column, kind in _columns(con, table):
+            if kind.upper() != "DATETIME":
+                continue
+            c = _q(column)
+            first = con.execute(f"SELECT {c} FROM {_q(table)} WHERE {c} IS NOT NULL AND {c} NOT LIKE '%Z' "
+                                "LIMIT 1").fetchone()
+            if first is None:
+                continue
+            f = FIELDS_BY_NAME.get(column)
+            shift = "" if f is not None and f.dtype == "date" else ", 'utc'"
+            # append-only tables refuse updates by trigger: lifted for this one conversion
+            triggers = con.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+                                   "AND sql LIKE '%RAISE%'", (table,)).fetchall()
+            for name, _ in triggers:
+                con.execute(f"DROP TRIGGER {_q(name)}")
+            con.execute(f"UPDATE {_q(table)} SET {c} = strftime('%Y-%m-%dT%H:%M:%fZ', {c}{shift}) "
+                        f"WHERE {c} IS NOT NULL AND {c} NOT LIKE '%Z' AND strftime('%s', {c}) IS NOT NULL")
+            for _, sql in triggers:
+                con.execute(sql)
+    if _exists(con, "gpkg_contents"):
+        con.execute("UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ', last_change, 'utc') "
+                    "WHERE last_change NOT LIKE '%Z' AND strftime('%s', last_change) IS NOT NULL")
+
+
+# -- field titles ---------------------------------------------------------------------------
+
+def _ensure_schema(con: sqlite3.Connection) -> None:
+    for stmt in _SCHEMA_DDL.split(";\n"):
+        con.execute(stmt)
+    for table in ("gpkg_data_columns", "gpkg_data_column_constraints"):
+        if con.execute("SELECT 1 FROM gpkg_extensions WHERE table_name = ? AND extension_name = 'gpkg_schema'",
+                       (table,)).fetchone() is None:
+            con.execute("INSERT INTO gpkg_extensions (table_name, column_name, extension_name, definition, scope) "
+                        "VALUES (?, NULL, 'gpkg_schema', ?, 'read-write')", (table, _SCHEMA_DEFINITION))
+
+
+def _titles(table: str, columns: list[str]) -> list[tuple[str, str, str, str | None]]:
+    """``(column, name, title, description)`` of each column; names are unique in a table
+    (GeoPackage requires it): a header two columns share is told apart by the column."""
+    if _OWN_VIEW.match(table):  # a view's columns are those of its table
+        table = _PARCELS if table.startswith("review_") else table.rsplit("_", 1)[0]
+    rows, seen = [], set()
+    for column in columns:
+        f = column_field(table, column)
+        if f is None and column.startswith("review_"):
+            f = column_field("mujun_review", column.removeprefix("review_"))
+        header = f.header if f is not None else column
+        name = header if header not in seen else f"{header}（{column}）"
+        seen.add(name)
+        unit = {"m2": "平方米"}.get(f.unit or "", f.unit) if f is not None else None
+        description = f"{f.label}，单位：{unit}" if f is not None and unit else None
+        rows.append((column, name, header, description))
+    return rows
+
+
+def describe(con: sqlite3.Connection, tables: list[str] | None = None) -> None:
+    """Write the Chinese titles of every column of ``tables`` (default: every table and view
+    registered in gpkg_contents) into ``gpkg_data_columns``, replacing theirs."""
+    _ensure_schema(con)
+    if tables is None:
+        tables = [t for (t,) in con.execute("SELECT c.table_name FROM gpkg_contents c JOIN sqlite_master m "
+                                            "ON m.name = c.table_name ORDER BY c.rowid")]
+    for table in tables:
+        con.execute("DELETE FROM gpkg_data_columns WHERE table_name = ?", (table,))
+        con.executemany("INSERT INTO gpkg_data_columns (table_name, column_name, name, title, description) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        [(table, *row) for row in _titles(table, [c for c, _ in _columns(con, table)])])
+
+
+def finish(con: sqlite3.Connection, times_of: Iterable[str] | None = None) -> None:
+    """Everything after GDAL has written: version, per-year views, times, field titles.
+
+    Runs in the caller's transaction. Views and titles are metadata, quick on any size of
+    workspace; the times are looked for in the tables ``times_of`` (default: every table),
+    which reads each table that has ``DATETIME`` columns.
+    """
+    prepare(con)
+    if not _exists(con, "gpkg_contents"):
+        return
+    _drop_views(con)
+    _define_views(con)
+    _name_tables(con)
+    _migrate_datetimes(con, times_of)
+    _ensure_schema(con)
+    con.execute("DELETE FROM gpkg_data_columns WHERE table_name NOT IN (SELECT table_name FROM gpkg_contents)")
+    describe(con)
