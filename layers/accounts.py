@@ -549,6 +549,23 @@ class Token:
     def active(self, now: float | None = None) -> bool:
         return self.status(now) == "有效"
 
+    @property
+    def created_at(self) -> str:
+        return _when(self.created)
+
+    @property
+    def last_used_at(self) -> str:
+        return "从未使用" if self.last_used is None else _when(self.last_used)
+
+    @property
+    def expires_at(self) -> str:
+        return "永不过期" if self.expires is None else _when(self.expires)
+
+
+def _when(t: float) -> str:
+    """A time as shown in token lists: local time to the minute."""
+    return datetime.fromtimestamp(t).isoformat(sep=" ", timespec="minutes")
+
 
 @dataclass(frozen=True)
 class NewToken:

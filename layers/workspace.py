@@ -275,9 +275,11 @@ class Workspace:
         EPSG:4490; others attribute tables. ``meta`` entries are merged into
         :data:`META_TABLE`; ``log`` appends one row to the import log.
         """
-        from mujun.layers.accounts import migrate  # here, not at the top: accounts imports this module
+        # a copy of a workspace that still held accounts would carry their hashes; imported
+        # here, not at the top, as accounts imports this module
+        from mujun.layers.accounts import migrate
 
-        migrate(self)  # a copy of a workspace that still held accounts would carry their hashes
+        migrate(self)
         meta = {**(meta or {}), "generation": uuid.uuid4().hex}
         with self._lock():
             self._remove_stale_copies()

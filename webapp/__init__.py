@@ -18,6 +18,7 @@ NAV = (
     ("rankings.index", "排名", None),
     ("measures.index", "措施", None),
     ("review.queue", "审核", "viewer"),
+    ("account.index", "令牌", "viewer"),
     ("admin.users", "用户", "admin"),
 )
 
@@ -35,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from mujun.webapp import (
         access,
+        account,
         admin,
         api,
         assets,
@@ -69,7 +71,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         n = int(app.config["PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     access.init_app(app)
-    for module in (auth, assets, dashboard, mapview, details, rankings, measures, api, tiles, review, admin):
+    for module in (auth, assets, dashboard, mapview, details, rankings, measures, api, tiles, review, admin,
+                   account):
         app.register_blueprint(module.bp)
     errors.init_app(app)
     headers.init_app(app)
