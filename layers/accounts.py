@@ -177,8 +177,13 @@ def _create(ws: Workspace) -> Path:
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         with contextlib.closing(sqlite3.connect(tmp)) as con:
             con.executescript(USERS_DDL + "PRAGMA user_version = 1;")
-        with contextlib.suppress(FileExistsError):
+        try:
             os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links (some network shares)
+            if not path.exists():
+                os.replace(tmp, path)
     except OSError as err:
         raise WorkspaceError(f"无法在 {path.parent} 中创建账户文件 {path.name}（{err.strerror}）；"
                              "请检查该文件夹的写权限") from None
@@ -223,7 +228,8 @@ def _transaction(ws: Workspace, *, timeout: float = 30.0) -> Iterator[sqlite3.Co
         con.close()
 
 
-_checked: set[tuple] = set()
+#: workspace file -> the version of it (inode, size, time) found without account tables
+_checked: dict[str, tuple] = {}
 _checked_lock = threading.Lock()
 
 
@@ -232,7 +238,7 @@ def _stamp(ws: Workspace) -> tuple | None:
         st = ws.path.stat()
     except OSError:
         return None
-    return str(ws.path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _legacy(rows_of) -> list[str]:
@@ -252,8 +258,8 @@ def migrate(ws: Workspace) -> int:
     overwritten with zeros rather than left in the file. A crash in between leaves the rows
     in both files, and the next call finishes the move.
     """
-    stamp = _stamp(ws)
-    if stamp is None or stamp in _checked:
+    stamp, key = _stamp(ws), str(ws.path.resolve())
+    if stamp is None or _checked.get(key) == stamp:
         return 0
     try:
         found = _legacy(ws.query)
@@ -294,7 +300,7 @@ def migrate(ws: Workspace) -> int:
                         moved, ws.path.name, store_path(ws).name)
         stamp = _stamp(ws)
     with _checked_lock:
-        _checked.add(stamp)
+        _checked[key] = stamp
     return moved
 
 
