@@ -75,6 +75,12 @@ def test_bearer_and_basic_tokens_read_api_and_tiles(app, secret, url):
         assert r.mimetype == "image/png"
 
 
+def test_the_api_document_names_both_schemes(app, secret):
+    doc = _client(app).get("/api/openapi.json", headers=_bearer(secret)).json
+    schemes = doc["components"]["securitySchemes"]
+    assert {s["scheme"] for s in schemes.values()} == {"basic", "bearer"} and doc["security"]
+
+
 def test_a_route_added_under_api_later_takes_tokens_too(ws, secret):
     app = create_app({"WORKSPACE": str(ws.path), "TESTING": True})
     app.add_url_rule("/api/collections", "collections", lambda: {"collections": []})
