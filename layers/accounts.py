@@ -148,7 +148,11 @@ def _user(row: sqlite3.Row | None) -> User | None:
 
 # -- the accounts file ---------------------------------------------------------------------
 def store_path(ws: Workspace) -> Path:
-    """The accounts file of ``ws``: ``<stem>.accounts.sqlite`` beside it."""
+    """The accounts file of ``ws``: ``<stem>.accounts.sqlite`` beside it.
+
+    >>> store_path(Workspace("/srv/亩均/mujun-demo.gpkg")).as_posix()
+    '/srv/亩均/mujun-demo.accounts.sqlite'
+    """
     return ws.path.with_name(f"{ws.path.stem}.accounts.sqlite")
 
 

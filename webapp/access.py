@@ -110,7 +110,11 @@ def _load(sid: str) -> WebUser | None:
 
 
 def token_path(path: str) -> bool:
-    """Whether ``path`` is under one of :data:`TOKEN_PATHS`."""
+    """Whether ``path`` is under one of :data:`TOKEN_PATHS`.
+
+    >>> [token_path(p) for p in ("/api", "/api/collections/parcels", "/tiles/identify", "/apiary", "/review")]
+    [True, True, True, False, False]
+    """
     return any(path == prefix or path.startswith(prefix + "/") for prefix in TOKEN_PATHS)
 
 
