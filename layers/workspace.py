@@ -5,8 +5,11 @@ GeoPackage attribute tables. Writes are atomic: :meth:`Workspace.write` works on
 beside the file and moves it into place only when every table is written, so a failed or
 refused operation leaves the workspace byte-for-byte as it was.
 
+User accounts are not kept here but in a file of their own beside it
+(:mod:`mujun.layers.accounts`), so a shared or copied workspace carries no password hashes.
+
 One SQLite library per file in a process: in a mujun process the live workspace is opened by
-Python's ``sqlite3`` only — layer lists, metadata, users, review decisions and the copy a
+Python's ``sqlite3`` only — layer lists, metadata, review decisions and the copy a
 write starts from. Its tables are read by GDAL in a reader process (:mod:`mujun.layers.reader`),
 because pyogrio's GDAL brings a second copy of SQLite, and two copies in one process break
 each other's locks. GDAL writes the scratch copy, which only the writing process knows of;
@@ -42,7 +45,9 @@ __all__ = ["DEFAULT_NAME", "META_TABLE", "WithGeometryOf", "Workspace", "missing
 DEFAULT_NAME = "mujun.gpkg"
 META_TABLE = "mujun_meta"
 LOG_TABLE = "mujun_import_log"
-#: Tables saved in place (review decisions, users), never by :meth:`Workspace.write`.
+#: Tables saved in place (review decisions and their log), never by :meth:`Workspace.write`;
+#: also the account tables workspaces used to hold, so a write that started before
+#: :func:`mujun.layers.accounts.migrate` moved them out cannot bring them back.
 IN_PLACE_TABLES = ("mujun_users", "mujun_login_failures", "mujun_sessions", "mujun_review", "mujun_review_log")
 
 
@@ -188,7 +193,7 @@ class Workspace:
 
     @contextlib.contextmanager
     def transaction(self, *, timeout: float = 30.0) -> Iterator[sqlite3.Connection]:
-        """An in-place SQLite write transaction on the workspace (review decisions, users).
+        """An in-place SQLite write transaction on the workspace (review decisions).
 
         Holds :meth:`store_lock` shared, so it never interleaves with the moment
         :meth:`write` brings these tables into its new copy and replaces the file;
@@ -216,7 +221,7 @@ class Workspace:
                 con.close()
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
-        """Rows of a read-only SQL query on the workspace (small tables: users, decisions),
+        """Rows of a read-only SQL query on the workspace (small tables: decisions, metadata),
         on a read-only connection."""
         return self._rows(sql, params)
 
@@ -272,6 +277,11 @@ class Workspace:
         EPSG:4490; others attribute tables. ``meta`` entries are merged into
         :data:`META_TABLE`; ``log`` appends one row to the import log.
         """
+        # a copy of a workspace that still held accounts would carry their hashes; imported
+        # here, not at the top, as accounts imports this module
+        from mujun.layers.accounts import migrate
+
+        migrate(self)
         meta = {**(meta or {}), "generation": uuid.uuid4().hex}
         with self._lock():
             self._remove_stale_copies()
@@ -365,7 +375,7 @@ def _calendar_dates(values: pd.Series) -> pd.Series:
 
 
 def _sync_in_place_tables(live: Path, tmp: Path) -> None:
-    """Make ``tmp``'s in-place tables (users, review decisions and log) those of ``live``,
+    """Make ``tmp``'s in-place tables (review decisions and log) those of ``live``,
     with their triggers and GeoPackage registration, in one committed transaction."""
     with contextlib.closing(sqlite3.connect(tmp, timeout=30, isolation_level=None)) as con:
         con.execute("ATTACH DATABASE ? AS live", (str(live),))

@@ -755,7 +755,7 @@ def info(workspace) -> None:
 
 @main.group()
 def user() -> None:
-    """用户与角色：viewer 查看、reviewer 审核、admin 管理（用户保存在工作空间中）。"""
+    """用户与角色：viewer 查看、reviewer 审核、admin 管理（用户保存在工作空间旁的 .accounts.sqlite 文件中）。"""
 
 
 def _password(password_stdin: bool, confirm: bool = True) -> str:
@@ -843,6 +843,77 @@ def user_password(name, password_stdin, workspace) -> None:
     u = accounts.set_password(ws, name, _password(password_stdin), min_length=_min_password())
     _log_user_change(ws, "重设密码", u)
     click.echo(f"已重设用户 {u.label} 的密码")
+
+
+@main.group()
+def token() -> None:
+    """访问令牌：QGIS、GDAL 等 GIS 软件和脚本用它读取 API（/api）和地图瓦片（/tiles）。"""
+
+
+def _existing(workspace) -> Workspace:
+    ws = Workspace.resolve(workspace)
+    if not ws.exists():
+        raise missing_workspace(ws.path)
+    return ws
+
+
+def _log_token(ws: Workspace, action: str, t: accounts.Token) -> None:
+    label = f"（{t.label}）" if t.label else ""
+    log_event(ws, user="命令行", address="", action=action, changes=f"用户 {t.name} 的令牌 #{t.id}{label}")
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--name", "label", default="", help="令牌名称（用途，如“QGIS 办公室”）")
+@click.option("--expires", "days", type=click.IntRange(1, accounts.MAX_TOKEN_DAYS), default=None,
+              help="有效天数（默认永不过期，直到撤销）")
+@_workspace_option
+def token_create(name, label, days, workspace) -> None:
+    """为用户创建令牌；令牌只显示这一次，只保存其哈希值。"""
+    ws = _existing(workspace)
+    new = accounts.create_token(ws, name, label=label, days=days)
+    _log_token(ws, "创建令牌", new.token)
+    click.echo(f"已为用户 {name} 创建令牌 #{new.token.id}（{new.token.expires_at}）。令牌只显示这一次，请立即保存：")
+    click.echo(new.secret)
+    click.echo(f"QGIS：认证配置选 Basic，用户名 {name}，密码填令牌；"
+               f"GDAL：GDAL_HTTP_AUTH=BASIC GDAL_HTTP_USERPWD={name}:令牌", err=True)
+
+
+@token.command("list")
+@click.argument("name", required=False)
+@_workspace_option
+def token_list(name, workspace) -> None:
+    """列出令牌（编号、名称、创建和最近使用时间、过期时间、状态；从不显示令牌本身）。"""
+    ws = _existing(workspace)
+    if name is not None and accounts.get_user(ws, name) is None:
+        raise InputError(f"没有用户 '{name}'；用 mujun user list 查看已有用户")
+    tokens = accounts.list_tokens(ws, name)
+    if not tokens:
+        click.echo(f"{'用户 ' + name if name else '工作空间 ' + str(ws.path)} 还没有令牌；用 mujun token create 用户名 创建")
+        return
+    frame = pd.DataFrame([{"id": f"#{t.id}", "name": t.name, "label": t.label or "—", "created": t.created_at,
+                           "used": t.last_used_at, "expires": t.expires_at, "status": t.status()} for t in tokens])
+    click.echo(_table(frame, ["编号", "用户", "名称", "创建时间", "最近使用", "过期时间", "状态"]))
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.argument("token_id", required=False, type=int)
+@click.option("--all", "revoke_all", is_flag=True, help="撤销该用户的全部令牌")
+@_workspace_option
+def token_revoke(name, token_id, revoke_all, workspace) -> None:
+    """撤销用户的一个令牌（编号见 mujun token list）或 --all 全部；立即失效。"""
+    ws = _existing(workspace)
+    if (token_id is None) == (not revoke_all):
+        raise InputError("请给出令牌编号（mujun token list 中的 #编号），或用 --all 撤销全部，二者选一")
+    if revoke_all:
+        n = accounts.revoke_tokens(ws, name)
+        log_event(ws, user="命令行", address="", action="撤销令牌", changes=f"用户 {name} 的全部令牌（{n} 个）")
+        click.echo(f"已撤销用户 {name} 的 {n} 个令牌")
+        return
+    t = accounts.revoke_token(ws, name, token_id)
+    _log_token(ws, "撤销令牌", t)
+    click.echo(f"已撤销用户 {name} 的令牌 #{t.id}")
 
 
 @main.group()
@@ -963,6 +1034,7 @@ def _build_demo(ws: Workspace, seed: int, scale: float) -> None:
     click.echo(_table(frame[["rank", "name", "tax_per_mu", "value_added_per_mu", "evaluated_mu"]],
                       [label("rank"), "行政区", label("tax_per_mu"), label("value_added_per_mu"), label("evaluated_mu")]))
     click.echo("\n示例账户（密码随机生成，只在本次生成的示例工作空间中有效）：")
+    accounts.reset(ws)  # the accounts of an earlier sample go with it
     for name, role, full_name in DEMO_USERS:
         password = secrets.token_urlsafe(9)
         accounts.add_user(ws, name, role, password, full_name=full_name)

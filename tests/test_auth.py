@@ -4,6 +4,7 @@ logout, length limits on the login form, safe redirects, the admin page and the 
 from __future__ import annotations
 
 import re
+import sqlite3
 
 import pytest
 from click.testing import CliRunner
@@ -61,8 +62,9 @@ def test_overlong_login_input_is_refused_unstored_and_unechoed(app, fresh_review
     text = r.get_data(as_text=True)
     assert r.status_code == 400 and f"用户名最多 {accounts.MAX_NAME} 个字符" in text
     assert name not in text and len(text) < 50_000
-    failures = fresh_review_workspace.query("SELECT 1 FROM sqlite_master WHERE name = 'mujun_login_failures'")
-    assert not failures or not fresh_review_workspace.query("SELECT key FROM mujun_login_failures")
+    assert accounts.login_wait(fresh_review_workspace, [f"user:{name}"]) == 0.0
+    with sqlite3.connect(accounts.store_path(fresh_review_workspace)) as con:
+        assert not con.execute("SELECT key FROM mujun_login_failures").fetchall()
 
 
 def test_login_form_states_the_limits(app):

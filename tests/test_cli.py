@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from mujun.cli import main
+from mujun.layers import accounts
 from mujun.layers.workspace import Workspace
 
 
@@ -36,6 +37,9 @@ def test_demo_builds_evaluates_and_summarises(runner, tmp_path):
     assert res.exit_code == 0, res.output
     again = Workspace(ws).read("parcels")
     assert first.drop(columns="geometry").equals(again.drop(columns="geometry"))
+    # the demo accounts, made afresh with each sample, live beside it, not in the GeoPackage
+    assert [u.name for u in accounts.list_users(Workspace(ws))] == ["admin", "reviewer", "viewer"]
+    assert accounts.store_path(Workspace(ws)).is_file() and b"scrypt:" not in ws.read_bytes()
 
 
 def test_demo_never_overwrites_a_real_workspace(runner, sample_workspace, tmp_path):

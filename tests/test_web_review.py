@@ -53,6 +53,10 @@ def _post_cases(pid: str) -> dict[str, tuple[str, str, dict]]:
         "admin.add": ("/admin/users", "admin", {"name": "newbie", "role": "viewer", "password": "newbie-pass"}),
         "admin.change": ("/admin/users/rev2", "admin", {"action": "disable"}),
         "auth.logout": ("/logout", "viewer", {}),
+        "account.create": ("/account/tokens", "viewer", {"label": "QGIS"}),
+        "account.revoke": ("/account/tokens/1/revoke", "viewer", {}),  # token #1 is the viewer's
+        "admin.create_token": ("/admin/tokens", "admin", {"name": "viewer", "label": "QGIS"}),
+        "admin.revoke_token": ("/admin/users/viewer/tokens/1/revoke", "admin", {}),
     }
 
 
@@ -61,11 +65,17 @@ def test_every_state_changing_route_is_covered(app):
     assert changing - {"auth.login"} == set(_post_cases("x"))
 
 
-@pytest.mark.parametrize("endpoint", ["review.decide", "review.assign", "admin.add", "admin.change", "auth.logout"])
+@pytest.mark.parametrize("endpoint", ["review.decide", "review.assign", "admin.add", "admin.change", "auth.logout",
+                                      "account.create", "account.revoke", "admin.create_token", "admin.revoke_token"])
 def test_state_changing_routes_refuse(app, fresh_review_workspace, queue_ids, endpoint):
     ws = fresh_review_workspace
+    accounts.create_token(ws, "viewer")
     url, role, form = _post_cases(queue_ids[0])[endpoint]
-    before = (store.audit_log(ws).shape[0], [u for u in accounts.list_users(ws)])
+
+    def state():
+        return store.audit_log(ws).shape[0], accounts.list_users(ws), accounts.list_tokens(ws)
+
+    before = state()
 
     # anonymous, even with a valid token of its own session: to the login page
     anon = app.test_client()
@@ -87,11 +97,13 @@ def test_state_changing_routes_refuse(app, fresh_review_workspace, queue_ids, en
         r = c.post(url, data=data)
         assert r.status_code == 400, (url, token)
         assert "CSRF" in r.get_data(as_text=True) or "令牌" in r.get_data(as_text=True)
-    assert (store.audit_log(ws).shape[0], accounts.list_users(ws)) == before  # nothing changed
+    assert state() == before  # nothing changed
 
-    # and with both it works (the refusals above were not for some other reason)
+    # and with both it works (the refusals above were not for some other reason); a new
+    # token is shown in the answer itself, not after a redirect
     r = c.post(url, data={**form, "csrf_token": csrf_token(c, "/")})
-    assert r.status_code == 302
+    assert r.status_code == (200 if endpoint.endswith("create") or endpoint.endswith("create_token") else 302)
+    assert state() != before or endpoint == "auth.logout"  # a logout ends a session only
 
 
 def test_login_required_by_default(app):

@@ -20,6 +20,7 @@ NAV = (
     ("redline.index", "红线", None),
     ("review.queue", "审核", "viewer"),
     ("ledger.index", "腾笼换鸟", "viewer"),
+    ("account.index", "令牌", "viewer"),
     ("admin.users", "用户", "admin"),
 )
 
@@ -37,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from mujun.webapp import (
         access,
+        account,
         admin,
         api,
         assets,
@@ -74,7 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     access.init_app(app)
     for module in (auth, assets, dashboard, mapview, details, rankings, measures, redline, api, tiles, review, ledger,
-                   admin):
+                   admin, account):
         app.register_blueprint(module.bp)
     errors.init_app(app)
     headers.init_app(app)

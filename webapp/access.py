@@ -1,23 +1,33 @@
 """Who may reach what: logged-in users and their roles, 查看 (viewer) reads, 审核 (reviewer)
 decides, 管理员 (admin) manages users.
 
-Users live in the workspace (:mod:`mujun.layers.accounts`). Sessions are Flask's signed cookies,
-HttpOnly, SameSite=Lax, Secure whenever the request came over HTTPS, carrying the id of a
-session the workspace keeps: logout deletes it, so a copied cookie stops working too. They
-end after ``SESSION_HOURS``; a user's sessions also end when their password, role or status
-changes. Every page needs a login unless ``PUBLIC_READ`` is set, which opens the reading
-pages (not the review pages) to anonymous users. The login and logout pages are
-:mod:`mujun.webapp.auth`.
+Users live in the accounts file beside the workspace (:mod:`mujun.layers.accounts`). Sessions
+are Flask's signed cookies, HttpOnly, SameSite=Lax, Secure whenever the request came over
+HTTPS, carrying the id of a session the accounts file keeps: logout deletes it, so a copied
+cookie stops working too. They end after ``SESSION_HOURS``; a user's sessions also end when
+their password, role or status changes. Every page needs a login unless ``PUBLIC_READ`` is
+set, which opens the reading pages (not the review pages) to anonymous users. The login and
+logout pages are :mod:`mujun.webapp.auth`.
+
+GIS clients and scripts cannot log in through a form: under :data:`TOKEN_PATHS` (the JSON
+and OGC API, map tiles), and only there, an access token is accepted instead of a session,
+as ``Authorization: Bearer <token>`` or as the password of HTTP Basic auth (user name and
+token). Never a password: a client stores and sends its credential with every request, and
+a token can only read, can be revoked alone and is checked in microseconds, where a
+password would also open every form and cost an scrypt hash per map tile. A token request
+may only read (GET, HEAD): no form, no CSRF question. Failed token uses count like failed
+logins (429 with Retry-After); a 401 there carries the two ``WWW-Authenticate`` challenges.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, abort, current_app, redirect, request, url_for
+from flask import Flask, Response, abort, current_app, g, redirect, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
@@ -25,7 +35,8 @@ from flask_wtf.csrf import CSRFProtect
 from mujun.layers import accounts
 from mujun.layers.workspace import Workspace
 
-__all__ = ["WebUser", "current_name", "init_app", "max_age", "remote_address", "role_required", "workspace"]
+__all__ = ["CHALLENGES", "TOKEN_PATHS", "WebUser", "current_name", "init_app", "max_age", "remote_address",
+           "role_required", "token_path", "workspace"]
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -33,7 +44,12 @@ login_manager = LoginManager()
 #: Endpoints anyone may reach: the login page and the static files it needs.
 OPEN_ENDPOINTS = {"auth.login", "static", "assets.vendor"}
 #: Blueprints that stay closed to anonymous users even when PUBLIC_READ is set.
-CLOSED_BLUEPRINTS = {"review", "ledger", "admin"}
+CLOSED_BLUEPRINTS = {"review", "ledger", "admin", "account"}
+#: Path prefixes where access tokens are accepted: every route under them, present or added later.
+TOKEN_PATHS = ("/api", "/tiles")
+#: The challenges of a 401 there: HTTP Basic (user name and token) and Bearer.
+CHALLENGES = ('Basic realm="mujun", charset="UTF-8"', 'Bearer realm="mujun"')
+_READING = ("GET", "HEAD")
 
 
 class WebUser(UserMixin):
@@ -43,7 +59,7 @@ class WebUser(UserMixin):
         self.user = user
         self.sid = sid
 
-    def get_id(self) -> str:  # the workspace's session id: logout or an account change ends it
+    def get_id(self) -> str:  # the accounts file's session id ("" for a token): logout or an account change ends it
         return self.sid
 
     @property
@@ -68,7 +84,7 @@ class _SessionInterface(SecureCookieSessionInterface):
 
 
 def workspace() -> Workspace:
-    """The workspace holding the users and sessions."""
+    """The workspace (its accounts file holds the users, sessions and tokens)."""
     return Workspace(current_app.config["WORKSPACE"])
 
 
@@ -93,10 +109,71 @@ def _load(sid: str) -> WebUser | None:
     return WebUser(user, sid) if user is not None else None
 
 
+def token_path(path: str) -> bool:
+    """Whether ``path`` is under one of :data:`TOKEN_PATHS`.
+
+    >>> [token_path(p) for p in ("/api", "/api/collections/parcels", "/tiles/identify", "/apiary", "/review")]
+    [True, True, True, False, False]
+    """
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in TOKEN_PATHS)
+
+
+def _token_attempt() -> accounts.LoginAttempt:
+    """The outcome of this request's ``Authorization`` header (checked once per request)."""
+    if "token_attempt" not in g:
+        auth = request.authorization
+        name, secret = None, ""
+        if auth is not None and auth.type == "basic":
+            name, secret = auth.username or "", auth.password or ""
+            if len(name) > accounts.MAX_NAME:  # not stored nor counted under a key that long
+                name, secret = None, ""
+        elif auth is not None and auth.type == "bearer":
+            secret = auth.token or ""
+        g.token_attempt = accounts.attempt_token(workspace(), secret, remote_address(), name=name)
+    return g.token_attempt
+
+
+@login_manager.request_loader
+def _load_from_token(req) -> WebUser | None:
+    # only when no session cookie gave a user, and only under the token paths
+    if not token_path(req.path) or "Authorization" not in req.headers:
+        return None
+    user = _token_attempt().user
+    return WebUser(user, "") if user is not None else None
+
+
+def _token_gate():
+    """Under the token paths, a request with an ``Authorization`` header only reads, and a
+    refused token is answered at once (429 while failures must wait, else 401)."""
+    if not token_path(request.path) or "Authorization" not in request.headers:
+        return None
+    if request.method not in _READING:
+        abort(403, description="令牌只能用于读取数据（GET）；修改数据请在网页上登录后操作。")
+    if current_user.is_authenticated or "token_attempt" not in g:  # a session, or the token is good
+        return None
+    wait = g.token_attempt.wait
+    if wait > 0:
+        g.retry_after = math.ceil(wait)
+        abort(429, description=f"令牌验证失败次数过多，请 {g.retry_after} 秒后再试。")
+    abort(401, description="令牌无效、已撤销或已过期，或用户已停用。API 和瓦片只接受令牌（Basic 认证的密码处填令牌，"
+                           "或 Authorization: Bearer 令牌），不接受登录密码；令牌在“令牌”页面或用 mujun token create 创建。")
+
+
+def _challenge(response: Response) -> Response:
+    if token_path(request.path):
+        if response.status_code == 401 and "WWW-Authenticate" not in response.headers:
+            for challenge in CHALLENGES:
+                response.headers.add("WWW-Authenticate", challenge)
+        if response.status_code == 429 and g.get("retry_after"):
+            response.headers["Retry-After"] = str(g.retry_after)
+    return response
+
+
 @login_manager.unauthorized_handler
 def _unauthorized():
-    if request.path.startswith(("/api/", "/tiles/")):  # data for scripts: a status, not a page
-        abort(401)
+    if token_path(request.path):  # data for scripts and GIS clients: a status and a challenge, not a page
+        abort(401, description="需要登录：请在网页上登录，或在 Authorization 头中提供令牌（Bearer 令牌，"
+                               "或 Basic 认证：用户名 + 令牌）。")
     return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
 
 
@@ -127,6 +204,8 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid for the session's life
     login_manager.init_app(app)
     login_manager.session_protection = "strong"
+    app.before_request(_token_gate)  # before the CSRF check: a token request is refused as such
+    app.after_request(_challenge)
     csrf.init_app(app)
 
     @app.before_request

@@ -1,4 +1,5 @@
-"""用户管理 /admin/users: list, add, disable or re-enable users, change roles and passwords.
+"""用户管理 /admin/users: list, add, disable or re-enable users, change roles and passwords,
+create and revoke any user's access tokens.
 
 Only 管理员 (admin). Every change is written to the audit log with who did it and from where.
 """
@@ -10,6 +11,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from mujun.geo.errors import InputError
 from mujun.layers import accounts
 from mujun.layers.review import audit_log, log_event
+from mujun.webapp import tokens
 from mujun.webapp.access import current_name, remote_address, role_required
 from mujun.webapp.data import results
 
@@ -26,14 +28,44 @@ def _min_password() -> int:
     return int(current_app.config["PASSWORD_MIN_LENGTH"])
 
 
+def _context() -> dict:
+    ws = results().ws
+    log = audit_log(ws)
+    events = log[log["parcel_id"].isna()].head(50).to_dict("records")
+    return {"title": "用户管理", "users": accounts.list_users(ws), "roles": accounts.ROLE_LABELS, "events": events,
+            "min_password": _min_password(), "max_password": accounts.MAX_PASSWORD, "max_name": accounts.MAX_NAME,
+            "tokens": accounts.list_tokens(ws), "max_label": accounts.MAX_LABEL, "max_days": accounts.MAX_TOKEN_DAYS}
+
+
 @bp.route("/users")
 @role_required("admin")
 def users():
-    log = audit_log(results().ws)
-    events = log[log["parcel_id"].isna()].head(50).to_dict("records")
-    return render_template("admin_users.html", title="用户管理", users=accounts.list_users(results().ws),
-                           roles=accounts.ROLE_LABELS, events=events, min_password=_min_password(),
-                           max_password=accounts.MAX_PASSWORD, max_name=accounts.MAX_NAME)
+    return render_template("admin_users.html", api_root="", new=None, **_context())
+
+
+@bp.route("/tokens", methods=["POST"])
+@role_required("admin")
+def create_token():
+    """A token for any active user (e.g. an account kept for a GIS server), shown once."""
+    try:
+        new = tokens.create_from_form(request.form.get("name", "")[:1000])
+    except InputError as err:
+        flash(str(err), "danger")
+        return redirect(url_for(".users"))
+    return tokens.shown_once("admin_users.html", new=new, **_context())
+
+
+@bp.route("/users/<name>/tokens/<int:token_id>/revoke", methods=["POST"])
+@role_required("admin")
+def revoke_token(name: str, token_id: int):
+    try:
+        token = accounts.revoke_token(results().ws, name, token_id)
+    except InputError as err:
+        flash(str(err), "danger")
+        return redirect(url_for(".users"))
+    tokens.log("撤销令牌", token)
+    flash(f"已撤销用户 {token.name} 的令牌 #{token.id}。", "success")
+    return redirect(url_for(".users"))
 
 
 @bp.route("/users", methods=["POST"])

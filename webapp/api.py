@@ -400,7 +400,15 @@ def openapi_document(server: str = "/") -> dict[str, Any]:
                                 "面积单位为亩，金额单位为万元（平台产值为亿元）。"},
         "servers": [{"url": server}],
         "paths": paths,
+        # an access token (mujun token create, the 令牌 page), or a logged-in browser's session
+        "security": [{"bearerToken": []}, {"basicToken": []}],
         "components": {
+            "securitySchemes": {
+                "bearerToken": {"type": "http", "scheme": "bearer",
+                                "description": "访问令牌（mujun token create 或“令牌”页面创建）"},
+                "basicToken": {"type": "http", "scheme": "basic",
+                               "description": "用户名 + 访问令牌（作为密码；不接受登录密码）"},
+            },
             "schemas": _schemas(),
             "parameters": _parameters(),
             "responses": {"BadRequest": _json(_ref("Error"), "请求参数有误"),

@@ -5,6 +5,7 @@ page once logged in is :mod:`mujun.webapp.access`.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -54,8 +55,8 @@ def login():
         return _login_page(next_url, ""), 400
     attempt = accounts.attempt_login(ws, name, password, remote_address())
     if attempt.wait > 0:
-        flash(f"登录失败次数过多，请 {attempt.wait:.0f} 秒后再试。", "danger")
-        return _login_page(next_url, name), 429
+        flash(f"登录失败次数过多，请 {math.ceil(attempt.wait)} 秒后再试。", "danger")
+        return _login_page(next_url, name), 429, {"Retry-After": str(math.ceil(attempt.wait))}
     if attempt.user is None:
         flash("用户名或密码错误，或该账户已停用。", "danger")
         return _login_page(next_url, name), 401
