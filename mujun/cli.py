@@ -103,11 +103,15 @@ def _usage_line(err: click.UsageError) -> str:
 
 
 class _Command(click.Command):
-    """A command whose usage line reads ``mujun rank [选项]``."""
+    """A command whose usage line reads ``mujun rank [选项]`` and whose line in the command list
+    is its first sentence (:func:`mujun.clicktext.short_help`)."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("options_metavar", "[选项]")
         super().__init__(*args, **kwargs)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return self.short_help or clicktext.short_help(self.help, limit)
 
 
 class _Group(click.Group):
@@ -120,6 +124,8 @@ class _Group(click.Group):
         kwargs.setdefault("options_metavar", "[选项]")
         kwargs.setdefault("subcommand_metavar", "命令 [参数]...")
         super().__init__(*args, **kwargs)
+
+    get_short_help_str = _Command.get_short_help_str
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import gettext
 import importlib
+import re
+import unicodedata
 
-__all__ = ["MESSAGES", "PLURALS", "install", "translate", "translate_plural"]
+__all__ = ["MESSAGES", "PLURALS", "display_width", "install", "short_help", "translate", "translate_plural"]
 
 #: click's messages (its msgids, as in its source) and their Chinese.
 MESSAGES: dict[str, str] = {
@@ -99,7 +101,7 @@ def translate(message: str) -> str:
     Examples
     --------
     >>> translate("Usage:"), translate("Something new")
-    ('用法：', 'Something new')
+    ('用法:', 'Something new')
     """
     return MESSAGES.get(message, message)
 
@@ -110,8 +112,51 @@ def translate_plural(singular: str, plural: str, n: int) -> str:
     return PLURALS.get(message, message)
 
 
+def display_width(text: str) -> int:
+    """Terminal columns of ``text``: a CJK (wide) character takes two, ANSI colours none.
+
+    Examples
+    --------
+    >>> display_width("--out 文件"), display_width("abc")
+    (10, 3)
+    """
+    plain = re.sub(r"\033\[[;?0-9]*[a-zA-Z]", "", text)
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in plain)
+
+
+def short_help(text: str | None, limit: int = 45) -> str:
+    r"""A command's line in its group's list: its help up to the first "。", "；", "：" or "（",
+    cut to ``limit`` columns. click's own cuts at spaces, which Chinese has few of.
+
+    Examples
+    --------
+    >>> short_help("列出工作空间中的图层和结果表。\n\n更多说明。")
+    '列出工作空间中的图层和结果表'
+    >>> short_help("导入数据：KIND 为 districts、parks")
+    '导入数据'
+    >>> short_help("很长" * 40, limit=10)
+    '很长很……'
+    """
+    import inspect
+
+    first = inspect.cleandoc(text or "").split("\n\n")[0].replace("\n", "")
+    head = re.match(r"[^。；：（]*", first).group(0).strip() or first
+    if display_width(head) <= limit:
+        return head
+    out = ""
+    for ch in head:
+        if display_width(out + ch) > limit - 4:
+            break
+        out += ch
+    return out + "……"
+
+
 def install() -> None:
-    """Have click's modules use :func:`translate` and :func:`translate_plural`."""
+    """Have click's modules use :func:`translate` and :func:`translate_plural`, and click's help
+    layout count a Chinese character as two columns (:func:`display_width`)."""
+    import click.formatting
+
+    click.formatting.term_len = display_width  # option and command tables line up with Chinese
     for name in _MODULES:
         try:
             module = importlib.import_module(name)
