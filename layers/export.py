@@ -46,7 +46,8 @@ from mujun.geo.errors import InputError
 from mujun.layers.schema import FIELDS_BY_NAME, label
 from mujun.layers.writer import _storable
 
-__all__ = ["DECIMALS", "EXPORT_SUFFIXES", "FORMULA_START", "MAX_WIDTH", "chinese_headers", "column_unit", "decimals",
+__all__ = ["DECIMALS", "EXPORT_SUFFIXES", "FORMULA_START", "MAX_WIDTH", "check_export_path", "chinese_headers",
+           "column_unit", "decimals",
            "export_sheets", "export_table", "field_info", "formula_like", "is_share", "json_document",
            "json_records", "short_names", "workspace_notes"]
 
@@ -245,6 +246,19 @@ def export_table(
             _write_book({sheet: frame}, tmp, headers, _all_notes(notes, workspace))
 
     return _replace(p, write)
+
+
+def check_export_path(path: str | Path, *, suffixes: tuple[str, ...] = EXPORT_SUFFIXES, geometry: bool = True) -> Path:
+    """Refuse, before any work is done, an export file the exporter would refuse: a format not
+    in ``suffixes``, a missing folder, or a Shapefile of a table without geometry."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in suffixes:
+        raise InputError(f"无法导出为 '{p.name}'；请用 {'、'.join(suffixes)} 结尾的文件名")
+    if suffix == ".shp" and not geometry:
+        raise InputError(f"这张表没有图形，无法导出为 Shapefile（{p.name}）；请改用 .xlsx 或 .csv")
+    _check_folder(p)
+    return p
 
 
 def _check_folder(p: Path) -> None:

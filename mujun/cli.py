@@ -395,10 +395,12 @@ def _table(frame: pd.DataFrame, headers: list[str]) -> str:
 def rank(level, by, year, top, ascending, classes, district, industry, out, as_json, workspace) -> None:
     """按指标排名并导出（XLSX/CSV 为中文表头；GeoPackage 为标准英文字段并带图形；Shapefile 为 GBK 编码、
     短字段名，另附字段说明）。"""
-    from mujun.layers.export import json_document
+    from mujun.layers.export import check_export_path, chinese_headers, is_share, json_document
     from mujun.service import LEVEL_VIEWS, export_ranking, ranking, ranking_columns
 
     ws = _existing(workspace)
+    if out is not None:
+        check_export_path(out, geometry=level != "enterprise")
     classes = tuple(c.upper() for c in classes)
     frame, y = ranking(ws, level, by, year=year, top=top, ascending=ascending, classes=classes,
                        district=district, industry=industry)
@@ -412,7 +414,8 @@ def rank(level, by, year, top, ascending, classes, district, industry, out, as_j
         cols.append("land_mu")
     cols = [c for c in dict.fromkeys(cols) if c in frame.columns]
     shown = frame[cols] if top is not None else frame[cols].head(20)
-    headers = [view.name_header if c == "name" else label(c) for c in cols]
+    shown = shown.assign(**{c: shown[c] * 100 for c in cols if is_share(c)})  # shares as percentages
+    headers = chinese_headers(cols, {"name": view.name_header})
     filters = "，".join(x for x in (
         "分类 " + "/".join(classes) if classes else "", f"行政区 {district}" if district else "",
         f"行业 {industry}" if industry else "") if x)
@@ -496,10 +499,12 @@ def rules_compare(before, after, year, veto_file, out, workspace) -> None:
 @_workspace_option
 def measures_cmd(year, rules, out, as_json, workspace) -> None:
     """按评价分类列出差别化措施：每家企业每项措施的标准、计费基数和金额（万元）或处理方式。"""
-    from mujun.layers.export import json_document
+    from mujun.layers.export import check_export_path, json_document
     from mujun.service import MEASURE_EXPORT, MEASURE_TOTALS, export_measures, measures
 
     ws = _existing(workspace)
+    if out is not None:
+        check_export_path(out, suffixes=(".xlsx", ".csv"))
     res = measures(ws, year, rules=rules)
     if as_json:
         rows = res.rows[[c for c in MEASURE_EXPORT if c in res.rows.columns]]
@@ -552,10 +557,12 @@ def _measure_lines(res) -> list[str]:
 @_json_option
 @_workspace_option
 def flags_cmd(kind, year, top, out, as_json, workspace) -> None:
-    from mujun.layers.export import json_document
+    from mujun.layers.export import check_export_path, json_document
     from mujun.service import FLAG_EXPORT, FLAG_HEADERS, export_flags, flags, idle_land
 
     ws = _existing(workspace)
+    if out is not None:
+        check_export_path(out)
     frame, y = flags(ws, kind=kind, year=year)
     idle = idle_land(ws, year=y)[0] if frame["kind"].eq("idle").any() else None
     if as_json:
@@ -782,7 +789,8 @@ def review() -> None:
 
 @review.command("export")
 @click.option("--year", type=int, help="评价年度（默认：最近评价的年度）")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="导出到 .xlsx、.csv 或 .gpkg（属性表）文件")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="导出到 .xlsx、.csv，或带地块图形的 .gpkg、.shp 文件")
 @_workspace_option
 def review_export(year, out, workspace) -> None:
     """导出审核队列（闲置、低效、不达标、D 类企业用地）及每宗地块的审核结论。"""

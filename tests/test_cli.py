@@ -293,3 +293,33 @@ def test_missing_workspace_is_named_as_missing(runner, tmp_path, monkeypatch, ar
         and "mujun demo" in res.stderr
     assert "还没有评价结果" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
     assert not missing.exists()
+
+
+# -- Shapefile exports from the command line ---------------------------------------------------
+def test_rank_and_flags_export_shapefiles(runner, sample_workspace, tmp_path):
+    import pyogrio
+
+    from mujun.layers.export import short_names
+
+    w = ["--workspace", str(sample_workspace.path)]
+    res = runner.invoke(main, ["rank", "--level", "parcel", "--top", "30", "--out", str(tmp_path / "地块.shp"), *w])
+    assert res.exit_code == 0, res.stderr
+    back = pyogrio.read_dataframe(tmp_path / "地块.shp", encoding="GBK")
+    assert len(back) == 30 and back.crs.to_epsg() in (4548, 4549, 4550)
+    assert back[short_names(["holder_name"])["holder_name"]].str.contains("示例").all()
+    assert (tmp_path / "地块_字段说明.csv").exists() and (tmp_path / "地块.cpg").read_text() == "GBK"
+    res = runner.invoke(main, ["flags", "--kind", "idle", "--out", str(tmp_path / "闲置.shp"), *w])
+    assert res.exit_code == 0, res.stderr
+    flagged = pyogrio.read_dataframe(tmp_path / "闲置.shp", encoding="GBK")
+    assert len(flagged) > 0 and flagged.geometry.notna().all()
+    assert set(flagged[short_names(["kind_label"])["kind_label"]]) == {"闲置"}
+
+
+@pytest.mark.parametrize("args", [["rank", "--out", "企业.shp"], ["measures", "--out", "措施.shp"],
+                                  ["rank", "--level", "park", "--out", "园区.docx"]])
+def test_exports_refused_before_any_work(runner, sample_workspace, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(main, [*args, "--workspace", str(sample_workspace.path)])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "无法导出为" in res.stderr or "没有图形，无法导出为 Shapefile" in res.stderr
+    assert list(tmp_path.iterdir()) == []
