@@ -551,6 +551,8 @@ def _jsonable(v):
 #: Encoding of a Shapefile's attributes (written in its .cpg): what county systems read.
 SHAPEFILE_ENCODING = "GBK"
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+# byte 29 of a DBF header: the language driver id; 0x4D is code page 936 (GBK)
+_DBF_LANGUAGE_DRIVER, _LDID_GBK = 29, 0x4D
 
 
 def short_names(columns: list[str]) -> dict[str, str]:
@@ -635,6 +637,9 @@ def _write_shapefile(frame: gpd.GeoDataFrame, path: Path, crosswalk: Path, heade
     pyogrio.write_dataframe(data, path, driver="ESRI Shapefile", encoding=SHAPEFILE_ENCODING,
                             promote_to_multi=True)
     path.with_suffix(".cpg").write_text(SHAPEFILE_ENCODING, encoding="ascii")
+    with path.with_suffix(".dbf").open("r+b") as dbf:  # the DBF's own code page mark, for readers without .cpg
+        dbf.seek(_DBF_LANGUAGE_DRIVER)
+        dbf.write(bytes([_LDID_GBK]))
     heads = chinese_headers(columns, headers)
     table = pd.DataFrame({"字段": [short[c] for c in columns], "名称": heads,
                           "单位": [column_unit(c) for c in columns], "标准字段名": columns})

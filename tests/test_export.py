@@ -433,8 +433,11 @@ def test_shapefile_gbk_short_names_and_crosswalk(tmp_path):
     assert back[short["industrial"]].iloc[0] == "是" and pd.isna(back[short["industrial"]].iloc[1])
     assert back.crs.to_epsg() == 4549  # the Gauss-Krüger zone of the parcels, not degrees
     assert back.geometry.area.iloc[0] == pytest.approx(_parcel_ranking().to_crs(4549).area.iloc[0], rel=1e-6)
-    # the raw DBF bytes are GBK
-    assert "绍兴纺织有限公司".encode("gbk") in (tmp_path / "地块排名.dbf").read_bytes()
+    # the raw DBF bytes are GBK, and its header says code page 936 for readers that ignore .cpg
+    dbf = (tmp_path / "地块排名.dbf").read_bytes()
+    assert "绍兴纺织有限公司".encode("gbk") in dbf and dbf[29] == 0x4D
+    (tmp_path / "地块排名.cpg").unlink()
+    assert pyogrio.read_dataframe(p)[short["holder_name"]].tolist() == ["绍兴纺织有限公司", "柯桥印染厂"]
     crosswalk = pd.read_csv(tmp_path / "地块排名_字段说明.csv", encoding="utf-8-sig", keep_default_na=False)
     assert crosswalk.columns.tolist() == ["字段", "名称", "单位", "标准字段名"]
     row = crosswalk.set_index("标准字段名").loc["value_added_per_mu"]
