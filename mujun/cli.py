@@ -289,7 +289,7 @@ def evaluate(workspace, year, all_years, rules, control, veto_file, as_of, engin
     from mujun.service import stored_target_figures
 
     index = load_price_index(deflator)  # a bad file is reported before the evaluation runs
-    ws = _existing(workspace)
+    ws = Workspace.resolve(workspace)  # the service names a missing one, after checking the engine options
     res = run(ws, year, all_years=all_years, rules=rules, control=control, veto_file=veto_file, as_of=as_of,
               engine=engine, scheduler=scheduler, partitions=partitions)
     for line in _evaluation_lines(res):
