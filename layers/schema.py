@@ -36,6 +36,9 @@ class Field:
         Source headers recognised for this field, besides the label and the name.
     nonnegative : bool
         Whether negative values are refused (land areas).
+    share : bool
+        A share or rate stored as a fraction (0.724); shown as a percentage (72.4 %) in
+        exports and pages. Fields whose unit is ``%`` are stored as percentages already.
     """
 
     name: str
@@ -44,6 +47,7 @@ class Field:
     unit: str | None = None
     aliases: tuple[str, ...] = ()
     nonnegative: bool = False
+    share: bool = False
 
     @property
     def header(self) -> str:
@@ -276,12 +280,12 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field("above_scale_tax_per_mu", "规上亩均税收", "float", "万元/亩"),
     Field("above_scale_value_added_per_mu", "规上亩均增加值", "float", "万元/亩"),
     Field("plot_ratio", "容积率", "float"),
-    Field("building_coefficient", "建筑系数", "float"),
-    Field("admin_share", "行政办公及生活服务设施用地比重", "float"),
+    Field("building_coefficient", "建筑系数", "float", share=True),
+    Field("admin_share", "行政办公及生活服务设施用地比重", "float", share=True),
     Field("investment_intensity", "投资强度", "float", "万元/亩"),
-    Field("industrial_share", "工业用地占比", "float"),
-    Field("built_share", "已建用地占比", "float"),
-    Field("unbuilt_share", "未建用地占比", "float"),
+    Field("industrial_share", "工业用地占比", "float", share=True),
+    Field("built_share", "已建用地占比", "float", share=True),
+    Field("unbuilt_share", "未建用地占比", "float", share=True),
     Field("building_count", "建筑物数", "int", "幢"),
     Field("footprint_m2", "建筑基底面积", "float", "m2"),
     Field("floor_area_m2", "计容建筑面积", "float", "m2"),
@@ -342,7 +346,7 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field("kind_label", "标记类型"),
     Field("rule", "规则"),
     Field("reason", "原因"),
-    Field("builtup_fraction", "影像建成比例", "float"),
+    Field("builtup_fraction", "影像建成比例", "float", share=True),
     Field("tax_gain", "税收增量", "float", "万元"),
     Field("value_added_gain", "增加值增量", "float", "万元"),
     Field("target_tax_per_mu", "同行业亩均税收中位数", "float", "万元/亩"),
@@ -371,14 +375,14 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field("measure_source", "依据"),
     Field("missing_count", "缺少计费基数", "int", "家"),
     # 万亩千亿 platforms
-    Field("planned_vs_guide", "规划面积/万亩", "float"),
+    Field("planned_vs_guide", "规划面积/万亩", "float", share=True),
     Field("output_yi", "产值", "float", "亿元"),
     Field("gap_to_guide_yi", "距千亿差距", "float", "亿元"),
-    Field("output_vs_guide", "产值/千亿", "float"),
+    Field("output_vs_guide", "产值/千亿", "float", share=True),
     Field("target_output_yi", "目标产值", "float", "亿元"),
     Field("gap_to_target_yi", "距目标差距", "float", "亿元"),
     Field("lead_output_yi", "主导产业产值", "float", "亿元"),
-    Field("lead_share", "主导产业占比", "float"),
+    Field("lead_share", "主导产业占比", "float", share=True),
     Field("lead_share_ok", "主导产业占比超过80%", "bool"),
     Field("parcel_mu", "地块面积", "float", "亩"),
     Field("supplied_mu", "已供地", "float", "亩"),
@@ -392,20 +396,20 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field("composite", "区域综合得分", "float"),
     Field("composite_rank", "综合得分排名", "int"),
     Field("composite_weight", "有数据的指标权重合计", "float"),
-    Field("tax_per_mu_growth", "亩均税收比上年增长", "float"),
-    Field("value_added_per_mu_growth", "亩均增加值比上年增长", "float"),
+    Field("tax_per_mu_growth", "亩均税收比上年增长", "float", share=True),
+    Field("value_added_per_mu_growth", "亩均增加值比上年增长", "float", share=True),
     Field("d_mu", "上年D类企业用地", "float", "亩"),
     Field("d_improved_mu", "其中企业当年提档的用地", "float", "亩"),
-    Field("d_land_improved_share", "D类企业用地整治提升比例", "float"),
+    Field("d_land_improved_share", "D类企业用地整治提升比例", "float", share=True),
     Field("idle_parcel_mu", "闲置土地", "float", "亩"),
     Field("idle_disposed_mu", "其中协议收回、依法收回", "float", "亩"),
-    Field("idle_disposed_share", "闲置土地处置率", "float"),
+    Field("idle_disposed_share", "闲置土地处置率", "float", share=True),
     Field("score_idle_disposed_share", "得分·闲置土地处置率", "float"),
     Field("energy_value_added", "有能耗数据企业的增加值", "float", "万元"),
     Field("emission_value_added", "有排放数据企业的增加值", "float", "万元"),
     Field("energy_per_va", "单位增加值能耗", "float", "吨标准煤/万元"),
     Field("emission_per_va", "单位增加值排放", "float", "吨/万元"),
-    Field("output_share", "产值占比", "float"),
+    Field("output_share", "产值占比", "float", share=True),
     Field("score_tax_per_mu_growth", "得分·亩均税收增长", "float"),
     Field("score_value_added_per_mu_growth", "得分·亩均增加值增长", "float"),
     Field("score_d_land_improved_share", "得分·D类用地整治提升比例", "float"),
@@ -415,10 +419,10 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field("industrial_outside_km2", "城镇建设用地以外的工业用地", "float", "平方公里"),
     Field("new_construction_km2", "新增建设用地", "float", "平方公里"),
     Field("new_industrial_km2", "新增工业用地", "float", "平方公里"),
-    Field("new_industrial_share", "新增工业用地占新增建设用地比例", "float"),
+    Field("new_industrial_share", "新增工业用地占新增建设用地比例", "float", share=True),
     Field("industrial_km2_min", "工业用地下限", "float", "平方公里"),
-    Field("industrial_share_min", "工业用地占比下限", "float"),
-    Field("new_industrial_share_min", "新增工业用地占比下限", "float"),
+    Field("industrial_share_min", "工业用地占比下限", "float", share=True),
+    Field("new_industrial_share_min", "新增工业用地占比下限", "float", share=True),
     Field("industrial_km2_ok", "工业用地面积达标", "bool"),
     Field("industrial_share_ok", "工业用地占比达标", "bool"),
     Field("new_industrial_share_ok", "新增工业用地占比达标", "bool"),
@@ -426,10 +430,10 @@ RESULT_FIELDS: tuple[Field, ...] = (
     Field("converted_count", "单元内改变用途的地块", "int", "宗"),
     Field("converted_mu", "单元内改变用途的地块面积", "float", "亩"),
     Field("unit_name", "工业产业单元"),
-    Field("unit_share", "在单元内的面积比例", "float"),
+    Field("unit_share", "在单元内的面积比例", "float", share=True),
     Field("survey_class_code", "土地利用地类编码"),
     Field("survey_class_name", "土地利用地类名称"),
-    Field("survey_other_share", "非工业地类覆盖比例", "float"),
+    Field("survey_other_share", "非工业地类覆盖比例", "float", share=True),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {}

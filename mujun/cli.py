@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from mujun import engines
+from mujun import clicktext, engines
 from mujun.geo.errors import InputError, MujunError
 from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS
 from mujun.layers import accounts
@@ -27,6 +27,8 @@ from mujun.layers.schema import FIELDS_BY_NAME, KINDS, label
 from mujun.layers.workspace import Workspace, missing_workspace, not_evaluated
 
 __all__ = ["main"]
+
+clicktext.install()  # click's own help headings and messages in Chinese
 
 #: Accounts ``mujun demo`` creates in the sample workspace: (name, role, full name).
 DEMO_USERS = (("admin", "admin", "示例管理员"), ("reviewer", "reviewer", "示例审核员"), ("viewer", "viewer", "示例查看员"))
@@ -100,8 +102,30 @@ def _usage_line(err: click.UsageError) -> str:
     return f"{path}：{text}；用 {path} --help 查看用法"
 
 
+class _Command(click.Command):
+    """A command whose usage line reads ``mujun rank [选项]`` and whose line in the command list
+    is its first sentence (:func:`mujun.clicktext.short_help`)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("options_metavar", "[选项]")
+        super().__init__(*args, **kwargs)
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return self.short_help or clicktext.short_help(self.help, limit)
+
+
 class _Group(click.Group):
     """Turns every error into one line on stderr and an exit status."""
+
+    command_class = _Command
+    group_class = type  # subgroups are of this class too
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("options_metavar", "[选项]")
+        kwargs.setdefault("subcommand_metavar", "命令 [参数]...")
+        super().__init__(*args, **kwargs)
+
+    get_short_help_str = _Command.get_short_help_str
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
@@ -134,6 +158,21 @@ class _Group(click.Group):
             click.echo(f"内部错误：{type(err).__name__}: {' '.join(str(err).split())}"
                        f"（设置环境变量 MUJUN_DEBUG=1 可查看详细信息，并请报告此问题）", err=True)
             ctx.exit(1)
+
+
+def _existing(workspace: Path | None) -> Workspace:
+    """The workspace of ``--workspace`` (or its default), which must exist: a missing file is
+    named as missing, with how to create one."""
+    ws = Workspace.resolve(workspace)
+    if not ws.exists():
+        raise missing_workspace(ws.path)
+    return ws
+
+
+def _json_option(f):
+    return click.option("--json", "as_json", is_flag=True,
+                        help="向标准输出写一个 JSON 文档（供脚本使用；字段为标准英文名，fields 给出中文名和单位，"
+                             "缺失值为 null），其他提示写到标准错误")(f)
 
 
 def _workspace_option(f):
@@ -251,7 +290,7 @@ def evaluate(workspace, year, all_years, rules, control, veto_file, as_of, engin
     from mujun.service import stored_target_figures
 
     index = load_price_index(deflator)  # a bad file is reported before the evaluation runs
-    ws = Workspace.resolve(workspace)
+    ws = Workspace.resolve(workspace)  # the service names a missing one, after checking the engine options
     res = run(ws, year, all_years=all_years, rules=rules, control=control, veto_file=veto_file, as_of=as_of,
               engine=engine, scheduler=scheduler, partitions=partitions)
     for line in _evaluation_lines(res):
@@ -350,13 +389,19 @@ def _table(frame: pd.DataFrame, headers: list[str]) -> str:
 @click.option("--class", "classes", multiple=True, metavar="A|B|C|D", help="只看某类企业（可重复）")
 @click.option("--district", help="只看一个行政区（名称或代码）")
 @click.option("--industry", help="只看某行业（行业代码开头，如 17 或 1752）")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="导出到 .csv、.xlsx 或 .gpkg 文件")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="导出到 .xlsx、.csv、.gpkg 或 .shp 文件（.gpkg、.shp 带图形，企业层级没有图形）")
+@_json_option
 @_workspace_option
-def rank(level, by, year, top, ascending, classes, district, industry, out, workspace) -> None:
-    """按指标排名并导出（CSV/XLSX 为中文表头，GeoPackage 为标准英文字段并带图形）。"""
-    from mujun.service import LEVEL_VIEWS, export_ranking, ranking
+def rank(level, by, year, top, ascending, classes, district, industry, out, as_json, workspace) -> None:
+    """按指标排名并导出（XLSX/CSV 为中文表头；GeoPackage 为标准英文字段并带图形；Shapefile 为 GBK 编码、
+    短字段名，另附字段说明）。"""
+    from mujun.layers.export import check_export_path, chinese_headers, is_share, json_document
+    from mujun.service import LEVEL_VIEWS, export_ranking, ranking, ranking_columns
 
-    ws = Workspace.resolve(workspace)
+    ws = _existing(workspace)
+    if out is not None:
+        check_export_path(out, geometry=level != "enterprise")
     classes = tuple(c.upper() for c in classes)
     frame, y = ranking(ws, level, by, year=year, top=top, ascending=ascending, classes=classes,
                        district=district, industry=industry)
@@ -370,18 +415,25 @@ def rank(level, by, year, top, ascending, classes, district, industry, out, work
         cols.append("land_mu")
     cols = [c for c in dict.fromkeys(cols) if c in frame.columns]
     shown = frame[cols] if top is not None else frame[cols].head(20)
-    headers = [view.name_header if c == "name" else label(c) for c in cols]
+    shown = shown.assign(**{c: shown[c] * 100 for c in cols if is_share(c)})  # shares as percentages
+    headers = chinese_headers(cols, {"name": view.name_header})
     filters = "，".join(x for x in (
         "分类 " + "/".join(classes) if classes else "", f"行政区 {district}" if district else "",
         f"行业 {industry}" if industry else "") if x)
-    click.echo(f"{y} 年{view.label}排名（按 {label(by)}{'，从低到高' if ascending else ''}"
-               f"{'；' + filters if filters else ''}）")
-    click.echo(_table(shown, headers))
-    if top is None and len(frame) > len(shown):
-        click.echo(f"……共 {len(frame)} 条，用 --top N 显示更多，或 --out 导出全部")
+    if as_json:
+        click.echo(json_document(
+            frame[ranking_columns(frame, level, by)], headers={"name": view.name_header}, command="rank", year=y,
+            level=level, level_label=view.label, by=by, ascending=ascending,
+            filters={"class": list(classes), "district": district, "industry": industry}))
+    else:
+        click.echo(f"{y} 年{view.label}排名（按 {label(by)}{'，从低到高' if ascending else ''}"
+                   f"{'；' + filters if filters else ''}）")
+        click.echo(_table(shown, headers))
+        if top is None and len(frame) > len(shown):
+            click.echo(f"……共 {len(frame)} 条，用 --top N 显示更多，或 --out 导出全部")
     if out is not None:
         p = export_ranking(frame, level, by, y, out, ws)
-        click.echo(f"已导出 {len(frame)} 条到 {p}")
+        click.echo(f"已导出 {len(frame)} 条到 {p}", err=as_json)
 
 
 @main.group(invoke_without_command=True)
@@ -419,7 +471,7 @@ def rules_compare(before, after, year, veto_file, out, workspace) -> None:
     """用规则 A 和 B 分别评价同一年度，列出分类迁移矩阵（A 的分类 → B 的分类）；不改动工作空间。"""
     from mujun.service import compare_rules, export_rule_comparison
 
-    ws = Workspace.resolve(workspace)
+    ws = _existing(workspace)
     cmp = compare_rules(ws, before, after, year, veto_file=veto_file)
     click.echo(f"{cmp.year} 年分类迁移：{cmp.before}（行）→ {cmp.after}（列），单位：家")
     titles = {"above_scale": "规上企业", "below_scale": "规下企业", "all": "合计"}
@@ -445,26 +497,39 @@ def rules_compare(before, after, year, veto_file, out, workspace) -> None:
               help="差别化措施规则：内置名称（见 mujun rules）或 .toml 文件")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="导出到 .xlsx（按部门分表，另有按分类和区县的汇总）或 .csv（全部明细）文件")
+@_json_option
 @_workspace_option
-def measures_cmd(year, rules, out, workspace) -> None:
+def measures_cmd(year, rules, out, as_json, workspace) -> None:
     """按评价分类列出差别化措施：每家企业每项措施的标准、计费基数和金额（万元）或处理方式。"""
-    from mujun.service import export_measures, measures
+    from mujun.layers.export import check_export_path, json_document
+    from mujun.service import MEASURE_EXPORT, MEASURE_TOTALS, export_measures, measures
 
-    ws = Workspace.resolve(workspace)
+    ws = _existing(workspace)
+    if out is not None:
+        check_export_path(out, suffixes=(".xlsx", ".csv"))
     res = measures(ws, year, rules=rules)
-    click.echo(f"{res.year} 年差别化措施（{res.rules.title}）：{res.rows['credit_code'].nunique():,} 家企业，"
-               f"{len(res.rows):,} 条措施")
-    for line in _measure_lines(res):
-        click.echo(line)
+    if as_json:
+        rows = res.rows[[c for c in MEASURE_EXPORT if c in res.rows.columns]]
+        click.echo(json_document(
+            rows, headers={"name": "企业名称"}, command="measures", year=res.year,
+            rules={"name": res.rules.name, "title": res.rules.title, "verified": res.rules.verified},
+            enterprise_count=int(res.rows["credit_code"].nunique()), totals=res.totals(list(MEASURE_TOTALS))))
+    else:
+        click.echo(f"{res.year} 年差别化措施（{res.rules.title}）：{res.rows['credit_code'].nunique():,} 家企业，"
+                   f"{len(res.rows):,} 条措施")
+        for line in _measure_lines(res):
+            click.echo(line)
     if out is not None:
         p = export_measures(res, out, ws)
-        click.echo(f"已导出 {len(res.rows):,} 条到 {p}")
+        click.echo(f"已导出 {len(res.rows):,} 条到 {p}", err=as_json)
 
 
 def _measure_lines(res) -> list[str]:
     """Totals by agency and measure, then by class: 金额 for money measures, else the treatment's count."""
+    from mujun.service import MEASURE_TOTALS
+
     lines = []
-    t = res.totals(["agency", "measure", "measure_kind", "treatment", "quantity_unit"])
+    t = res.totals(list(MEASURE_TOTALS))
     for r in t.itertuples(index=False):
         what = r.measure if pd.isna(r.treatment) else f"{r.measure}·{r.treatment}"
         text = f"  {r.agency}｜{what}：{r.enterprise_count:,} 家"
@@ -489,33 +554,40 @@ def _measure_lines(res) -> list[str]:
               help=f"只看一类：{'、'.join(f'{k} {v}' for k, v in {**FLAG_KINDS, **CHECK_KINDS}.items())}")
 @click.option("--year", type=int, help="年度（默认：最近评价的年度）")
 @click.option("--top", type=click.IntRange(min=1), help="只列前 N 条")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="导出到 .csv 或 .xlsx 文件")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="导出到 .xlsx、.csv，或带地块图形的 .gpkg、.shp 文件")
+@_json_option
 @_workspace_option
-def flags_cmd(kind, year, top, out, workspace) -> None:
-    from mujun.layers.export import export_table
-    from mujun.service import flags, idle_land
+def flags_cmd(kind, year, top, out, as_json, workspace) -> None:
+    from mujun.layers.export import check_export_path, json_document
+    from mujun.service import FLAG_EXPORT, FLAG_HEADERS, export_flags, flags, idle_land
 
-    ws = Workspace.resolve(workspace)
-    frame, y = flags(ws, kind=kind, year=year)
-    cols = ["parcel_id", "kind_label", "reason", "holder_name", "district_name", "area_mu"]
-    if kind == "idle":
-        cols[3:3] = [c for c in ("idle_tier_label", "idle_fee") if c in frame.columns]
-    shown = frame[cols].head(top or 20)
-    click.echo(f"{y} 年标记地块：{frame['parcel_id'].nunique()} 宗，{len(frame)} 条原因")
-    click.echo(_table(shown, [label(c) for c in cols]))
-    if len(frame) > len(shown):
-        click.echo(f"……共 {len(frame)} 条，用 --top N 显示更多，或 --out 导出全部")
-    if frame["kind"].eq("idle").any():
-        for line in _idle_lines(idle_land(ws, year=y)[0]):
-            click.echo(line)
+    ws = _existing(workspace)
     if out is not None:
-        export_cols = ["parcel_id", "kind_label", "rule", "reason", "value", "threshold", "idle_tier_label",
-                       "idle_fee", "land_price", "idle_since", "idle_exemption", "building_coefficient",
-                       "builtup_fraction", "holder_name", "district_name", "park_name", "platform_name", "area_mu",
-                       "class", "year"]
-        data = frame[[c for c in export_cols if c in frame.columns]]
-        p = export_table(data, out, headers={"value": "数值", "threshold": "阈值"}, sheet="标记地块")
-        click.echo(f"已导出 {len(frame)} 条到 {p}")
+        check_export_path(out)
+    frame, y = flags(ws, kind=kind, year=year)
+    idle = idle_land(ws, year=y)[0] if frame["kind"].eq("idle").any() else None
+    if as_json:
+        rows = frame[[c for c in FLAG_EXPORT if c in frame.columns]]
+        click.echo(json_document(
+            rows if top is None else rows.head(top), headers=FLAG_HEADERS, command="flags", year=y, kind=kind,
+            parcel_count=int(frame["parcel_id"].nunique()), reason_count=len(frame),
+            idle=None if idle is None else idle.drop(columns=["tier"], errors="ignore")))
+    else:
+        cols = ["parcel_id", "kind_label", "reason", "holder_name", "district_name", "area_mu"]
+        if kind == "idle":
+            cols[3:3] = [c for c in ("idle_tier_label", "idle_fee") if c in frame.columns]
+        shown = frame[cols].head(top or 20)
+        click.echo(f"{y} 年标记地块：{frame['parcel_id'].nunique()} 宗，{len(frame)} 条原因")
+        click.echo(_table(shown, [label(c) for c in cols]))
+        if len(frame) > len(shown):
+            click.echo(f"……共 {len(frame)} 条，用 --top N 显示更多，或 --out 导出全部")
+        if idle is not None:
+            for line in _idle_lines(idle):
+                click.echo(line)
+    if out is not None:
+        p = export_flags(frame, y, out, ws, kind=kind)
+        click.echo(f"已导出 {len(frame)} 条到 {p}", err=as_json)
 
 
 @main.command("remediation")
@@ -528,7 +600,7 @@ def remediation_cmd(district, firms, top, out, workspace) -> None:
     """倒逼整治成效：各年 D 类企业次年提档、仍为 D 类或退出的家数，以及退出企业带走的用地（按行政区和年度）。"""
     from mujun.service import REMEDIATION_HEADERS, export_remediation, remediation
 
-    ws = Workspace.resolve(workspace)
+    ws = _existing(workspace)
     follow, summary = remediation(ws, district=district)
     if firms:
         cols = ["year", "name", "district_name", "outcome_label", "class_path", "tax_per_mu", "next_tax_per_mu",
@@ -556,9 +628,12 @@ def remediation_cmd(district, firms, top, out, workspace) -> None:
 def ledger_cmd(year, district, top, out, workspace) -> None:
     """腾笼换鸟台账：审核决定协议收回、依法收回的地块，收回（日期、面积）、再供应（新权利人、日期）和
     新权利人的亩均产出，按行政区和年度汇总，并逐宗列出收回前后的亩均税收、亩均增加值。"""
+    from mujun.layers.export import check_export_path
     from mujun.service import export_ledger, ledger
 
-    ws = Workspace.resolve(workspace)
+    ws = _existing(workspace)
+    if out is not None:
+        check_export_path(out, suffixes=(".xlsx", ".csv"))
     led = ledger(ws, year=year, district=district)
     if led.rows.empty:
         click.echo("还没有协议收回、依法收回的审核决定，台账为空；在“审核”页面对闲置、低效地块作出收回决定后再查看")
@@ -611,7 +686,7 @@ def standard_land_cmd(district, industry, year, percentile, rules, control, out,
     投资强度、容积率、亩均税收、亩均增加值、单位能耗增加值，不低于用地控制指标下限。"""
     from mujun.service import STANDARD_LAND_HEADERS, export_standard_land, standard_land_set
 
-    ws = Workspace.resolve(workspace)
+    ws = _existing(workspace)
     res, y, rule_set = standard_land_set(ws, district, industry, year=year, percentile=percentile, rules=rules,
                                          control=control)
     click.echo(f"标准地指标建议：{res.district_name}，行业 {res.division}（GB/T 4754-2017 大类），{y} 年评价结果，"
@@ -641,9 +716,12 @@ def standard_land_cmd(district, industry, year, percentile, rules, control, out,
 def redline_cmd(year, rules, out, workspace) -> None:
     """工业用地总量保护红线：各区县和全市的工业用地面积（平方公里）及其占城镇建设用地的比例、当年新增工业用地
     占新增建设用地的比例，对照规则的下限；列出工业产业单元内已不作工业用途的地块。"""
+    from mujun.layers.export import check_export_path
     from mujun.service import export_redline, redline
 
-    ws = Workspace.resolve(workspace)
+    ws = _existing(workspace)
+    if out is not None:
+        check_export_path(out, suffixes=(".xlsx", ".csv"))
     res = redline(ws, year, rules=rules)
     for line in _redline_lines(res):
         click.echo(line)
@@ -735,13 +813,21 @@ def _idle_lines(totals: pd.DataFrame) -> list[str]:
 
 
 @main.command()
+@_json_option
 @_workspace_option
-def info(workspace) -> None:
+def info(as_json, workspace) -> None:
     """列出工作空间中的图层和结果表。"""
-    ws = Workspace.resolve(workspace)
-    if not ws.exists():
-        raise missing_workspace(ws.path)
+    ws = _existing(workspace)
     meta = ws.meta()
+    if as_json:
+        from mujun.layers.export import json_document
+
+        layers = [{"name": name, "label": KINDS[name].label if name in KINDS else None, "count": ws.count(name)}
+                  for name in ws.layers()]
+        years = [int(v) for v in meta.get("evaluated_years", "").split(",") if v.strip()]
+        click.echo(json_document(command="info", workspace=str(ws.path), sample=meta.get("sample") == "1",
+                                 layers=layers, evaluated_years=years))
+        return
     click.echo(f"工作空间：{ws.path}" + ("（示例数据，合成）" if meta.get("sample") == "1" else ""))
     titles = {str(n): str(t or "") for n, t in ws.query("SELECT table_name, identifier FROM gpkg_contents")}
     for name in ws.layers():
@@ -779,9 +865,7 @@ def _min_password() -> int:
 @_workspace_option
 def user_add(name, role, full_name, password_stdin, workspace) -> None:
     """新增用户；密码只保存其哈希值。"""
-    ws = Workspace.resolve(workspace)
-    if not ws.exists():
-        raise missing_workspace(ws.path)
+    ws = _existing(workspace)
     u = accounts.add_user(ws, name, role, _password(password_stdin), full_name=full_name,
                           min_length=_min_password())
     _log_user_change(ws, "新增用户", u)
@@ -792,7 +876,7 @@ def user_add(name, role, full_name, password_stdin, workspace) -> None:
 @_workspace_option
 def user_list(workspace) -> None:
     """列出用户。"""
-    ws = Workspace.resolve(workspace)
+    ws = _existing(workspace)
     users = accounts.list_users(ws)
     if not users:
         click.echo(f"工作空间 {ws.path} 还没有用户；用 mujun user add 用户名 --role admin 新增")
@@ -819,7 +903,7 @@ def user_enable(name, workspace) -> None:
 
 
 def _set_disabled(workspace, name: str, disabled: bool) -> None:
-    ws = Workspace.resolve(workspace)
+    ws = _existing(workspace)
     u = accounts.set_disabled(ws, name, disabled)
     action = "停用用户" if disabled else "启用用户"
     _log_user_change(ws, action, u)
@@ -837,7 +921,7 @@ def _log_user_change(ws: Workspace, action: str, u: accounts.User) -> None:
 @_workspace_option
 def user_password(name, password_stdin, workspace) -> None:
     """重设用户密码（其已登录的会话随即失效）。"""
-    ws = Workspace.resolve(workspace)
+    ws = _existing(workspace)
     if accounts.get_user(ws, name) is None:
         raise InputError(f"没有用户 '{name}'；用 mujun user list 查看已有用户")
     u = accounts.set_password(ws, name, _password(password_stdin), min_length=_min_password())
@@ -848,13 +932,6 @@ def user_password(name, password_stdin, workspace) -> None:
 @main.group()
 def token() -> None:
     """访问令牌：QGIS、GDAL 等 GIS 软件和脚本用它读取 API（/api）和地图瓦片（/tiles）。"""
-
-
-def _existing(workspace) -> Workspace:
-    ws = Workspace.resolve(workspace)
-    if not ws.exists():
-        raise missing_workspace(ws.path)
-    return ws
 
 
 def _log_token(ws: Workspace, action: str, t: accounts.Token) -> None:
@@ -923,13 +1000,14 @@ def review() -> None:
 
 @review.command("export")
 @click.option("--year", type=int, help="评价年度（默认：最近评价的年度）")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="导出到 .xlsx、.csv 或 .gpkg（属性表）文件")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="导出到 .xlsx、.csv，或带地块图形的 .gpkg、.shp 文件")
 @_workspace_option
 def review_export(year, out, workspace) -> None:
     """导出审核队列（闲置、低效、不达标、D 类企业用地）及每宗地块的审核结论。"""
     from mujun.service import export_review, review_of_year
 
-    ws = Workspace.resolve(workspace)
+    ws = _existing(workspace)
     rows, y = review_of_year(ws, year)
     path = export_review(rows, y, out, ws)
     done = int((rows["status"] != "待审核").sum())
@@ -962,9 +1040,7 @@ def serve(workspace, host, port, deflator) -> None:
 
     if deflator is not None:
         load_price_index(deflator)  # a bad file is reported before the server starts
-    ws = Workspace.resolve(workspace)
-    if not ws.exists():
-        raise missing_workspace(ws.path)
+    ws = _existing(workspace)
     if not ws.meta().get("evaluated_years"):  # the pages say so too; an evaluation is picked up live
         click.echo(f"注意：{not_evaluated(ws.path)}（网页上也会这样提示）", err=True)
     app = _app(ws, deflator)

@@ -69,12 +69,13 @@ from mujun.layers.workspace import (
 #: Year tables besides the levels: long tables of flags and checks, and the benchmarks used.
 YEAR_TABLES = ("flag", "compliance", "benchmark")
 
-__all__ = ["LEDGER_EXPORT", "LEDGER_HEADERS", "LEVEL_VIEWS", "MEASURE_EXPORT", "REVIEW_EXPORT", "Evaluated",
-           "Ledger", "Measures", "Redline", "RuleComparison", "compare_rules", "evaluate", "evaluate_sample",
-           "evaluation_inputs", "export_ledger", "export_measures", "export_ranking", "export_redline",
-           "export_remediation", "export_review", "export_rule_comparison", "flags", "idle_land", "ledger",
-           "measures", "overall", "ranking", "redline", "remediation", "review_of_year", "review_rows",
-           "year_measures", "zone_evaluation", "zone_trends"]
+__all__ = ["FLAG_EXPORT", "FLAG_HEADERS", "LEDGER_EXPORT", "LEDGER_HEADERS", "LEVEL_VIEWS", "MEASURE_EXPORT",
+           "MEASURE_TOTALS", "REVIEW_EXPORT", "Evaluated", "Ledger", "Measures", "Redline", "RuleComparison",
+           "compare_rules", "evaluate", "evaluate_sample", "evaluation_inputs", "export_flags", "export_ledger",
+           "export_measures", "export_ranking", "export_redline", "export_remediation", "export_review",
+           "export_rule_comparison", "flags", "idle_land", "ledger", "measures", "overall", "ranking",
+           "ranking_columns", "redline", "remediation", "review_of_year", "review_rows", "year_measures",
+           "zone_evaluation", "zone_trends"]
 
 
 @dataclass(frozen=True)
@@ -303,10 +304,10 @@ def export_rule_comparison(cmp: RuleComparison, path: str | Path, ws: Workspace)
                "score_after": f"得分（{cmp.after}）", "class_after": f"分类（{cmp.after}）",
                "change": "分类变化", "reason_before": f"不参评原因（{cmp.before}）",
                "reason_after": f"不参评原因（{cmp.after}）", "name": "企业名称"}
-    notes = [("工作空间", ws.path.name), ("年度", str(cmp.year)), ("规则", f"{cmp.before} → {cmp.after}"),
+    notes = [("内容", "两套评价规则下分类改变的企业"), ("年度", str(cmp.year)), ("规则", f"{cmp.before} → {cmp.after}"),
              ("分类变化", "按后一规则相对前一规则：升、降；一方不参评的企业无分类变化，见不参评原因"),
-             ("企业数", f"{len(frame):,}"), ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S"))]
-    return export_table(frame, path, headers=headers, sheet="分类变化企业", notes=notes)
+             ("企业数", f"{len(frame):,}")]
+    return export_table(frame, path, headers=headers, sheet="分类变化企业", notes=notes, workspace=ws)
 
 
 def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool = False,
@@ -429,6 +430,10 @@ def _parse_date(text: str) -> pd.Timestamp:
 
 
 def _evaluated_years(ws: Workspace) -> list[int]:
+    """The years evaluated in ``ws``; a workspace file that does not exist is named as missing
+    (not as one without results)."""
+    if not ws.exists():
+        raise missing_workspace(ws.path)
     text = ws.meta().get("evaluated_years", "")
     return [int(y) for y in text.split(",") if y.strip()]
 
@@ -508,6 +513,8 @@ def ranking(
     """
     if level not in LEVEL_VIEWS:
         raise InputError(f"未知的层级 '{level}'；可用：{', '.join(LEVEL_VIEWS)}")
+    if not ws.exists():
+        raise missing_workspace(ws.path)
     name = result_table(level)
     if not ws.has(name):
         if level in ZONES and not ws.has(f"{level}s"):
@@ -543,6 +550,8 @@ def zone_evaluation(ws: Workspace, level: str, *, rules: str | Path | ZoneRules 
     if level not in ZONES:
         raise InputError(f"综合评价只用于 {', '.join(ZONES)}，收到 '{level}'")
     zone_rules = rules if isinstance(rules, ZoneRules) else load_zone_rules(rules)
+    if not ws.exists():
+        raise missing_workspace(ws.path)
     if not ws.has(result_table(level)) or not ws.has(result_table("enterprise")):
         if not ws.has(f"{level}s"):
             raise WorkspaceError(f"工作空间中没有{LEVEL_VIEWS[level].label}图层；请先 mujun import {level}s 文件，再 mujun evaluate")
@@ -682,38 +691,46 @@ def remediation(ws: Workspace, *, district: str | None = None) -> tuple[pd.DataF
 
 def export_remediation(frame: pd.DataFrame, path: str | Path, ws: Workspace, *, firms: bool = False) -> Path:
     """The follow-up (per firm, or by district and year) as XLSX/CSV with Chinese headers and notes."""
-    notes = [("数据", "示例数据（合成，非真实企业）" if ws.meta().get("sample") == "1" else f"工作空间 {ws.path.name}"),
+    notes = [("内容", "倒逼整治成效：D 类企业逐家跟踪" if firms else "倒逼整治成效：按行政区和年度汇总"),
              ("口径", "某年评为 D 类（倒逼整治）的企业在次年的去向：提档 = 次年评为 A、B、C 类；仍为D = 次年仍为 D 类；"
                      "退出 = 次年不在评价名单上（无评价结果或未参评）。退出企业用地为其 D 类年度的用地面积"),
-             ("比例", "提档比例 = 提档企业数 ÷ D 类企业数；退出比例同"),
-             ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S"))]
+             ("比例", "提档比例 = 提档企业数 ÷ D 类企业数；退出比例同")]
     return export_table(frame, path, headers=REMEDIATION_HEADERS, sheet="D类企业跟踪" if firms else "倒逼整治成效",
-                        notes=notes)
+                        notes=notes, workspace=ws)
+
+
+def ranking_columns(frame: pd.DataFrame, level: str, by: str) -> list[str]:
+    """The columns a ranking is exported with (XLSX, CSV, JSON): rank, the level's names,
+    the ranking field, then the level's other figures."""
+    view = LEVEL_VIEWS[level]
+    cols = ["rank", *[c for c in view.export if c in frame.columns and c != by]]
+    cols.insert(1 + len([c for c in view.table if c in frame.columns]), by)
+    return list(dict.fromkeys(cols))
+
+
+#: Export formats that carry the geometry (GeoPackage keeps canonical names, Shapefile short ones).
+_GEOMETRY_SUFFIXES = (".gpkg", ".shp")
 
 
 def export_ranking(frame: pd.DataFrame, level: str, by: str, year: int, path: str | Path, ws: Workspace) -> Path:
     """Write a ranking: CSV/XLSX with Chinese headers, GeoPackage with canonical names."""
     view = LEVEL_VIEWS[level]
-    cols = ["rank", *[c for c in view.export if c in frame.columns and c != by]]
-    cols.insert(1 + len([c for c in view.table if c in frame.columns]), by)
-    cols = list(dict.fromkeys(cols))
+    cols = ranking_columns(frame, level, by)
     p = Path(path)
-    if p.suffix.lower() == ".gpkg" and isinstance(frame, gpd.GeoDataFrame):
+    if p.suffix.lower() in _GEOMETRY_SUFFIXES and isinstance(frame, gpd.GeoDataFrame):
         data = gpd.GeoDataFrame(frame[[*cols, "year", "geometry"]], geometry="geometry", crs=frame.crs)
     else:
         data = frame[cols]
-    meta = ws.meta()
     notes = [
-        ("数据", "示例数据（合成，非真实企业）" if meta.get("sample") == "1" else f"工作空间 {ws.path.name}"),
+        ("内容", f"{view.label}排名"),
         ("年度", str(year)),
         ("层级", view.label),
         ("排名依据", f"{label(by)}，从高到低；缺失值不参与排名"),
         *([("综合评价", f"区域综合得分按规则 {DEFAULT_ZONES}（{load_zone_rules().title}）计算")]
           if by in COMPOSITE_FIELDS and level in ZONES else []),
         ("口径", "亩均值 = 税收（或增加值、营业收入、产值）合计 ÷ 用地面积合计；用地面积按 CGCS2000 高斯-克吕格 3 度带计算，1 亩 = 666.67 平方米"),
-        ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S")),
     ]
-    return export_table(data, p, headers={"name": view.name_header}, sheet=f"{view.label}排名", notes=notes)
+    return export_table(data, p, headers={"name": view.name_header}, sheet=f"{view.label}排名", notes=notes, workspace=ws)
 
 
 # -- review -------------------------------------------------------------------------------
@@ -774,14 +791,49 @@ def export_review(rows: pd.DataFrame, year: int, path: str | Path, ws: Workspace
     frame = rows[[c for c in REVIEW_EXPORT if c in rows.columns]]
     if "decided_at" in frame.columns:  # stored in UTC, written in the server's time zone
         frame = frame.assign(decided_at=frame["decided_at"].map(local_time, na_action="ignore"))
-    notes = [("工作空间", ws.path.name), ("评价年度", str(year)), ("导出时间", time.strftime("%Y-%m-%d %H:%M")),
+    if Path(path).suffix.lower() in _GEOMETRY_SUFFIXES:
+        frame = _with_parcel_geometry(frame, ws, year)
+    notes = [("内容", "地块审核队列及审核结论"), ("评价年度", str(year)),
              ("列入原因", "闲置、低效、不达标地块，影像显示空置而建筑系数达到控制指标、需现场核查的地块，和 D 类企业用地；"
                          "“已无标记”为重新评价后不再标记但已有审核记录的地块"),
              ("闲置处置", "令第53号：满一年征缴土地闲置费（出让价款的一定比例，见评价规则），满两年为无偿收回候选；"
                          "政府原因或不可抗力造成的暂停处置"),
              ("年税收差距", "（所在区县同行业亩均税收中位数 − 亩均税收）× 面积，单位万元；按此排序"),
              ("地块数", f"{len(frame):,}")]
-    return export_table(frame, path, headers=REVIEW_HEADERS, sheet="审核结果", notes=notes)
+    return export_table(frame, path, headers=REVIEW_HEADERS, sheet="审核结果", notes=notes, workspace=ws)
+
+
+def _with_parcel_geometry(frame: pd.DataFrame, ws: Workspace, year: int) -> gpd.GeoDataFrame:
+    """``frame`` (one or more rows per ``parcel_id``) with the geometry of its parcels in ``year``."""
+    if isinstance(frame, gpd.GeoDataFrame) and "geometry" in frame.columns:
+        return frame
+    shapes = ws.read(result_table("parcel"), where=f"year = {int(year)}")[["parcel_id", "geometry"]]
+    shapes = shapes.drop_duplicates("parcel_id")
+    out = pd.DataFrame(frame).merge(pd.DataFrame(shapes), on="parcel_id", how="left")
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=shapes.crs)
+
+
+#: Columns of the flag export, and headers for those whose label depends on the flag.
+FLAG_EXPORT = ("parcel_id", "kind_label", "rule", "reason", "value", "threshold", "idle_tier_label", "idle_fee",
+               "land_price", "idle_since", "idle_exemption", "building_coefficient", "builtup_fraction", "holder_name",
+               "district_name", "park_name", "platform_name", "area_mu", "class", "year")
+FLAG_HEADERS = {"value": "数值", "threshold": "阈值", "class": "权利人分类"}
+
+
+def export_flags(frame: pd.DataFrame, year: int, path: str | Path, ws: Workspace, *, kind: str | None = None) -> Path:
+    """Flagged parcels (:func:`flags`, one row per reason) as XLSX/CSV, or with their parcels'
+    geometry as GeoPackage/Shapefile."""
+    data = frame[[c for c in FLAG_EXPORT if c in frame.columns]]
+    if Path(path).suffix.lower() in _GEOMETRY_SUFFIXES:
+        data = _with_parcel_geometry(data, ws, year)
+    kinds = {**FLAG_KINDS, **CHECK_KINDS}
+    notes = [("内容", "标记地块及原因（每条原因一行）：" + (kinds[kind] if kind else "、".join(kinds.values()))),
+             ("评价年度", str(year)),
+             ("数值、阈值", "该条规则比较的数值和阈值，单位随规则：亩均税收为万元/亩，容积率无单位，建筑系数、比例为小数"),
+             ("闲置处置", "令第53号：满一年征缴土地闲置费（出让价款 × 规则中的比例，万元），满两年为无偿收回候选；"
+                         "政府原因或不可抗力造成的暂停处置"),
+             ("地块数", f"{frame['parcel_id'].nunique():,}"), ("原因条数", f"{len(frame):,}")]
+    return export_table(data, path, headers=FLAG_HEADERS, sheet="标记地块", notes=notes, workspace=ws)
 
 
 # -- measures by class (差别化资源要素配置) --------------------------------------------------
@@ -790,6 +842,9 @@ def export_review(rows: pd.DataFrame, year: int, path: str | Path, ws: Workspace
 MEASURE_EXPORT = ("credit_code", "name", "district_name", "group_label", "class", "class_name", "agency", "measure",
                   "measure_kind", "standard", "charge_base", "amount", "quantity", "quantity_unit", "treatment",
                   "note", "rate", "rate_unit", "base_label", "base_value", "base_unit", "measure_source", "year")
+
+#: The grouping of the measure totals the CLI prints (and ``mujun measures --json`` gives).
+MEASURE_TOTALS = ("agency", "measure", "measure_kind", "treatment", "quantity_unit")
 
 
 @dataclass
@@ -860,9 +915,8 @@ def export_measures(res: Measures, path: str | Path, ws: Workspace) -> Path:
     or CSV (every row)."""
     frame = res.rows[[c for c in MEASURE_EXPORT if c in res.rows.columns]]
     p = Path(path)
-    meta = ws.meta()
     notes = [
-        ("数据", "示例数据（合成，非真实企业）" if meta.get("sample") == "1" else f"工作空间 {ws.path.name}"),
+        ("内容", "按评价分类的差别化措施：汇总、各部门明细"),
         ("年度", str(res.year)),
         ("措施规则", f"{res.rules.name}：{res.rules.title}" + ("" if res.rules.verified else "（含示例值，未核实）")),
         ("口径", "金额 = 标准 × 计费基数，换算为一致的单位（如 0.3 元/千瓦时 × 120 万千瓦时 = 36 万元）；"
@@ -870,13 +924,12 @@ def export_measures(res: Measures, path: str | Path, ws: Workspace) -> Path:
         ("分类年度", "、".join(map(str, res.history_years)) + " 年的评价分类（连续年度加价按此判断）"),
         *[(f"{m.title}（{'/'.join(m.classes)} 类）", ("示例值；" if m.example else "") + m.source)
           for m in res.rules.measures],
-        ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S")),
     ]
     if p.suffix.lower() == ".xlsx":
         sheets = {"汇总": res.summary()}
         for name in AGENCIES.values():
             sheets[name] = frame[frame["agency"] == name]
-        return export_sheets(sheets, p, headers={"name": "企业名称"}, notes=notes)
+        return export_sheets(sheets, p, headers={"name": "企业名称"}, notes=notes, workspace=ws)
     if p.suffix.lower() != ".csv":
         raise InputError(f"措施清单只能导出为 .xlsx 或 .csv，收到 '{p.name}'")
     return export_table(frame, p, headers={"name": "企业名称"}, sheet="措施清单")
@@ -929,20 +982,16 @@ def export_standard_land(res, year: int, path: str | Path, ws: Workspace) -> Pat
     """A 标准地 set as XLSX/CSV: one row per indicator with its population, and notes."""
     frame = res.table[list(STANDARD_LAND_EXPORT)].round({c: 2 for c in ("p25", "p50", "p75", "chosen", "minimum", "value")})
     headers = {**STANDARD_LAND_HEADERS, "chosen": f"P{res.percentile:g}"}
-    notes = [("数据", "示例数据（合成，非真实企业）" if ws.meta().get("sample") == "1" else f"工作空间 {ws.path.name}"),
-             ("年度", str(year)), ("区县", res.district_name), ("行业", f"{res.division}（GB/T 4754-2017 大类）"),
+    notes = [("内容", "标准地指标建议"), ("年度", str(year)), ("区县", res.district_name), ("行业", f"{res.division}（GB/T 4754-2017 大类）"),
              ("样本范围", f"{res.scope}：行业 {res.division} 参评企业 {res.population_firms} 家"),
              ("口径", f"建议值 = 样本的第 {res.percentile:g} 百分位数（线性插值），容积率、投资强度不低于控制指标下限；"
                      "亩均税收、亩均增加值、单位能耗增加值取企业，投资强度、容积率取这些企业的地块（容积率只取有建筑的地块）"),
-             *[("说明", n) for n in res.notes],
-             ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S"))]
-    return export_table(frame, path, headers=headers, sheet="标准地指标", notes=notes)
+             *[("说明", n) for n in res.notes]]
+    return export_table(frame, path, headers=headers, sheet="标准地指标", notes=notes, workspace=ws)
 
 
 # -- industrial-land red line (工业用地总量保护) ---------------------------------------------
 
-#: Shares of the red-line table, exported in per cent (the table keeps 0–1).
-REDLINE_SHARES = ("industrial_share", "industrial_share_min", "new_industrial_share", "new_industrial_share_min")
 #: Headers of the red-line export where the schema's label is not specific enough.
 REDLINE_HEADERS = {"name": "区域", "industrial_share": "工业用地占城镇建设用地比例(%)",
                    "industrial_share_min": "工业用地占比下限(%)", "new_industrial_share": "新增工业用地占新增建设用地比例(%)",
@@ -1027,12 +1076,9 @@ def redline(ws: Workspace, year: int | None = None, *, rules: str | Path | None 
 def export_redline(res: Redline, path: str | Path, ws: Workspace) -> Path:
     """The red-line table as XLSX (the table, the parcels in units no longer industrial, and notes)
     or CSV (the table); shares in per cent."""
-    frame = res.table[list(REDLINE_EXPORT)].copy()
-    for c in REDLINE_SHARES:
-        frame[c] = frame[c] * 100.0
+    frame = res.table[list(REDLINE_EXPORT)].copy()  # shares stay fractions: the exporter writes them as %
     r = res.rules
     notes = [
-        ("数据", "示例数据（合成，非真实数据）" if ws.meta().get("sample") == "1" else f"工作空间 {ws.path.name}"),
         ("红线规则", f"{r.name}：{r.title}" + ("" if r.verified else "（含示例值，未核实）")),
         ("新增用地年度", str(res.year) if res.year is not None else "—（土地利用数据没有新增年份）"),
         ("面积", "在数据所在的 CGCS2000 高斯-克吕格 3 度带中计算，平方公里（1 平方公里 = 1500 亩）；跨区县的图斑按面积拆分"),
@@ -1045,20 +1091,17 @@ def export_redline(res: Redline, path: str | Path, ws: Workspace) -> Path:
                         f"{r.overlap_min:.0%} 以上，即为已改变用途"),
         *[(f"依据·{k}", v) for k, v in r.sources.items()],
         *[("说明", n) for n in res.notes],
-        ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S")),
     ]
     p = Path(path)
     if p.suffix.lower() == ".xlsx":
         sheets = {"工业用地红线": frame}
         if res.converted is not None:
             parcels = pd.DataFrame(res.converted[list(REDLINE_PARCELS)])
-            for c in ("unit_share", "survey_other_share"):
-                parcels[c] = parcels[c] * 100.0
             sheets["单元内改变用途的地块"] = parcels
-        return export_sheets(sheets, p, headers=REDLINE_HEADERS, notes=notes)
+        return export_sheets(sheets, p, headers=REDLINE_HEADERS, notes=notes, workspace=ws)
     if p.suffix.lower() != ".csv":
         raise InputError(f"工业用地红线只能导出为 .xlsx 或 .csv，收到 '{p.name}'")
-    return export_table(frame, p, headers=REDLINE_HEADERS, sheet="工业用地红线")
+    return export_table(frame, p, headers=REDLINE_HEADERS, sheet="工业用地红线", workspace=ws)
 
 
 # -- 腾笼换鸟 ledger ------------------------------------------------------------------------
@@ -1158,14 +1201,12 @@ def export_ledger(led: Ledger, path: str | Path, ws: Workspace) -> Path:
 
     p = Path(path)
     rows = led.rows[[c for c in LEDGER_EXPORT if c in led.rows.columns]]
-    notes = [("数据", "示例数据（合成，非真实企业）" if ws.meta().get("sample") == "1" else f"工作空间 {ws.path.name}"),
-             *LEDGER_NOTES,
+    notes = [*LEDGER_NOTES,
              *([("未列入的记录", f"{len(led.unmatched)} 条收回与再供应记录的地块没有协议收回、依法收回的审核决定："
-                                  + "、".join(led.unmatched[:20]))] if led.unmatched else []),
-             ("导出时间", time.strftime("%Y-%m-%d %H:%M:%S"))]
+                                  + "、".join(led.unmatched[:20]))] if led.unmatched else [])]
     if p.suffix.lower() == ".xlsx":
         totals = led.totals[[c for c in TOTAL_COLUMNS if c != "district_id"]]
-        return export_sheets({"汇总": totals, "逐宗台账": rows}, p, headers=LEDGER_HEADERS, notes=notes)
+        return export_sheets({"汇总": totals, "逐宗台账": rows}, p, headers=LEDGER_HEADERS, notes=notes, workspace=ws)
     if p.suffix.lower() != ".csv":
         raise InputError(f"腾笼换鸟台账只能导出为 .xlsx 或 .csv，收到 '{p.name}'")
-    return export_table(rows, p, headers=LEDGER_HEADERS, sheet="逐宗台账")
+    return export_table(rows, p, headers=LEDGER_HEADERS, sheet="逐宗台账", workspace=ws)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import shutil
 
 import pytest
@@ -141,4 +143,186 @@ def test_usage_errors_are_one_line_exit_2(runner, sample_workspace, tmp_path, ar
 
 def test_bare_command_still_shows_help(runner):
     res = runner.invoke(main, [], prog_name="mujun")
-    assert "Usage:" in res.output and "import" in res.output
+    assert "用法:" in res.output and "import" in res.output
+
+
+# -- --json ------------------------------------------------------------------------------------
+def _json(res) -> dict:
+    assert res.exit_code == 0, res.stderr
+    return json.loads(res.stdout)  # stdout holds the document and nothing else
+
+
+def test_rank_json_matches_the_table(runner, sample_workspace):
+    args = ["rank", "--level", "district", "--by", "tax_per_mu", "--workspace", str(sample_workspace.path)]
+    doc = _json(runner.invoke(main, [*args, "--json"]))
+    assert doc["command"] == "rank" and doc["level"] == "district" and isinstance(doc["year"], int)
+    assert doc["fields"]["tax_per_mu"] == {"label": "亩均税收", "unit": "万元/亩"}
+    assert doc["fields"]["name"]["label"] == "行政区名称"
+    assert doc["count"] == len(doc["rows"]) == 6
+    table = runner.invoke(main, args).stdout
+    for row in doc["rows"]:
+        assert isinstance(row["tax_per_mu"], float)
+        line = next(x for x in table.splitlines() if f" {row['name']} " in f" {x} ")
+        assert f"{row['tax_per_mu']:,.2f}" in line and str(row["rank"]) == line.split()[0]
+
+
+def test_rank_json_with_out_keeps_stdout_clean(runner, sample_workspace, tmp_path):
+    res = runner.invoke(main, ["rank", "--level", "enterprise", "--top", "5", "--json", "--out", str(tmp_path / "r.xlsx"),
+                               "--workspace", str(sample_workspace.path)])
+    doc = _json(res)
+    assert doc["count"] == 5 and [r["rank"] for r in doc["rows"]] == [1, 2, 3, 4, 5]
+    assert "已导出 5 条" in res.stderr and (tmp_path / "r.xlsx").exists()
+
+
+def test_flags_json(runner, sample_workspace):
+    doc = _json(runner.invoke(main, ["flags", "--kind", "idle", "--json", "--workspace", str(sample_workspace.path)]))
+    table = runner.invoke(main, ["flags", "--kind", "idle", "--workspace", str(sample_workspace.path)]).stdout
+    assert f"{doc['parcel_count']} 宗，{doc['reason_count']} 条原因" in table
+    assert doc["count"] == doc["reason_count"] and {r["kind_label"] for r in doc["rows"]} == {"闲置"}
+    assert doc["fields"]["idle_fee"] == {"label": "土地闲置费", "unit": "万元"}
+    total = next(t for t in doc["idle"] if t["tier_label"] == "合计")
+    assert f"合计 {total['parcel_count']} 宗（{total['area_mu']:,.1f} 亩），土地闲置费 {total['idle_fee']:,.1f} 万元" in table
+
+
+def test_info_json(runner, sample_workspace):
+    doc = _json(runner.invoke(main, ["info", "--json", "--workspace", str(sample_workspace.path)]))
+    assert doc["workspace"] == str(sample_workspace.path) and doc["sample"] is True
+    layers = {x["name"]: x for x in doc["layers"]}
+    assert layers["parcels"]["label"] == "地块" and layers["parcels"]["count"] == sample_workspace.count("parcels")
+    assert doc["evaluated_years"] == [int(y) for y in sample_workspace.meta()["evaluated_years"].split(",")]
+
+
+def test_measures_json_matches_the_totals(runner, sample_workspace):
+    doc = _json(runner.invoke(main, ["measures", "--json", "--workspace", str(sample_workspace.path)]))
+    table = runner.invoke(main, ["measures", "--workspace", str(sample_workspace.path)]).stdout
+    assert f"{doc['enterprise_count']:,} 家企业，{doc['count']:,} 条措施" in table
+    assert doc["rules"]["name"] == "measures-example" and doc["fields"]["amount"]["unit"] == "万元"
+    money = [t for t in doc["totals"] if t["amount"] is not None]
+    assert money
+    for t in money:
+        assert f"{t['agency']}｜{t['measure']}：{t['enterprise_count']:,} 家，金额 {t['amount']:,.2f} 万元" in table
+    assert any(r["amount"] is None for r in doc["rows"])  # NaN is null
+
+
+# -- click's own messages in Chinese ------------------------------------------------------------------
+@pytest.mark.parametrize("args", [["--help"], ["rank", "--help"], ["user", "--help"], ["rules", "compare", "-h"]])
+def test_help_is_chinese(runner, args):
+    res = runner.invoke(main, args, prog_name="mujun")
+    assert res.exit_code == 0
+    out = res.stdout
+    assert out.startswith("用法: mujun") and "选项:" in out and "显示本帮助并退出。" in out
+    for english in ("Usage:", "Options:", "Show this message", "Commands:", "[OPTIONS]", "COMMAND [ARGS]"):
+        assert english not in out
+    if args[0] in ("--help", "user"):
+        assert "命令:" in out and "命令 [参数]..." in out
+
+
+def test_help_columns_line_up_with_chinese(runner):
+    from mujun.clicktext import display_width
+
+    out = runner.invoke(main, ["rank", "--help"], prog_name="mujun").stdout
+    starts = {display_width(m.group(1)) for line in out.splitlines()
+              if (m := re.match(r"^(  -\S.*?\s{2,})\S", line))}
+    assert len(starts) == 1, starts  # every option's help starts in the same column
+
+
+def test_group_lists_commands_by_their_first_phrase(runner):
+    out = runner.invoke(main, ["--help"], prog_name="mujun").stdout
+    assert re.search(r"^  flags +列出被标记的地块$", out, flags=re.M)
+    assert re.search(r"^  import +导入数据$", out, flags=re.M)
+    assert "..." not in out.split("命令:")[1]
+
+
+def test_version_is_chinese(runner):
+    res = runner.invoke(main, ["--version"], prog_name="mujun")
+    assert res.exit_code == 0 and re.match(r"^mujun，版本 \S+$", res.stdout.strip())
+
+
+@pytest.mark.parametrize("args,message", [
+    (["rank", "--bogus"], "mujun rank：没有选项 --bogus"),
+    (["import"], "mujun import：缺少参数 KIND"),
+    (["rank", "--level", "county"], "mujun rank：--level 应为 enterprise、parcel、park、platform、district 之一，收到 'county'"),
+    (["rank", "--top"], "选项 --top 需要一个值"),
+])
+def test_usage_errors_in_chinese(runner, args, message):
+    res = runner.invoke(main, args, prog_name="mujun")
+    assert res.exit_code == 2
+    assert res.stderr.strip().splitlines() == [res.stderr.strip()] and message in res.stderr
+    assert not re.search(r"[A-Z][a-z]+ [a-z]+ [a-z]+", res.stderr.replace("mujun", ""))  # no English sentence
+
+
+def test_click_messages_outside_usage_errors_are_chinese():
+    import click
+
+    from mujun import clicktext
+
+    assert click.core._("Aborted!") == "已取消。"
+    assert click.exceptions._("Missing argument") == "缺少参数"
+    assert click.termui._("Error: The two entered values do not match.") == "错误：两次输入不一致。"
+    assert clicktext.translate_plural("Did you mean {possibility}?", "(Did you mean one of: {possibilities}?)", 2) \
+        == "（是否想用：{possibilities}？）"
+
+
+# -- shell completion --------------------------------------------------------------------------------
+@pytest.mark.parametrize("shell,marker", [("bash", "complete -o nosort -F _mujun_completion mujun"),
+                                          ("zsh", "#compdef mujun"), ("fish", "complete --no-files --command mujun")])
+def test_completion_script(runner, shell, marker):
+    res = runner.invoke(main, [], prog_name="mujun", env={"_MUJUN_COMPLETE": f"{shell}_source"})
+    assert res.exit_code == 0 and marker in res.stdout
+
+
+def test_completion_completes_commands_and_choices(runner):
+    env = {"_MUJUN_COMPLETE": "bash_complete", "COMP_WORDS": "mujun ra", "COMP_CWORD": "1"}
+    assert runner.invoke(main, [], prog_name="mujun", env=env).stdout.split() == ["plain,rank"]
+    env = {**env, "COMP_WORDS": "mujun rank --level p", "COMP_CWORD": "3"}
+    assert runner.invoke(main, [], prog_name="mujun", env=env).stdout.split() == ["plain,parcel", "plain,park",
+                                                                                 "plain,platform"]
+
+
+# -- a missing workspace is named as missing ---------------------------------------------------------
+@pytest.mark.parametrize("args", [
+    ["rank"], ["rank", "--json"], ["flags"], ["flags", "--json"], ["info"], ["info", "--json"], ["measures"],
+    ["measures", "--json"], ["remediation"], ["review", "export", "--out", "x.xlsx"],
+    ["standard-land", "--district", "柯桥区", "--industry", "17"], ["rules", "compare", "zhejiang-default", "huangyan-2022"],
+    ["evaluate"], ["user", "list"], ["user", "disable", "bob"],
+])
+def test_missing_workspace_is_named_as_missing(runner, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "没有.gpkg"
+    res = runner.invoke(main, [*args, "--workspace", str(missing)], prog_name="mujun")
+    assert res.exit_code == 2, res.output
+    assert res.stdout == ""
+    assert res.stderr.startswith(f"错误：工作空间 {missing} 不存在") and "mujun import" in res.stderr \
+        and "mujun demo" in res.stderr
+    assert "还没有评价结果" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not missing.exists()
+
+
+# -- Shapefile exports from the command line ---------------------------------------------------
+def test_rank_and_flags_export_shapefiles(runner, sample_workspace, tmp_path):
+    import pyogrio
+
+    from mujun.layers.export import short_names
+
+    w = ["--workspace", str(sample_workspace.path)]
+    res = runner.invoke(main, ["rank", "--level", "parcel", "--top", "30", "--out", str(tmp_path / "地块.shp"), *w])
+    assert res.exit_code == 0, res.stderr
+    back = pyogrio.read_dataframe(tmp_path / "地块.shp", encoding="GBK")
+    assert len(back) == 30 and back.crs.to_epsg() in (4548, 4549, 4550)
+    assert back[short_names(["holder_name"])["holder_name"]].str.contains("示例").all()
+    assert (tmp_path / "地块_字段说明.csv").exists() and (tmp_path / "地块.cpg").read_text() == "GBK"
+    res = runner.invoke(main, ["flags", "--kind", "idle", "--out", str(tmp_path / "闲置.shp"), *w])
+    assert res.exit_code == 0, res.stderr
+    flagged = pyogrio.read_dataframe(tmp_path / "闲置.shp", encoding="GBK")
+    assert len(flagged) > 0 and flagged.geometry.notna().all()
+    assert set(flagged[short_names(["kind_label"])["kind_label"]]) == {"闲置"}
+
+
+@pytest.mark.parametrize("args", [["rank", "--out", "企业.shp"], ["measures", "--out", "措施.shp"],
+                                  ["rank", "--level", "park", "--out", "园区.docx"]])
+def test_exports_refused_before_any_work(runner, sample_workspace, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(main, [*args, "--workspace", str(sample_workspace.path)])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert "无法导出为" in res.stderr or "没有图形，无法导出为 Shapefile" in res.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -182,7 +182,8 @@ def test_idle_land_of_the_sample_by_measure(sample_workspace, tmp_path):
     with out.open(encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == len(checks) and {r["标记类型"] for r in rows} == {"需现场核查"}
-    assert all(float(r["建筑系数"]) >= 0.30 and float(r["影像建成比例"]) <= 0.10 for r in rows)
+    # shares are written as percentages in CSV
+    assert all(float(r["建筑系数(%)"]) >= 30.0 and float(r["影像建成比例(%)"]) <= 10.0 for r in rows)
 
 
 def test_platform_assessment_on_the_sample(sample_workspace):

@@ -72,7 +72,8 @@ def test_csv_is_utf8_with_bom_and_chinese_headers(tmp_path):
     assert raw.startswith(codecs.BOM_UTF8)
     rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
     assert rows[0] == HEADERS
-    assert rows[1] == ["1", "91330600MA2AAAAAA1", "绍兴纺织有限公司", "30.456", "64.18", "是", "2020-01-02"]
+    # 万元/亩 rounded to 2 decimals
+    assert rows[1] == ["1", "91330600MA2AAAAAA1", "绍兴纺织有限公司", "30.46", "64.18", "是", "2020-01-02"]
     assert rows[2][5] == "否"
     assert rows[3][3] == "" and rows[3][5] == "" and rows[3][6] == ""
     assert len(rows) == 4
@@ -84,7 +85,7 @@ def test_csv_read_back_by_pandas(tmp_path):
     assert back.columns.tolist()[:5] == ["排名", "统一社会信用代码", "企业名称", "亩均税收(万元/亩)",
                                          "用地面积(亩)"]
     assert back["统一社会信用代码"].tolist() == _ranking()["credit_code"].tolist()
-    assert back["亩均税收(万元/亩)"].iloc[0] == pytest.approx(30.456)
+    assert back["亩均税收(万元/亩)"].iloc[0] == pytest.approx(30.46)
 
 
 def test_csv_geometry_column_dropped(tmp_path):
@@ -112,8 +113,9 @@ def test_xlsx_headers_values_and_formats(tmp_path):
     assert all(c.font.bold for c in ws[1])
     assert ws.freeze_panes == "A2"
     assert [c.value for c in ws[2]][:6] == [1, "91330600MA2AAAAAA1", "绍兴纺织有限公司", 30.456, 64.18, "是"]
-    assert ws["D2"].number_format == "0.00"
-    assert ws["E2"].number_format == "0.00"
+    assert ws["D2"].number_format == "#,##0.00"  # the value keeps its precision, shown with 2 decimals
+    assert ws["E2"].number_format == "#,##0.00"
+    assert ws["A2"].number_format == "0"  # a rank without thousands separator
     assert ws["D4"].value is None
     assert ws.max_row == 4
     notes = wb["说明"]
@@ -121,10 +123,17 @@ def test_xlsx_headers_values_and_formats(tmp_path):
     assert [c.value for c in notes[3]] == ["口径", "税收合计 ÷ 用地面积合计"]
 
 
-def test_xlsx_without_notes_has_one_sheet(tmp_path):
+def test_xlsx_always_has_a_notes_sheet(tmp_path):
     wb = openpyxl.load_workbook(export_table(_ranking(), tmp_path / "r.xlsx", headers={"name": "园区名称"}))
-    assert wb.sheetnames == ["排名"]
+    assert wb.sheetnames == ["排名", "说明"]
     assert wb.active["C1"].value == "园区名称"
+    notes = [tuple(c.value for c in row) for row in wb["说明"].iter_rows()]
+    assert notes[0] == ("项目", "内容")
+    assert notes[1][0] == "导出时间"
+    # every column: its header, canonical name and unit
+    assert ("表头", "标准字段名；单位") in notes
+    assert ("亩均税收(万元/亩)", "tax_per_mu；单位：万元/亩") in notes
+    assert ("园区名称", "name") in notes
 
 
 def test_xlsx_credit_codes_stay_text(tmp_path):
@@ -158,7 +167,7 @@ def test_gpkg_attribute_table(tmp_path):
 
 
 # -- refusals ------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["r.txt", "r.xls", "r.shp", "r"])
+@pytest.mark.parametrize("name", ["r.txt", "r.xls", "r.shp.zip", "r"])
 def test_unsupported_suffix_refused(tmp_path, name):
     with pytest.raises(InputError, match=f"无法导出为 '{name}'.*.csv"):
         export_table(_ranking(), tmp_path / name)
@@ -284,3 +293,209 @@ def test_review_export_of_a_hostile_comment_is_inert(hostile_workspace, tmp_path
     assert "=1+cmd|' /C calc'!A0" in [v for row in xlsx_rows(p) for v in row]
     c = export_review(rows, year, tmp_path / "审核.csv", hostile_workspace).read_text(encoding="utf-8-sig")
     assert "'=1+cmd|' /C calc'!A0" in c and ",=" not in c
+
+
+# -- fitted columns, autofilter, percentages, rounding ----------------------------------------
+REASON = "亩均税收 3.21 万元/亩 低于所在行业低效用地指导值 10.00 万元/亩，且容积率 0.45 低于 1.0；权利人为 D 类企业，需列入整治"
+
+
+def _shares() -> pd.DataFrame:
+    return pd.DataFrame({
+        "rank": pd.array([1, 2], dtype="Int64"),
+        "parcel_id": ["330602001", "330602002"],
+        "reason": [REASON, "短"],
+        "building_coefficient": [0.72436, 0.3],
+        "improved_share": [0.5, None],  # not in the schema: a share by its name
+        "area_m2": [1234.5678, 20.04],
+        "tax_per_mu": [12.3456, -1.0],
+        "emission_per_va": [0.000231456, 0.0001],
+        "parcel_count": pd.array([1200, 3], dtype="Int64"),
+    })
+
+
+def test_xlsx_columns_fitted_to_content_with_a_cap(tmp_path):
+    from mujun.layers.export import MAX_WIDTH
+
+    assert len(REASON) > MAX_WIDTH / 2  # wider than the cap once CJK counts double
+    ws = openpyxl.load_workbook(export_table(_shares(), tmp_path / "r.xlsx")).active
+    width = {c: ws.column_dimensions[c].width for c in "ABCDEFGHI"}
+    assert width["C"] == MAX_WIDTH  # 原因: capped
+    assert width["B"] == len("330602001") + 2 or width["B"] == len("宗地编号") * 2 + 2
+    assert width["A"] < 10  # a rank is narrow
+    assert width["D"] == len("建筑系数(%)") + len("建筑系数") + 2  # the header is the widest: CJK counts two
+    assert all(w <= MAX_WIDTH for w in width.values())
+
+
+def test_xlsx_autofilter_over_the_data(tmp_path):
+    wb = openpyxl.load_workbook(export_table(_ranking(), tmp_path / "r.xlsx"))
+    assert wb.active.auto_filter.ref == "A1:G4"
+    assert wb.active.freeze_panes == "A2"
+
+
+def test_xlsx_shares_as_percentages_with_the_unit_in_the_header(tmp_path):
+    p = export_table(_shares(), tmp_path / "r.xlsx", headers={"improved_share": "提档比例"})
+    ws = openpyxl.load_workbook(p).active
+    heads = [c.value for c in ws[1]]
+    assert heads[3] == "建筑系数(%)" and heads[4] == "提档比例(%)"
+    assert ws["D2"].value == pytest.approx(0.72436)  # the stored fraction, shown as 72.4%
+    assert ws["D2"].number_format == "0.0%" and ws["E2"].number_format == "0.0%"
+    assert ws["F2"].number_format == "#,##0.0"  # m²
+    assert ws["H2"].number_format == "#,##0.000000"  # 吨/万元
+    assert ws["I2"].number_format == "#,##0"  # a count
+    notes = xlsx_rows(p, "说明")
+    assert ("建筑系数(%)", "building_coefficient；单位：%（单元格存小数，按百分比显示）") in notes
+
+
+def test_csv_values_rounded_by_unit(tmp_path):
+    p = export_table(_shares(), tmp_path / "r.csv")
+    rows = list(csv.reader(p.read_text(encoding="utf-8-sig").splitlines()))
+    assert rows[0] == ["排名", "宗地编号", "原因", "建筑系数(%)", "improved_share(%)", "用地面积(平方米)",
+                       "亩均税收(万元/亩)", "单位增加值排放(吨/万元)", "地块数(宗)"]
+    assert rows[1][3:] == ["72.4", "50.0", "1234.6", "12.35", "0.000231", "1200"]
+    assert rows[2][3:] == ["30.0", "", "20.0", "-1.0", "0.0001", "3"]
+
+
+def test_decimals_table_covers_every_schema_unit():
+    from mujun.layers.export import DECIMALS
+    from mujun.layers.schema import FIELDS_BY_NAME
+
+    units = {f.unit for f in FIELDS_BY_NAME.values() if f.dtype == "float"}
+    assert units <= set(DECIMALS), units - set(DECIMALS)
+
+
+# -- 说明 on every export --------------------------------------------------------------------
+def _service_exports(ws, folder):
+    from mujun import service
+
+    frame, year = service.ranking(ws, "parcel", "tax_per_mu", top=50)
+    yield "ranking", service.export_ranking(frame, "parcel", "tax_per_mu", year, folder / "排名.xlsx", ws)
+    flagged, year = service.flags(ws)
+    yield "flags", service.export_flags(flagged, year, folder / "flags.xlsx", ws)
+    rows, year = service.review_of_year(ws)
+    yield "review", service.export_review(rows, year, folder / "审核.xlsx", ws)
+    yield "measures", service.export_measures(service.measures(ws), folder / "措施.xlsx", ws)
+    firms, summary = service.remediation(ws)
+    yield "remediation", service.export_remediation(summary, folder / "整治.xlsx", ws)
+    res, year, _ = service.standard_land_set(ws, "柯桥区", "17")
+    yield "standard_land", service.export_standard_land(res, year, folder / "标准地.xlsx", ws)
+
+
+def test_every_service_export_has_a_notes_sheet_naming_the_sample(sample_workspace, tmp_path):
+    seen = []
+    for what, p in _service_exports(sample_workspace, tmp_path):
+        book = openpyxl.load_workbook(p)
+        assert book.sheetnames[-1] == "说明", what
+        notes = {r[0]: r[1] for r in book["说明"].iter_rows(values_only=True) if r[0]}
+        first = book.worksheets[0]
+        assert first.auto_filter.ref is not None and first.auto_filter.ref.startswith("A1:"), what
+        assert notes["数据"].startswith("示例数据（合成"), what
+        assert notes["工作空间"] == str(sample_workspace.path), what
+        assert "导出时间" in notes and "内容" in notes, what
+        seen.append(what)
+    assert seen == ["ranking", "flags", "review", "measures", "remediation", "standard_land"]
+
+
+def test_flags_export_names_its_columns(sample_workspace, tmp_path):
+    from mujun import service
+
+    flagged, year = service.flags(sample_workspace, kind="idle")
+    p = service.export_flags(flagged, year, tmp_path / "flags.xlsx", sample_workspace, kind="idle")
+    rows = xlsx_rows(p, "标记地块")
+    assert rows[0][:4] == ("宗地编号", "标记类型", "规则", "原因")
+    assert len(rows) == len(flagged) + 1
+
+
+# -- Shapefile ---------------------------------------------------------------------------------
+def _long_names() -> gpd.GeoDataFrame:
+    frame = _parcel_ranking()
+    return frame.assign(value_added_per_mu=[120.456, 8.0], building_coefficient=[0.7243, None],
+                        flag_reasons=["闲置：约定开工满一年未开工（𠮷）", None],
+                        holder_code=["91330600MA2AAAAAA1", "91330600MA2BBBBBB2"])
+
+
+def test_shapefile_gbk_short_names_and_crosswalk(tmp_path):
+    from mujun.layers.export import short_names
+
+    p = export_table(_long_names(), tmp_path / "地块排名.shp")
+    names = sorted(q.name for q in tmp_path.iterdir())
+    assert names == ["地块排名.cpg", "地块排名.dbf", "地块排名.prj", "地块排名.shp", "地块排名.shx",
+                     "地块排名_字段说明.csv"]
+    assert (tmp_path / "地块排名.cpg").read_text() == "GBK"
+    back = pyogrio.read_dataframe(p, encoding="GBK")
+    short = short_names(list(_long_names().columns.drop("geometry")))
+    assert back.columns.tolist() == [*short.values(), "geometry"]
+    assert all(len(n.encode("gbk")) <= 10 for n in short.values())
+    assert len({n.lower() for n in short.values()}) == len(short)
+    assert back[short["holder_name"]].tolist() == ["绍兴纺织有限公司", "柯桥印染厂"]
+    assert back[short["flag_reasons"]].iloc[0] == "闲置：约定开工满一年未开工（?）"  # no GBK character for 𠮷
+    assert back[short["value_added_per_mu"]].tolist() == [120.46, 8.0]
+    assert back[short["building_coefficient"]].iloc[0] == pytest.approx(72.4)  # a percentage, as in CSV
+    assert back[short["industrial"]].iloc[0] == "是" and pd.isna(back[short["industrial"]].iloc[1])
+    assert back.crs.to_epsg() == 4549  # the Gauss-Krüger zone of the parcels, not degrees
+    assert back.geometry.area.iloc[0] == pytest.approx(_parcel_ranking().to_crs(4549).area.iloc[0], rel=1e-6)
+    # the raw DBF bytes are GBK, and its header says code page 936 for readers that ignore .cpg
+    dbf = (tmp_path / "地块排名.dbf").read_bytes()
+    assert "绍兴纺织有限公司".encode("gbk") in dbf and dbf[29] == 0x4D
+    (tmp_path / "地块排名.cpg").unlink()
+    assert pyogrio.read_dataframe(p)[short["holder_name"]].tolist() == ["绍兴纺织有限公司", "柯桥印染厂"]
+    crosswalk = pd.read_csv(tmp_path / "地块排名_字段说明.csv", encoding="utf-8-sig", keep_default_na=False)
+    assert crosswalk.columns.tolist() == ["字段", "名称", "单位", "标准字段名"]
+    row = crosswalk.set_index("标准字段名").loc["value_added_per_mu"]
+    assert (row["字段"], row["名称"], row["单位"]) == (short["value_added_per_mu"], "亩均增加值(万元/亩)", "万元/亩")
+    assert crosswalk.set_index("标准字段名").loc["building_coefficient", "单位"] == "%"
+
+
+def test_short_names_are_stable_and_unique():
+    from mujun.layers.export import short_names
+    from mujun.layers.schema import FIELDS_BY_NAME
+
+    every = short_names(list(FIELDS_BY_NAME))
+    assert len({n.lower() for n in every.values()}) == len(every)
+    assert all(len(n) <= 10 and n.isascii() for n in every.values())
+    # a column's short name does not depend on the others exported with it
+    assert short_names(["value_added_per_mu"]) == {"value_added_per_mu": every["value_added_per_mu"]}
+    assert every["tax_per_mu"] == "tax_per_mu"
+
+
+def test_shapefile_of_a_table_without_geometry_refused(tmp_path):
+    with pytest.raises(InputError, match="没有图形，无法导出为 Shapefile.*.xlsx 或 .csv"):
+        export_table(_ranking(), tmp_path / "r.shp")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_shapefile_replaced_all_together_or_not_at_all(tmp_path, monkeypatch):
+    import os
+
+    from mujun.layers import export
+
+    p = tmp_path / "r.shp"
+    export_table(_long_names(), p)
+    before = {q.name: q.read_bytes() for q in tmp_path.iterdir()}
+    real = os.replace
+
+    def failing(src, dst):  # the .prj of the new export cannot be moved into place
+        if os.path.basename(src) == "r.prj" and ".tmp" in str(src):
+            raise PermissionError(13, "Permission denied")
+        return real(src, dst)
+
+    monkeypatch.setattr(export.os, "replace", failing)
+    with pytest.raises(InputError, match="无法写入"):
+        export_table(_long_names().head(1), p)
+    monkeypatch.setattr(export.os, "replace", real)
+    assert {q.name: q.read_bytes() for q in tmp_path.iterdir()} == before  # the earlier export, whole
+    export_table(_long_names().head(1), p)
+    assert len(pyogrio.read_dataframe(p, encoding="GBK")) == 1
+
+
+# -- JSON ----------------------------------------------------------------------------------
+def test_json_document_numbers_nulls_and_fields():
+    import json
+
+    from mujun.layers.export import json_document
+
+    doc = json.loads(json_document(_shares(), headers={"improved_share": "提档比例"}, year=2025))
+    assert doc["year"] == 2025 and doc["count"] == 2
+    assert doc["fields"]["tax_per_mu"] == {"label": "亩均税收", "unit": "万元/亩"}
+    assert doc["fields"]["improved_share"] == {"label": "提档比例", "unit": "比例"}
+    assert doc["rows"][0]["building_coefficient"] == 0.72436 and doc["rows"][1]["improved_share"] is None
+    assert doc["rows"][0]["parcel_count"] == 1200 and doc["rows"][0]["reason"] == REASON

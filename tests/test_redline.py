@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import openpyxl
 import pandas as pd
 import pytest
 import shapely
@@ -280,7 +281,12 @@ def test_cli_redline_prints_the_tables_and_exports(sample_workspace, sample_redl
     rows = xlsx_rows(out.read_bytes(), "工业用地红线")
     assert rows[0][0] == "区域" and rows[-1][0] == "全市"
     assert rows[-1][2] == pytest.approx(city["industrial_km2"])
-    assert rows[-1][4] == pytest.approx(city["industrial_share"] * 100)  # shares in per cent
+    assert rows[-1][4] == pytest.approx(city["industrial_share"])  # a fraction shown as a percentage
+    book = openpyxl.load_workbook(out, read_only=False)
+    try:
+        assert book["工业用地红线"].cell(row=len(rows), column=5).number_format == "0.0%"
+    finally:
+        book.close()
     assert len(xlsx_rows(out.read_bytes(), "单元内改变用途的地块")) == 9
     assert any("杭州" in str(r[1]) for r in xlsx_rows(out.read_bytes(), "说明"))
 
@@ -300,6 +306,8 @@ def test_export_csv_is_the_table(sample_workspace, sample_redline, tmp_path):
     p = export_redline(sample_redline, tmp_path / "红线.csv", sample_workspace)
     frame = pd.read_csv(p, encoding="utf-8-sig")
     assert frame["区域"].tolist()[-1] == "全市" and len(frame) == 7
+    city = sample_redline.table.iloc[-1]
+    assert frame["工业用地占城镇建设用地比例(%)"].iloc[-1] == round(city["industrial_share"] * 100, 1)  # per cent
 
 
 # -- importing the two kinds --------------------------------------------------------------------

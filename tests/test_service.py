@@ -87,7 +87,7 @@ def test_ranking_errors(sample_workspace, tmp_path):
         ranking(sample_workspace, "park", "tax_per_mu", year=1999)
     with pytest.raises(InputError, match="可用"):
         ranking(sample_workspace, "county", "tax_per_mu")
-    with pytest.raises(WorkspaceError, match="mujun evaluate"):
+    with pytest.raises(WorkspaceError, match="none.gpkg 不存在；请先导入数据"):  # missing, not "no results yet"
         ranking(Workspace(tmp_path / "none.gpkg"), "park", "tax_per_mu")
 
 
