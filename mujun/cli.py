@@ -1109,6 +1109,8 @@ def _build_demo(ws: Workspace, seed: int, scale: float) -> None:
     click.echo(f"\n{y} 年各区县亩均税收（万元/亩）：")
     click.echo(_table(frame[["rank", "name", "tax_per_mu", "value_added_per_mu", "evaluated_mu"]],
                       [label("rank"), "行政区", label("tax_per_mu"), label("value_added_per_mu"), label("evaluated_mu")]))
+    for line in _demo_region_lines(ws, y):
+        click.echo(line)
     click.echo("\n示例账户（密码随机生成，只在本次生成的示例工作空间中有效）：")
     accounts.reset(ws)  # the accounts of an earlier sample go with it
     for name, role, full_name in DEMO_USERS:
@@ -1117,6 +1119,31 @@ def _build_demo(ws: Workspace, seed: int, scale: float) -> None:
         click.echo(f"  {name:<9} 密码 {password}  {accounts.ROLE_LABELS[role]}")
     click.echo(f"\n示例工作空间：{ws.path}（示例数据，合成，非真实企业）；源文件在 {built.folder}")
     click.echo(f"下一步：mujun rank --workspace {ws.path} --level park --by tax_per_mu --out 园区排名.xlsx")
+
+
+def _demo_region_lines(ws: Workspace, year: int) -> list[str]:
+    """The demo's last parts: the districts' composite evaluation, the year's figures against
+    the 2025 targets at 2019 prices, and one 标准地 set — for the district and industry with
+    the most evaluated firms, so any seed and scale has one."""
+    from mujun.service import ranking, standard_land_set, stored_target_figures, zone_evaluation
+
+    lines = ["", *_target_lines(stored_target_figures(ws, year))]
+    zones = zone_evaluation(ws, "district")
+    z = zones[zones["year"] == year].sort_values("composite_rank")
+    lines.append(f"\n{year} 年区县综合评价（zones-example，含示例值；mujun rank --level district --by composite）：")
+    lines.append("  " + "，".join(f"{int(r.composite_rank)}. {r.name} {r.composite:.2f}" for r in z.itertuples()))
+    firms, _ = ranking(ws, "enterprise", "score", year=year)
+    firms = firms[firms["industry_code"].notna() & firms["district_name"].notna()]
+    if len(firms):
+        division = firms["industry_code"].astype(str).str[:2]
+        district, industry = pd.DataFrame({"d": firms["district_name"], "i": division}).value_counts().index[0]
+        res, y, _ = standard_land_set(ws, district, industry, year=year)
+        values = "，".join(f"{r.label} {_fmt(r.value)}{' ' + r.unit if r.unit else ''}" for r in res.table.itertuples()
+                          if not pd.isna(r.value))
+        lines.append(f"\n标准地指标示例（{res.district_name}，行业 {res.division}，第 {res.percentile:g} 百分位数，"
+                     f"样本 {res.population_firms} 家；mujun standard-land 查看样本分布）：")
+        lines.append(f"  {values}")
+    return lines
 
 
 if __name__ == "__main__":  # pragma: no cover

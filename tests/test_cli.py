@@ -31,6 +31,8 @@ def test_demo_builds_evaluates_and_summarises(runner, tmp_path):
     assert "示例数据（合成）" in res.output
     assert "规上" in res.output and "万元/亩" in res.output
     assert "各区县亩均税收" in res.output
+    for part in ("腾笼换鸟台账", "工业用地红线", "区县综合评价", "2019 年价", "标准地指标示例", "差别化措施"):
+        assert part in res.output  # every part of the loop is shown on the sample
     meta = Workspace(ws).meta()
     assert meta["sample"] == "1" and meta["evaluated_years"] == "2023,2024,2025"
     # the same seed gives the same data
