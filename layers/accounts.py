@@ -42,7 +42,7 @@ from urllib.parse import quote
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from mujun.geo.errors import InputError, WorkspaceError
-from mujun.layers.workspace import Workspace, missing_workspace
+from mujun.layers.workspace import Workspace, immediate_transaction, missing_workspace
 
 __all__ = [
     "MAX_NAME", "MAX_PASSWORD", "MIN_PASSWORD", "ROLES", "ROLE_LABELS", "TOKEN_PREFIX", "LoginAttempt", "NewToken",
@@ -215,21 +215,8 @@ def _transaction(ws: Workspace, *, timeout: float = 30.0) -> Iterator[sqlite3.Co
     serialises writers, who wait up to ``timeout`` seconds; commits, or rolls back on error."""
     migrate(ws)
     path = _create(ws)
-    con = _connect(path)
-    try:
-        con.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-        try:
-            con.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as err:
-            raise WorkspaceError(f"账户文件 {path.name} 繁忙，{timeout:.0f} 秒内未能保存（{err}）；请稍后重试") from None
+    with immediate_transaction(_connect(path), f"账户文件 {path.name}", timeout) as con:
         yield con
-        con.execute("COMMIT")
-    except BaseException:
-        if con.in_transaction:
-            con.execute("ROLLBACK")
-        raise
-    finally:
-        con.close()
 
 
 #: workspace file -> the version of it (inode, size, time) found without account tables

@@ -64,7 +64,7 @@ MAX_WIDTH = 60
 DECIMALS: dict[str | None, int] = {
     "万元": 2, "亿元": 2, "万元/亩": 2, "万元/人": 2, "万元/吨标准煤": 2, "万元/吨": 2,
     "万元/万千瓦时": 4,  # = 元/千瓦时, about 0.2
-    "亩": 2, "m2": 1, "km2": 3, "米": 1, "层": 0, "人": 0,
+    "亩": 2, "m2": 1, "平方公里": 3, "米": 1, "层": 0, "人": 0,
     "吨标准煤": 2, "吨": 2, "万千瓦时": 2, "万吨": 2, "万立方米": 2,
     "立方米/万元": 2, "吨标准煤/万元": 3, "吨/万元": 6,
     "%": 2,  # stored as percentages (R&D 经费占比 3.08)
@@ -74,7 +74,7 @@ DECIMALS: dict[str | None, int] = {
 SHARE_DECIMALS = 1
 # a float column the schema does not know keeps this many decimals
 _OTHER_DECIMALS = 4
-_UNIT_TEXT = {"m2": "平方米", "km2": "平方千米"}
+_UNIT_TEXT = {"m2": "平方米"}
 
 
 def is_share(name: str) -> bool:

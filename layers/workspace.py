@@ -39,7 +39,7 @@ from mujun.layers.reader import read_table
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS
 from mujun.layers.writer import WithGeometryOf, write_table
 
-__all__ = ["DEFAULT_NAME", "META_TABLE", "WithGeometryOf", "Workspace", "missing_workspace", "not_evaluated",
+__all__ = ["DEFAULT_NAME", "META_TABLE", "WithGeometryOf", "Workspace", "immediate_transaction", "missing_workspace", "not_evaluated",
            "result_table"]
 
 DEFAULT_NAME = "mujun.gpkg"
@@ -49,6 +49,27 @@ LOG_TABLE = "mujun_import_log"
 #: also the account tables workspaces used to hold, so a write that started before
 #: :func:`mujun.layers.accounts.migrate` moved them out cannot bring them back.
 IN_PLACE_TABLES = ("mujun_users", "mujun_login_failures", "mujun_sessions", "mujun_review", "mujun_review_log")
+
+
+@contextlib.contextmanager
+def immediate_transaction(con: sqlite3.Connection, what: str, timeout: float) -> Iterator[sqlite3.Connection]:
+    """A write transaction on ``con`` (opened with ``isolation_level=None``), which it closes:
+    ``BEGIN IMMEDIATE`` serialises writers, who wait up to ``timeout`` seconds (a busy file is
+    reported naming ``what``); commits, or rolls back on any error."""
+    try:
+        con.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        try:
+            con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            raise WorkspaceError(f"{what} 繁忙，{timeout:.0f} 秒内未能保存（{err}）；请稍后重试") from None
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()
 
 
 def missing_workspace(path: str | Path) -> WorkspaceError:
@@ -204,21 +225,9 @@ class Workspace:
             raise missing_workspace(self.path)
         with self.store_lock(shared=True, timeout=timeout):
             con = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
-            try:
-                con.row_factory = sqlite3.Row
-                try:
-                    con.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as err:
-                    raise WorkspaceError(
-                        f"工作空间 {self.path.name} 繁忙，{timeout:.0f} 秒内未能保存（{err}）；请稍后重试") from None
+            con.row_factory = sqlite3.Row
+            with immediate_transaction(con, f"工作空间 {self.path.name}", timeout) as con:
                 yield con
-                con.execute("COMMIT")
-            except BaseException:
-                if con.in_transaction:
-                    con.execute("ROLLBACK")
-                raise
-            finally:
-                con.close()
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         """Rows of a read-only SQL query on the workspace (small tables: decisions, metadata),
