@@ -47,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         headers,
         mapview,
         measures,
+        ogc,
         rankings,
         review,
         settings,
@@ -69,7 +70,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         n = int(app.config["PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     access.init_app(app)
-    for module in (auth, assets, dashboard, mapview, details, rankings, measures, api, tiles, review, admin):
+    for module in (auth, assets, dashboard, mapview, details, rankings, measures, api, ogc, tiles, review, admin):
         app.register_blueprint(module.bp)
     errors.init_app(app)
     headers.init_app(app)

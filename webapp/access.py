@@ -95,7 +95,7 @@ def _load(sid: str) -> WebUser | None:
 
 @login_manager.unauthorized_handler
 def _unauthorized():
-    if request.path.startswith(("/api/", "/tiles/")):  # data for scripts: a status, not a page
+    if f"{request.path}/".startswith(("/api/", "/tiles/")):  # data for scripts: a status, not a page
         abort(401)
     return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
 

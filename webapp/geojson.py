@@ -1,0 +1,96 @@
+"""GeoJSON text of a page of features, as RFC 7946 and OGC API – Features clients expect.
+
+Exterior rings counter-clockwise, holes clockwise (RFC 7946 §3.1.6); each feature's ``id``
+is the row's canonical id (parcel, zone or building id); coordinates rounded to what the
+data can carry (7 decimals of a degree ≈ 1 cm, 3 decimals of a metre); dates as
+``YYYY-MM-DD``; missing values ``null``. Serialised column-wise (Shapely's and pandas'
+writers), not feature by feature.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+__all__ = ["DEGREE_DECIMALS", "METRE_DECIMALS", "MEDIA_TYPE", "decimals", "feature_texts", "features_text"]
+
+#: The GeoJSON media type (RFC 7946 §12).
+MEDIA_TYPE = "application/geo+json"
+#: Decimals kept of a coordinate in degrees (1e-7° ≈ 1 cm) and in metres (1 mm).
+DEGREE_DECIMALS = 7
+METRE_DECIMALS = 3
+
+
+def decimals(crs: pyproj.CRS) -> int:
+    """Decimals worth keeping in coordinates of ``crs``.
+
+    Examples
+    --------
+    >>> decimals(pyproj.CRS("EPSG:4490")), decimals(pyproj.CRS("EPSG:4549"))
+    (7, 3)
+    """
+    return DEGREE_DECIMALS if crs.is_geographic else METRE_DECIMALS
+
+
+def _json_values(values: pd.Series) -> pd.Series:
+    """Each value of ``values`` as JSON text."""
+    if values.empty:
+        return pd.Series([], index=values.index, dtype=object)
+    lines = pd.DataFrame({"v": values.to_numpy()}).to_json(orient="records", lines=True, force_ascii=False,
+                                                            double_precision=15)
+    return pd.Series(lines.splitlines(), index=values.index).str.slice(5, -1)  # '{"v":' … '}'
+
+
+def _properties(frame: pd.DataFrame) -> pd.Series:
+    """Each row of ``frame`` as a JSON object (dates as ``YYYY-MM-DD``, missing ``null``)."""
+    if frame.empty:
+        return pd.Series("{}", index=frame.index, dtype=object)
+    data = pd.DataFrame(frame)
+    for c in data.columns:
+        if pd.api.types.is_datetime64_any_dtype(data[c]):
+            data[c] = data[c].dt.strftime("%Y-%m-%d")
+    lines = data.to_json(orient="records", lines=True, force_ascii=False, double_precision=15)
+    return pd.Series(lines.splitlines(), index=frame.index)
+
+
+def feature_texts(frame: gpd.GeoDataFrame, ids: pd.Series | None, *, properties: list[str],
+                  transform: Callable[[np.ndarray], np.ndarray] | None = None, precision: int = DEGREE_DECIMALS,
+                  ) -> pd.Series:
+    """One GeoJSON Feature (text) per row of ``frame``.
+
+    Parameters
+    ----------
+    frame : GeoDataFrame
+        Rows with geometry in lon/lat order (as GDAL reads the workspace's EPSG:4490 layers).
+    ids : Series or None
+        The features' ids, on ``frame``'s index (``None``: features without ``id``).
+    properties : list of str
+        Columns published as properties.
+    transform : callable, optional
+        (n, 2) lon/lat coordinates to the output CRS in its axis order; ``None``: lon/lat (CRS84).
+    precision : int
+        Decimals kept in coordinates.
+    """
+    geometry = shapely.orient_polygons(np.asarray(frame.geometry.values, dtype=object), exterior_cw=False)
+    if transform is not None:
+        geometry = shapely.transform(geometry, transform)
+    geometry = shapely.transform(geometry, lambda c: np.round(c, precision))
+    geo = pd.Series(shapely.to_geojson(geometry), index=frame.index, dtype=object).fillna("null")
+    head = '{"type":"Feature"' + ("" if ids is None else ',"id":' + _json_values(ids))
+    return (head + ',"geometry":' + geo.astype(str)
+            + ',"properties":' + _properties(frame[properties]) + "}")
+
+
+def features_text(texts: pd.Series, members: dict) -> str:
+    """A FeatureCollection of the feature ``texts`` with the top-level ``members``
+    (``numberReturned``, ``links`` …) after its features."""
+    import json
+
+    head = '{"type":"FeatureCollection","features":[' + ",".join(texts.tolist()) + "]"
+    rest = json.dumps(members, ensure_ascii=False)[1:-1]
+    return head + ("," + rest if rest else "") + "}"
