@@ -124,6 +124,7 @@ class LiveServer:
         import socket
         import subprocess
         import sys
+        import tempfile
         import time
         import urllib.error
         import urllib.request
@@ -133,10 +134,12 @@ class LiveServer:
             port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}/"
         self.headers = dict(headers or {})
+        # a pipe nobody reads would block the server once full; closed by close()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from mujun.cli import main; main()", "serve", "--workspace",
              str(workspace.path), "--port", str(port)],
-            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -146,7 +149,10 @@ class LiveServer:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     if self.proc.poll() is None:
                         self.proc.kill()
-                    error = self.proc.communicate()[1].decode()[-500:]
+                    self.proc.wait()
+                    self.log.seek(0)
+                    error = self.log.read().decode()[-500:]
+                    self.close()
                     raise RuntimeError(f"mujun serve did not start: {error}") from None
                 time.sleep(0.2)
 
@@ -160,7 +166,7 @@ class LiveServer:
         if self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
-        self.proc.stderr.close()
+        self.log.close()
 
 
 @pytest.fixture(scope="session")
