@@ -75,7 +75,7 @@ def test_collections_are_the_source_layers_and_each_years_results(client, years)
     doc = get(client, "/api/collections").get_json()
     ids = [c["id"] for c in doc["collections"]]
     expected = SOURCES + [f"{n}-{y}" for y in years for n in ("parcels", "parks", "platforms", "districts")]
-    assert ids == expected
+    assert ids == expected + [f"enterprises-{y}" for y in years]
     for c in doc["collections"]:
         assert c["itemType"] == "feature"
         assert c["crs"][:2] == [ogcapi.CRS84, "http://www.opengis.net/def/crs/EPSG/0/4490"]
@@ -178,6 +178,24 @@ def test_queryables_carry_the_schema_titles(client):
     assert r.mimetype == "application/schema+json"
     props = r.get_json()["properties"]
     assert props["class"]["title"] == label("class") and props["district_id"]["type"] == "string"
+
+
+def test_enterprises_are_features_with_the_parcels_they_hold(client, sample_workspace, parcels_2024):
+    firms = sample_workspace.read("result_enterprise", where="year = 2024")
+    features, pages = read_all(client, "/api/collections/enterprises-2024/items?limit=1500")
+    assert pages[0]["numberMatched"] == len(firms) == len(features)
+    assert sorted(f["id"] for f in features) == sorted(firms["credit_code"].astype(str))
+    held = parcels_2024.groupby("holder_code").size()
+    by_id = {f["id"]: f for f in features}
+    code = str(held.index[held.argmax()])
+    assert len(by_id[code]["geometry"]["coordinates"]) == held.max() > 1  # one polygon per parcel held
+    without = set(firms["credit_code"].astype(str)) - set(parcels_2024["holder_code"].dropna().astype(str))
+    assert without and all(by_id[c]["geometry"] is None for c in without)
+    one = get(client, f"/api/collections/enterprises-2024/items/{code}").get_json()
+    assert one["id"] == code and one["properties"]["credit_code"] == code
+    boxed, _ = read_all(client, "/api/collections/enterprises-2024/items?limit=500&bbox=" + ",".join(map(str, BOX)))
+    assert boxed and len(boxed) < len(features)
+    assert all(shapely.intersects(shapely.from_geojson(json.dumps(f["geometry"])), shapely.box(*BOX)) for f in boxed)
 
 
 def test_feature_by_id_and_a_missing_one(client):

@@ -5,8 +5,10 @@ CGCS2000 Gauss-Krüger zones of the data) and Part 3's queryables with property 
 the main fields. :mod:`mujun.webapp.ogc` is the thin Flask adapter.
 
 Collections: the source layers (``parcels``, ``buildings``, ``parks``, ``platforms``,
-``districts``) and, per evaluated year, the evaluated parcels and zones (``parcels-2025``,
-``parks-2025`` …). Feature ids are the parcel, building and zone ids.
+``districts``) and, per evaluated year, the evaluated parcels, zones and enterprises
+(``parcels-2025``, ``parks-2025`` … ``enterprises-2025``, an enterprise's geometry being the
+parcels it holds that year). Feature ids are the parcel, building, zone and enterprise ids
+(统一社会信用代码).
 
 A page is one SQL query on the GeoPackage, run by GDAL in a reader process
 (:meth:`Workspace.select <mujun.layers.workspace.Workspace.select>`): ``fid > cursor … ORDER
@@ -24,6 +26,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
@@ -90,6 +93,9 @@ class Collection:
     columns: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # (name, SQLite type)
     extent: tuple[float, float, float, float] | None = field(default=None, compare=False)
     geometry: str = "geom"
+    #: (layer, its key, own key): the geometry is that of the layer's rows whose key is the
+    #: row's own key (an enterprise's parcels), for a table without geometry.
+    parts: tuple[str, str, str] | None = None
 
     @property
     def properties(self) -> list[str]:
@@ -106,6 +112,18 @@ class Collection:
 
     def where(self) -> list[str]:
         return [f"t.year = {int(self.year)}"] if self.year is not None else []
+
+    def spatial(self, bbox: tuple[float, float, float, float]) -> str:
+        """The SQL condition of rows whose bounding box meets ``bbox`` (the layer's R-tree)."""
+        west, south, east, north = bbox
+        table = self.parts[0] if self.parts else self.table
+        rtree = (f'SELECT id FROM "rtree_{table}_{self.geometry}" WHERE maxx >= {west!r} AND minx <= {east!r} '
+                 f"AND maxy >= {south!r} AND miny <= {north!r}")
+        if self.parts is None:
+            return f"t.fid IN ({rtree})"
+        layer, key, own = self.parts
+        year = f"p.year = {int(self.year)} AND " if self.year is not None else ""
+        return f't."{own}" IN (SELECT p."{key}" FROM "{layer}" p WHERE {year}p.fid IN ({rtree}))'
 
 
 def collections(ws: Workspace, years: list[int]) -> list[Collection]:
@@ -124,6 +142,14 @@ def collections(ws: Workspace, years: list[int]) -> list[Collection]:
         if geometry is None:
             continue
         out.append(Collection(cid, title, table, id_field, year, columns, extent, geometry))
+    parcels, enterprises = result_table("parcel"), result_table("enterprise")
+    if parcels in present and enterprises in present:
+        columns = _layout(ws, enterprises)[0]
+        _, extent, geometry = _layout(ws, parcels)
+        for year in years:
+            out.append(Collection(f"enterprises-{year}", f"{year} 年企业评价结果（图形为其持有的宗地）", enterprises,
+                                  "credit_code", year, columns, extent, geometry,
+                                  parts=(parcels, "holder_code", "credit_code")))
     return out
 
 
@@ -402,10 +428,26 @@ class Page:
 def _conditions(c: Collection, q: Query) -> list[str]:
     out = c.where() + [f't."{name}" = {sql_literal(value)}' for name, value in q.filters]
     if q.bbox is not None:
-        west, south, east, north = q.bbox
-        out.append(f't.fid IN (SELECT id FROM "rtree_{c.table}_{c.geometry}" WHERE maxx >= {west!r} AND minx <= {east!r} '
-                   f"AND maxy >= {south!r} AND miny <= {north!r})")
+        out.append(c.spatial(q.bbox))
     return out
+
+
+def _with_parts(ws: Workspace, c: Collection, frame: pd.DataFrame) -> gpd.GeoDataFrame:
+    """``frame`` (rows of a table without geometry) with the geometry of its parts: each row's
+    parts (an enterprise's parcels) as one MultiPolygon, ``None`` if it has none."""
+    layer, key, own = c.parts
+    codes = frame[own].dropna().astype(str).drop_duplicates()
+    geometry = np.empty(len(frame), dtype=object)
+    if len(codes):
+        listed = ",".join(("'" + codes.str.replace("'", "''") + "'").tolist())
+        year = f"t.year = {int(c.year)} AND " if c.year is not None else ""
+        parts = ws.select(f'SELECT t."{key}" AS mujun_key, t."{c.geometry}" FROM "{layer}" t '
+                          f'WHERE {year}t."{key}" IN ({listed}) ORDER BY t.fid')
+        polygons, which = shapely.get_parts(np.asarray(parts.geometry.values, dtype=object), return_index=True)
+        position = pd.Index(frame[own].astype(str)).get_indexer(parts["mujun_key"].astype(str).to_numpy()[which])
+        order = np.argsort(position, kind="stable")
+        shapely.multipolygons(polygons[order], indices=position[order], out=geometry)
+    return gpd.GeoDataFrame(frame, geometry=geometry, crs="EPSG:4490")
 
 
 @lru_cache(maxsize=256)
@@ -427,6 +469,8 @@ def read_page(ws: Workspace, c: Collection, q: Query) -> Page:
     frame = ws.select(sql)
     more = len(frame) > q.limit
     frame = frame.iloc[: q.limit]
+    if c.parts is not None:
+        frame = _with_parts(ws, c, frame)
     next_after = int(frame["mujun_fid"].iloc[-1]) if more else None
     matched = None
     if q.bbox is not None:
@@ -470,6 +514,8 @@ def item(ws: Workspace, c: Collection, fid: str, args: Mapping[str, str], base: 
     frame = ws.select(f'SELECT t.* FROM "{c.table}" t WHERE {" AND ".join(conditions)} ORDER BY t.fid LIMIT 1')
     if frame.empty:
         raise KeyError(f"要素集合 '{c.id}' 中没有编号为 '{fid}' 的要素")
+    if c.parts is not None:
+        frame = _with_parts(ws, c, frame)
     url = f"{base}/collections/{c.id}/items/{fid}"
     text = _texts(c, frame, crs).iloc[0]
     links = [_link(f"{url}?f=json", "self", geojson.MEDIA_TYPE, "本要素"),
@@ -527,7 +573,7 @@ def openapi_document(base: str, server: str, cs: list[Collection]) -> dict[str, 
             "要素", items_params, ok(geojson.MEDIA_TYPE, "一页要素（GeoJSON FeatureCollection），有 next 链接时还有下一页"),
             "getFeatures"),
         "/api/collections/{collectionId}/items/{featureId}": get(
-            "单个要素", [collection_id, param("featureId", "要素编号（宗地编号、建筑物编号或园区/平台/行政区编号）",
+            "单个要素", [collection_id, param("featureId", "要素编号（宗地编号、建筑物编号、园区/平台/行政区编号或统一社会信用代码）",
                                           {"type": "string"}, "path"), f, crs],
             ok(geojson.MEDIA_TYPE, "GeoJSON Feature"), "getFeature"),
         "/api/openapi": get("本文档", [f], ok(OPENAPI, "OpenAPI 3.0 文档"), "getOpenAPI"),
