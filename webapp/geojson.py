@@ -9,6 +9,7 @@ writers), not feature by feature.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import geopandas as gpd
@@ -89,8 +90,6 @@ def feature_texts(frame: gpd.GeoDataFrame, ids: pd.Series | None, *, properties:
 def features_text(texts: pd.Series, members: dict) -> str:
     """A FeatureCollection of the feature ``texts`` with the top-level ``members``
     (``numberReturned``, ``links`` …) after its features."""
-    import json
-
     head = '{"type":"FeatureCollection","features":[' + ",".join(texts.tolist()) + "]"
     rest = json.dumps(members, ensure_ascii=False)[1:-1]
     return head + ("," + rest if rest else "") + "}"

@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
-from mujun.layers.workspace import Workspace
+from mujun.layers.workspace import Workspace, missing_workspace
 from mujun.webapp import geojson, ogcapi
 from mujun.webapp.data import results
 
@@ -30,22 +30,25 @@ def _collections(path: str, generation: str, years: tuple[int, ...]) -> list[ogc
     return ogcapi.collections(Workspace(path), list(years))
 
 
-def _state() -> tuple[Workspace, list[ogcapi.Collection]]:
-    res = results()
-    ws = res.ws
-    if not ws.exists():
-        res.years()  # says the workspace is missing
+def _years(ws: Workspace) -> list[int]:
+    """The evaluated years (none before the first evaluation: the source layers are served)."""
     text = ws.meta().get("evaluated_years", "")
-    years = tuple(int(y) for y in text.split(",") if y.strip())
-    return ws, _collections(str(ws.path), ws.generation(), years)
+    return [int(y) for y in text.split(",") if y.strip()]
+
+
+def _state() -> tuple[Workspace, list[ogcapi.Collection]]:
+    ws = results().ws
+    if not ws.exists():
+        raise missing_workspace(ws.path)
+    return ws, _collections(str(ws.path), ws.generation(), tuple(_years(ws)))
 
 
 def _collection(collection_id: str) -> tuple[Workspace, ogcapi.Collection]:
     ws, cs = _state()
-    for c in cs:
-        if c.id == collection_id:
-            return ws, c
-    abort(404, description=f"没有要素集合 '{collection_id}'；可用：{'、'.join(c.id for c in cs)}")
+    try:
+        return ws, ogcapi.find(cs, collection_id)
+    except KeyError as err:
+        abort(404, description=err.args[0])
 
 
 def _base() -> str:
@@ -78,20 +81,16 @@ def _page(kind: str, title: str, **context: Any) -> str:
 def landing():
     """The landing page."""
     base = _base()
+    ws, _ = _state()
     tilejson = [{"href": url_for("tiles.tilejson", year=year, indicator="tax_per_mu", _external=True),
                  "rel": "describedby", "type": "application/json", "title": f"{year} 年地块瓦片（XYZ，TileJSON）"}
-                for year in _years()]
+                for year in _years(ws)]
     other = [{"href": url_for("api.openapi", _external=True), "rel": "service-desc", "type": "application/json",
               "title": "本应用其他接口（图层、排名、地块详情）的 OpenAPI 3.0 文档"}]
     doc = ogcapi.landing_document(base, title="mujun 亩均论英雄 OGC API – Features", extra_links=other + tilejson)
     if _html():
         return _page("landing", doc["title"], doc=doc)
     return _json(doc)
-
-
-def _years() -> list[int]:
-    text = results().ws.meta().get("evaluated_years", "") if results().ws.exists() else ""
-    return [int(y) for y in text.split(",") if y.strip()]
 
 
 @bp.route("/conformance")

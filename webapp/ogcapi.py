@@ -153,9 +153,8 @@ def collections(ws: Workspace, years: list[int]) -> list[Collection]:
     return out
 
 
-def find(ws: Workspace, years: list[int], collection_id: str) -> Collection:
-    """The collection ``collection_id``; ``KeyError`` listing the available ones if unknown."""
-    available = collections(ws, years)
+def find(available: list[Collection], collection_id: str) -> Collection:
+    """The collection ``collection_id`` of ``available``; ``KeyError`` listing them if unknown."""
     for c in available:
         if c.id == collection_id:
             return c
@@ -287,6 +286,11 @@ def _crs_code(text: str, c: Collection, name: str) -> str:
 
 def _epsg(uri: str) -> int | None:
     return None if uri == CRS84 else int(uri.rsplit("/", 1)[1])
+
+
+@lru_cache(maxsize=16)
+def _crs(code: int) -> pyproj.CRS:
+    return pyproj.CRS.from_epsg(code)
 
 
 @lru_cache(maxsize=16)
@@ -484,7 +488,7 @@ def read_page(ws: Workspace, c: Collection, q: Query) -> Page:
 def _texts(c: Collection, frame: pd.DataFrame, crs: str) -> pd.Series:
     code = _epsg(crs)
     transform = None if code is None else _to_output(code)
-    precision = geojson.DEGREE_DECIMALS if code in (None, 4490) else geojson.METRE_DECIMALS
+    precision = geojson.DEGREE_DECIMALS if code is None else geojson.decimals(_crs(code))
     return geojson.feature_texts(frame, frame[c.id_field], properties=c.properties, transform=transform,
                                  precision=precision)
 
