@@ -10,7 +10,7 @@ writers), not feature by feature.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import geopandas as gpd
 import numpy as np
@@ -18,13 +18,16 @@ import pandas as pd
 import pyproj
 import shapely
 
-__all__ = ["DEGREE_DECIMALS", "METRE_DECIMALS", "MEDIA_TYPE", "decimals", "feature_texts", "features_text"]
+__all__ = ["CHUNK_ROWS", "DEGREE_DECIMALS", "METRE_DECIMALS", "MEDIA_TYPE", "decimals", "feature_texts",
+           "features_text", "stream"]
 
 #: The GeoJSON media type (RFC 7946 §12).
 MEDIA_TYPE = "application/geo+json"
 #: Decimals kept of a coordinate in degrees (1e-7° ≈ 1 cm) and in metres (1 mm).
 DEGREE_DECIMALS = 7
 METRE_DECIMALS = 3
+#: Features serialised at a time by :func:`stream`.
+CHUNK_ROWS = 1000
 
 
 def decimals(crs: pyproj.CRS) -> int:
@@ -85,6 +88,19 @@ def feature_texts(frame: gpd.GeoDataFrame, ids: pd.Series | None, *, properties:
     head = '{"type":"Feature"' + ("" if ids is None else ',"id":' + _json_values(ids))
     return (head + ',"geometry":' + geo.astype(str)
             + ',"properties":' + _properties(frame[properties]) + "}")
+
+
+def stream(frame: gpd.GeoDataFrame, ids: pd.Series | None, members: dict, **options) -> Iterator[bytes]:
+    """A FeatureCollection of ``frame`` (as :func:`feature_texts` with ``options`` writes its
+    features) with the top-level ``members`` after its features, as UTF-8 chunks of
+    :data:`CHUNK_ROWS` features: a page of 10,000 features is never held as one text."""
+    yield b'{"type":"FeatureCollection","features":['
+    for start in range(0, len(frame), CHUNK_ROWS):
+        part = frame.iloc[start:start + CHUNK_ROWS]
+        texts = feature_texts(part, None if ids is None else ids.iloc[start:start + CHUNK_ROWS], **options)
+        yield (("," if start else "") + ",".join(texts.tolist())).encode()
+    rest = json.dumps(members, ensure_ascii=False)[1:-1]
+    yield (("]," + rest if rest else "]") + "}").encode()
 
 
 def features_text(texts: pd.Series, members: dict) -> str:

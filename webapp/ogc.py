@@ -135,12 +135,13 @@ def items(collection_id: str):
     html = _html()
     q = ogcapi.Query.parse(c, request.args)
     stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    text, headers, page = ogcapi.items(ws, c, q, _base(), stamp=stamp)
+    chunks, headers, _ = ogcapi.items(ws, c, q, _base(), stamp=stamp)
     if html:
-        doc = json.loads(text)
+        doc = json.loads(b"".join(chunks))
         return _page("items", c.title, doc=doc, collection=c, titles=ogcapi.property_titles(c),
                      data_url=next(link["href"] for link in doc["links"] if link["rel"] == "self"))
-    return _json(text, geojson.MEDIA_TYPE, headers)
+    # streamed a thousand features at a time: the page is read, only its text is written as it goes
+    return Response(chunks, mimetype=geojson.MEDIA_TYPE, headers=headers)
 
 
 @bp.route("/collections/<collection_id>/items/<path:feature_id>")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -485,16 +485,16 @@ def read_page(ws: Workspace, c: Collection, q: Query) -> Page:
     return Page(frame, next_after, matched)
 
 
-def _texts(c: Collection, frame: pd.DataFrame, crs: str) -> pd.Series:
+def _options(c: Collection, crs: str) -> dict[str, Any]:
+    """What :func:`geojson.feature_texts` needs to write ``c``'s features in ``crs``."""
     code = _epsg(crs)
-    transform = None if code is None else _to_output(code)
-    precision = geojson.DEGREE_DECIMALS if code is None else geojson.decimals(_crs(code))
-    return geojson.feature_texts(frame, frame[c.id_field], properties=c.properties, transform=transform,
-                                 precision=precision)
+    return {"properties": c.properties, "transform": None if code is None else _to_output(code),
+            "precision": geojson.DEGREE_DECIMALS if code is None else geojson.decimals(_crs(code))}
 
 
-def items(ws: Workspace, c: Collection, q: Query, base: str, *, stamp: str) -> tuple[str, dict[str, str], Page]:
-    """The GeoJSON text of the page of ``q``, its headers (``Content-Crs``) and the page."""
+def items(ws: Workspace, c: Collection, q: Query, base: str, *, stamp: str
+          ) -> tuple[Iterator[bytes], dict[str, str], Page]:
+    """The GeoJSON of the page of ``q`` (UTF-8 chunks), its headers (``Content-Crs``) and the page."""
     page = read_page(ws, c, q)
     url = f"{base}/collections/{c.id}/items"
     links = [_link(f"{url}?{urlencode(q.args(q.after or None, f='json'))}", "self", geojson.MEDIA_TYPE, "本页"),
@@ -507,8 +507,8 @@ def items(ws: Workspace, c: Collection, q: Query, base: str, *, stamp: str) -> t
     if page.matched is not None:
         members["numberMatched"] = page.matched
     members.update({"numberReturned": len(page.frame), "links": links})
-    text = geojson.features_text(_texts(c, page.frame, q.crs), members)
-    return text, {"Content-Crs": f"<{q.crs}>"}, page
+    chunks = geojson.stream(page.frame, page.frame[c.id_field], members, **_options(c, q.crs))
+    return chunks, {"Content-Crs": f"<{q.crs}>"}, page
 
 
 def item(ws: Workspace, c: Collection, fid: str, args: Mapping[str, str], base: str) -> tuple[str, dict[str, str]]:
@@ -521,7 +521,7 @@ def item(ws: Workspace, c: Collection, fid: str, args: Mapping[str, str], base: 
     if c.parts is not None:
         frame = _with_parts(ws, c, frame)
     url = f"{base}/collections/{c.id}/items/{fid}"
-    text = _texts(c, frame, crs).iloc[0]
+    text = geojson.feature_texts(frame, frame[c.id_field], **_options(c, crs)).iloc[0]
     links = [_link(f"{url}?f=json", "self", geojson.MEDIA_TYPE, "本要素"),
              _link(f"{url}?f=html", "alternate", HTML, "本要素（网页）"),
              _link(f"{base}/collections/{c.id}?f=json", "collection", JSON, c.title)]
