@@ -210,9 +210,11 @@ def test_geojson_is_rfc7946(client):
     geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in page["features"]])
     polygons = shapely.get_parts(geoms)
     assert shapely.is_ccw(shapely.get_exterior_ring(polygons)).all()
-    text = get(client, "/api/collections/parcels-2025/items?limit=50").get_data(as_text=True)
-    coords = re.findall(r"\[(-?\d+\.\d+),(-?\d+\.\d+)\]", text)
-    assert coords and max(len(c.split(".")[1]) for pair in coords for c in pair) <= 7
+    for crs, decimals in (("", 7), ("&crs=EPSG:4549", 3)):
+        text = get(client, f"/api/collections/parcels-2025/items?limit=3000{crs}").get_data(as_text=True)
+        numbers = re.findall(r"\[(-?[\d.]+),(-?[\d.]+)\]", text)
+        assert len(numbers) > 10_000
+        assert max(len(n.partition(".")[2]) for pair in numbers for n in pair) == decimals
 
 
 def test_openapi_document_is_valid_and_lists_every_ogc_route(client, web_app):

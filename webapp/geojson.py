@@ -19,7 +19,7 @@ import pyproj
 import shapely
 
 __all__ = ["CHUNK_ROWS", "DEGREE_DECIMALS", "METRE_DECIMALS", "MEDIA_TYPE", "decimals", "feature_texts",
-           "features_text", "stream"]
+           "features_text", "geometry_texts", "stream"]
 
 #: The GeoJSON media type (RFC 7946 §12).
 MEDIA_TYPE = "application/geo+json"
@@ -39,6 +39,48 @@ def decimals(crs: pyproj.CRS) -> int:
     (7, 3)
     """
     return DEGREE_DECIMALS if crs.is_geographic else METRE_DECIMALS
+
+
+#: Shapely's type ids -> GeoJSON type names (a GeometryCollection is written by Shapely).
+_TYPES = {0: "Point", 1: "LineString", 2: "LineString", 3: "Polygon", 4: "MultiPoint", 5: "MultiLineString",
+          6: "MultiPolygon"}
+_PAIR = r"(-?[0-9.]+(?:e[-+]?[0-9]+)?) (-?[0-9.]+(?:e[-+]?[0-9]+)?)"
+
+
+def geometry_texts(geometry: np.ndarray, precision: int = DEGREE_DECIMALS) -> np.ndarray:
+    """GeoJSON geometry text of each geometry, coordinates rounded to ``precision`` decimals
+    and written as short as they are (``120.1``, not ``120.09999999999999``); ``null`` for a
+    missing or empty one.
+
+    GEOS writes WKT rounded and trimmed; the WKT's brackets and pairs become GeoJSON's, all
+    rows at once.
+
+    Examples
+    --------
+    >>> geometry_texts(np.array([shapely.Point(120.123456789, 30.1), None,
+    ...                          shapely.box(0, 0, 1.00000004, 1)], dtype=object)).tolist()
+    ['{"type":"Point","coordinates":[120.1234568,30.1]}', 'null', '{"type":"Polygon","coordinates":[[[1,0],[1,1],[0,1],[0,0],[1,0]]]}']
+    """
+    geometry = np.asarray(geometry, dtype=object)
+    out = np.full(len(geometry), "null", dtype=object)
+    kind = shapely.get_type_id(geometry)
+    simple = np.isin(kind, list(_TYPES)) & ~shapely.is_empty(geometry)
+    if simple.any():
+        wkt = pd.Series(shapely.to_wkt(geometry[simple], rounding_precision=precision, trim=True),
+                        dtype="string[pyarrow]")
+        body = (wkt.str.replace(r"^[A-Z ]+ \(", "(", regex=True).str.replace(_PAIR, r"[\1,\2]", regex=True)
+                .str.replace("(", "[", regex=False).str.replace(")", "]", regex=False)
+                .str.replace(", ", ",", regex=False))
+        names = np.array([_TYPES[k] for k in range(7)], dtype=object)[kind[simple]]
+        points = pd.Series(names == "Point")
+        body = body.where(~points, body.str.slice(1, -1))  # POINT (x y): one bracket fewer
+        body = np.array(body.astype(object).to_numpy(), dtype=object)
+        out[simple] = '{"type":"' + names + '","coordinates":' + body + "}"
+    other = (kind == 7) & ~shapely.is_empty(geometry)
+    if other.any():
+        rounded = shapely.transform(geometry[other], lambda c: np.round(c, precision))
+        out[other] = shapely.to_geojson(rounded)
+    return out
 
 
 def _json_values(values: pd.Series) -> pd.Series:
@@ -83,8 +125,7 @@ def feature_texts(frame: gpd.GeoDataFrame, ids: pd.Series | None, *, properties:
     geometry = shapely.orient_polygons(np.asarray(frame.geometry.values, dtype=object), exterior_cw=False)
     if transform is not None:
         geometry = shapely.transform(geometry, transform)
-    geometry = shapely.transform(geometry, lambda c: np.round(c, precision))
-    geo = pd.Series(shapely.to_geojson(geometry), index=frame.index, dtype=object).fillna("null")
+    geo = pd.Series(geometry_texts(geometry, precision), index=frame.index, dtype=object)
     head = '{"type":"Feature"' + ("" if ids is None else ',"id":' + _json_values(ids))
     return (head + ',"geometry":' + geo.astype(str)
             + ',"properties":' + _properties(frame[properties]) + "}")
