@@ -81,6 +81,7 @@ def test_owslib_reads_every_collection_completely(live_server, expected):
 
     api = Features(f"{live_server.url}api", headers=dict(live_server.headers))
     assert "conformsTo" in api.conformance()
+    assert "/api/collections/{collectionId}/items" in api.api()["paths"]  # the service-desc link
     assert api.feature_collections() == list(expected)
     for name, (count, area, ids) in expected.items():
         features = _all_items(api, name)

@@ -85,7 +85,7 @@ def landing():
     tilejson = [{"href": url_for("tiles.tilejson", year=year, indicator="tax_per_mu", _external=True),
                  "rel": "describedby", "type": "application/json", "title": f"{year} 年地块瓦片（XYZ，TileJSON）"}
                 for year in _years(ws)]
-    other = [{"href": url_for("api.openapi", _external=True), "rel": "service-desc", "type": "application/json",
+    other = [{"href": url_for("api.openapi", _external=True), "rel": "describedby", "type": "application/json",
               "title": "本应用其他接口（图层、排名、地块详情）的 OpenAPI 3.0 文档"}]
     doc = ogcapi.landing_document(base, title="mujun 亩均论英雄 OGC API – Features", extra_links=other + tilejson)
     if _html():
