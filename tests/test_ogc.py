@@ -173,6 +173,22 @@ def test_property_filters_on_the_main_fields(client, parcels_2024):
     assert page["numberMatched"] == len(sel) > 0
 
 
+def test_datetime_selects_the_years_collections_it_meets(client, parcels_2024):
+    def matched(url):
+        return get(client, url).get_json()["numberMatched"]
+
+    assert matched("/api/collections/parcels-2024/items?datetime=2024-06-30") == len(parcels_2024)
+    assert matched("/api/collections/parcels-2024/items?datetime=2023-01-01/2023-12-31T23:59:59Z") == 0
+    assert matched("/api/collections/parcels-2024/items?datetime=../2024-01-01T00:00:00Z") == len(parcels_2024)
+    assert matched("/api/collections/parks/items?datetime=2020-01-01") == 12  # no time: every feature
+    assert client.get("/api/collections/parks/items?datetime=yesterday").status_code == 400
+
+
+def test_an_unknown_parameter_is_refused(client):
+    r = client.get("/api/collections/parks/items?colour=red")
+    assert r.status_code == 400 and "colour" in r.get_json()["error"]["message"]
+
+
 def test_queryables_carry_the_schema_titles(client):
     r = get(client, "/api/collections/parcels-2024/queryables")
     assert r.mimetype == "application/schema+json"

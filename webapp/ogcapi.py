@@ -360,10 +360,18 @@ class Query:
     bbox: tuple[float, float, float, float] | None = None
     crs: str = CRS84
     filters: tuple[tuple[str, Any], ...] = ()
+    datetime: str | None = None
+    #: the ``datetime`` asked for misses the collection's year: no feature matches
+    outside: bool = False
 
     @classmethod
     def parse(cls, c: Collection, args: Mapping[str, str]) -> Query:
-        """The query of the request arguments ``args`` on collection ``c``."""
+        """The query of the request arguments ``args`` on collection ``c``; a parameter the
+        items operation does not define is refused (400), as OGC API – Features requires."""
+        known = {"f", "limit", "after", "bbox", "bbox-crs", "crs", "datetime", *filterable(c)}
+        unknown = sorted(set(args) - known)
+        if unknown:
+            raise InputError(f"不支持的参数 {'、'.join(unknown)}；可用：{'、'.join(sorted(known))}")
         limit = _integer(args, "limit", DEFAULT_LIMIT)
         if limit < 1:
             raise InputError(f"limit 应为 1 到 {MAX_LIMIT} 之间的整数，收到 {limit}")
@@ -377,7 +385,10 @@ class Query:
             raise InputError("bbox-crs 只能与 bbox 一起使用")
         types = dict(c.columns)
         filters = tuple((name, _value(name, types[name], args[name])) for name in filterable(c) if name in args)
-        return cls(min(limit, MAX_LIMIT), after, box, crs, filters)
+        when = (args.get("datetime") or "").strip() or None
+        meets = when is None or _meets_year(when, c.year or 1970)  # checked even where there is no year
+        outside = c.year is not None and not meets
+        return cls(min(limit, MAX_LIMIT), after, box, crs, filters, when, outside)
 
     def args(self, after: int | None = None, **more: str) -> dict[str, str]:
         """The request arguments of this query (``after``: of its next page)."""
@@ -388,10 +399,38 @@ class Query:
             out["bbox"] = ",".join(f"{v:.9g}" for v in self.bbox)
         if self.crs != CRS84:
             out["crs"] = self.crs
+        if self.datetime is not None:
+            out["datetime"] = self.datetime
         out["limit"] = str(self.limit)
         if after:
             out["after"] = str(after)
         return {**out, **more}
+
+
+def _meets_year(text: str, year: int) -> bool:
+    """Whether the ``datetime`` instant or interval ``text`` (``a/b``, ``..`` open) meets ``year``.
+
+    Examples
+    --------
+    >>> _meets_year("2024-05-01", 2024), _meets_year("2023-01-01/2023-12-31", 2024)
+    (True, False)
+    >>> _meets_year("../2024-01-01T00:00:00Z", 2024), _meets_year("2025-01-01/..", 2024)
+    (True, False)
+    """
+    def moment(part: str, default: pd.Timestamp) -> pd.Timestamp:
+        if part in ("", ".."):
+            return default
+        try:
+            moment = pd.Timestamp(part)
+        except ValueError:
+            raise InputError(f"datetime 应为 RFC 3339 日期时间或区间（如 2025-01-01/2025-12-31），收到 '{text}'") from None
+        return moment.tz_convert(None) if moment.tzinfo else moment
+
+    start, _, end = text.partition("/") if "/" in text else (text, "", text)
+    first, last = moment(start, pd.Timestamp.min), moment(end, pd.Timestamp.max)
+    if last < first:
+        raise InputError(f"datetime 区间的结束早于开始：'{text}'")
+    return first < pd.Timestamp(year + 1, 1, 1) and last >= pd.Timestamp(year, 1, 1)
 
 
 def _integer(args: Mapping[str, str], name: str, default: int) -> int:
@@ -431,6 +470,8 @@ class Page:
 
 def _conditions(c: Collection, q: Query) -> list[str]:
     out = c.where() + [f't."{name}" = {sql_literal(value)}' for name, value in q.filters]
+    if q.outside:
+        out.append("0")
     if q.bbox is not None:
         out.append(c.spatial(q.bbox))
     return out
@@ -563,6 +604,8 @@ def openapi_document(base: str, server: str, cs: list[Collection]) -> dict[str, 
         param("bbox-crs", "bbox 的坐标系", {"type": "string", "format": "uri", "enum": crs_values}),
         crs,
         param("after", "翻页位置（由 next 链接给出）", {"type": "integer", "minimum": 0}),
+        param("datetime", "时间或区间（RFC 3339，如 2025-01-01/2025-12-31）：年度集合只在与其年度相交时有要素；"
+                          "源数据图层没有时间，不受影响", {"type": "string"}, style="form", explode=False),
         *(param(name, f"只要 {label(name)} 等于此值的要素", {"type": "string"}) for name in filters),
     ]
     paths = {
