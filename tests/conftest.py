@@ -111,3 +111,68 @@ def xlsx_rows(source, sheet: str | int = 0) -> list[tuple]:
         return list(ws.iter_rows(values_only=True))
     finally:
         book.close()
+
+
+class LiveServer:
+    """``mujun serve`` on a workspace in a process of its own, for clients that need a real
+    HTTP URL (GDAL, OWSLib). GDAL holds the GIL while it reads, so the server cannot share
+    the test's process. ``headers`` are sent by every client a test builds from it (e.g. an
+    ``Authorization`` header once the server wants credentials)."""
+
+    def __init__(self, workspace: Workspace, env: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None):
+        import os
+        import socket
+        import subprocess
+        import sys
+        import tempfile
+        import time
+        import urllib.error
+        import urllib.request
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/"
+        self.headers = dict(headers or {})
+        # a pipe nobody reads would block the server once full; closed by close()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from mujun.cli import main; main()", "serve", "--workspace",
+             str(workspace.path), "--port", str(port)],
+            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(urllib.request.Request(self.url + "login"), timeout=2).close()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    if self.proc.poll() is None:
+                        self.proc.kill()
+                    self.proc.wait()
+                    self.log.seek(0)
+                    error = self.log.read().decode()[-500:]
+                    self.close()
+                    raise RuntimeError(f"mujun serve did not start: {error}") from None
+                time.sleep(0.2)
+
+    def gdal_options(self) -> dict[str, str]:
+        """GDAL configuration options sending :attr:`headers`."""
+        if not self.headers:
+            return {}
+        return {"GDAL_HTTP_HEADERS": ",".join(f"{k}: {v}" for k, v in self.headers.items())}
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(sample_workspace):
+    """The sample workspace served over HTTP, open to anonymous reading (``PUBLIC_READ``)."""
+    server = LiveServer(sample_workspace, env={"MUJUN_PUBLIC_READ": "1"})
+    yield server
+    server.close()
