@@ -135,6 +135,7 @@ class LiveServer:
             port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}/"
         self.headers = dict(headers or {})
+        self.basic: tuple[str, str] | None = None  # (user name, token) for HTTP Basic
         # a pipe nobody reads would block the server once full; closed by close()
         self.log = tempfile.TemporaryFile()  # noqa: SIM115
         self.proc = subprocess.Popen(
@@ -158,7 +159,11 @@ class LiveServer:
                 time.sleep(0.2)
 
     def gdal_options(self) -> dict[str, str]:
-        """GDAL configuration options sending :attr:`headers`."""
+        """GDAL configuration options sending :attr:`headers`: a Bearer token as GDAL's own
+        Bearer authentication (the OAPIF driver's requests replace ``GDAL_HTTP_HEADERS``)."""
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            return {"GDAL_HTTP_AUTH": "BEARER", "GDAL_HTTP_BEARER": auth.removeprefix("Bearer ")}
         if not self.headers:
             return {}
         return {"GDAL_HTTP_HEADERS": ",".join(f"{k}: {v}" for k, v in self.headers.items())}
@@ -170,9 +175,25 @@ class LiveServer:
         self.log.close()
 
 
+#: The GIS client's account on :func:`live_server`.
+GIS_USER = ("gis", "gis-pass-123")
+
+
 @pytest.fixture(scope="session")
-def live_server(sample_workspace):
-    """The sample workspace served over HTTP, open to anonymous reading (``PUBLIC_READ``)."""
-    server = LiveServer(sample_workspace, env={"MUJUN_PUBLIC_READ": "1"})
+def live_server(sample_workspace, tmp_path_factory):
+    """A copy of the sample workspace served over HTTP as a GIS client meets it: closed to
+    anonymous users, read with an access token of the 查看 user ``gis`` — ``headers`` carry it
+    as ``Authorization: Bearer``, ``basic`` as HTTP Basic credentials (user name, token)."""
+    import shutil
+
+    from mujun.layers import accounts
+
+    ws = Workspace(tmp_path_factory.mktemp("served") / "served.gpkg")
+    shutil.copyfile(sample_workspace.path, ws.path)
+    accounts.add_user(ws, GIS_USER[0], "viewer", GIS_USER[1])
+    token = accounts.create_token(ws, GIS_USER[0], label="GIS 客户端").secret
+    server = LiveServer(ws, headers={"Authorization": f"Bearer {token}"})
+    server.basic = (GIS_USER[0], token)
+    server.workspace = ws
     yield server
     server.close()
