@@ -1,6 +1,6 @@
 """Province-scale benchmarks of mujun, each beside what a user would pick instead.
 
-    python bench/run.py --parcels N [--seed S] [--only evaluation,zonal,map,tiles] [--smoke]
+    python bench/run.py --parcels N [--seed S] [--only evaluation,zonal,map,tiles,ogc] [--smoke]
 
 On a synthetic workspace of N parcels over Zhejiang's eleven cities (bench/province.py,
 built once and cached in bench/out/):
@@ -10,7 +10,10 @@ built once and cached in bench/out/):
   mujun's time and memory go by stage, and whether the two agree;
 - zonal: mujun's exactextract zonal statistics vs. ``rasterstats.zonal_stats`` on a 10 m
   built-up raster over the same parcels;
-- map and tiles: bench/map_tiles.py, when present.
+- map and tiles: bench/map_tiles.py, when present;
+- ogc: every evaluated parcel read through the OGC API – Features (``ogr2ogr`` from
+  ``OAPIF:``, pages of 10,000 following ``next`` links) vs. ``ogr2ogr`` reading the GeoPackage
+  directly; time and the server's peak memory (bench/ogc_read.py).
 
 Each section prints a markdown table; everything goes to ``bench/out/run_<N>.json`` with the
 machine's description. ``--smoke`` (CI) runs every section once, quickly, and asserts no
@@ -40,7 +43,7 @@ import psutil
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "out"
-SECTIONS = ("evaluation", "zonal", "map", "tiles")
+SECTIONS = ("evaluation", "zonal", "map", "tiles", "ogc")
 GIB = 2**30
 
 sys.path[:0] = [str(HERE), str(ROOT)]
@@ -323,6 +326,19 @@ def section_map_tiles(kind: str, n: int, seed: int, report: dict) -> list[str]:
     return [f"### {title} ({n:,} parcels)", "", table(headers, [[r.get(h) for h in headers] for r in rows])]
 
 
+def section_ogc(n: int, seed: int, report: dict) -> list[str]:
+    from ogc_read import bench_ogc_read
+
+    ws = _evaluated(n, seed)
+    rows = bench_ogc_read(ws, YEAR)
+    report["ogc"] = {"rows": rows}
+    headers = list(dict.fromkeys(k for r in rows for k in r))
+    ratio = rows[0]["seconds"] / rows[1]["seconds"] if rows[1]["seconds"] else float("nan")
+    return [f"### OGC API: reading every parcel ({n:,} parcels)", "",
+            table(headers, [[r.get(h) for h in headers] for r in rows]), "",
+            f"OGC API / GeoPackage time: {ratio:.1f}×"]
+
+
 # --------------------------------------------------------------------------------------
 
 
@@ -359,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
                 lines = section_evaluation(args.parcels, args.seed, repeat, report)
             elif name == "zonal":
                 lines = section_zonal(args.parcels, args.seed, args.smoke, report)
+            elif name == "ogc":
+                lines = section_ogc(args.parcels, args.seed, report)
             else:
                 lines = section_map_tiles(name, args.parcels, args.seed, report)
             print("\n".join(lines) + f"\n\n({name}: {time.perf_counter() - t:.0f} s)\n", flush=True)

@@ -59,8 +59,8 @@ def _serve(requests: BinaryIO, out: BinaryIO) -> None:
         req = json.loads(line)
         try:
             opened = pyogrio.open_arrow(req["path"], layer=req["layer"], where=req.get("where"),
-                                        columns=req.get("columns"), use_pyarrow=True, datetime_as_string=True,
-                                        batch_size=BATCH_ROWS)
+                                        columns=req.get("columns"), sql=req.get("sql"), use_pyarrow=True,
+                                        datetime_as_string=True, batch_size=BATCH_ROWS)
             meta, reader = opened.__enter__()
         except Exception as err:  # the parent words the error for the user
             _send(out, {"ok": False, "error": f"{type(err).__name__}: {err}"})
@@ -105,8 +105,9 @@ class _Reader:
             self.proc.wait()
         self.proc.stdout.close()
 
-    def read(self, path: Path, layer: str, where: str | None, columns: list[str] | None) -> tuple[dict, pa.Table]:
-        request = {"path": str(path), "layer": layer, "where": where, "columns": columns}
+    def read(self, path: Path, layer: str | None, where: str | None, columns: list[str] | None,
+             sql: str | None = None) -> tuple[dict, pa.Table]:
+        request = {"path": str(path), "layer": layer, "where": where, "columns": columns, "sql": sql}
         self.proc.stdin.write(json.dumps(request, ensure_ascii=False).encode() + b"\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -114,7 +115,7 @@ class _Reader:
             raise EOFError
         header = json.loads(line)
         if not header["ok"]:
-            raise WorkspaceError(f"工作空间 {path.name} 的 '{layer}' 无法读取（{header['error']}）；"
+            raise WorkspaceError(f"工作空间 {path.name} 的 '{layer or sql}' 无法读取（{header['error']}）；"
                                  "请用 QGIS 检查该文件")
         return header, pa.ipc.open_stream(self.proc.stdout).read_all()
 
@@ -170,25 +171,27 @@ def _close_all() -> None:
         reader.close()
 
 
-def read_table(path: str | Path, layer: str, *, where: str | None = None,
-               columns: list[str] | None = None) -> pd.DataFrame:
+def read_table(path: str | Path, layer: str | None, *, where: str | None = None,
+               columns: list[str] | None = None, sql: str | None = None) -> pd.DataFrame:
     """Layer or table ``layer`` of the GeoPackage ``path``, read by GDAL in a reader process.
 
     Returns what ``pyogrio.read_dataframe(path, layer=layer, where=where, columns=columns,
-    use_arrow=True)`` returns: a GeoDataFrame for a layer with geometry (column
-    ``geometry``), else a DataFrame.
+    sql=sql, use_arrow=True)`` returns: a GeoDataFrame for a layer with geometry (column
+    ``geometry``), else a DataFrame. With ``sql`` (SQLite SQL on the GeoPackage, e.g. one
+    page of a layer: ``... ORDER BY fid LIMIT 1000``) ``layer`` is ignored and only the rows
+    it selects are read.
     """
     path = Path(path)
     reader = _take()
     healthy = False
     try:
-        header, table = reader.read(path, layer, where, columns)
+        header, table = reader.read(path, layer, where, columns, sql)
         healthy = True
     except WorkspaceError:
         healthy = True  # the reader answered; the request was refused
         raise
     except (EOFError, OSError, pa.ArrowInvalid, ValueError):
-        raise WorkspaceError(f"读取工作空间 {path.name} 的 '{layer}' 时读取进程意外退出；"
+        raise WorkspaceError(f"读取工作空间 {path.name} 的 '{layer or sql}' 时读取进程意外退出；"
                              "请检查内存是否不足后重试") from None
     finally:
         _give_back(reader, healthy)

@@ -39,8 +39,8 @@ from mujun.layers.reader import read_table
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS
 from mujun.layers.writer import WithGeometryOf, write_table
 
-__all__ = ["DEFAULT_NAME", "META_TABLE", "WithGeometryOf", "Workspace", "immediate_transaction", "missing_workspace", "not_evaluated",
-           "result_table"]
+__all__ = ["DEFAULT_NAME", "META_TABLE", "WithGeometryOf", "Workspace", "immediate_transaction", "missing_workspace",
+           "not_evaluated", "result_table", "sql_literal"]
 
 DEFAULT_NAME = "mujun.gpkg"
 META_TABLE = "mujun_meta"
@@ -81,6 +81,23 @@ def missing_workspace(path: str | Path) -> WorkspaceError:
 def not_evaluated(path: str | Path) -> WorkspaceError:
     """The error for a workspace without evaluation results (one wording everywhere)."""
     return WorkspaceError(f"工作空间 {path} 还没有评价结果；请先运行 mujun evaluate")
+
+
+def sql_literal(value: object) -> str:
+    """``value`` as an SQLite literal: numbers as they are, text quoted.
+
+    Examples
+    --------
+    >>> sql_literal("O'Brien"), sql_literal(3), sql_literal(2.5), sql_literal(None)
+    ("'O''Brien'", '3', '2.5', 'NULL')
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def result_table(level: str) -> str:
@@ -148,6 +165,15 @@ class Workspace:
             hint = f"mujun import {name} 文件" if name in KINDS else "mujun evaluate"
             raise WorkspaceError(f"工作空间 {self.path} 中没有 '{name}'；请先运行 {hint}")
         return _restore_types(read_table(self.path, name, where=where))
+
+    def select(self, sql: str) -> pd.DataFrame:
+        """The rows of an SQLite ``SELECT`` on the workspace's layers and tables, read by GDAL
+        (geometry columns become ``geometry``), with schema types restored. Only the rows it
+        selects are read: a page of a million-row layer (``ORDER BY fid LIMIT n``) stays small.
+
+        The SQL must come from code, never from a request: quote values with :func:`sql_literal`.
+        """
+        return _restore_types(read_table(self.path, None, sql=sql))
 
     def read_optional(self, name: str) -> pd.DataFrame | None:
         """Like :meth:`read`, ``None`` when absent."""

@@ -111,3 +111,89 @@ def xlsx_rows(source, sheet: str | int = 0) -> list[tuple]:
         return list(ws.iter_rows(values_only=True))
     finally:
         book.close()
+
+
+class LiveServer:
+    """``mujun serve`` on a workspace in a process of its own, for clients that need a real
+    HTTP URL (GDAL, OWSLib). GDAL holds the GIL while it reads, so the server cannot share
+    the test's process. ``headers`` are sent by every client a test builds from it (e.g. an
+    ``Authorization`` header once the server wants credentials)."""
+
+    def __init__(self, workspace: Workspace, env: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None):
+        import os
+        import socket
+        import subprocess
+        import sys
+        import tempfile
+        import time
+        import urllib.error
+        import urllib.request
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/"
+        self.headers = dict(headers or {})
+        self.basic: tuple[str, str] | None = None  # (user name, token) for HTTP Basic
+        # a pipe nobody reads would block the server once full; closed by close()
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from mujun.cli import main; main()", "serve", "--workspace",
+             str(workspace.path), "--port", str(port)],
+            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(urllib.request.Request(self.url + "login"), timeout=2).close()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    if self.proc.poll() is None:
+                        self.proc.kill()
+                    self.proc.wait()
+                    self.log.seek(0)
+                    error = self.log.read().decode()[-500:]
+                    self.close()
+                    raise RuntimeError(f"mujun serve did not start: {error}") from None
+                time.sleep(0.2)
+
+    def gdal_options(self) -> dict[str, str]:
+        """GDAL configuration options sending :attr:`headers`: a Bearer token as GDAL's own
+        Bearer authentication (the OAPIF driver's requests replace ``GDAL_HTTP_HEADERS``)."""
+        auth = self.headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            return {"GDAL_HTTP_AUTH": "BEARER", "GDAL_HTTP_BEARER": auth.removeprefix("Bearer ")}
+        if not self.headers:
+            return {}
+        return {"GDAL_HTTP_HEADERS": ",".join(f"{k}: {v}" for k, v in self.headers.items())}
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+
+#: The GIS client's account on :func:`live_server`.
+GIS_USER = ("gis", "gis-pass-123")
+
+
+@pytest.fixture(scope="session")
+def live_server(sample_workspace, tmp_path_factory):
+    """A copy of the sample workspace served over HTTP as a GIS client meets it: closed to
+    anonymous users, read with an access token of the 查看 user ``gis`` — ``headers`` carry it
+    as ``Authorization: Bearer``, ``basic`` as HTTP Basic credentials (user name, token)."""
+    import shutil
+
+    from mujun.layers import accounts
+
+    ws = Workspace(tmp_path_factory.mktemp("served") / "served.gpkg")
+    shutil.copyfile(sample_workspace.path, ws.path)
+    accounts.add_user(ws, GIS_USER[0], "viewer", GIS_USER[1])
+    token = accounts.create_token(ws, GIS_USER[0], label="GIS 客户端").secret
+    server = LiveServer(ws, headers={"Authorization": f"Bearer {token}"})
+    server.basic = (GIS_USER[0], token)
+    server.workspace = ws
+    yield server
+    server.close()

@@ -431,3 +431,13 @@ def test_map_draws_parcel_tiles_below_the_vector_zoom_and_identifies_clicks(tab,
     assert not page.evaluate("() => window.mujunMap.hasLayer(window.mujunParcelTiles)")
     page.wait_for_function("() => window.mujunLayers['地块'].getLayers().length > 0")
     tab.assert_clean()
+
+
+@pytest.mark.parametrize(("path", "features"), [("/api/collections/parks-2025/items?f=html", 12),
+                                                ("/api/collections/parks/items/PK01", 1)])
+def test_ogc_api_pages_draw_their_features_with_the_apps_leaflet(tab, path, features):
+    page = tab.open(path)  # the browser's Accept asks for HTML
+    page.wait_for_function("n => document.querySelectorAll('#ogc-map path.leaflet-interactive').length === n",
+                           arg=features)
+    assert page.locator("script[src*='/vendor/leaflet/leaflet.js']").count() == 1
+    tab.assert_clean()

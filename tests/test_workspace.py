@@ -27,6 +27,7 @@ from mujun.layers.workspace import (
     WithGeometryOf,
     Workspace,
     result_table,
+    sql_literal,
 )
 
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
@@ -180,6 +181,18 @@ def test_types_restored(ws):
 def test_read_where(ws):
     e = ws.read("enterprises", where="tax > 2")
     assert e["credit_code"].tolist() == ["91330600MA2CCCCCC3"]
+
+
+def test_select_reads_only_the_rows_of_its_sql(ws):
+    page = ws.select('SELECT t.fid AS mujun_fid, t.* FROM "parcels" t WHERE t.fid > 1 ORDER BY t.fid LIMIT 5')
+    assert isinstance(page, gpd.GeoDataFrame) and CRS(page.crs) == CRS("EPSG:4490")
+    assert page["mujun_fid"].tolist() == [2] and page["parcel_id"].tolist() == ["330602002"]
+    assert isinstance(page["holder_name"].dtype, pd.StringDtype)
+    assert page.geometry.iloc[0].equals(ws.read("parcels").geometry.iloc[1])
+    firms = ws.select(f"SELECT * FROM enterprises WHERE credit_code = {sql_literal('91330600MA2CCCCCC3')}")
+    assert firms["credit_code"].tolist() == ["91330600MA2CCCCCC3"] and str(firms["year"].dtype) == "Int64"
+    with pytest.raises(WorkspaceError, match="无法读取"):
+        ws.select("SELECT * FROM no_such_table")
 
 
 def test_write_replaces_a_table_and_keeps_the_others(ws):

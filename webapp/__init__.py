@@ -52,6 +52,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         ledger,
         mapview,
         measures,
+        ogc,
         rankings,
         redline,
         review,
@@ -75,8 +76,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         n = int(app.config["PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     access.init_app(app)
-    for module in (auth, assets, dashboard, mapview, details, rankings, measures, redline, api, tiles, review, ledger,
-                   admin, account):
+    for module in (auth, assets, dashboard, mapview, details, rankings, measures, redline, api, ogc, tiles, review,
+                   ledger, admin, account):
         app.register_blueprint(module.bp)
     errors.init_app(app)
     headers.init_app(app)

@@ -1,7 +1,8 @@
 """JSON API under /api/: layers as GeoJSON (bounding box, paging), rankings, details.
 
 Field names are the canonical English ones of the workspace; missing numbers are ``null``.
-``/api/openapi.json`` describes every route.
+``/api/openapi.json`` describes every route. The standard service for GIS clients (OGC API –
+Features) is :mod:`mujun.webapp.ogc`, under /api too.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 import shapely
-from flask import Blueprint, abort, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 
 from mujun import service
 from mujun.geo.errors import InputError
 from mujun.layers.schema import label
-from mujun.webapp import maps
+from mujun.webapp import geojson, maps
 from mujun.webapp.data import results
+from mujun.webapp.ogcapi import check_lon_lat_order
 from mujun.webapp.ranking_query import RankingQuery
 from mujun.webapp.tileservice import service as tile_service
 
@@ -44,6 +46,7 @@ def _bbox(text: str | None):
         w, s, e, n = (float(v) for v in text.split(","))
     except ValueError:
         raise InputError("bbox 应为 西,南,东,北 四个经纬度数字，如 bbox=120.5,29.9,120.7,30.1") from None
+    check_lon_lat_order(w, s, e, n)
     if not (w < e and s < n):
         raise InputError("bbox 应满足 西 < 东、南 < 北")
     return shapely.box(w, s, e, n)
@@ -60,15 +63,19 @@ def _int(name: str, default: int | None) -> int | None:
 
 
 def _page_args(default_size: int = 1000) -> tuple[int, int]:
-    page, size = _int("page", 1), _int("page_size", default_size)
+    """(page, page size): ``page_size``, or ``limit`` as OGC clients name it."""
+    size_name = "limit" if request.args.get("limit", "").strip() and not request.args.get("page_size") else "page_size"
+    page, size = _int("page", 1), _int(size_name, default_size)
     if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
-        raise InputError(f"page 应 ≥ 1，page_size 应在 1 到 {MAX_PAGE_SIZE} 之间")
+        raise InputError(f"page 应 ≥ 1，{size_name} 应在 1 到 {MAX_PAGE_SIZE} 之间")
     return page, size
 
 
 @bp.route("/layers/<name>")
 def layer(name: str):
-    """A layer of a year as GeoJSON, filtered by ``bbox`` (lon/lat) and paged.
+    """A layer of a year as GeoJSON, filtered by ``bbox`` (lon/lat) and paged (``page`` and
+    ``page_size`` or ``limit``; a ``next`` link while more pages follow). Features carry
+    their id (parcel, zone or building id).
 
     With ``color`` (parcels only) the features also carry ``_color``, ``_popup`` and
     ``_tooltip`` for the app's own map.
@@ -95,10 +102,23 @@ def layer(name: str):
         bins = svc.breaks(svc.generation(), year, color) if maps.COLOR_BY[color][2] == "numeric" else []
         data = maps.parcel_features(part, color, bins, extra=_public(part))
     else:
-        data = maps.feature_collection(part, extra=_public(part))
+        data = maps.feature_collection(part, extra=_public(part), feature_ids=part[id_field])
     data.update({"numberMatched": matched, "numberReturned": len(part), "page": page, "page_size": size,
-                 "year": year})
-    return jsonify(data)
+                 "year": year, "links": _links(name, page, page * size < matched)})
+    return Response(json.dumps(data, ensure_ascii=False), mimetype=geojson.MEDIA_TYPE)
+
+
+def _links(name: str, page: int, more: bool) -> list[dict[str, str]]:
+    """``self`` and, while more pages follow, ``next`` links of a layer page."""
+    args = request.args.to_dict()
+
+    def at(p: int) -> str:
+        return url_for("api.layer", name=name, **{**args, "page": str(p)}, _external=True)
+
+    links = [{"href": at(page), "rel": "self", "type": geojson.MEDIA_TYPE}]
+    if more:
+        links.append({"href": at(page + 1), "rel": "next", "type": geojson.MEDIA_TYPE})
+    return links
 
 
 def _public(frame) -> list[str]:
@@ -257,6 +277,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
             "type": "object", "required": ["type", "geometry", "properties"],
             "properties": {
                 "type": {"type": "string", "enum": ["Feature"]},
+                "id": {"type": "string", "description": "宗地编号、园区/平台/行政区编号或建筑物编号"},
                 "geometry": {"nullable": True, "allOf": [_ref("Geometry")]},
                 "properties": {"type": "object", "nullable": True, "additionalProperties": True,
                                "description": "图层的全部字段（标准英文字段名）；带 color 参数时另有 _id、_color、_popup、_tooltip"},
@@ -273,6 +294,10 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 "page": {"type": "integer", "minimum": 1},
                 "page_size": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
                 "year": {"type": "integer"},
+                "links": {"type": "array", "description": "self 和 next（还有下一页时）链接",
+                          "items": {"type": "object", "required": ["href", "rel"],
+                                    "properties": {"href": {"type": "string"}, "rel": {"type": "string"},
+                                                   "type": {"type": "string"}}}},
             },
         },
         "RankingItem": {
@@ -366,13 +391,18 @@ def openapi_document(server: str = "/") -> dict[str, Any]:
     layer_names = list(LAYERS)
     paths = {
         "/api/layers/{name}": get(
-            "图层（GeoJSON）", _json(_ref("FeatureCollection"), "要素集合，按 bbox 筛选并分页"),
+            "图层（GeoJSON）", {"description": "要素集合，按 bbox 筛选并分页",
+                              "content": {geojson.MEDIA_TYPE: {"schema": _ref("FeatureCollection")}}},
             [_param("name", "图层名", {"type": "string", "enum": layer_names}, where="path"), p["year"], p["bbox"],
              p["page"], _param("page_size", "每页要素数", {"type": "integer", "minimum": 1,
                                                         "maximum": MAX_PAGE_SIZE, "default": 1000}),
+             _param("limit", "每页要素数（同 page_size，OGC 客户端的写法）",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE}),
              _param("color", "（仅 parcels）按此着色并附带本应用地图用的 _color、_popup、_tooltip",
                     {"type": "string", "enum": list(maps.COLOR_BY)})],
-            "年度结果图层（buildings 不分年度）。未知图层返回 404。",
+            "年度结果图层（buildings 不分年度）。坐标为经纬度（外环逆时针，保留 7 位小数），要素 id 为各自的编号；"
+            "还有下一页时 links 中有 next 链接。经纬度顺序写反的 bbox 返回 400。未知图层返回 404。"
+            "GIS 软件请用 OGC API – Features（/api/collections）。",
         ),
         "/api/rankings": get(
             "排名", _json(_ref("Ranking"), "筛选、排序后的一页排名"),

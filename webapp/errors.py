@@ -55,7 +55,7 @@ def public_message(text: str) -> str:
 
 def _respond(status: int, message: str):
     message = public_message(message)
-    if request.path.startswith(("/api/", "/tiles/")):
+    if f"{request.path}/".startswith(("/api/", "/tiles/")):
         return jsonify({"error": {"status": status, "title": _TITLES.get(status, "错误"), "message": message}}), status
     return render_template("error.html", status=status, title=_TITLES.get(status, "错误"), message=message), status
 

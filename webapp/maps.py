@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from mujun.geo.flags import FLAG_KINDS
 from mujun.geo.rules import CLASSES
+from mujun.webapp import geojson
 from mujun.webapp.assets import asset_url
 from mujun.webapp.data import results
 from mujun.webapp.formatting import field_label, heading, num, unit
@@ -244,8 +245,10 @@ def _legend_control(m: folium.Map, html: str) -> None:
 
 def feature_collection(frame: gpd.GeoDataFrame, *, popup: pd.Series | None = None, tooltip: pd.Series | None = None,
                        color: pd.Series | None = None, ids: pd.Series | None = None,
-                       extra: list[str] | None = None) -> dict:
-    """GeoJSON of ``frame`` with the private properties ``mujun-map.js`` reads."""
+                       extra: list[str] | None = None, feature_ids: pd.Series | None = None) -> dict:
+    """GeoJSON of ``frame`` with the private properties ``mujun-map.js`` reads, written as
+    :mod:`mujun.webapp.geojson` writes it (RFC 7946 ring order, coordinates to 1e-7°); each
+    feature's ``id`` is ``feature_ids``, else ``ids``."""
     props = pd.DataFrame(index=frame.index)
     if ids is not None:
         props["_id"] = ids.astype("string")
@@ -256,12 +259,11 @@ def feature_collection(frame: gpd.GeoDataFrame, *, popup: pd.Series | None = Non
     if color is not None:
         props["_color"] = color
     for col in extra or []:
-        values = frame[col]
-        if pd.api.types.is_datetime64_any_dtype(values):
-            values = values.dt.strftime("%Y-%m-%d").astype(object).where(values.notna(), None)
-        props[col] = values
+        props[col] = frame[col]
     gdf = gpd.GeoDataFrame(props, geometry=frame.geometry.to_crs(4326).values, crs=4326)
-    return json.loads(gdf.to_json(drop_id=True, na="null"))
+    fids = feature_ids if feature_ids is not None else ids
+    texts = geojson.feature_texts(gdf, fids, properties=list(props.columns))
+    return json.loads(geojson.features_text(texts, {}))
 
 
 def zone_layer(m: folium.Map, zones: gpd.GeoDataFrame, name: str, *, id_field: str, link: Callable[[str], str],

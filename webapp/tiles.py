@@ -5,6 +5,8 @@ disk by :mod:`mujun.webapp.tileservice`) and the parcel under a clicked point (i
   by ``indicator`` (a key of :data:`mujun.webapp.maps.COLOR_BY`) with the year's class breaks, as on
   the vector layer and the legend; transparent where there is no parcel. ``?v=<generation>``
   (what /map asks for) lets the browser keep the tile while the workspace is unchanged.
+- ``GET /tiles/parcels/<year>/<indicator>/tilejson.json``: those tiles described as a TileJSON
+  3.0.0 document (XYZ scheme, zoom range, bounds), for QGIS, MapLibre, Leaflet or OpenLayers.
 - ``GET /tiles/identify?year=&lon=&lat=``: the parcel there, with the vector layer's popup.
 
 Errors are answered by :mod:`mujun.webapp.errors`, as JSON with a Chinese message.
@@ -12,10 +14,12 @@ Errors are answered by :mod:`mujun.webapp.errors`, as JSON with a Chinese messag
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, jsonify, request
+from flask import Blueprint, Response, abort, jsonify, request, url_for
 
 from mujun.geo.errors import InputError
+from mujun.layers.workspace import result_table
 from mujun.webapp import maps
+from mujun.webapp.data import results
 from mujun.webapp.tileservice import MAX_ZOOM, service
 
 __all__ = ["bp"]
@@ -53,6 +57,40 @@ def parcel_tile(year: str, indicator: str, z: str, x: str, y: str):
     response.headers["Cache-Control"] = ("private, max-age=86400, immutable" if request.args.get("v") == generation
                                          else "no-cache")
     return response
+
+
+@bp.route("/parcels/<year>/<indicator>/tilejson.json")
+def tilejson(year: str, indicator: str):
+    """The TileJSON 3.0.0 document of the parcel tiles of ``year`` coloured by ``indicator``."""
+    year_ = _integer("年度", year)
+    indicator = _indicator(indicator)
+    res = results()
+    years = res.years()
+    if year_ not in years:
+        abort(404, description=f"没有 {year_} 年的评价结果；已评价年度：{'、'.join(map(str, years))}")
+    generation = service().generation()
+    first = url_for("tiles.parcel_tile", year=year_, indicator=indicator, z=0, x=0, y=0, v=generation,
+                    _external=True)
+    template = first.replace("/0/0/0.png", "/{z}/{x}/{y}.png")
+    table = result_table("parcel")
+    row = res.ws.query("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?", (table,))
+    bounds = [round(float(v), 6) for v in row[0]] if row and None not in tuple(row[0]) else [-180, -85.05, 180, 85.05]
+    center = [round((bounds[0] + bounds[2]) / 2, 6), round((bounds[1] + bounds[3]) / 2, 6), 10]
+    label, unit, _ = maps.COLOR_BY[indicator]
+    return jsonify({
+        "tilejson": "3.0.0",
+        "name": f"{year_} 年地块 · {label}",
+        "description": f"{year_} 年评价地块按{label}{f'（{unit}）' if unit else ''}着色的 256 像素 PNG 瓦片"
+                       "（XYZ 编号，Web 墨卡托 EPSG:3857）；无地块处透明。",
+        "version": "1.0.0",
+        "scheme": "xyz",
+        "tiles": [template],
+        "minzoom": 0,
+        "maxzoom": MAX_ZOOM,
+        "bounds": bounds,
+        "center": center,
+        "attribution": "mujun 亩均论英雄",
+    })
 
 
 def _float(name: str, low: float, high: float) -> float:
