@@ -1,13 +1,19 @@
 """Real OGC API – Features clients read the served sample completely, with an access token:
 GDAL's OAPIF driver (through pyogrio, ``Authorization: Bearer``) and OWSLib (HTTP Basic with
 the token as password) list every collection and page through each one, with the same
-features and areas as the workspace. Without a token, or with a revoked one, they are refused."""
+features and areas as the workspace; QGIS 3.22 (Debian 12's, ``apt-get install python3-qgis
+qgis-providers``; CI installs it) adds collections as layers. Without a token, or with a
+revoked one, they are refused."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import geopandas as gpd
@@ -140,3 +146,28 @@ def test_clients_without_a_token_or_with_a_revoked_one_are_refused(live_server):
     # the fixture's own token still reads
     assert _status(collections_url, live_server.headers)[0] == 200
     pyogrio.set_gdal_config_options(live_server.gdal_options())
+
+
+#: Debian's Python, which has QGIS's bindings (python3-qgis).
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def test_qgis_adds_collections_as_layers(live_server, expected):
+    """QGIS's OAPIF provider, as "添加图层 → WFS / OGC API – Features" uses it."""
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import qgis.core"], capture_output=True)
+    assert shutil.which(SYSTEM_PYTHON) and probe.returncode == 0, \
+        "QGIS's Python bindings are missing: apt-get install python3-qgis qgis-providers (CI installs them)"
+    names = ["parcels-2025", "districts", "units", "enterprises-2025"]
+    script = Path(__file__).with_name("clients") / "qgis_read.py"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    done = subprocess.run([SYSTEM_PYTHON, str(script), f"{live_server.url}api", *live_server.basic, *names],
+                          capture_output=True, text=True, timeout=600, env={**env, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    read = {r["collection"]: r for r in map(json.loads, done.stdout.splitlines())}
+    assert list(read) == names
+    for name in names:
+        r = read[name]
+        count, area, _ = expected[name]
+        assert r["valid"] and r["qgis"].startswith("3."), r
+        assert r["features"] == count, r
+        assert r["area"] == pytest.approx(area, rel=1e-6), r

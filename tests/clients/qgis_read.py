@@ -1,0 +1,44 @@
+"""Run by Debian's Python with QGIS's bindings (python3-qgis), not by pytest: add OGC API –
+Features collections as QGIS layers (the OAPIF provider, HTTP Basic with a user name and an
+access token) and print, per collection, whether the layer is valid, its CRS, the number of
+features read and their total area in EPSG:4549, as JSON lines.
+
+    /usr/bin/python3 qgis_read.py URL USER TOKEN COLLECTION...
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # no screen
+
+from qgis.core import (  # noqa: E402
+    Qgis,
+    QgsApplication,
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsProject,
+    QgsVectorLayer,
+)
+
+app = QgsApplication([], False)
+app.initQgis()
+url, user, token = sys.argv[1:4]
+gk = QgsCoordinateReferenceSystem("EPSG:4549")
+for name in sys.argv[4:]:
+    layer = QgsVectorLayer(f"url='{url}' typename='{name}' username='{user}' password='{token}'", name, "OAPIF")
+    count, area = 0, 0.0
+    if layer.isValid():
+        to_gk = QgsCoordinateTransform(layer.crs(), gk, QgsProject.instance())
+        for feature in layer.getFeatures():
+            count += 1
+            geometry = feature.geometry()
+            if not geometry.isNull():
+                geometry.transform(to_gk)
+                area += geometry.area()
+    print(json.dumps({"collection": name, "valid": layer.isValid(), "crs": layer.crs().authid(), "features": count,
+                      "area": area, "qgis": Qgis.QGIS_VERSION}), flush=True)
+    del layer
+# QgsApplication.exitQgis() can crash a headless QGIS 3.22 on its way out: everything is
+# printed and flushed, so leave without it
+os._exit(0)
