@@ -5,6 +5,7 @@ importing into a workspace all or nothing."""
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -843,8 +844,9 @@ def _formula_xlsx(path: Path, cached: bool) -> Path:
         with zipfile.ZipFile(path) as z:
             parts = {n: z.read(n) for n in z.namelist()}
         xml = parts["xl/worksheets/sheet1.xml"].decode()
-        for cell, value in (("D2", 20), ("D3", 40)):
-            xml = xml.replace(f'<c r="{cell}"><f>C{cell[1]}*2</f><v />', f'<c r="{cell}"><f>C{cell[1]}*2</f><v>{value}</v>')
+        for cell, value in (("D2", 20), ("D3", 40)):  # an empty <v/> as lxml or the standard library write it
+            xml, n = re.subn(rf'(<c r="{cell}"[^>]*><f>C{cell[1]}\*2</f>)(<v\s*/>|<v></v>)?', rf"\g<1><v>{value}</v>", xml)
+            assert n == 1, xml
         parts["xl/worksheets/sheet1.xml"] = xml.encode()
         with zipfile.ZipFile(path, "w") as z:
             for n, data in parts.items():

@@ -16,7 +16,7 @@ import shapely
 from mujun.layers.schema import label
 from mujun.webapp import ogcapi
 
-SOURCES = ["parcels", "buildings", "parks", "platforms", "districts"]
+SOURCES = ["parcels", "buildings", "parks", "platforms", "districts", "units", "landuse"]
 
 
 @pytest.fixture(scope="module")

@@ -83,10 +83,10 @@ def test_the_api_document_names_both_schemes(app, secret):
 
 def test_a_route_added_under_api_later_takes_tokens_too(ws, secret):
     app = create_app({"WORKSPACE": str(ws.path), "TESTING": True})
-    app.add_url_rule("/api/collections", "collections", lambda: {"collections": []})
+    app.add_url_rule("/api/added-later", "added_later", lambda: {"added": []})
     c = _client(app)
-    assert c.get("/api/collections", headers=_bearer(secret)).json == {"collections": []}
-    _refused(c.get("/api/collections"))
+    assert c.get("/api/added-later", headers=_bearer(secret)).json == {"added": []}
+    _refused(c.get("/api/added-later"))
 
 
 def test_revoked_expired_and_disabled_tokens_401(app, ws, secret):
