@@ -387,7 +387,9 @@ def prepare_geometry(
     zm = ~missing & (shapely.has_z(geom) | shapely.has_m(geom))
     if zm.any():
         report.add(f"去掉了 {int(zm.sum())} 个要素的 Z/M 值（高程等），只保留平面坐标：{_rows(ids[zm].tolist())}")
-    geom = shapely.force_2d(geom)
+        geom = shapely.force_2d(geom)
+    else:  # already flat: force_2d would copy every geometry (0.7 s for 300k buildings)
+        geom = np.array(geom, dtype=object, copy=True)  # repaired below in place, never in the source frame
     geom = _collections_to_polygons(geom, ~missing & (types == 7).to_numpy(), kind, src, ids, report)
 
     invalid = ~missing & ~shapely.is_valid(geom)
