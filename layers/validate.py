@@ -118,6 +118,9 @@ def _numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     return values, missing, bad
 
 
+_ISO_DATE = r"\d{4}-\d{2}-\d{2}"
+
+
 def _dates(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     if pd.api.types.is_datetime64_any_dtype(raw):
         values = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
@@ -125,6 +128,11 @@ def _dates(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
         return values, values.isna(), pd.Series(False, index=raw.index)
     text = _text(raw)
     missing = _placeholder(text)
+    if text.str.fullmatch(_ISO_DATE, na=True).all():
+        # ISO dates only (what GIS and databases write): what the general parsing below would give
+        # (no serial number, nothing to replace, no compact date), without its passes over the text
+        values = pd.to_datetime(text.where(~missing), format="%Y-%m-%d", errors="coerce").astype("datetime64[ms]")
+        return values, missing, values.isna() & ~missing
     # Excel serial day numbers (a workbook cell formatted as a number)
     serial = pd.to_numeric(text, errors="coerce")
     by_serial = pd.to_datetime(serial.where(serial.between(10000, 80000)), unit="D", origin="1899-12-30")
