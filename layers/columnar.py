@@ -101,6 +101,11 @@ class ColumnCache:
             return None
         return table.select(columns).to_pandas()
 
+    def rows(self, generation: str, name: str, where: str | None) -> int | None:
+        """Rows of a cached read (from the file's footer, nothing read), ``None`` if it is not cached."""
+        cached = self._load(self.path(generation, name, where))
+        return None if cached is None else cached[1].num_rows
+
     def _load(self, path: Path) -> tuple[dict, pa.Table] | None:
         try:
             with pa.memory_map(str(path)) as source:
