@@ -27,7 +27,10 @@ def map_page():
     min_zoom = current_app.config["PARCEL_MIN_ZOOM"]
     # a province's parcels are not read here: they are counted, the legend's breaks take one
     # column, and the map loads them as tiles and by bounding box
-    n_parcels = res.count(result_table("parcel"), year)
+    kind = maps.COLOR_BY[color][2]
+    table = result_table("parcel")
+    # a numeric colouring's column (its breaks need it) gives the count too: one scan, not two
+    n_parcels = len(res.column(table, color, year)) if kind == "numeric" else res.count(table, year)
     many = n_parcels > limit
     districts = res.optional("result_district", year)
     parcels = None if many else res.results("parcel", year)
@@ -37,7 +40,6 @@ def map_page():
         bounds = (parcels if parcels is not None else res.results("parcel", year)).total_bounds
     m = maps.base_map(bounds, current_app.config)
     maps.zone_layers(m, year)
-    kind = maps.COLOR_BY[color][2]
     svc = service()
     generation = svc.generation()
     bins = svc.breaks(generation, year, color) if kind == "numeric" else []
