@@ -27,6 +27,7 @@ import re
 import shutil
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -77,7 +78,7 @@ class ColumnCache:
         return self.root / _token(generation) / f"{name}.{key}.arrow"
 
     def read(self, workspace: Path, generation: str, name: str, where: str | None,
-             fresh: callable) -> pd.DataFrame:
+             fresh: Callable[[], str]) -> pd.DataFrame:
         """Table ``name`` of ``workspace`` (filtered by ``where``) from the cache, else read by
         GDAL and cached, as long as ``fresh()`` still gives ``generation`` after the read (a
         write in between would otherwise be cached under the old generation)."""
