@@ -1,6 +1,6 @@
 """Province-scale benchmarks of mujun, each beside what a user would pick instead.
 
-    python bench/run.py --parcels N [--seed S] [--only evaluation,zonal,map,tiles,ogc] [--smoke]
+    python bench/run.py --parcels N [--seed S] [--only evaluation,zonal,map,tiles,ogc,cold,import] [--smoke]
 
 On a synthetic workspace of N parcels over Zhejiang's eleven cities (bench/province.py,
 built once and cached in bench/out/):
@@ -13,7 +13,12 @@ built once and cached in bench/out/):
 - map and tiles: bench/map_tiles.py, when present;
 - ogc: every evaluated parcel read through the OGC API – Features (``ogr2ogr`` from
   ``OAPIF:``, pages of 10,000 following ``next`` links) vs. ``ogr2ogr`` reading the GeoPackage
-  directly; time and the server's peak memory (bench/ogc_read.py).
+  directly; time and the server's peak memory (bench/ogc_read.py);
+- cold: ``mujun serve`` started on the evaluated workspace, to /map's first contentful paint in
+  headless Chromium, its first tile and /rankings, with the column cache off (the peer), empty
+  and filled by a previous start (bench/cold.py);
+- import: ``mujun import`` of the parcels and buildings against ``ogr2ogr`` copying the same
+  GeoPackages, and what each of mujun's steps costs (bench/import_gdal.py).
 
 Each section prints a markdown table; everything goes to ``bench/out/run_<N>.json`` with the
 machine's description. ``--smoke`` (CI) runs every section once, quickly, and asserts no
@@ -43,7 +48,7 @@ import psutil
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 OUT = HERE / "out"
-SECTIONS = ("evaluation", "zonal", "map", "tiles", "ogc")
+SECTIONS = ("evaluation", "zonal", "map", "tiles", "ogc", "cold", "import")
 GIB = 2**30
 
 sys.path[:0] = [str(HERE), str(ROOT)]
@@ -339,6 +344,55 @@ def section_ogc(n: int, seed: int, report: dict) -> list[str]:
             f"OGC API / GeoPackage time: {ratio:.1f}×"]
 
 
+#: Targets of issue 15 at 1M parcels / 3M buildings (benchmarks, never timed tests).
+TARGET_COLD_FCP = 3.0
+TARGET_IMPORT_RATIO = 1.5
+
+
+def section_cold(n: int, seed: int, smoke: bool, report: dict) -> list[str]:
+    from cold import bench_cold
+
+    ws = _evaluated(n, seed)
+    runs = 1 if smoke else 3
+    rows = bench_cold(ws, YEAR, runs=runs)
+    report["cold"] = {"rows": rows}
+    headers = list(dict.fromkeys(k for r in rows for k in r))
+    restart = next(r for r in rows if r["start"] == "column cache, restart")
+    off = next(r for r in rows if r["start"] == "column cache off")
+    met = restart["fcp_s"] is not None and restart["fcp_s"] <= TARGET_COLD_FCP
+    return [f"### Cold server: `mujun serve` start to /map's first contentful paint ({n:,} parcels, median of "
+            f"{runs}; seconds from the server process's start)", "",
+            table(headers, [[r.get(h) for h in headers] for r in rows]), "",
+            f"First contentful paint: {restart['fcp_s']} s after a restart with the column cache, "
+            f"{off['fcp_s']} s with it off. Target ≤ {TARGET_COLD_FCP:g} s at 1M parcels "
+            f"({'met' if met else 'not met'} at {n:,}). `load` is the 1-minute load average before each "
+            f"start (the highest of the runs) on {os.cpu_count()} cores."]
+
+
+def section_import(n: int, seed: int, smoke: bool, report: dict) -> list[str]:
+    from import_gdal import bench_import
+
+    runs = 1 if smoke else 3
+    res = bench_import(n, seed, runs=runs)
+    report["import"] = res
+    rows = res["rows"]
+    headers = list(dict.fromkeys(k for r in rows for k in r))
+    lines = [f"### Import: `mujun import` against `ogr2ogr` ({n:,} parcels, median of {runs}; each command from "
+             "its process's start, into a new file)", "", table(headers, [[r.get(h) for h in headers] for r in rows])]
+    for kind, steps in res["steps"].items():
+        command = next(r["seconds"] for r in rows if r["layer"] == kind and r["command"] == "mujun import")
+        lines += ["", f"Where `mujun import {kind}` goes (one import in process, {steps['seconds']:.2f} s; "
+                  f"the command's other {max(command - steps['seconds'], 0):.2f} s start Python and import mujun):", "",
+                  table(["step", "calls", "seconds"],
+                        [["  " * s["depth"] + s["stage"].split(" > ")[-1], s["calls"], s["seconds"]]
+                         for s in steps["stages"]])]
+    ratios = [r["vs_ogr2ogr_copy"] for r in rows if r["command"] == "mujun import"]
+    lines += ["", f"mujun import / ogr2ogr copy: {', '.join(f'{x:.2f}×' for x in ratios)}; target ≤ "
+              f"{TARGET_IMPORT_RATIO:g}× at 1M parcels / 3M buildings "
+              f"({'met' if max(ratios) <= TARGET_IMPORT_RATIO else 'not met'} at {n:,})."]
+    return lines
+
+
 # --------------------------------------------------------------------------------------
 
 
@@ -377,6 +431,10 @@ def main(argv: list[str] | None = None) -> int:
                 lines = section_zonal(args.parcels, args.seed, args.smoke, report)
             elif name == "ogc":
                 lines = section_ogc(args.parcels, args.seed, report)
+            elif name == "cold":
+                lines = section_cold(args.parcels, args.seed, args.smoke, report)
+            elif name == "import":
+                lines = section_import(args.parcels, args.seed, args.smoke, report)
             else:
                 lines = section_map_tiles(name, args.parcels, args.seed, report)
             print("\n".join(lines) + f"\n\n({name}: {time.perf_counter() - t:.0f} s)\n", flush=True)

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from mujun.geo.errors import WorkspaceError
 
-__all__ = ["MAX_READERS", "read_table"]
+__all__ = ["MAX_READERS", "arrow_frame", "read_arrow", "read_table"]
 
 #: Reader processes one parent keeps at most (each serves one read at a time).
 MAX_READERS = 4
@@ -181,6 +181,14 @@ def read_table(path: str | Path, layer: str | None, *, where: str | None = None,
     page of a layer: ``... ORDER BY fid LIMIT 1000``) ``layer`` is ignored and only the rows
     it selects are read.
     """
+    return arrow_frame(*read_arrow(path, layer, where=where, columns=columns, sql=sql))
+
+
+def read_arrow(path: str | Path, layer: str | None, *, where: str | None = None,
+               columns: list[str] | None = None, sql: str | None = None) -> tuple[dict, pa.Table]:
+    """What :func:`read_table` reads, as the reader process sends it: (header, Arrow table);
+    :func:`arrow_frame` makes the frame of them. The header (CRS, fields, their GDAL types,
+    the geometry column) is JSON."""
     path = Path(path)
     reader = _take()
     healthy = False
@@ -195,12 +203,12 @@ def read_table(path: str | Path, layer: str | None, *, where: str | None = None,
                              "请检查内存是否不足后重试") from None
     finally:
         _give_back(reader, healthy)
-    return _frame(header, table)
+    return header, table
 
 
-def _frame(header: dict, table: pa.Table) -> pd.DataFrame:
-    """``table`` as pyogrio's ``read_dataframe`` converts it (datetimes parsed from their ISO
-    text, geometry from WKB)."""
+def arrow_frame(header: dict, table: pa.Table) -> pd.DataFrame:
+    """``table`` (from :func:`read_arrow`) as pyogrio's ``read_dataframe`` converts it
+    (datetimes parsed from their ISO text, geometry from WKB). ``table`` is consumed."""
     import geopandas as gpd
     import shapely
 

@@ -118,6 +118,9 @@ def _numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     return values, missing, bad
 
 
+_ISO_DATE = r"\d{4}-\d{2}-\d{2}"
+
+
 def _dates(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     if pd.api.types.is_datetime64_any_dtype(raw):
         values = raw.dt.tz_localize(None) if getattr(raw.dt, "tz", None) is not None else raw
@@ -125,6 +128,11 @@ def _dates(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
         return values, values.isna(), pd.Series(False, index=raw.index)
     text = _text(raw)
     missing = _placeholder(text)
+    if text.str.fullmatch(_ISO_DATE, na=True).all():
+        # ISO dates only (what GIS and databases write): what the general parsing below would give
+        # (no serial number, nothing to replace, no compact date), without its passes over the text
+        values = pd.to_datetime(text.where(~missing), format="%Y-%m-%d", errors="coerce").astype("datetime64[ms]")
+        return values, missing, values.isna() & ~missing
     # Excel serial day numbers (a workbook cell formatted as a number)
     serial = pd.to_numeric(text, errors="coerce")
     by_serial = pd.to_datetime(serial.where(serial.between(10000, 80000)), unit="D", origin="1899-12-30")
@@ -387,7 +395,9 @@ def prepare_geometry(
     zm = ~missing & (shapely.has_z(geom) | shapely.has_m(geom))
     if zm.any():
         report.add(f"去掉了 {int(zm.sum())} 个要素的 Z/M 值（高程等），只保留平面坐标：{_rows(ids[zm].tolist())}")
-    geom = shapely.force_2d(geom)
+        geom = shapely.force_2d(geom)
+    else:  # already flat: force_2d would copy every geometry (0.7 s for 300k buildings)
+        geom = np.array(geom, dtype=object, copy=True)  # repaired below in place, never in the source frame
     geom = _collections_to_polygons(geom, ~missing & (types == 7).to_numpy(), kind, src, ids, report)
 
     invalid = ~missing & ~shapely.is_valid(geom)

@@ -35,6 +35,7 @@ import pandas as pd
 
 from mujun.geo.errors import WorkspaceError
 from mujun.layers import gpkg
+from mujun.layers.columnar import ColumnCache
 from mujun.layers.reader import read_table
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS
 from mujun.layers.writer import WithGeometryOf, write_table
@@ -49,6 +50,9 @@ LOG_TABLE = "mujun_import_log"
 #: also the account tables workspaces used to hold, so a write that started before
 #: :func:`mujun.layers.accounts.migrate` moved them out cannot bring them back.
 IN_PLACE_TABLES = ("mujun_users", "mujun_login_failures", "mujun_sessions", "mujun_review", "mujun_review_log")
+#: Tables :meth:`Workspace.read` never takes from a :class:`ColumnCache`: those saved in place
+#: change without a new generation; metadata and the log, small and read as they are.
+_UNCACHED = frozenset((*IN_PLACE_TABLES, META_TABLE, LOG_TABLE))
 
 
 @contextlib.contextmanager
@@ -112,10 +116,14 @@ class Workspace:
     ----------
     path : str or Path
         The ``.gpkg`` file; it need not exist yet.
+    cache : ColumnCache, optional
+        Where :meth:`read` keeps Arrow copies of what it reads, per generation
+        (:mod:`mujun.layers.columnar`); without it every read goes to GDAL.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, cache: ColumnCache | None = None):
         self.path = Path(path)
+        self.cache = cache
 
     @classmethod
     def resolve(cls, path: str | Path | None = None) -> Workspace:
@@ -164,6 +172,9 @@ class Workspace:
         if not self.has(name):
             hint = f"mujun import {name} 文件" if name in KINDS else "mujun evaluate"
             raise WorkspaceError(f"工作空间 {self.path} 中没有 '{name}'；请先运行 {hint}")
+        if self.cache is not None and name not in _UNCACHED:
+            generation = self.generation()
+            return _restore_types(self.cache.read(self.path, generation, name, where, fresh=self.generation))
         return _restore_types(read_table(self.path, name, where=where))
 
     def select(self, sql: str) -> pd.DataFrame:

@@ -663,6 +663,24 @@ def test_dates_in_many_spellings(tmp_path):
     assert res.report.missing == {"agreed_start": [5]}
 
 
+@pytest.mark.parametrize("column", [
+    ["2021-03-05", None, "2020-02-29", "1999-12-31"],
+    ["2021-03-05", "2021-02-30", None],  # no such day: refused either way
+    [None, None],
+    ["0999-01-01", "2021-03-05"],
+])
+def test_iso_dates_read_as_every_spelling_reads_them(column):
+    from mujun.layers import validate
+
+    raw = pd.Series(column, dtype="string")
+    fast = validate._dates(raw)
+    # one compact date among them takes the general parsing; the ISO rows must read the same
+    general = validate._dates(pd.concat([raw, pd.Series(["20210305"], dtype="string")], ignore_index=True))
+    for a, b in zip(fast, general, strict=False):
+        pd.testing.assert_series_equal(a, b.iloc[: len(raw)])
+    assert general[0].iloc[-1] == pd.Timestamp("2021-03-05")
+
+
 def test_excel_serial_day_numbers(tmp_path):
     gdf = parcels_gdf(2)
     gdf["出让日期"] = ["44261", "2020-01-02"]  # 44261 = 2021-03-06 as an Excel serial

@@ -68,6 +68,19 @@ def test_breaks_are_quantiles():
     assert maps.breaks(pd.Series([None, None], dtype="float64")) == []
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_breaks_are_mapclassifys_value_for_value(seed):
+    from mapclassify.classifiers import quantile
+
+    rng = np.random.default_rng(seed)
+    values = rng.lognormal(size=int(rng.integers(5, 3000))) * [1e-3, 1.0, 1e6][seed % 3]
+    if seed % 3 == 1:  # ties
+        values = np.round(values, 1)
+    ours, theirs = maps.breaks(pd.Series(values)), [float(b) for b in quantile(values, k=5)]
+    assert len(ours) == len(theirs)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)  # NumPy's and scipy's interpolation round alike
+
+
 def test_colours_by_value_class_and_flag():
     p = _parcels()
     colors = maps.styled_parcels(p, "tax_per_mu", [5.0, 20.0, 50.0])

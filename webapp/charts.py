@@ -1,6 +1,7 @@
 """Charts drawn on the server with matplotlib, returned as inline SVG markup.
 
-Pure: numbers in, markup out; no pyplot state, no files. Text stays text in the SVG
+Pure: numbers in, markup out; no pyplot state, no files. matplotlib is imported on the
+first chart, not with the app (a second of a server's start). Text stays text in the SVG
 (``svg.fonttype = "none"``) so the browser draws Chinese labels with its own fonts even
 when the server has no CJK font; a CJK font found by matplotlib is named first.
 """
@@ -13,10 +14,12 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import matplotlib
 from markupsafe import Markup
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["line_chart", "parcel_sketch", "stacked_bars"]
 
@@ -96,6 +99,9 @@ def line_chart(x: Sequence, series: Mapping[str, Sequence[float]], *, title: str
     >>> svg.startswith("<svg") and "亩均税收" in svg and "http://" not in svg
     True
     """
+    import matplotlib
+    from matplotlib.figure import Figure
+
     with matplotlib.rc_context(_rc()):
         fig = Figure(figsize=size)
         ax = fig.add_subplot()
@@ -131,6 +137,9 @@ def stacked_bars(rows: Mapping[str, Mapping[str, float]], colors: Mapping[str, s
     >>> svg.startswith("<svg") and "10%" in svg
     True
     """
+    import matplotlib
+    from matplotlib.figure import Figure
+
     with matplotlib.rc_context(_rc()):
         fig = Figure(figsize=size or (4.6, 0.9 + 0.4 * len(rows)))
         ax = fig.add_subplot()
@@ -173,6 +182,9 @@ def parcel_sketch(parcel, neighbours, buildings, *, title: str, size: tuple[floa
 
     crs = local_gk_crs(parcel)
     this = parcel.to_crs(crs)
+    import matplotlib
+    from matplotlib.figure import Figure
+
     with matplotlib.rc_context(_rc()):
         fig = Figure(figsize=size)
         ax = fig.add_subplot()

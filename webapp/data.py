@@ -16,6 +16,7 @@ import pandas as pd
 from flask import Flask, abort, current_app
 
 from mujun.geo.review import queue
+from mujun.layers.columnar import ColumnCache, cache_dir
 from mujun.layers.workspace import Workspace, missing_workspace, not_evaluated, result_table
 
 __all__ = ["Results", "init_app", "only", "record", "records", "results", "where", "zone_districts"]
@@ -24,27 +25,45 @@ _LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=64)
-def _read(path: str, stamp: str, name: str, where: str | None) -> pd.DataFrame:
-    return Workspace(path).read(name, where=where)
+def _read(path: str, stamp: str, name: str, where: str | None, cache: ColumnCache | None) -> pd.DataFrame:
+    return Workspace(path, cache=cache).read(name, where=where)
+
+
+@lru_cache(maxsize=16)
+def _count(path: str, stamp: str, name: str, where: str | None, cache: ColumnCache | None) -> int:
+    n = None if cache is None else cache.rows(stamp, name, where)
+    if n is None:  # not cached yet: SQLite counts (a scan of the table: seconds at a million parcels)
+        sql = f'SELECT count(*) FROM "{name}"' + (f" WHERE {where}" if where else "")
+        n = int(Workspace(path).query(sql)[0][0])
+    return n
+
+
+@lru_cache(maxsize=16)
+def _column(path: str, stamp: str, name: str, column: str, where: str | None, cache: ColumnCache | None) -> pd.Series:
+    part = None if cache is None else cache.columns(stamp, name, where, [column])
+    if part is None:  # not cached yet: SQLite reads the one column, not the table
+        rows = Workspace(path).query(f'SELECT "{column}" FROM "{name}"' + (f" WHERE {where}" if where else ""))
+        return pd.to_numeric(pd.Series([r[0] for r in rows], dtype=object, name=column), errors="coerce")
+    return pd.to_numeric(part[column], errors="coerce")
 
 
 @lru_cache(maxsize=8)
-def _zones(path: str, stamp: str, level: str) -> pd.DataFrame:
+def _zones(path: str, stamp: str, level: str, cache: ColumnCache | None) -> pd.DataFrame:
     from mujun.service import zone_evaluation
 
-    return zone_evaluation(Workspace(path), level)
+    return zone_evaluation(Workspace(path, cache=cache), level)
 
 
 @lru_cache(maxsize=8)
-def _redline(path: str, stamp: str, year: int | None, rules: str):
+def _redline(path: str, stamp: str, year: int | None, rules: str, cache: ColumnCache | None):
     from mujun.service import redline
 
-    return redline(Workspace(path), year, rules=rules)
+    return redline(Workspace(path, cache=cache), year, rules=rules)
 
 
 @lru_cache(maxsize=8)
-def _queue(path: str, stamp: str, year: int) -> pd.DataFrame:
-    return queue(_read(path, stamp, result_table("parcel"), f"year = {int(year)}"))
+def _queue(path: str, stamp: str, year: int, cache: ColumnCache | None) -> pd.DataFrame:
+    return queue(_read(path, stamp, result_table("parcel"), f"year = {int(year)}", cache))
 
 
 class Results:
@@ -53,8 +72,9 @@ class Results:
     Frames returned are shared: callers must not change them in place.
     """
 
-    def __init__(self, path: str | Path):
-        self.ws = Workspace(path)
+    def __init__(self, path: str | Path, cache: str | Path | None = None):
+        self.cache = None if cache is None else ColumnCache(cache)
+        self.ws = Workspace(path, cache=self.cache)
 
     def _stamp(self) -> str:
         if not self.ws.exists():
@@ -64,7 +84,23 @@ class Results:
     def table(self, name: str, year: int | None = None) -> pd.DataFrame:
         stamp = self._stamp()
         with _LOCK:
-            return _read(str(self.ws.path), stamp, name, None if year is None else f"year = {int(year)}")
+            return _read(str(self.ws.path), stamp, name, None if year is None else f"year = {int(year)}", self.cache)
+
+    def count(self, name: str, year: int | None = None) -> int:
+        """Rows of table ``name`` (of ``year``), from the column cache when it holds the table,
+        else counted by SQLite: no table is read."""
+        stamp = self._stamp()
+        with _LOCK:
+            return _count(str(self.ws.path), stamp, name, None if year is None else f"year = {int(year)}", self.cache)
+
+    def column(self, name: str, column: str, year: int | None = None) -> pd.Series:
+        """One numeric column of table ``name`` (of ``year``) in table order, from the column
+        cache when it holds the table, else read by SQLite alone: the class breaks of /map's
+        legend need no more."""
+        stamp = self._stamp()
+        with _LOCK:
+            return _column(str(self.ws.path), stamp, name, column, None if year is None else f"year = {int(year)}",
+                           self.cache)
 
     def has(self, name: str) -> bool:
         self._stamp()
@@ -94,29 +130,34 @@ class Results:
         once per generation, not on every click through a province's queue."""
         stamp = self._stamp()
         with _LOCK:
-            return _queue(str(self.ws.path), stamp, int(year))
+            return _queue(str(self.ws.path), stamp, int(year), self.cache)
 
     def zones(self, level: str) -> pd.DataFrame:
         """The composite evaluation of a zone level, every year (:func:`mujun.service.zone_evaluation`),
         worked out once per generation."""
         stamp = self._stamp()
         with _LOCK:
-            return _zones(str(self.ws.path), stamp, level)
+            return _zones(str(self.ws.path), stamp, level, self.cache)
 
     def redline(self, year: int | None, rules: str):
         """The industrial-land red line (:func:`mujun.service.redline`) of ``year`` under the shipped
         rules ``rules``, worked out once per generation."""
         stamp = self._stamp()
         with _LOCK:
-            return _redline(str(self.ws.path), stamp, year, rules)
+            return _redline(str(self.ws.path), stamp, year, rules, self.cache)
 
     def is_sample(self) -> bool:
         return self.ws.meta().get("sample") == "1"
 
 
 def init_app(app: Flask) -> None:
-    """Give ``app`` the :class:`Results` of its ``WORKSPACE``."""
-    app.extensions["mujun_results"] = Results(app.config["WORKSPACE"])
+    """Give ``app`` the :class:`Results` of its ``WORKSPACE``, with a column cache
+    (:mod:`mujun.layers.columnar`) in ``COLUMN_CACHE_DIR`` unless ``COLUMN_CACHE`` is off."""
+    cfg = app.config
+    cache = None
+    if cfg.get("COLUMN_CACHE", True):
+        cache = cfg.get("COLUMN_CACHE_DIR") or cache_dir(cfg["WORKSPACE"])
+    app.extensions["mujun_results"] = Results(cfg["WORKSPACE"], cache)
 
 
 def results() -> Results:

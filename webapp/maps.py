@@ -174,18 +174,29 @@ def base_map(bounds: tuple[float, float, float, float] | np.ndarray, config: Map
 
 
 def breaks(values: pd.Series, k: int = 5) -> list[float]:
-    """Upper bounds of ``k`` quantile classes (mapclassify), fewer if values repeat."""
-    # the bins of mapclassify.Quantiles, without the fit statistics it also computes
-    # (two thirds of its time: 0.4 s at a million parcels)
-    from mapclassify.classifiers import quantile
+    """Upper bounds of ``k`` quantile classes, fewer if values repeat: the bins of
+    ``mapclassify.Quantiles`` (to the last bits of a float).
 
-    v = pd.to_numeric(values, errors="coerce").dropna().to_numpy()
+    The bins are NumPy's percentiles (linear interpolation: what ``scipy.stats.scoreatpercentile``
+    gives mapclassify), so a server's first /map does not import mapclassify and with it
+    scipy.stats (1.5 s), nor compute the fit statistics it has no use for (0.4 s at a million
+    parcels); a test holds them equal to mapclassify's.
+
+    Examples
+    --------
+    >>> breaks(pd.Series(range(1000)), k=4)
+    [249.75, 499.5, 749.25, 999.0]
+    """
+    v = pd.to_numeric(values, errors="coerce").dropna().to_numpy(dtype=float)
     if v.size == 0:
         return []
     k = max(1, min(k, len(np.unique(v))))
     if k == 1:
         return [float(v.max())]
-    return [float(b) for b in quantile(v, k=k)]
+    w = 100.0 / k
+    pcts = np.arange(w, 100 + w, w)  # as mapclassify steps them (float steps can give one more)
+    pcts[-1] = min(pcts[-1], 100.0)
+    return [float(b) for b in np.unique(np.percentile(v, pcts, method="linear"))]
 
 
 def colors_for(values: pd.Series, bins: list[float]) -> pd.Series:
@@ -335,17 +346,21 @@ def render(m: folium.Map) -> dict[str, Markup]:
     }
 
 
-def parcel_layer(m: folium.Map, parcels: gpd.GeoDataFrame, *, color_by: str, bins: list[float], limit: int,
+def parcel_layer(m: folium.Map, parcels: gpd.GeoDataFrame | int, *, color_by: str, bins: list[float], limit: int,
                  bbox_url: str, name: str = "地块", min_zoom: int = 0, note_id: str | None = None,
                  zoom_hint: str | None = None, **style: Any) -> folium.map.Layer:
     """Parcels coloured by ``color_by``: embedded up to ``limit`` features, else loaded from
-    ``bbox_url`` (the API) for the current view."""
+    ``bbox_url`` (the API) for the current view. ``parcels`` may be just their number when
+    there are more than ``limit`` (nothing is embedded then)."""
     style = {"stroke": "#444", "weight": 0.6, "fillOpacity": 0.75, **style}
-    if len(parcels) <= limit:
+    n = parcels if isinstance(parcels, int) else len(parcels)
+    if n <= limit:
+        if isinstance(parcels, int):
+            raise ValueError(f"'parcels' should be the frame when they are embedded ({n} ≤ {limit}), got a count")
         layer: folium.map.Layer = DataLayer(parcel_features(parcels, color_by, bins), name, **style)
     else:
         layer = BboxLayer(bbox_url, name, minZoom=min_zoom, limit=limit, noteId=note_id,
-                          zoomHint=zoom_hint or f"放大到 {min_zoom} 级以上显示地块（共 {len(parcels)} 宗）",
+                          zoomHint=zoom_hint or f"放大到 {min_zoom} 级以上显示地块（共 {n} 宗）",
                           texts=BBOX_TEXTS, **style)
     layer.layer_name = name
     layer.add_to(m)

@@ -36,6 +36,11 @@ DEFAULTS: dict[str, Any] = {
     # tiles are cached only below PARCEL_MIN_ZOOM (what /map asks for) and up to this zoom;
     # deeper ones are rendered for each request
     "TILE_CACHE_MAX_ZOOM": 20,
+    # what the pages read from the workspace is kept as memory-mapped Arrow files, per workspace
+    # generation, by default in .<workspace name>.cache beside the workspace, so that a server
+    # started again reads no table through GDAL; COLUMN_CACHE = False reads the workspace each time
+    "COLUMN_CACHE": True,
+    "COLUMN_CACHE_DIR": "",
     "SECRET_KEY": None,
     # reading pages (map, rankings, details, API) open to anonymous users; review and admin
     # pages always need a login
@@ -62,6 +67,7 @@ _ENV = {
     "PUBLIC_READ": _flag, "SESSION_HOURS": float, "PASSWORD_MIN_LENGTH": int, "PROXIES": int,
     "SESSION_COOKIE_SECURE": lambda v: "auto" if v.strip().lower() == "auto" else _flag(v),
     "TILE_CACHE": _flag, "TILE_CACHE_DIR": str, "TILE_CACHE_MAX_MB": float, "TILE_CACHE_MAX_ZOOM": int,
+    "COLUMN_CACHE": _flag, "COLUMN_CACHE_DIR": str,
 }
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from flask import Flask, abort, current_app
 
-from mujun.layers.workspace import Workspace, missing_workspace
+from mujun.layers.workspace import Workspace, missing_workspace, result_table
 from mujun.webapp import maps
 from mujun.webapp.data import results
 from mujun.webapp.tileset import ParcelTiles, empty_png, png, style_token
@@ -251,7 +251,7 @@ class TileService:
         with self._lock:
             bins = self._breaks.get(key)
         if bins is None:
-            bins = maps.breaks(results().results("parcel", year)[indicator])
+            bins = maps.breaks(results().column(result_table("parcel"), indicator, year))
             with self._lock:
                 self._breaks = {k: v for k, v in self._breaks.items() if k[0] == generation}
                 self._breaks[key] = bins
