@@ -111,7 +111,7 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         t, cpu = time.perf_counter(), _cpu()
-        ev = mujun.service.evaluate(ws, year, progress=False)
+        ev = mujun.service.evaluate(ws, year, progress=False, full=True)
         seconds, cpu = time.perf_counter() - t, _cpu() - cpu
     peak = _peak_mib()
     reader_cpu, reader_peak = _readers()  # the GDAL reads happen in reader processes
