@@ -415,8 +415,10 @@ def section_reevaluate(n: int, seed: int, repeat: int, report: dict) -> list[str
         incremental, full = Path(tmp) / "incremental.gpkg", Path(tmp) / "full.gpkg"
         shutil.copyfile(base, incremental)
         shutil.copyfile(base, full)
-        inc_runs = [_command(["evaluate", "--workspace", str(incremental)]) for _ in range(repeat)]
-        full_runs = [_command(["evaluate", "--full", "--workspace", str(full)]) for _ in range(repeat)]
+        inc_runs, full_runs = [], []
+        for _ in range(repeat):  # alternated, so that both see the shared machine's load alike
+            inc_runs.append(_command(["evaluate", "--workspace", str(incremental)]))
+            full_runs.append(_command(["evaluate", "--full", "--workspace", str(full)]))
         for r in inc_runs:
             if not r["first_line"].startswith("复用"):
                 raise SectionFailed(f"the re-evaluation did not reuse the stored geometry: {r['first_line']}")
@@ -440,7 +442,10 @@ def section_reevaluate(n: int, seed: int, repeat: int, report: dict) -> list[str
                        [["mujun evaluate (geometry reused)", inc, whole / inc],
                         ["mujun evaluate --full", whole, 1.0],
                         ["mujun import enterprises (the corrected table, once)", imported["seconds"], None]]))
-    lines += ["", f"Load average before the runs: {min(loads):.2f}–{max(loads):.2f} on {os.cpu_count()} cores "
+    lines += ["", "Each run (seconds, load average before): reusing "
+              + ", ".join(f"{r['seconds']:.1f} ({r['load_before']:.1f})" for r in inc_runs) + "; --full "
+              + ", ".join(f"{r['seconds']:.1f} ({r['load_before']:.1f})" for r in full_runs) + ".",
+              f"Load average before the runs: {min(loads):.2f}–{max(loads):.2f} on {os.cpu_count()} cores "
               "(the machine is shared; wall times grow with it).",
               f"Result tables compared: {', '.join(compared)} — "
               + ("identical." if not differ else f"DIFFERENT: {', '.join(differ)}.")]

@@ -407,8 +407,8 @@ def _replace_years(ws: Workspace, name: str, frames: list[pd.DataFrame], years: 
     geo = isinstance(frames[0], gpd.GeoDataFrame)
     new = pd.concat(frames, ignore_index=True)
     if ws.has(name):
-        old = ws.read(name)
-        old = old[~old["year"].isin(years)]
+        # only the other years' rows: re-evaluating the one year stored reads nothing
+        old = ws.read(name, where=f"year NOT IN ({', '.join(str(int(y)) for y in years)}) OR year IS NULL")
         if len(old):
             new = pd.concat([old, new], ignore_index=True)
     if geo:
