@@ -119,13 +119,10 @@ def cache_entries(geometry: GeometryResult, parcels: pd.DataFrame, key: Geometry
     base = geometry.base
     kept = set(parcels.columns) - set(FIGURES)
     columns = [c for c in base.columns if c != base.geometry.name and c not in kept]
-    table = pd.DataFrame({"parcel_id": base["parcel_id"].to_numpy(), **{c: base[c].to_numpy() for c in columns}})
+    table = pd.DataFrame(base[["parcel_id", *columns]]).reset_index(drop=True)  # shares the columns (copy-on-write)
     dtypes = {c: str(base[c].dtype) for c in columns}
     if geometry.builtup is not None:  # on the parcels' rows, in order (GeometryResult.of)
         table[BUILTUP] = geometry.builtup.to_numpy(dtype="float64")
         dtypes[BUILTUP] = "float64"
-    for col in columns:  # the text columns as text, whatever their missing values
-        if dtypes[col] in ("string", "object"):
-            table[col] = table[col].astype("string")
     return table, {KEY_META: key.text, DTYPES_META: json.dumps(dtypes)}
 
