@@ -144,3 +144,11 @@ def test_the_stored_geometry_is_listed_as_internal(evaluated):
     line = next(row for row in res.output.splitlines() if TABLE in row)
     assert "内部" in line
     assert not any(name.startswith(f"{TABLE}_") for name in evaluated.layers())  # no per-year views
+
+
+def test_a_stored_table_of_other_parcels_is_not_used(evaluated):
+    # the key matches, but the stored rows are not the parcels layer's, in its order
+    stored = evaluated.read(TABLE)
+    evaluated.write({TABLE: stored.iloc[::-1].reset_index(drop=True)})
+    assert not evaluate(evaluated, progress=False).geometry_reused
+    assert evaluate(evaluated, progress=False).geometry_reused
