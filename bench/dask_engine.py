@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
                 copy = Workspace(folder / f"{engine}.gpkg")
                 shutil.copyfile(ws.path, copy.path)
                 t = time.perf_counter()
-                evaluate(copy, progress=False, engine=engine, **options)
+                evaluate(copy, progress=False, engine=engine, full=True, **options)
                 rows.append((f"mujun evaluate --engine {engine}", time.perf_counter() - t, float("nan")))
         finally:
             shutil.rmtree(folder, ignore_errors=True)

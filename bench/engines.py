@@ -1,6 +1,6 @@
 """One engine of a benchmark, run in its own process so that its peak memory is its own.
 
-    python bench/engines.py mujun-eval WORKSPACE YEAR OUT.json [--stages]
+    python bench/engines.py mujun-eval WORKSPACE YEAR OUT.json [--stages] [--reuse]
     python bench/engines.py duckdb-eval WORKSPACE YEAR OUT.json [--threads N] [--memory-limit 8GB]
     python bench/engines.py zonal-mujun WORKSPACE RASTER OUT.json
     python bench/engines.py zonal-rasterstats WORKSPACE RASTER OUT.json [--limit SECONDS]
@@ -57,8 +57,9 @@ def _readers() -> tuple[float, float]:
 
 
 def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | None = None,
-               dump: Path | None = None) -> dict:
-    """``mujun.service.evaluate`` on ``workspace`` (a copy: it is written to)."""
+               dump: Path | None = None, reuse: bool = False) -> dict:
+    """``mujun.service.evaluate`` on ``workspace`` (a copy: it is written to); in full, or
+    reusing the stored geometry stage where it can (``reuse``)."""
     from agreement import mujun_summary
 
     import mujun.engines.local
@@ -91,7 +92,8 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
         for attr in ("building_base", "parcel_base"):
             prof.wrap(mujun.engines.local, attr)
         prof.wrap(mujun.engines.local, "source_builtup", "parcel_builtup")
-        for attr in ("evaluate_year", "judge_year", "_replace_years", "overall", "class_counts"):
+        for attr in ("evaluate_year", "judge_year", "_replace_years", "overall", "class_counts", "stored_geometry",
+                     "cache_entries"):
             prof.wrap(mujun.service, attr)
         prof.wrap(Workspace, "read", lambda self, name, **kw: f"read {name}")
         prof.wrap(Workspace, "write")
@@ -111,7 +113,7 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         t, cpu = time.perf_counter(), _cpu()
-        ev = mujun.service.evaluate(ws, year, progress=False)
+        ev = mujun.service.evaluate(ws, year, progress=False, full=not reuse)
         seconds, cpu = time.perf_counter() - t, _cpu() - cpu
     peak = _peak_mib()
     reader_cpu, reader_peak = _readers()  # the GDAL reads happen in reader processes
@@ -220,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--stages", action="store_true")
     p.add_argument("--rss-limit-gib", type=float, help="with --stages: stop past this, writing OUT.stopped.json")
+    p.add_argument("--reuse", action="store_true", help="reuse the stored geometry stage where it can (not --full)")
     p = sub.add_parser("duckdb-eval")
     p.add_argument("workspace", type=Path)
     p.add_argument("year", type=int)
@@ -235,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.engine == "mujun-eval":
         result = mujun_eval(args.workspace, args.year, args.stages, args.rss_limit_gib,
-                            args.out.with_suffix(".stopped.json"))
+                            args.out.with_suffix(".stopped.json"), reuse=args.reuse)
     elif args.engine == "duckdb-eval":
         result = duckdb_eval(args.workspace, args.year, args.threads, args.memory_limit)
     elif args.engine == "zonal-mujun":

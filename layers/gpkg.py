@@ -242,6 +242,7 @@ def _name_tables(con: sqlite3.Connection) -> None:
     """Chinese identifiers (GDAL's layer IDENTIFIER) for the imported layers and the
     multi-year result tables; an identifier another table holds is left alone."""
     names = {"mujun_meta": "工作空间信息", "mujun_import_log": "导入记录", "mujun_rasters": "影像登记",
+             "mujun_geometry_cache": "评价几何计算结果（内部，供重新评价复用）",
              **{k.name: k.label for k in KINDS.values()},
              **{t: f"{title}（各年度）" if t != "result_building" else title for t, title in RESULT_TABLES.items()}}
     con.executemany("UPDATE OR IGNORE gpkg_contents SET identifier = ? WHERE table_name = ?",

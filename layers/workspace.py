@@ -40,12 +40,15 @@ from mujun.layers.reader import read_table
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS
 from mujun.layers.writer import WithGeometryOf, write_table
 
-__all__ = ["DEFAULT_NAME", "META_TABLE", "WithGeometryOf", "Workspace", "immediate_transaction", "missing_workspace",
+__all__ = ["DEFAULT_NAME", "LAYER_GENERATION", "META_TABLE", "WithGeometryOf", "Workspace", "immediate_transaction", "missing_workspace",
            "not_evaluated", "result_table", "sql_literal"]
 
 DEFAULT_NAME = "mujun.gpkg"
 META_TABLE = "mujun_meta"
 LOG_TABLE = "mujun_import_log"
+#: Metadata key prefix of the generation each table was last written in
+#: (``layer_generation:parcels``): what was computed from a layer can be keyed on it.
+LAYER_GENERATION = "layer_generation:"
 #: Tables saved in place (review decisions and their log), never by :meth:`Workspace.write`;
 #: also the account tables workspaces used to hold, so a write that started before
 #: :func:`mujun.layers.accounts.migrate` moved them out cannot bring them back.
@@ -203,6 +206,13 @@ class Workspace:
             return f"{st.st_size}-{st.st_mtime_ns}"
         return str(row[0])
 
+    def layer_generation(self, name: str) -> str | None:
+        """The generation the table ``name`` was last written in (see :meth:`write`); ``None``
+        if it was written before generations were recorded, ``""`` if there is no such table."""
+        if not self.has(name):
+            return ""
+        return self.meta().get(LAYER_GENERATION + name)
+
     def meta(self) -> dict[str, str]:
         """Key/value metadata (sample flag, versions, evaluation times)."""
         if not self.has(META_TABLE):
@@ -315,20 +325,26 @@ class Workspace:
         *,
         meta: Mapping[str, str] | None = None,
         log: Mapping[str, object] | None = None,
+        meta_defaults: Mapping[str, str] | None = None,
     ) -> None:
         """Replace ``tables`` (name -> frame) and update metadata, all or nothing.
 
         Each table is written by :func:`~mujun.layers.writer.write_table`: frames with a
         geometry column (and :class:`WithGeometryOf` tables) become MultiPolygon layers in
         EPSG:4490; others attribute tables. ``meta`` entries are merged into
-        :data:`META_TABLE`; ``log`` appends one row to the import log.
+        :data:`META_TABLE`, with the new generation (:meth:`generation`) recorded as each
+        written table's (:meth:`layer_generation`); ``meta_defaults`` entries are written only
+        where the file, as it is when the write starts, has none. ``log`` appends one row to
+        the import log.
         """
         # a copy of a workspace that still held accounts would carry their hashes; imported
         # here, not at the top, as accounts imports this module
         from mujun.layers.accounts import migrate
 
         migrate(self)
-        meta = {**(meta or {}), "generation": uuid.uuid4().hex}
+        generation = uuid.uuid4().hex
+        meta = {**(meta or {}), "generation": generation,
+                **{LAYER_GENERATION + name: generation for name in tables}}
         with self._lock():
             self._remove_stale_copies()
             tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.gpkg")  # GDAL wants .gpkg
@@ -339,7 +355,7 @@ class Workspace:
                 for name, frame in tables.items():
                     write_table(tmp, name, frame)
                 if meta:
-                    merged = {**(Workspace(tmp).meta() if tmp.exists() else {}), **meta}
+                    merged = {**(meta_defaults or {}), **(Workspace(tmp).meta() if tmp.exists() else {}), **meta}
                     write_table(tmp, META_TABLE, pd.DataFrame({"key": list(merged), "value": list(merged.values())}))
                 if log:
                     old = Workspace(tmp).read_optional(LOG_TABLE) if tmp.exists() else None

@@ -281,9 +281,11 @@ class _EngineChoice(click.Choice):
 @click.option("--scheduler", metavar="ADDRESS",
               help="dask 调度器地址，如 tcp://192.168.1.10:8786（默认：在本机启动本地集群，进程数为 CPU 核数）")
 @click.option("--partitions", type=click.IntRange(min=1), help="dask 引擎把地块和建筑各分成几块（默认：按工作线程和数据量）")
+@click.option("--full", is_flag=True,
+              help="重新计算全部几何（面积、建筑、空间归属、影像）；默认在地块、建筑、区域图层和影像未变时复用上次的几何计算结果")
 @_deflator_option
 def evaluate(workspace, year, all_years, rules, control, veto_file, as_of, engine, scheduler, partitions,
-             deflator) -> None:
+             full, deflator) -> None:
     """计算并保存亩均效益、综合评价分类、用地指标达标、闲置与低效用地和平台评估。"""
     from mujun.layers.rulesets import load_price_index
     from mujun.service import evaluate as run
@@ -292,7 +294,8 @@ def evaluate(workspace, year, all_years, rules, control, veto_file, as_of, engin
     index = load_price_index(deflator)  # a bad file is reported before the evaluation runs
     ws = Workspace.resolve(workspace)  # the service names a missing one, after checking the engine options
     res = run(ws, year, all_years=all_years, rules=rules, control=control, veto_file=veto_file, as_of=as_of,
-              engine=engine, scheduler=scheduler, partitions=partitions)
+              engine=engine, scheduler=scheduler, partitions=partitions, full=full)
+    click.echo("复用几何计算结果（图层未变）" if res.geometry_reused else "重新计算几何（面积、建筑与空间归属）")
     for line in _evaluation_lines(res):
         click.echo(line)
     for y in res.years:

@@ -16,6 +16,8 @@ from tqdm import tqdm
 
 from mujun import engines
 from mujun.engines import EvaluationInputs, GeometryResult
+from mujun.engines.cache import TABLE as CACHE_TABLE
+from mujun.engines.cache import cache_entries, geometry_key, stored_geometry
 from mujun.geo.errors import InputError, WorkspaceError
 from mujun.geo.evaluation import LEVELS, ZONES, evaluate_year
 from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS, idle_tier_totals
@@ -155,6 +157,7 @@ class Evaluated:
     flag_rows: dict[int, int] = field(default_factory=dict)
     whatif: dict[int, tuple[float, float]] = field(default_factory=dict)  # (tax, value added) 万元
     seconds: float = 0.0
+    geometry_reused: bool = False  # the stored geometry stage was used (the layers were unchanged)
 
 
 def evaluate(
@@ -171,6 +174,7 @@ def evaluate(
     engine: str = "default",
     scheduler: str | None = None,
     partitions: int | None = None,
+    full: bool = False,
 ) -> Evaluated:
     """Compute and store the results of one year (default: the latest), of ``years`` or of every year.
 
@@ -185,6 +189,11 @@ def evaluate(
     ``default`` (or ``local``) in this process, ``dask`` on a dask cluster — the one at
     ``scheduler`` (``tcp://host:8786``), else a new local cluster, in ``partitions`` parts;
     the results are identical.
+
+    The geometry stage is stored with the results (:mod:`mujun.engines.cache`): while the
+    parcels, buildings, zones and raster are unchanged (only enterprise tables or rules
+    changed), the next evaluation reuses it and reads no buildings; ``full`` computes it again
+    whatever the layers. The results are the same either way.
     """
     t0 = time.perf_counter()
     # the engine and its options first: a missing dask package is reported before any reading
@@ -195,13 +204,22 @@ def evaluate(
     control_rules = load_control_rules(control)
     veto = read_veto(veto_file) if veto_file else {}
     fixed_as_of = _parse_date(as_of) if as_of else None
-    inputs = evaluation_inputs(ws, year, all_years=all_years, years=years)
+    key = geometry_key(ws)
+    reuse = not full and key.known
+    inputs = evaluation_inputs(ws, year, all_years=all_years, years=years, buildings=not reuse)
     years = inputs.years
     bar = tqdm(total=1 + len(years), desc="评价", unit="步", disable=None if progress is None else not progress,
                leave=False)
+    stored: dict[str, pd.DataFrame] = {}
+    cache_meta: dict[str, str] = {}
     try:
-        bar.set_postfix_str("面积、建筑与空间归属")
-        geometry = compute.geometry(inputs, progress=progress)
+        geometry = stored_geometry(ws, key, inputs.parcels) if reuse else None
+        if geometry is None:
+            if reuse:  # nothing stored under this key: the buildings are needed after all
+                inputs.buildings = ws.read_optional("buildings")
+            bar.set_postfix_str("面积、建筑与空间归属")
+            geometry = compute.geometry(inputs, progress=progress)
+            stored[CACHE_TABLE], cache_meta = cache_entries(geometry, inputs.parcels, key)
         bar.update()
         per_year: dict[int, dict[str, pd.DataFrame]] = {}
         for y in years:
@@ -211,12 +229,15 @@ def evaluate(
             bar.update()
     finally:
         bar.close()
-    tables = _result_tables(ws, per_year, years, geometry.buildings)
+    # reused, the buildings' results stay as stored (they depend on the same layers only)
+    tables = {**_result_tables(ws, per_year, years, geometry.buildings), **stored}
     out = _summary(per_year, years, rule_set.name, control_rules.name)
+    out.geometry_reused = not stored
     evaluated = sorted(set(inputs.evaluated_years) | set(years))
-    meta = {"evaluated_years": ",".join(map(str, evaluated)), "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    meta = {"evaluated_years": ",".join(map(str, evaluated)), "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+            **cache_meta}
     meta.update({f"rules_{y}": f"{rule_set.name}|{control_rules.name}" for y in years})
-    ws.write(tables, meta=meta)
+    ws.write(tables, meta=meta, meta_defaults=key.stamps)
     out.seconds = time.perf_counter() - t0
     return out
 
@@ -311,11 +332,12 @@ def export_rule_comparison(cmp: RuleComparison, path: str | Path, ws: Workspace)
 
 
 def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool = False,
-                      years: list[int] | None = None) -> EvaluationInputs:
+                      years: list[int] | None = None, buildings: bool = True) -> EvaluationInputs:
     """What :func:`evaluate` reads from ``ws`` before it computes, for one year (default: the
     latest in the enterprise table), the ``years`` listed or every year: layers, raster, the
     classes stored for the years before and the years evaluated so far. (The stored result
-    rows of other years are read only for the write: see :func:`_replace_years`.)"""
+    rows of other years are read only for the write: see :func:`_replace_years`.) Without
+    ``buildings`` the building layer is not read (the stored geometry stage stands for it)."""
     parcels = ws.read("parcels")
     enterprises = ws.read("enterprises")
     available = sorted(int(y) for y in enterprises["year"].dropna().unique())
@@ -337,7 +359,7 @@ def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool
     zones = {level: ws.read_optional(f"{level}s") for level in ZONES}
     return EvaluationInputs(
         parcels=parcels, enterprises=enterprises, years=years, zones=zones,
-        buildings=ws.read_optional("buildings"),
+        buildings=ws.read_optional("buildings") if buildings else None,
         raster=raster_source(ws),  # the file is checked here, once; the dask workers read it
         # a year's class change is against the year before: computed now if evaluated now
         previous_classes={y - 1: _stored_classes(ws, y - 1) for y in years if y - 1 not in years},
@@ -385,8 +407,8 @@ def _replace_years(ws: Workspace, name: str, frames: list[pd.DataFrame], years: 
     geo = isinstance(frames[0], gpd.GeoDataFrame)
     new = pd.concat(frames, ignore_index=True)
     if ws.has(name):
-        old = ws.read(name)
-        old = old[~old["year"].isin(years)]
+        # only the other years' rows: re-evaluating the one year stored reads nothing
+        old = ws.read(name, where=f"year NOT IN ({', '.join(str(int(y)) for y in years)}) OR year IS NULL")
         if len(old):
             new = pd.concat([old, new], ignore_index=True)
     if geo:

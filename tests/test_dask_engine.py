@@ -43,7 +43,8 @@ def evaluated(sample_workspace, tmp_path_factory, cluster):
     for engine, options in (("default", {}), ("dask", {"scheduler": cluster})):
         ws = Workspace(folder / f"{engine}.gpkg")
         shutil.copyfile(sample_workspace.path, ws.path)
-        out[engine] = ws, evaluate(ws, YEARS[-1], progress=False, engine=engine, **options)
+        # full: the sample stores its geometry, which would otherwise be reused by both
+        out[engine] = ws, evaluate(ws, YEARS[-1], progress=False, engine=engine, full=True, **options)
     return out
 
 
@@ -108,7 +109,7 @@ def test_without_buildings_or_raster(cluster, layers):
 
 def test_cli_dask_engine_on_a_local_process_cluster(ws_copy, evaluated):
     """The production default: ``--engine dask`` starts a cluster of worker processes and closes it."""
-    res = run("evaluate", "-w", ws_copy, "--year", YEARS[-1], "--engine", "dask", "--partitions", 3)
+    res = run("evaluate", "-w", ws_copy, "--year", YEARS[-1], "--engine", "dask", "--partitions", 3, "--full")
     assert res.exit_code == 0, res.output
     assert "结果已保存" in res.output
     default = evaluated["default"][0]
@@ -148,7 +149,7 @@ def test_missing_dask_says_what_to_install(ws_copy, monkeypatch):
 def test_unreachable_scheduler_is_a_one_line_error(ws_copy, monkeypatch):
     monkeypatch.setattr(dask_engine, "CONNECT_TIMEOUT", 1.0)
     before = ws_copy.read_bytes()
-    res = run("evaluate", "-w", ws_copy, "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9")
+    res = run("evaluate", "-w", ws_copy, "--engine", "dask", "--scheduler", "tcp://127.0.0.1:9", "--full")
     assert res.exit_code == 2
     assert res.stderr.startswith("错误：无法连接 dask 调度器 tcp://127.0.0.1:9")
     assert len(res.stderr.strip().splitlines()) == 1

@@ -22,6 +22,7 @@ import mujun.layers.writer as writer_module
 from mujun.geo.errors import WorkspaceError
 from mujun.layers.workspace import (
     DEFAULT_NAME,
+    LAYER_GENERATION,
     LOG_TABLE,
     META_TABLE,
     WithGeometryOf,
@@ -206,8 +207,23 @@ def test_meta_merged(ws):
     ws.write({}, meta={"evaluated_years": "2023,2024"})
     meta = ws.meta()
     assert len(meta.pop("generation")) == 32
+    layers = {k: meta.pop(k) for k in list(meta) if k.startswith(LAYER_GENERATION)}
     assert meta == {"sample": "1", "evaluated_years": "2023,2024"}
     assert META_TABLE in ws.layers()
+    # the tables the fixture wrote keep the generation of that write
+    assert layers.keys() == {LAYER_GENERATION + "parcels", LAYER_GENERATION + "enterprises"}
+
+
+def test_each_write_records_the_generation_of_the_tables_it_writes(ws):
+    first = ws.generation()
+    assert ws.layer_generation("parcels") == ws.layer_generation("enterprises") == first
+    ws.write({"enterprises": _enterprises()})
+    assert ws.layer_generation("enterprises") == ws.generation() != first
+    assert ws.layer_generation("parcels") == first
+    assert ws.layer_generation("buildings") == ""  # no such layer
+    ws.write({}, meta_defaults={LAYER_GENERATION + "parcels": "x", "other": "y"})
+    assert ws.layer_generation("parcels") == first  # defaults never replace what is there
+    assert ws.meta()["other"] == "y"
 
 
 def test_log_appended(ws):

@@ -70,8 +70,9 @@ class GeometryResult:
         :func:`~mujun.geo.evaluation.parcel_base` of the parcels.
     buildings : DataFrame, optional
         :func:`~mujun.geo.evaluation.building_base` without the footprints (``None`` without a
-        building survey): ``result_building`` is written with the footprints of the
-        buildings layer itself.
+        building survey, and when the stored geometry stage is reused: see
+        :mod:`mujun.engines.cache`): ``result_building`` is written with the footprints of
+        the buildings layer itself.
     builtup : Series, optional
         The raster's built-up fraction by parcel id (text), ``None`` without a raster.
     """

@@ -1,0 +1,154 @@
+"""Re-evaluation reusing the stored geometry stage (mujun.engines.cache, service.evaluate)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import shapely
+from click.testing import CliRunner
+
+from mujun.cli import main
+from mujun.engines.cache import KEY_META, TABLE, geometry_key
+from mujun.layers.importer import import_layer
+from mujun.layers.schema import KINDS
+from mujun.layers.workspace import LAYER_GENERATION, Workspace
+from mujun.service import evaluate
+
+#: Firms whose tax the bureau corrects, and by how much (万元).
+CORRECTIONS = 5
+
+
+def _copy(ws: Workspace, path: Path) -> Workspace:
+    shutil.copyfile(ws.path, path)
+    return Workspace(path)
+
+
+def _corrected_table(ws: Workspace, path: Path) -> tuple[Path, pd.DataFrame]:
+    """The latest year's enterprise table as the bureau's XLSX, with a few firms' tax changed."""
+    ent = ws.read("enterprises")
+    year = int(ent["year"].max())
+    ent = ent[ent["year"] == year].reset_index(drop=True)
+    firms = ent[ent["tax"] > 0].index[:CORRECTIONS]
+    ent.loc[firms, "tax"] = ent.loc[firms, "tax"] * 1.5 + 10.0
+    labels = {f.name: f.label for f in KINDS["enterprises"].fields}
+    ent[[c for c in ent.columns if c in labels]].rename(columns=labels).to_excel(path, index=False)
+    return path, ent.loc[firms, ["credit_code", "tax"]]
+
+
+def _results(ws: Workspace) -> dict[str, pd.DataFrame]:
+    """Every result table and view, geometries as WKB."""
+    out = {}
+    for name in ws.layers():
+        if not name.startswith("result_"):
+            continue
+        frame = pd.DataFrame(ws.read(name))
+        if "geometry" in frame.columns:
+            frame["geometry"] = shapely.to_wkb(frame["geometry"].to_numpy(), hex=True)
+        out[name] = frame
+    return out
+
+
+def _assert_same_results(a: Workspace, b: Workspace) -> None:
+    left, right = _results(a), _results(b)
+    assert sorted(left) == sorted(right)
+    assert {"result_parcel", "result_enterprise", "result_building", "result_compliance"} <= set(left)
+    for name in left:
+        pd.testing.assert_frame_equal(left[name], right[name], obj=name)
+
+
+@pytest.fixture
+def evaluated(sample_workspace, tmp_path) -> Workspace:
+    return _copy(sample_workspace, tmp_path / "ws.gpkg")
+
+
+def test_the_sample_stores_its_geometry_under_the_current_key(evaluated):
+    meta = evaluated.meta()
+    key = geometry_key(evaluated)
+    assert key.known and meta[KEY_META] == key.text
+    assert evaluated.count(TABLE) == evaluated.count("parcels")
+    for name in ("parcels", "buildings", "districts", "parks", "platforms", "enterprises", "mujun_rasters"):
+        assert meta[LAYER_GENERATION + name]
+
+
+def test_a_corrected_enterprise_table_reuses_the_geometry_with_identical_results(evaluated, tmp_path):
+    xlsx, corrected = _corrected_table(evaluated, tmp_path / "企业_更正.xlsx")
+    before = evaluated.meta()[KEY_META]
+    import_layer(evaluated, "enterprises", xlsx, progress=False)
+    assert geometry_key(evaluated).text == before  # the enterprise table is not the geometry's
+    full = _copy(evaluated, tmp_path / "full.gpkg")
+
+    incremental = evaluate(evaluated, progress=False)
+    assert incremental.geometry_reused
+    complete = evaluate(full, progress=False, full=True)
+    assert not complete.geometry_reused
+
+    _assert_same_results(evaluated, full)
+    year = incremental.years[0]
+    stored = evaluated.read("result_enterprise", where=f"year = {year}").set_index("credit_code")["tax"]
+    assert stored.loc[corrected["credit_code"]].to_numpy() == pytest.approx(corrected["tax"].to_numpy())
+    # the full run stored its geometry again under the same key, the incremental one kept it
+    assert full.meta()[KEY_META] == evaluated.meta()[KEY_META] == before
+    pd.testing.assert_frame_equal(evaluated.read(TABLE), full.read(TABLE))
+
+
+@pytest.mark.parametrize("layer", ["parcels", "buildings", "districts", "parks"])
+def test_a_reimported_layer_is_computed_again(evaluated, layer):
+    evaluated.write({layer: evaluated.read(layer)})  # as an import does: a new generation
+    assert geometry_key(evaluated).text != evaluated.meta()[KEY_META]
+    res = evaluate(evaluated, progress=False)
+    assert not res.geometry_reused
+    assert evaluate(evaluated, progress=False).geometry_reused  # stored under the new key
+
+
+def test_a_layer_edited_in_place_is_computed_again(evaluated):
+    # GDAL (and QGIS through it) records an edit in gpkg_contents.last_change, not in mujun's metadata
+    with closing(sqlite3.connect(evaluated.path)) as con, con:
+        con.execute("UPDATE gpkg_contents SET last_change = '2030-01-01T00:00:00.000Z' WHERE table_name = 'buildings'")
+    assert not evaluate(evaluated, progress=False).geometry_reused
+
+
+def test_other_rules_reuse_the_geometry(evaluated, tmp_path):
+    full = _copy(evaluated, tmp_path / "full.gpkg")
+    assert evaluate(evaluated, rules="huangyan-2022", control="gb-2023", progress=False).geometry_reused
+    assert not evaluate(full, rules="huangyan-2022", control="gb-2023", progress=False, full=True).geometry_reused
+    _assert_same_results(evaluated, full)
+
+
+def test_a_workspace_without_layer_generations_is_computed_in_full_once(evaluated):
+    with closing(sqlite3.connect(evaluated.path)) as con, con:
+        con.execute("DELETE FROM mujun_meta WHERE key LIKE 'layer_generation:%'")
+    assert not geometry_key(evaluated).known
+    assert not evaluate(evaluated, progress=False).geometry_reused
+    assert geometry_key(evaluated).known  # the layers read got a generation
+    assert evaluate(evaluated, progress=False).geometry_reused
+
+
+def test_cli_says_which_and_full_forces(evaluated):
+    runner = CliRunner()
+    res = runner.invoke(main, ["evaluate", "--workspace", str(evaluated.path)])
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[0] == "复用几何计算结果（图层未变）"
+    res = runner.invoke(main, ["evaluate", "--workspace", str(evaluated.path), "--full"])
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[0].startswith("重新计算几何")
+
+
+def test_the_stored_geometry_is_listed_as_internal(evaluated):
+    res = CliRunner().invoke(main, ["info", "--workspace", str(evaluated.path)])
+    assert res.exit_code == 0, res.output
+    line = next(row for row in res.output.splitlines() if TABLE in row)
+    assert "内部" in line
+    assert not any(name.startswith(f"{TABLE}_") for name in evaluated.layers())  # no per-year views
+
+
+def test_a_stored_table_of_other_parcels_is_not_used(evaluated):
+    # the key matches, but the stored rows are not the parcels layer's, in its order
+    stored = evaluated.read(TABLE)
+    evaluated.write({TABLE: stored.iloc[::-1].reset_index(drop=True)})
+    assert not evaluate(evaluated, progress=False).geometry_reused
+    assert evaluate(evaluated, progress=False).geometry_reused
