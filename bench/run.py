@@ -347,7 +347,7 @@ def section_ogc(n: int, seed: int, report: dict) -> list[str]:
             f"OGC API / GeoPackage time: {ratio:.1f}×"]
 
 
-#: Targets of issue 15 at 1M parcels / 3M buildings (benchmarks, never timed tests).
+#: Targets at 1M parcels / 3M buildings (benchmarks, never timed tests).
 TARGET_COLD_FCP = 3.0
 TARGET_IMPORT_RATIO = 1.5
 
@@ -398,7 +398,7 @@ def section_import(n: int, seed: int, smoke: bool, report: dict) -> list[str]:
 
 #: Firms whose tax the corrected enterprise table changes (section reevaluate).
 CORRECTED_FIRMS = 300
-#: Target of issue 15 at 1M parcels: re-evaluation after a corrected enterprise table.
+#: Target at 1M parcels: re-evaluation after a corrected enterprise table.
 TARGET_REEVALUATE_SECONDS = 15.0
 
 
