@@ -34,7 +34,7 @@ import shapely
 
 from mujun.geo.crs import gk_zone_epsg
 from mujun.geo.errors import InputError
-from mujun.layers.schema import label
+from mujun.layers.schema import KINDS, label
 from mujun.layers.workspace import Workspace, result_table, sql_literal
 from mujun.webapp import geojson
 
@@ -61,16 +61,10 @@ CONFORMANCE = [
 JSON, HTML, OPENAPI = "application/json", "text/html", "application/vnd.oai.openapi+json;version=3.0"
 SCHEMA = "application/schema+json"
 
-#: Source layer -> (Chinese title, id field); the evaluated ones are ``result_<level>`` per year.
-_SOURCES = {
-    "parcels": ("宗地", "parcel_id"),
-    "buildings": ("建筑物", "building_id"),
-    "parks": ("园区", "park_id"),
-    "platforms": ("万亩千亿平台", "platform_id"),
-    "districts": ("行政区", "district_id"),
-    "units": ("工业产业单元", "unit_id"),
-    "landuse": ("地类图斑", "patch_id"),
-}
+#: Source layer -> (Chinese title, id field), from the schema's kinds; the evaluated ones are
+#: ``result_<level>`` per year.
+_SOURCES = {name: (KINDS[name].label, KINDS[name].id_field)
+            for name in ("parcels", "buildings", "parks", "platforms", "districts", "units", "landuse")}
 _EVALUATED = {"parcels": "parcel", "parks": "park", "platforms": "platform", "districts": "district"}
 #: Fields a collection can be filtered on (``?class=D&district_id=…``), those it has.
 FILTERABLE = ("parcel_id", "building_id", "park_id", "platform_id", "district_id", "holder_code", "holder_name",
