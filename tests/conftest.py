@@ -197,3 +197,16 @@ def live_server(sample_workspace, tmp_path_factory):
     server.workspace = ws
     yield server
     server.close()
+
+
+def map_popups(html: str) -> list[str]:
+    """Popup and tooltip HTML of every feature a page's map embeds (its ``mujun.dataLayer`` calls)."""
+    import json
+    import re
+
+    decoder, out = json.JSONDecoder(), []
+    for m in re.finditer(r"mujun\.dataLayer\(", html):
+        data, _ = decoder.raw_decode(html, m.end())
+        for f in data["features"]:
+            out += [f["properties"].get("_popup") or "", f["properties"].get("_tooltip") or ""]
+    return out

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 
 import pandas as pd
 import pytest
+from conftest import map_popups
 
 from mujun.layers.workspace import Workspace
 from mujun.webapp import charts
@@ -330,7 +330,7 @@ def test_large_parcel_layers_load_by_bounding_box(sample_workspace, tables):
     html = _page(app.test_client(), f"/platforms/{pid}?color=tax_per_mu")
     assert "mujun.bboxLayer" in html
     assert f"/api/layers/parcels?year={tables['year']}\\u0026color=tax_per_mu" in html
-    assert not any("mujun-parcel-link" in p for p in _popups(html))  # only the platform outline is embedded
+    assert not any("mujun-parcel-link" in p for p in map_popups(html))  # only the platform outline is embedded
 
 
 @pytest.mark.parametrize("url", ["/platforms/PF99", "/parks/NOPE", "/parcels/NOPE", "/enterprises/NOPE",
@@ -401,21 +401,13 @@ def hostile(sample_workspace, tmp_path_factory, tables):
     return {"client": app.test_client(), "parcel": case["parcel_id"], "code": code, "renamed": renamed}
 
 
-def _popups(html: str) -> list[str]:
-    """Popup and tooltip HTML of every feature the page's map embeds."""
-    decoder, out = json.JSONDecoder(), []
-    for m in re.finditer(r"mujun\.dataLayer\(", html):
-        data, _ = decoder.raw_decode(html, m.end())
-        for f in data["features"]:
-            out += [f["properties"].get("_popup") or "", f["properties"].get("_tooltip") or ""]
-    return out
 
 
 def _assert_escaped(html: str) -> None:
     """The hostile string shows as text in the page and in the map's popups and tooltips."""
     assert XSS not in html
     assert XSS_ESCAPED in html
-    popups = _popups(html)
+    popups = map_popups(html)
     assert any(XSS_ESCAPED in p for p in popups)
     assert not any(XSS in p for p in popups)
 

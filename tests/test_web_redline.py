@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 
 import pytest
-from conftest import login, xlsx_rows
+from conftest import login, map_popups, xlsx_rows
 
 from mujun.layers.workspace import Workspace
 from mujun.service import redline
@@ -37,13 +36,6 @@ def _cells(row_html: str) -> list[str]:
     return [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row_html, re.S)]
 
 
-def _popups(html: str) -> list[str]:
-    decoder, out = json.JSONDecoder(), []
-    for m in re.finditer(r"mujun\.dataLayer\(", html):
-        data, _ = decoder.raw_decode(html, m.end())
-        for f in data["features"]:
-            out += [f["properties"].get("_popup") or "", f["properties"].get("_tooltip") or ""]
-    return out
 
 
 def test_page_figures_are_the_services(client, expected):
@@ -68,7 +60,7 @@ def test_page_figures_are_the_services(client, expected):
     assert all(pid in converted for pid in expected.converted["parcel_id"])
     assert "2025 年新增" in html and 'id="example-note"' in html
     assert 'href="/redline"' in html  # the nav link
-    names = {n for p in _popups(html) for n in re.findall("工业产业单元", p)}
+    names = {n for p in map_popups(html) for n in re.findall("工业产业单元", p)}
     assert names  # units drawn on the map
 
 
@@ -105,7 +97,7 @@ def test_page_escapes_unit_names_and_reasons(sample_workspace, expected, tmp_pat
     html = _page(client, "/redline")
     assert XSS not in html
     assert XSS_ESCAPED in _table(html, "converted")
-    popups = _popups(html)
+    popups = map_popups(html)
     assert any(XSS_ESCAPED in p for p in popups) and not any(XSS in p for p in popups)
 
 

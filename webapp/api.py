@@ -20,7 +20,7 @@ from mujun.geo.errors import InputError
 from mujun.layers.schema import label
 from mujun.webapp import geojson, maps
 from mujun.webapp.data import results
-from mujun.webapp.ogcapi import check_lon_lat_order
+from mujun.webapp.ogcapi import check_lon_lat_order, integer_arg
 from mujun.webapp.ranking_query import RankingQuery
 from mujun.webapp.tileservice import service as tile_service
 
@@ -53,13 +53,7 @@ def _bbox(text: str | None):
 
 
 def _int(name: str, default: int | None) -> int | None:
-    text = request.args.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        raise InputError(f"{name} 应为整数，收到 '{text}'") from None
+    return integer_arg(request.args, name, default)
 
 
 def _page_args(default_size: int = 1000) -> tuple[int, int]:

@@ -369,10 +369,10 @@ class Query:
         unknown = sorted(set(args) - known)
         if unknown:
             raise InputError(f"不支持的参数 {'、'.join(unknown)}；可用：{'、'.join(sorted(known))}")
-        limit = _integer(args, "limit", DEFAULT_LIMIT)
+        limit = integer_arg(args, "limit", DEFAULT_LIMIT)
         if limit < 1:
             raise InputError(f"limit 应为 1 到 {MAX_LIMIT} 之间的整数，收到 {limit}")
-        after = _integer(args, "after", 0)
+        after = integer_arg(args, "after", 0)
         crs = _crs_code(args["crs"], c, "crs") if args.get("crs") else CRS84
         box = None
         if args.get("bbox"):
@@ -430,7 +430,8 @@ def _meets_year(text: str, year: int) -> bool:
     return first < pd.Timestamp(year + 1, 1, 1) and last >= pd.Timestamp(year, 1, 1)
 
 
-def _integer(args: Mapping[str, str], name: str, default: int) -> int:
+def integer_arg(args: Mapping[str, str], name: str, default: int | None) -> int | None:
+    """The integer query argument ``name`` of ``args`` (``default`` when empty); else InputError."""
     text = (args.get(name) or "").strip()
     if not text:
         return default
