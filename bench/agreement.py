@@ -25,9 +25,9 @@ def _num(value) -> float | None:
 def mujun_summary(ws: Workspace, year: int) -> dict:
     """The compared figures of ``year`` from the results mujun stored in ``ws``."""
     where = f"year = {int(year)}"
-    p = ws.read(result_table("parcel"), where=where)
+    p = ws.read(result_table("parcel"), where=where, geometry=False)  # figures only: no outlines needed
     e = ws.read(result_table("enterprise"), where=where)
-    b = ws.read(result_table("building"))
+    b = ws.read(result_table("building"), geometry=False)
     out: dict = {
         "parcels": {"count": len(p), "area_mu": float(p["area_mu"].sum()), "evaluated_mu": float(p["evaluated_mu"].sum())},
         "buildings_on_parcels": int(b["parcel_id"].notna().sum()),

@@ -1,7 +1,7 @@
 """One engine of a benchmark, run in its own process so that its peak memory is its own.
 
     python bench/engines.py mujun-eval WORKSPACE YEAR OUT.json [--stages] [--reuse]
-    python bench/engines.py duckdb-eval WORKSPACE YEAR OUT.json [--threads N] [--memory-limit 8GB]
+    python bench/engines.py duckdb-eval WORKSPACE YEAR OUT.json [--threads N] [--memory-limit 8GB] [--write DIR]
     python bench/engines.py zonal-mujun WORKSPACE RASTER OUT.json
     python bench/engines.py zonal-rasterstats WORKSPACE RASTER OUT.json [--limit SECONDS]
 
@@ -129,10 +129,12 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
     return out
 
 
-def duckdb_eval(workspace: Path, year: int, threads: int | None, memory_limit: str | None) -> dict:
-    """The DuckDB spatial SQL peer on ``workspace``."""
+def duckdb_eval(workspace: Path, year: int, threads: int | None, memory_limit: str | None,
+                write: Path | None = None) -> dict:
+    """The DuckDB spatial SQL peer on ``workspace``; its result tables written as Parquet into
+    ``write`` (inside the timing), if given."""
     import duckdb
-    from peers.duckdb_eval import connect, evaluate, summary
+    from peers.duckdb_eval import connect, evaluate, summary, write_results
 
     from mujun.layers.rulesets import DEFAULT_RULES, load_rule_set
 
@@ -141,6 +143,10 @@ def duckdb_eval(workspace: Path, year: int, threads: int | None, memory_limit: s
     baseline = _rss_mib()
     t, cpu = time.perf_counter(), _cpu()
     steps = evaluate(con, workspace, year, rules)
+    if write is not None:
+        w = time.perf_counter()
+        write_results(con, write)
+        steps["write"] = time.perf_counter() - w
     seconds, cpu = time.perf_counter() - t, _cpu() - cpu
     peak = _peak_mib()
     return {"engine": "duckdb", "seconds": seconds, "cpu_seconds": cpu, "steps": steps, "peak_rss_mib": peak,
@@ -229,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--threads", type=int)
     p.add_argument("--memory-limit")
+    p.add_argument("--write", type=Path, help="write the result tables as Parquet files into this folder")
     for name in ("zonal-mujun", "zonal-rasterstats"):
         p = sub.add_parser(name)
         p.add_argument("workspace", type=Path)
@@ -240,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         result = mujun_eval(args.workspace, args.year, args.stages, args.rss_limit_gib,
                             args.out.with_suffix(".stopped.json"), reuse=args.reuse)
     elif args.engine == "duckdb-eval":
-        result = duckdb_eval(args.workspace, args.year, args.threads, args.memory_limit)
+        result = duckdb_eval(args.workspace, args.year, args.threads, args.memory_limit, args.write)
     elif args.engine == "zonal-mujun":
         result = zonal_mujun(args.workspace, args.raster)
     else:

@@ -114,7 +114,7 @@ class Client:
 def _extent(ws: Workspace, year: int) -> tuple[float, float, float, float]:
     import pyogrio
 
-    info = pyogrio.read_info(ws.path, layer="result_parcel")
+    info = pyogrio.read_info(ws.path, layer=f"result_parcel_{int(year)}")
     if info.get("total_bounds") is not None:
         return tuple(float(v) for v in info["total_bounds"])
     frame = ws.read("result_parcel", where=f"year = {int(year)}")

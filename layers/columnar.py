@@ -78,15 +78,16 @@ class ColumnCache:
         return self.root / _token(generation) / f"{name}.{key}.arrow"
 
     def read(self, workspace: Path, generation: str, name: str, where: str | None,
-             fresh: Callable[[], str]) -> pd.DataFrame:
+             fresh: Callable[[], str], reader: Callable[[], tuple[dict, pa.Table]] | None = None) -> pd.DataFrame:
         """Table ``name`` of ``workspace`` (filtered by ``where``) from the cache, else read by
-        GDAL and cached, as long as ``fresh()`` still gives ``generation`` after the read (a
-        write in between would otherwise be cached under the old generation)."""
+        GDAL (or ``reader``, which reads the same) and cached, as long as ``fresh()`` still
+        gives ``generation`` after the read (a write in between would otherwise be cached
+        under the old generation)."""
         path = self.path(generation, name, where)
         cached = self._load(path)
         if cached is not None:
             return arrow_frame(*cached)
-        header, table = read_arrow(workspace, name, where=where)
+        header, table = reader() if reader is not None else read_arrow(workspace, name, where=where)
         if fresh() == generation:
             self._store(path, header, table)
         return arrow_frame(header, table)

@@ -15,6 +15,13 @@ without a warning.
   year (``result_parcel_2025`` …), so a year opens without a filter; ``review_2025`` is that
   year's parcels joined to their review decisions. Views are defined in one place,
   :func:`year_view_select`.
+- **Shared geometry**: the per-parcel and per-building results (:data:`SHARED_GEOMETRY`) are
+  attribute tables, ids and figures only; their views take the outlines of the source layer
+  (``parcels``, ``buildings``) by id, so an evaluation writes no geometry. When a source layer
+  is replaced by an import, the outlines the stored results were computed on are kept in a
+  snapshot table (:func:`snapshot`, ``mujun_parcels_<generation>``), which those years' views
+  then read; a snapshot no year reads any more is dropped. Which source each year reads is
+  recorded in the metadata (:func:`geometry_sources`).
 
 :func:`prepare` runs on a write's scratch copy before GDAL opens it, :func:`finish` after GDAL
 has closed it; both through Python's ``sqlite3`` only (see :mod:`mujun.layers.workspace`).
@@ -24,13 +31,15 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS, RESULT_TABLES, REVIEW_FIELDS, column_field
 
-__all__ = ["APPLICATION_ID", "REVIEW_VIEW", "USER_VERSION", "describe", "finish", "local_time", "prepare",
-           "review_view_select", "timestamp", "year_view", "year_view_select"]
+__all__ = ["APPLICATION_ID", "FEATURES_VIEW", "GEOMETRY_OF", "REVIEW_VIEW", "SHARED_GEOMETRY", "USER_VERSION",
+           "describe", "finish", "geometry_sources", "local_time", "prepare", "review_view_select", "shared_select",
+           "snapshot", "source_of", "timestamp", "year_view", "year_view_select"]
 
 #: ``PRAGMA application_id`` of a GeoPackage (``GPKG``) and the version written (1.2).
 APPLICATION_ID = 0x47504B47
@@ -41,7 +50,17 @@ _REVIEW_TABLE = "mujun_review"
 _PARCELS = "result_parcel"
 _SCHEMA_DEFINITION = "http://www.geopackage.org/spec121/#extension_schema"
 #: The views this module defines (dropped and defined again by every :func:`finish`).
-_OWN_VIEW = re.compile(r"^(result_[a-z_]+|review)_\d{4}$")
+_OWN_VIEW = re.compile(r"^(result_[a-z_]+|review)_(\d{4}|features)$")
+#: Result tables stored without geometry -> (the source layer whose outlines they show, the
+#: id field joining them): an evaluation writes figures, never a copy of a million outlines.
+SHARED_GEOMETRY = {"result_parcel": ("parcels", "parcel_id"), "result_building": ("buildings", "building_id")}
+#: Metadata key of the snapshot tables the years of a shared result table read
+#: (``geometry_of:result_parcel`` = ``2023=mujun_parcels_1a2b3c4d,2024=…``; a year not listed
+#: reads the source layer itself; a table without years is listed as ``*``).
+GEOMETRY_OF = "geometry_of:"
+#: Name of the view of a shared result table without years (``result_building_features``).
+FEATURES_VIEW = "{table}_features"
+_SNAPSHOT = re.compile(r"^mujun_(parcels|buildings)_[0-9a-f]{8,32}$")
 
 _SCHEMA_DDL = """
 CREATE TABLE IF NOT EXISTS gpkg_extensions (
@@ -156,13 +175,125 @@ def year_view(table: str, year: int) -> str:
     return f"{table}_{int(year)}"
 
 
-def year_view_select(table: str, year: int, columns: list[str], geometry: str | None) -> str:
-    """The ``SELECT`` of the view of ``year``'s rows of ``table``: the feature id as
-    ``OGC_FID`` (GDAL takes it as the view's feature id), the geometry column, the
-    attributes. The one definition of the per-year views."""
+def year_view_select(table: str, year: int | None, columns: list[str], geometry: str | None,
+                     source: tuple[str, str, str] | None = None) -> str:
+    """The ``SELECT`` of the view of ``year``'s rows of ``table`` (every row when ``year`` is
+    ``None``): the feature id as ``OGC_FID`` (GDAL takes it as the view's feature id), the
+    geometry column, the attributes. The one definition of the per-year views.
+
+    A table with its own ``geometry`` column shows that; a table without (``source`` =
+    ``(layer, id field, its geometry column)``, :data:`SHARED_GEOMETRY`) shows the outlines of
+    the layer's rows with the same id, and their feature ids, so that GDAL and QGIS filter the
+    view by the layer's spatial index."""
+    where = f" WHERE {'r.' if source else ''}year = {int(year)}" if year is not None else ""
+    if source is not None:
+        layer, key, geom = source
+        rest = [f"r.{_q(c)}" for c in columns if c != "fid"]
+        return (f"SELECT g.fid AS OGC_FID, g.{_q(geom)} AS {_q(geom)}, {', '.join(rest)} FROM {_q(table)} AS r "
+                f"JOIN {_q(layer)} AS g ON g.{_q(key)} = r.{_q(key)}{where}")
     head = ["fid AS OGC_FID"] + ([_q(geometry)] if geometry else [])
     rest = [_q(c) for c in columns if c not in ("fid", geometry)]
-    return f"SELECT {', '.join(head + rest)} FROM {_q(table)} WHERE year = {int(year)}"
+    return f"SELECT {', '.join(head + rest)} FROM {_q(table)}{where}"
+
+
+def geometry_sources(meta: Mapping[str, str], table: str) -> dict[str, str]:
+    """Year (``"2023"``, or ``"*"`` for a table without years) -> the snapshot table that year's
+    rows of the shared result table ``table`` read their outlines from; years not listed read
+    the source layer itself (:data:`GEOMETRY_OF`)."""
+    text = meta.get(GEOMETRY_OF + table, "")
+    return dict(part.split("=", 1) for part in text.split(",") if "=" in part)
+
+
+def format_sources(mapping: Mapping[str, str]) -> str:
+    """The metadata value of :func:`geometry_sources`."""
+    return ",".join(f"{k}={v}" for k, v in sorted(mapping.items()))
+
+
+def source_of(meta: Mapping[str, str], table: str, year: int | None) -> str:
+    """The layer (or snapshot) the rows of ``year`` of the shared result table ``table`` read
+    their outlines from."""
+    return geometry_sources(meta, table).get("*" if year is None else str(int(year)), SHARED_GEOMETRY[table][0])
+
+
+def shared_select(table: str, source: str, geometry: str, where: str | None, years: list[int] | None) -> str:
+    """The ``SELECT`` that reads the rows of the shared result table ``table`` (those ``where``
+    selects, of ``years`` or all) with the outlines of ``source``'s rows of the same id, in the
+    table's order; a row whose id ``source`` lacks keeps a NULL geometry."""
+    key = SHARED_GEOMETRY[table][1]
+    conditions = []
+    if years is not None:
+        conditions.append(f"r.year IN ({', '.join(str(int(y)) for y in years)})")
+    if where:
+        conditions.append(f"r.fid IN (SELECT fid FROM {_q(table)} WHERE {where})")
+    return (f"SELECT r.*, g.{_q(geometry)} AS {_q(geometry)} FROM {_q(table)} AS r LEFT JOIN {_q(source)} AS g "
+            f"ON g.{_q(key)} = r.{_q(key)}" + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
+            + " ORDER BY r.fid")
+
+
+def snapshot(con: sqlite3.Connection, source: str, name: str) -> None:
+    """Copy the outlines and ids of the layer ``source`` into the new layer ``name`` (feature
+    ids kept), registered like it: what stored results were computed on, kept when an import
+    replaces the layer. SQLite copies the GeoPackage blobs as they are; no spatial index."""
+    key = next(k for s, k in SHARED_GEOMETRY.values() if s == source)
+    geom = _geometry_column(con, source)
+    con.execute(f"CREATE TABLE {_q(name)} (fid INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL, "
+                f"{_q(geom)} MULTIPOLYGON, {_q(key)} TEXT)")
+    con.execute(f"INSERT INTO {_q(name)} (fid, {_q(geom)}, {_q(key)}) SELECT fid, {_q(geom)}, {_q(key)} FROM {_q(source)}")
+    con.execute(f"CREATE INDEX {_q(f'idx_{name}_{key}')} ON {_q(name)} ({_q(key)})")
+    label = KINDS[source].label
+    _register(con, name, source, f"{label}（存档 {name.rsplit('_', 1)[1][:8]}）",
+              f"导入新的{label}图层前的图形与编号，供此前评价年度的结果视图使用")
+
+
+def keep_sources(con: sqlite3.Connection, written: Iterable[str]) -> dict[str, str]:
+    """Before a write replaces the layers ``written``: snapshot the outlines of each source
+    layer being replaced that stored results still read (:func:`snapshot`), and point those
+    results at it. Returns the metadata entries to write (:data:`GEOMETRY_OF`)."""
+    written = set(written)
+    meta = _meta(con)
+    updates: dict[str, str] = {}
+    for table, (source, _key) in SHARED_GEOMETRY.items():
+        if (source not in written or table in written or not _exists(con, table) or not _exists(con, source)
+                or _geometry_column(con, table) is not None):
+            continue
+        mapping = geometry_sources(meta, table)
+        has_years = "year" in [c for c, _ in _columns(con, table)]
+        years = [str(y) for y in _years(con, table)] if has_years else ["*"]
+        live = [y for y in years if y not in mapping]
+        if not live:
+            continue
+        generation = re.sub("[^0-9a-f]", "", meta.get(f"layer_generation:{source}", ""))[:16]
+        name = f"mujun_{source}_{generation if len(generation) >= 8 else uuid.uuid4().hex[:16]}"
+        if not _exists(con, name):
+            snapshot(con, source, name)
+        mapping.update(dict.fromkeys(live, name))
+        updates[GEOMETRY_OF + table] = format_sources(mapping)
+    return updates
+
+
+def _meta(con: sqlite3.Connection) -> dict[str, str]:
+    if not _exists(con, "mujun_meta"):
+        return {}
+    return {str(k): str(v) for k, v in con.execute("SELECT key, value FROM mujun_meta")}
+
+
+def _index_sources(con: sqlite3.Connection) -> None:
+    """An index on the id of each source layer (and snapshot) the shared results join on."""
+    for source, key in SHARED_GEOMETRY.values():
+        if _exists(con, source) and key in [c for c, _ in _columns(con, source)]:
+            con.execute(f"CREATE INDEX IF NOT EXISTS {_q(f'idx_{source}_{key}')} ON {_q(source)} ({_q(key)})")
+
+
+def _drop_unused_snapshots(con: sqlite3.Connection) -> None:
+    """Drop the snapshot layers no stored year reads any more."""
+    meta = _meta(con)
+    used = {v for table in SHARED_GEOMETRY for v in geometry_sources(meta, table).values()}
+    for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        if _SNAPSHOT.match(name) and name not in used:
+            con.execute(f"DROP TABLE {_q(name)}")
+            for table in ("gpkg_geometry_columns", "gpkg_data_columns", "gpkg_contents", "gpkg_extensions"):
+                if _exists(con, table):
+                    con.execute(f"DELETE FROM {table} WHERE table_name = ?", (name,))
 
 
 def review_view_select(year: int, parcel_columns: list[str]) -> str:
@@ -215,26 +346,45 @@ def _years(con: sqlite3.Connection, table: str) -> list[int]:
 
 
 def _define_views(con: sqlite3.Connection) -> None:
-    """One view per year of each result table with a ``year`` column, and of the review."""
+    """One view per year of each result table with a ``year`` column, and of the review; a
+    shared result table without years (:data:`SHARED_GEOMETRY`) gets one view of all its rows."""
     tables = [t for (t,) in con.execute("SELECT c.table_name FROM gpkg_contents c JOIN sqlite_master m "
                                         "ON m.name = c.table_name AND m.type = 'table' "
                                         "WHERE c.table_name LIKE 'result!_%' ESCAPE '!' ORDER BY c.rowid")]
+    meta = _meta(con)
     for table in tables:
         columns = [c for c, _ in _columns(con, table)]
-        if "year" not in columns:
-            continue
         geometry = _geometry_column(con, table)
         title = RESULT_TABLES.get(table, table)
+
+        def source(year: int | None, table=table, geometry=geometry):
+            """(layer, id, geometry column) of a shared table's rows of ``year``; None if none."""
+            if geometry is not None or table not in SHARED_GEOMETRY:
+                return None
+            layer = source_of(meta, table, year)
+            geom = _geometry_column(con, layer) if _exists(con, layer) else None
+            return None if geom is None else (layer, SHARED_GEOMETRY[table][1], geom)
+
+        if "year" not in columns:
+            shared = source(None)
+            if shared is not None:
+                view = FEATURES_VIEW.format(table=table)
+                con.execute(f"CREATE VIEW {_q(view)} AS {year_view_select(table, None, columns, None, shared)}")
+                _register(con, view, shared[0], f"{title}（图层）", f"{table} 的记录及其图形（视图，随每次评价更新）")
+            continue
         for year in _years(con, table):
+            shared = source(year)
+            if geometry is None and table in SHARED_GEOMETRY and shared is None:
+                continue  # the outlines are gone (the source layer was removed): the table still holds the figures
             view = year_view(table, year)
-            con.execute(f"CREATE VIEW {_q(view)} AS {year_view_select(table, year, columns, geometry)}")
-            _register(con, view, table, f"{title}（{int(year)} 年）",
+            con.execute(f"CREATE VIEW {_q(view)} AS {year_view_select(table, year, columns, geometry, shared)}")
+            _register(con, view, shared[0] if shared else table, f"{title}（{int(year)} 年）",
                       f"{table} 中 {int(year)} 年的记录（视图，随每次评价更新）")
             if table == _PARCELS and _exists(con, _REVIEW_TABLE):
                 review = REVIEW_VIEW.format(year=int(year))
                 parcel_columns = [c for c, _ in _columns(con, view)]
                 con.execute(f"CREATE VIEW {_q(review)} AS {review_view_select(year, parcel_columns)}")
-                _register(con, review, table, f"地块审核（{int(year)} 年）",
+                _register(con, review, view, f"地块审核（{int(year)} 年）",
                           f"{int(year)} 年评价的地块及其当前审核结论（视图，审核保存后即时反映）")
 
 
@@ -346,6 +496,8 @@ def finish(con: sqlite3.Connection, times_of: Iterable[str] | None = None) -> No
     if not _exists(con, "gpkg_contents"):
         return
     _drop_views(con)
+    _drop_unused_snapshots(con)
+    _index_sources(con)
     _define_views(con)
     _name_tables(con)
     _migrate_datetimes(con, times_of)

@@ -27,20 +27,21 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from mujun.geo.errors import WorkspaceError
 from mujun.layers import gpkg
 from mujun.layers.columnar import ColumnCache
-from mujun.layers.reader import read_table
+from mujun.layers.reader import arrow_frame, read_arrow, read_table
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS
-from mujun.layers.writer import WithGeometryOf, write_table
+from mujun.layers.writer import write_table
 
-__all__ = ["DEFAULT_NAME", "LAYER_GENERATION", "META_TABLE", "WithGeometryOf", "Workspace", "immediate_transaction", "missing_workspace",
+__all__ = ["DEFAULT_NAME", "LAYER_GENERATION", "META_TABLE", "Workspace", "immediate_transaction", "missing_workspace",
            "not_evaluated", "result_table", "sql_literal"]
 
 DEFAULT_NAME = "mujun.gpkg"
@@ -163,22 +164,67 @@ class Workspace:
     def has(self, name: str) -> bool:
         return name in self.layers()
 
-    def read(self, name: str, *, where: str | None = None) -> pd.DataFrame:
+    def read(self, name: str, *, where: str | None = None, geometry: bool = True) -> pd.DataFrame:
         """A layer (GeoDataFrame) or table (DataFrame), with schema types restored.
+
+        The per-parcel and per-building results are stored without geometry
+        (:data:`gpkg.SHARED_GEOMETRY <mujun.layers.gpkg.SHARED_GEOMETRY>`); they are read
+        with the outlines of their source layer (or its snapshot), as GeoDataFrames.
 
         Parameters
         ----------
         name : str
         where : str, optional
             An SQL ``WHERE`` clause (e.g. ``"year = 2024"``).
+        geometry : bool
+            ``False`` reads a shared result table's figures alone (a DataFrame).
         """
         if not self.has(name):
             hint = f"mujun import {name} 文件" if name in KINDS else "mujun evaluate"
             raise WorkspaceError(f"工作空间 {self.path} 中没有 '{name}'；请先运行 {hint}")
-        if self.cache is not None and name not in _UNCACHED:
+        shared = self._shared_reads(name, where) if geometry else None
+        reader = None if shared is None else functools.partial(_read_parts, self.path, shared)
+        if self.cache is not None and name not in _UNCACHED and geometry:
             generation = self.generation()
-            return _restore_types(self.cache.read(self.path, generation, name, where, fresh=self.generation))
+            return _restore_types(self.cache.read(self.path, generation, name, where, fresh=self.generation,
+                                                  reader=reader))
+        if reader is not None:
+            return _restore_types(arrow_frame(*reader()))
         return _restore_types(read_table(self.path, name, where=where))
+
+    def _shared_reads(self, name: str, where: str | None) -> list[str] | None:
+        """The SQL reads of a shared result table (:data:`gpkg.SHARED_GEOMETRY`) with the outlines
+        of its source layer, one per source its years read; ``None`` for any other table (and
+        for one written with its own geometry, as before)."""
+        if name not in gpkg.SHARED_GEOMETRY:
+            return None
+        rows = self.query("SELECT table_name, column_name FROM gpkg_geometry_columns WHERE table_name IN (?, ?)",
+                          (name, gpkg.SHARED_GEOMETRY[name][0]))
+        columns = {str(t): str(c) for t, c in rows}
+        if name in columns:
+            return None
+        meta = self.meta()
+        mapping = gpkg.geometry_sources(meta, name)
+        source = gpkg.SHARED_GEOMETRY[name][0]
+        if "*" in mapping:  # a table without years, all of it read from a snapshot
+            return [gpkg.shared_select(name, mapping["*"], self._geometry_of(mapping["*"]), where, None)]
+        if source not in columns and not mapping:
+            return None  # no outlines anywhere: the figures alone
+        years = [int(y) for y in meta.get("evaluated_years", "").split(",") if y.strip()]
+        live = [y for y in years if str(y) not in mapping]
+        reads = []
+        if source in columns:
+            reads.append(gpkg.shared_select(name, source, columns[source], where, live if mapping else None))
+        for snap in sorted(set(mapping.values())):
+            chosen = sorted(int(y) for y, s in mapping.items() if s == snap)
+            reads.append(gpkg.shared_select(name, snap, self._geometry_of(snap), where, chosen))
+        return reads
+
+    def _geometry_of(self, layer: str) -> str:
+        rows = self.query("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (layer,))
+        if not rows:
+            raise WorkspaceError(f"工作空间 {self.path} 缺少图层 '{layer}'；请重新运行 mujun evaluate")
+        return str(rows[0][0])
 
     def select(self, sql: str) -> pd.DataFrame:
         """The rows of an SQLite ``SELECT`` on the workspace's layers and tables, read by GDAL
@@ -321,7 +367,7 @@ class Workspace:
 
     def write(
         self,
-        tables: Mapping[str, pd.DataFrame | WithGeometryOf],
+        tables: Mapping[str, pd.DataFrame],
         *,
         meta: Mapping[str, str] | None = None,
         log: Mapping[str, object] | None = None,
@@ -330,7 +376,7 @@ class Workspace:
         """Replace ``tables`` (name -> frame) and update metadata, all or nothing.
 
         Each table is written by :func:`~mujun.layers.writer.write_table`: frames with a
-        geometry column (and :class:`WithGeometryOf` tables) become MultiPolygon layers in
+        geometry column become MultiPolygon layers in
         EPSG:4490; others attribute tables. ``meta`` entries are merged into
         :data:`META_TABLE`, with the new generation (:meth:`generation`) recorded as each
         written table's (:meth:`layer_generation`); ``meta_defaults`` entries are written only
@@ -349,9 +395,14 @@ class Workspace:
             self._remove_stale_copies()
             tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.gpkg")  # GDAL wants .gpkg
             try:
-                if self.exists():
+                copied = self.exists()
+                if copied:
                     _copy(self.path, tmp)
                     _in_transaction(tmp, gpkg.prepare)  # GDAL then writes GeoPackage 1.2 into it
+                    # a source layer replaced: the outlines stored results were computed on are kept
+                    _in_transaction(tmp, lambda con: meta.update(gpkg.keep_sources(con, tables)))
+                snapshots = {v for k, v in meta.items() if k.startswith(gpkg.GEOMETRY_OF)
+                             for v in gpkg.geometry_sources({k: v}, k.removeprefix(gpkg.GEOMETRY_OF)).values()}
                 for name, frame in tables.items():
                     write_table(tmp, name, frame)
                 if meta:
@@ -363,7 +414,12 @@ class Workspace:
                     row = row.astype("string")
                     write_table(tmp, LOG_TABLE, row if old is None else pd.concat([old.astype("string"), row]))
                 _in_transaction(tmp, gpkg.finish)  # per-year views, field titles, times
-                _check_integrity(tmp)
+                # what was written: the tables, the GeoPackage's registers, the snapshots and
+                # indexes finish made (a new file: all of it)
+                written = None if not copied else [
+                    *tables, META_TABLE, LOG_TABLE, *snapshots, "gpkg_contents", "gpkg_geometry_columns",
+                    "gpkg_data_columns", "gpkg_extensions"]
+                _check_integrity(tmp, written)
                 # reviewers kept saving in place while the tables were written: bring their
                 # tables over and replace, with their saves held for these few moments
                 with self.store_lock(shared=False, timeout=120):
@@ -384,6 +440,16 @@ class Workspace:
         for stale in self.path.parent.glob(f".{glob.escape(self.path.stem)}.*.tmp.gpkg*"):
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
+
+
+def _read_parts(path: Path, sqls: list[str]) -> tuple[dict, pa.Table]:
+    """The rows the SQL ``sqls`` read, one after the other, as one Arrow table."""
+    parts = [read_arrow(path, None, sql=sql) for sql in sqls]
+    header = next((h for h, t in parts if h.get("geometry_name")), parts[0][0])
+    tables = [t for _, t in parts]
+    if len(tables) == 1:
+        return header, tables[0]
+    return header, pa.concat_tables(tables, promote_options="permissive")
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -465,10 +531,22 @@ def _sync_in_place_tables(live: Path, tmp: Path) -> None:
         con.execute("DETACH DATABASE live")
 
 
-def _check_integrity(path: Path) -> None:
+def _check_integrity(path: Path, tables: Iterable[str] | None = None) -> None:
+    """``PRAGMA quick_check`` of the tables written (with their indexes and R-trees), or of
+    the whole file: every page and record well-formed (``integrity_check`` also cross-checks
+    each index against its table, 30 times slower on a province). The rest of the file is
+    the consistent copy the write started from."""
     with contextlib.closing(sqlite3.connect(path)) as con:
-        # quick_check: every page and record well-formed (integrity_check also cross-checks
-        # each index against its table, 30 times slower on a province)
-        ok = con.execute("PRAGMA quick_check").fetchone()[0]
-    if ok != "ok":
-        raise WorkspaceError(f"写入后工作空间校验失败（{ok}）；原文件未改动")
+        if tables is None:
+            checks = [con.execute("PRAGMA quick_check").fetchone()[0]]
+        else:
+            present = {n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            names = [t for t in tables if t in present]
+            names += [f"rtree_{t}_{c}{suffix}" for t, c in con.execute(
+                "SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall() if t in names
+                for suffix in ("_node", "_rowid", "_parent") if f"rtree_{t}_{c}{suffix}" in present]
+            names += ["sqlite_master"]
+            checks = [con.execute(f"PRAGMA quick_check({sql_literal(n)})").fetchone()[0] for n in names]
+    bad = [c for c in checks if c != "ok"]
+    if bad:
+        raise WorkspaceError(f"写入后工作空间校验失败（{bad[0]}）；原文件未改动")

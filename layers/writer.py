@@ -2,9 +2,9 @@
 
 One entry, :func:`write_table`. A frame is handed to GDAL as Arrow record batches of
 :data:`BATCH_ROWS` rows, each converted only when GDAL asks for it, so a table is never
-copied whole for writing; polygons are written as MultiPolygons (what the layers declare);
-a :class:`WithGeometryOf` table takes its geometry from a layer already in the file, read
-back batch by batch, so 3 million building footprints need not be held in memory.
+copied whole for writing; polygons are written as MultiPolygons (what the layers declare).
+(The per-parcel and per-building results are written without geometry: their views show the
+outlines of the source layers, :mod:`mujun.layers.gpkg`.)
 
 GDAL brings its own copy of SQLite, so :func:`write_table` writes only a file that no
 ``sqlite3`` connection of this process has open (the scratch copy :meth:`Workspace.write
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -28,28 +27,16 @@ import shapely
 from mujun.geo.errors import WorkspaceError
 from mujun.layers.schema import FIELDS_BY_NAME
 
-__all__ = ["BATCH_ROWS", "WithGeometryOf", "write_table"]
+__all__ = ["BATCH_ROWS", "write_table"]
 
 #: Rows converted and handed to GDAL at a time: a table is never copied whole for writing.
 BATCH_ROWS = 100_000
 
 
-@dataclass(frozen=True)
-class WithGeometryOf:
-    """A table to write: the rows of ``frame`` with the geometry of the same rows of the
-    workspace layer ``layer`` (same order, checked on ``key``). The geometries are read
-    back from the layer batch by batch while writing, so they need not be held in memory
-    (3 million building footprints at a province's scale)."""
-
-    frame: pd.DataFrame
-    layer: str
-    key: str
-
-
-def write_table(path: Path, name: str, frame: pd.DataFrame | WithGeometryOf) -> None:
+def write_table(path: Path, name: str, frame: pd.DataFrame) -> None:
     """Write ``frame`` as layer or table ``name`` of the GeoPackage ``path``, replacing it.
 
-    Frames with a geometry column (and :class:`WithGeometryOf` tables) become MultiPolygon
+    Frames with a geometry column become MultiPolygon
     layers (the frame's CRS, else EPSG:4490) with a spatial index; others attribute
     tables. Written in batches of :data:`BATCH_ROWS` rows in one GDAL session. ``path`` is
     a scratch copy that replaces the workspace only once every table is written and
@@ -59,14 +46,11 @@ def write_table(path: Path, name: str, frame: pd.DataFrame | WithGeometryOf) -> 
         _write(path, name, frame)
 
 
-def _write(path: Path, name: str, frame: pd.DataFrame | WithGeometryOf) -> None:
-    if isinstance(frame, WithGeometryOf):
-        data, geo = frame.frame.reset_index(drop=True), True
-    else:
-        data = frame.reset_index(drop=True)
-        geo = isinstance(frame, gpd.GeoDataFrame)
-        if geo:
-            data = pd.DataFrame(data.drop(columns=frame.geometry.name)).assign(geometry=frame.geometry.to_numpy())
+def _write(path: Path, name: str, frame: pd.DataFrame) -> None:
+    data = frame.reset_index(drop=True)
+    geo = isinstance(frame, gpd.GeoDataFrame)
+    if geo:
+        data = pd.DataFrame(data.drop(columns=frame.geometry.name)).assign(geometry=frame.geometry.to_numpy())
     columns = [c for c in data.columns if c != "geometry"] if geo else list(data.columns)
     schema = pa.schema([pa.field(c, _arrow_type(data[c])) for c in columns])
     if geo:
@@ -76,26 +60,16 @@ def _write(path: Path, name: str, frame: pd.DataFrame | WithGeometryOf) -> None:
     failed: list[BaseException] = []  # GDAL reports a failing stream only as "error accessing batch"
 
     def batches() -> Iterator[pa.RecordBatch]:
-        geometry = None
         try:
-            geometry = _LayerGeometry(path, frame) if isinstance(frame, WithGeometryOf) else None
             for start in range(0, len(data), BATCH_ROWS):
                 part = data.iloc[start:start + BATCH_ROWS]
                 arrays = [_arrow_column(part[c], f.type) for c, f in zip(columns, schema, strict=False)]
-                if geometry is not None:
-                    arrays.append(geometry.take(len(part)))
-                elif geo:
+                if geo:
                     arrays.append(pa.array(_multi_wkb(data["geometry"].to_numpy()[start:start + BATCH_ROWS]),
                                            type=pa.binary()))
                 yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-            if geometry is not None:
-                geometry, done = None, geometry
-                done.close()  # and check that no row was left over
         except BaseException as err:
             failed.append(err)
-            if geometry is not None:
-                with contextlib.suppress(Exception):
-                    geometry.close()
             raise
 
     options: dict = {}
@@ -162,52 +136,6 @@ def _multi_wkb(geometry: np.ndarray) -> np.ndarray:
         geometry = geometry.copy()
         geometry[single] = shapely.multipolygons(np.atleast_2d(geometry[single]).T)
     return shapely.to_wkb(geometry)
-
-
-class _LayerGeometry:
-    """WKB of a layer's rows in order, handed out in runs of any length and checked
-    against the table's keys (GDAL's batches need not match the writer's)."""
-
-    def __init__(self, path: Path, table: WithGeometryOf):
-        self._keys = table.frame[table.key].astype("string").reset_index(drop=True)
-        self._layer = table.layer
-        self._stream = pyogrio.open_arrow(path, layer=table.layer, columns=[table.key], batch_size=BATCH_ROWS,
-                                          use_pyarrow=True)
-        meta, self._reader = self._stream.__enter__()
-        self._geometry_name = meta["geometry_name"]
-        self._pending: list[pa.RecordBatch] = []
-        self._seen = 0
-
-    def _changed(self) -> WorkspaceError:
-        return WorkspaceError(f"工作空间的 '{self._layer}' 图层在评价期间被更改；请重新运行 mujun evaluate")
-
-    def take(self, n: int) -> pa.Array:
-        """The next ``n`` rows' WKB."""
-        have = sum(b.num_rows for b in self._pending)
-        while have < n:
-            try:
-                batch = self._reader.read_next_batch()
-            except StopIteration:
-                raise self._changed() from None  # fewer rows than the table
-            self._pending.append(batch)
-            have += batch.num_rows
-        rows = pa.Table.from_batches(self._pending).combine_chunks()
-        head, rest = rows.slice(0, n), rows.slice(n)
-        self._pending = rest.to_batches() if rest.num_rows else []
-        want = _arrow_column(self._keys.iloc[self._seen:self._seen + n], pa.string())
-        if self._seen + n > len(self._keys) or not head.column(0).combine_chunks().cast(pa.string()).equals(want):
-            raise self._changed()
-        self._seen += n
-        return head.column(self._geometry_name).combine_chunks().cast(pa.binary())
-
-    def close(self) -> None:
-        """Check that the layer has no rows left, and close it."""
-        try:
-            left = sum(b.num_rows for b in self._pending) + sum(b.num_rows for b in self._reader)
-            if left or self._seen != len(self._keys):
-                raise self._changed()
-        finally:
-            self._stream.__exit__(None, None, None)
 
 
 def _storable(frame: pd.DataFrame) -> pd.DataFrame:

@@ -41,7 +41,13 @@ from mujun.geo.rules import GROUPS, ControlRules, RuleSet
 from mujun.geo.scoring import class_change, class_migration, score_enterprises
 from mujun.geo.zones import ZoneRules, trend_table, zone_composite, zone_indicators
 from mujun.layers.export import export_sheets, export_table
-from mujun.layers.gpkg import local_time
+from mujun.layers.gpkg import (
+    GEOMETRY_OF,
+    SHARED_GEOMETRY,
+    format_sources,
+    geometry_sources,
+    local_time,
+)
 from mujun.layers.rasters import raster_source
 from mujun.layers.rulesets import (
     DEFAULT_CONTROL,
@@ -61,7 +67,6 @@ from mujun.layers.rulesets import (
 )
 from mujun.layers.schema import label
 from mujun.layers.workspace import (
-    WithGeometryOf,
     Workspace,
     missing_workspace,
     not_evaluated,
@@ -237,6 +242,7 @@ def evaluate(
     meta = {"evaluated_years": ",".join(map(str, evaluated)), "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             **cache_meta}
     meta.update({f"rules_{y}": f"{rule_set.name}|{control_rules.name}" for y in years})
+    meta.update(_geometry_meta(ws, years, geometry.buildings is not None))
     ws.write(tables, meta=meta, meta_defaults=key.stamps)
     out.seconds = time.perf_counter() - t0
     return out
@@ -385,30 +391,50 @@ def _judged_year(
 
 def _result_tables(
     ws: Workspace, per_year: dict[int, dict[str, pd.DataFrame]], years: list[int], buildings: pd.DataFrame | None,
-) -> dict[str, pd.DataFrame | WithGeometryOf]:
-    """The result tables to write: the rows of ``years`` in place of the stored ones."""
-    tables: dict[str, pd.DataFrame | WithGeometryOf] = {}
+) -> dict[str, pd.DataFrame]:
+    """The result tables to write: the rows of ``years`` in place of the stored ones.
+
+    The per-parcel and per-building results are written as figures without geometry: their
+    views take the outlines of the parcels and buildings layers (:data:`SHARED_GEOMETRY`)."""
+    tables: dict[str, pd.DataFrame] = {}
     for level in (*LEVELS, *YEAR_TABLES):
         frames = [per_year[y][level] for y in years if level in per_year[y]]
         if frames:
-            tables[result_table(level)] = _replace_years(ws, result_table(level), frames, years)
+            name = result_table(level)
+            if name in SHARED_GEOMETRY:
+                frames = [pd.DataFrame(f.drop(columns=f.geometry.name)) if isinstance(f, gpd.GeoDataFrame) else f
+                          for f in frames]
+            tables[name] = _replace_years(ws, name, frames, years)
     if buildings is not None:
-        # year-independent: replaced whole; the footprints are those of the buildings layer
-        tables[result_table("building")] = WithGeometryOf(buildings, "buildings", "building_id")
+        # year-independent: replaced whole; the outlines are those of the buildings layer
+        tables[result_table("building")] = pd.DataFrame(buildings)
     return tables
+
+
+def _geometry_meta(ws: Workspace, years: list[int], buildings: bool) -> dict[str, str]:
+    """The years just evaluated (and the buildings' results, when written) read the outlines of
+    the layers as they are now; years evaluated before a layer was replaced keep its snapshot."""
+    meta = ws.meta()
+    kept = {y: s for y, s in geometry_sources(meta, "result_parcel").items() if y not in {str(v) for v in years}}
+    out = {GEOMETRY_OF + "result_parcel": format_sources(kept)}
+    if buildings:
+        out[GEOMETRY_OF + "result_building"] = ""
+    return out
 
 
 def _replace_years(ws: Workspace, name: str, frames: list[pd.DataFrame], years: list[int]) -> pd.DataFrame:
     """The stored table ``name`` with the rows of ``years`` replaced by ``frames``.
 
-    The stored rows are read here, after the geometry, not with the inputs: at a province's
-    scale each year of ``result_parcel`` is a million parcel outlines, which must not be
-    held through the overlays of the buildings."""
+    The stored rows are read here, after the geometry, not with the inputs; the per-parcel
+    rows are read without outlines (they are stored without)."""
     geo = isinstance(frames[0], gpd.GeoDataFrame)
     new = pd.concat(frames, ignore_index=True)
     if ws.has(name):
         # only the other years' rows: re-evaluating the one year stored reads nothing
-        old = ws.read(name, where=f"year NOT IN ({', '.join(str(int(y)) for y in years)}) OR year IS NULL")
+        old = ws.read(name, where=f"year NOT IN ({', '.join(str(int(y)) for y in years)}) OR year IS NULL",
+                      geometry=False)
+        if not geo and "geometry" in old.columns:  # written with outlines before they were shared
+            old = pd.DataFrame(old.drop(columns="geometry"))
         if len(old):
             new = pd.concat([old, new], ignore_index=True)
     if geo:

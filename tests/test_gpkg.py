@@ -100,7 +100,8 @@ def test_each_evaluated_year_is_a_layer(sample_workspace):
     for table in ("result_parcel", "result_park", "result_district", "result_enterprise", "result_flag"):
         for y in years:
             assert f"{table}_{y}" in layers
-    assert not any(n.startswith("result_building_") for n in layers)  # no year column: no views
+    # no year column: no per-year views; one view shows the results with the buildings' outlines
+    assert [n for n in layers if n.startswith("result_building_")] == ["result_building_features"]
     kinds = dict(_sql(ws.path, "SELECT table_name, data_type FROM gpkg_contents"))
     assert kinds[f"result_parcel_{years[-1]}"] == "features"
     assert kinds[f"result_enterprise_{years[-1]}"] == "attributes"

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyogrio
 import pytest
+import shapely
 from pyproj import CRS
 from shapely.geometry import MultiPolygon, box
 
@@ -25,7 +27,6 @@ from mujun.layers.workspace import (
     LAYER_GENERATION,
     LOG_TABLE,
     META_TABLE,
-    WithGeometryOf,
     Workspace,
     result_table,
     sql_literal,
@@ -256,7 +257,7 @@ def test_write_emits_no_warnings(tmp_path):
 def test_failed_write_leaves_workspace_unchanged(ws, monkeypatch):
     before = _sha(ws.path)
 
-    def broken(path):
+    def broken(path, tables=None):
         raise WorkspaceError("校验失败")
 
     monkeypatch.setattr(workspace_module, "_check_integrity", broken)
@@ -264,6 +265,23 @@ def test_failed_write_leaves_workspace_unchanged(ws, monkeypatch):
         ws.write({"parcels": _parcels().iloc[:1]}, meta={"x": "1"}, log={"kind": "parcels"})
     assert _sha(ws.path) == before
     assert sorted(p.name for p in ws.path.parent.iterdir() if not p.name.endswith(".lock")) == ["ws.gpkg"]
+
+
+def test_the_check_covers_what_was_written(ws, monkeypatch):
+    """A write into an existing workspace checks the tables it wrote (with their R-trees) and
+    the GeoPackage's registers, not the layers it left as they were; a new file is checked whole."""
+    real, checked = workspace_module._check_integrity, []
+
+    def spy(path, tables=None):
+        checked.append(None if tables is None else set(tables))
+        real(path, tables)
+
+    monkeypatch.setattr(workspace_module, "_check_integrity", spy)
+    ws.write({"result_district": _parcels().rename(columns={"parcel_id": "district_id"})}, meta={"x": "1"})
+    assert {"result_district", META_TABLE, "gpkg_contents"} <= checked[-1]
+    assert "parcels" not in checked[-1] and "enterprises" not in checked[-1]
+    Workspace(ws.path.with_name("new.gpkg")).write({"parcels": _parcels()})
+    assert checked[-1] is None
 
 
 def test_failed_second_table_leaves_first_unwritten(ws, monkeypatch):
@@ -298,7 +316,7 @@ def test_interrupted_write_leaves_workspace_unchanged(ws, monkeypatch):
 
 def test_failed_first_write_creates_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(workspace_module, "_check_integrity",
-                        lambda path: (_ for _ in ()).throw(WorkspaceError("校验失败")))
+                        lambda path, tables=None: (_ for _ in ()).throw(WorkspaceError("校验失败")))
     w = Workspace(tmp_path / "ws.gpkg")
     with pytest.raises(WorkspaceError):
         w.write({"parcels": _parcels()})
@@ -435,49 +453,80 @@ def _rtree_tables(path: Path) -> set[str]:
         return {r[0] for r in rows}
 
 
-def test_geometry_taken_from_a_layer(tmp_path, monkeypatch):
-    """WithGeometryOf writes a table's rows with the footprints of the same rows of a layer."""
-    monkeypatch.setattr(writer_module, "BATCH_ROWS", 3)
+def _layer_names(path: Path) -> list[str]:
+    return [str(n) for n, _ in pyogrio.list_layers(path)]
+
+
+def test_building_results_share_the_buildings_outlines(tmp_path):
+    """The buildings' results are written as figures alone; they are read with the outlines of
+    the buildings of the same id, and GDAL opens them as a layer through a registered view."""
     w = Workspace(tmp_path / "w.gpkg")
     buildings = _many_parcels(8).rename(columns={"parcel_id": "building_id"})[["building_id", "geometry"]]
     w.write({"buildings": buildings})
-    figures = pd.DataFrame({"building_id": buildings["building_id"], "footprint_m2": range(8)})
-    w.write({"result_building": WithGeometryOf(figures, "buildings", "building_id")})
+    figures = pd.DataFrame({"building_id": buildings["building_id"][::-1].to_numpy(), "footprint_m2": range(8)})
+    w.write({"result_building": figures})
+    with contextlib.closing(sqlite3.connect(w.path)) as con:
+        assert con.execute("SELECT count(*) FROM gpkg_geometry_columns WHERE table_name = 'result_building'"
+                           ).fetchone()[0] == 0  # no copy of the outlines
     back = w.read("result_building")
-    assert back["building_id"].tolist() == figures["building_id"].tolist()
+    assert back["building_id"].tolist() == figures["building_id"].tolist()  # the table's order
     assert back["footprint_m2"].tolist() == list(range(8))
-    assert back.geometry.geom_equals(buildings.geometry).all() and back.crs.to_epsg() == 4490
-    assert "result_building" in _rtree_tables(w.path)
+    expected = buildings.set_index("building_id").geometry.loc[figures["building_id"]]
+    assert shapely.equals(back.geometry.to_numpy(), expected.to_numpy()).all() and back.crs.to_epsg() == 4490
+    assert list(w.read("result_building", geometry=False).columns) == ["building_id", "footprint_m2"]
+    view = pyogrio.read_dataframe(w.path, layer="result_building_features")
+    assert len(view) == 8 and view.crs.to_epsg() == 4490
+    by_id = view.set_index("building_id")
+    assert shapely.equals(by_id.geometry.loc[expected.index].to_numpy(), expected.to_numpy()).all()
+    assert by_id["footprint_m2"].loc[figures["building_id"]].tolist() == list(range(8))
 
 
-def test_geometry_of_a_changed_layer_is_refused(tmp_path):
-    """Rows that no longer match the layer (it was re-imported meanwhile) are refused and
-    nothing is written."""
+def _results(ids, year: int, value: float) -> pd.DataFrame:
+    return pd.DataFrame({"parcel_id": pd.array(ids, dtype="string"), "year": year, "tax": value})
+
+
+def test_replaced_parcels_keep_the_outlines_earlier_years_were_computed_on(tmp_path):
+    """An import that replaces the parcels keeps their old outlines for the years evaluated on
+    them (a snapshot those years' views read); re-evaluating a year moves it to the new
+    layer, and a snapshot no year reads is dropped."""
     w = Workspace(tmp_path / "w.gpkg")
-    buildings = _many_parcels(5).rename(columns={"parcel_id": "building_id"})[["building_id", "geometry"]]
-    w.write({"buildings": buildings})
-    before = _sha(w.path)
-    for figures in (pd.DataFrame({"building_id": buildings["building_id"][::-1]}),
-                    pd.DataFrame({"building_id": buildings["building_id"][:4]})):
-        with pytest.raises(WorkspaceError, match="'buildings' 图层在评价期间被更改"):
-            w.write({"result_building": WithGeometryOf(figures, "buildings", "building_id")})
-        assert _sha(w.path) == before
+    old = _many_parcels(4)[["parcel_id", "geometry"]]
+    w.write({"parcels": old})
+    w.write({"result_parcel": _results(old["parcel_id"], 2024, 1.0)}, meta={"evaluated_years": "2024"})
+    new = old.copy()
+    new["geometry"] = new.geometry.translate(xoff=0.1)  # redrawn: the same ids, other outlines
+    w.write({"parcels": new})
+    snapshots = [n for n in _layer_names(w.path) if n.startswith("mujun_parcels_")]
+    assert len(snapshots) == 1
+    assert w.meta()["geometry_of:result_parcel"] == f"2024={snapshots[0]}"
+    stored = pd.concat([_results(old["parcel_id"], 2024, 1.0), _results(old["parcel_id"], 2025, 2.0)])
+    w.write({"result_parcel": stored}, meta={"evaluated_years": "2024,2025"})
+    back = w.read("result_parcel").sort_values(["year", "parcel_id"])
+    assert shapely.equals(back.geometry.iloc[:4].to_numpy(), old.geometry.to_numpy()).all()  # 2024: the old outlines
+    assert shapely.equals(back.geometry.iloc[4:].to_numpy(), new.geometry.to_numpy()).all()  # 2025: the new
+    for year, shapes in ((2024, old), (2025, new)):
+        view = pyogrio.read_dataframe(w.path, layer=f"result_parcel_{year}").sort_values("parcel_id")
+        assert shapely.equals(view.geometry.to_numpy(), shapes.geometry.to_numpy()).all()
+        read = w.read("result_parcel", where=f"year = {year}")
+        assert shapely.equals(read.geometry.to_numpy(), shapes.geometry.to_numpy()).all()
+    # 2024 evaluated again, on the parcels as they are now: the snapshot goes
+    w.write({"result_parcel": stored}, meta={"evaluated_years": "2024,2025", "geometry_of:result_parcel": ""})
+    assert not [n for n in _layer_names(w.path) if n.startswith("mujun_parcels_")]
+    read = w.read("result_parcel", where="year = 2024")
+    assert shapely.equals(read.geometry.to_numpy(), new.geometry.to_numpy()).all()
 
 
-@pytest.mark.parametrize("gdal_batch", [2, 5, 100])
-def test_geometry_of_a_layer_read_in_other_batches(tmp_path, monkeypatch, gdal_batch):
-    """GDAL's batches of the layer need not match the writer's: the rows still pair up."""
+def test_a_result_whose_parcel_is_gone_keeps_its_figures(tmp_path):
+    """A result row whose id the parcels layer lacks is read with no geometry (its figures
+    kept); the year's view, a layer of outlines, leaves it out."""
     w = Workspace(tmp_path / "w.gpkg")
-    buildings = _many_parcels(11).rename(columns={"parcel_id": "building_id"})[["building_id", "geometry"]]
-    w.write({"buildings": buildings})
-    monkeypatch.setattr(writer_module, "BATCH_ROWS", 3)
-    real = writer_module.pyogrio.open_arrow
-    monkeypatch.setattr(writer_module.pyogrio, "open_arrow",
-                        lambda *a, **kw: real(*a, **{**kw, "batch_size": gdal_batch}))
-    figures = pd.DataFrame({"building_id": buildings["building_id"], "n": range(11)})
-    w.write({"result_building": WithGeometryOf(figures, "buildings", "building_id")})
-    back = w.read("result_building")
-    assert back["n"].tolist() == list(range(11)) and back.geometry.geom_equals(buildings.geometry).all()
+    parcels = _many_parcels(3)[["parcel_id", "geometry"]]
+    w.write({"parcels": parcels})
+    w.write({"result_parcel": _results([*parcels["parcel_id"], "P999"], 2025, 3.0)},
+            meta={"evaluated_years": "2025"})
+    back = w.read("result_parcel")
+    assert back["parcel_id"].tolist()[-1] == "P999" and back.geometry.isna().tolist() == [False] * 3 + [True]
+    assert len(pyogrio.read_dataframe(w.path, layer="result_parcel_2025")) == 3
 
 
 # -- one SQLite library per file: readers beside in-place writers ----------------------------

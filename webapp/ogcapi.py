@@ -34,6 +34,7 @@ import shapely
 
 from mujun.geo.crs import gk_zone_epsg
 from mujun.geo.errors import InputError
+from mujun.layers import gpkg
 from mujun.layers.schema import KINDS, label
 from mujun.layers.workspace import Workspace, result_table, sql_literal
 from mujun.webapp import geojson
@@ -93,6 +94,12 @@ class Collection:
     #: (layer, its key, own key): the geometry is that of the layer's rows whose key is the
     #: row's own key (an enterprise's parcels), for a table without geometry.
     parts: tuple[str, str, str] | None = None
+    #: The feature id column of the table (``OGC_FID`` in a view) and of the parts' layer.
+    fid: str = "fid"
+    part_fid: str = "fid"
+    #: The R-tree of the layer whose geometry is shown (a view shows its source layer's, whose
+    #: feature ids it carries); ``""`` for none (a snapshot): rows are then checked one by one.
+    rtree: str | None = None
 
     @property
     def properties(self) -> list[str]:
@@ -114,13 +121,16 @@ class Collection:
         """The SQL condition of rows whose bounding box meets ``bbox`` (the layer's R-tree)."""
         west, south, east, north = bbox
         table = self.parts[0] if self.parts else self.table
-        rtree = (f'SELECT id FROM "rtree_{table}_{self.geometry}" WHERE maxx >= {west!r} AND minx <= {east!r} '
+        name = self.rtree if self.rtree is not None else f"rtree_{table}_{self.geometry}"
+        if not name:
+            return "1"  # no spatial index: every row is read and checked (read_page)
+        rtree = (f'SELECT id FROM "{name}" WHERE maxx >= {west!r} AND minx <= {east!r} '
                  f"AND maxy >= {south!r} AND miny <= {north!r}")
         if self.parts is None:
-            return f"t.fid IN ({rtree})"
+            return f't."{self.fid}" IN ({rtree})'
         layer, key, own = self.parts
         year = f"p.year = {int(self.year)} AND " if self.year is not None else ""
-        return f't."{own}" IN (SELECT p."{key}" FROM "{layer}" p WHERE {year}p.fid IN ({rtree}))'
+        return f't."{own}" IN (SELECT p."{key}" FROM "{layer}" p WHERE {year}p."{self.part_fid}" IN ({rtree}))'
 
 
 def collections(ws: Workspace, years: list[int]) -> list[Collection]:
@@ -132,8 +142,16 @@ def collections(ws: Workspace, years: list[int]) -> list[Collection]:
             title, id_field = _SOURCES[name]
             found.append((f"{name}-{year}", f"{year} 年{title}评价结果", result_table(level), id_field, year))
     out = []
+    meta = ws.meta() if any(t in gpkg.SHARED_GEOMETRY for _, _, t, _, _ in found) else {}
     for cid, title, table, id_field, year in found:
         if table not in present:
+            continue
+        shared = _shared(ws, meta, table, year, present)
+        if shared is not None:  # figures alone: the year's view, with the outlines of its source layer
+            view, rtree = shared
+            columns, extent, geometry = _layout(ws, view)
+            out.append(Collection(cid, title, view, id_field, year, columns, extent, geometry, fid="OGC_FID",
+                                  rtree=rtree))
             continue
         columns, extent, geometry = _layout(ws, table)
         if geometry is None:
@@ -142,12 +160,36 @@ def collections(ws: Workspace, years: list[int]) -> list[Collection]:
     parcels, enterprises = result_table("parcel"), result_table("enterprise")
     if parcels in present and enterprises in present:
         columns = _layout(ws, enterprises)[0]
-        _, extent, geometry = _layout(ws, parcels)
         for year in years:
+            shared = _shared(ws, meta, parcels, year, present)
+            layer, part_fid, rtree = (parcels, "fid", None) if shared is None else (shared[0], "OGC_FID", shared[1])
+            _, extent, geometry = _layout(ws, layer)
+            if geometry is None:
+                continue
             out.append(Collection(f"enterprises-{year}", f"{year} 年企业评价结果（图形为其持有的宗地）", enterprises,
                                   "credit_code", year, columns, extent, geometry,
-                                  parts=(parcels, "holder_code", "credit_code")))
+                                  parts=(layer, "holder_code", "credit_code"), part_fid=part_fid, rtree=rtree))
     return out
+
+
+def _shared(ws: Workspace, meta: Mapping[str, str], table: str, year: int | None,
+            present: set[str]) -> tuple[str, str] | None:
+    """(the year's view, the R-tree of its source layer or ``""``) of a result table stored
+    without geometry (:data:`gpkg.SHARED_GEOMETRY <mujun.layers.gpkg.SHARED_GEOMETRY>`);
+    ``None`` for a table with its own geometry."""
+    if table not in gpkg.SHARED_GEOMETRY or year is None:
+        return None
+    if ws.query("SELECT 1 FROM gpkg_geometry_columns WHERE table_name = ?", (table,)):
+        return None  # written with its own outlines, before they were shared
+    view = gpkg.year_view(table, year)
+    if view not in present:
+        return None
+    source = gpkg.source_of(meta, table, year)
+    geometry = ws.query("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (source,))
+    rtree = f"rtree_{source}_{geometry[0][0]}" if geometry else ""
+    if rtree and not ws.query("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree,)):
+        rtree = ""
+    return view, rtree
 
 
 def find(available: list[Collection], collection_id: str) -> Collection:
@@ -163,7 +205,7 @@ def _layout(ws: Workspace, table: str):
     geometry = ws.query("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (table,))
     geom = str(geometry[0][0]) if geometry else None
     cols = tuple((str(r["name"]), str(r["type"]).upper()) for r in ws.query(f'PRAGMA table_info("{table}")')
-                 if r["name"] not in ("fid", geom))
+                 if r["name"] not in ("fid", "OGC_FID", geom))
     row = ws.query("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?", (table,))
     extent = tuple(float(v) for v in row[0]) if row and None not in tuple(row[0]) else None
     return cols, extent, geom
@@ -485,7 +527,7 @@ def _with_parts(ws: Workspace, c: Collection, frame: pd.DataFrame) -> gpd.GeoDat
         listed = ",".join(("'" + codes.str.replace("'", "''") + "'").tolist())
         year = f"t.year = {int(c.year)} AND " if c.year is not None else ""
         parts = ws.select(f'SELECT t."{key}" AS mujun_key, t."{c.geometry}" FROM "{layer}" t '
-                          f'WHERE {year}t."{key}" IN ({listed}) ORDER BY t.fid')
+                          f'WHERE {year}t."{key}" IN ({listed}) ORDER BY t."{c.part_fid}"')
         polygons, which = shapely.get_parts(np.asarray(parts.geometry.values, dtype=object), return_index=True)
         position = pd.Index(frame[own].astype(str)).get_indexer(parts["mujun_key"].astype(str).to_numpy()[which])
         order = np.argsort(position, kind="stable")
@@ -507,8 +549,9 @@ def read_page(ws: Workspace, c: Collection, q: Query) -> Page:
     """
     conditions = _conditions(c, q)
     where = " AND ".join(conditions) if conditions else "1"
-    sql = (f'SELECT t.fid AS mujun_fid, t.* FROM "{c.table}" t WHERE {where} AND t.fid > {int(q.after)} '
-           f"ORDER BY t.fid LIMIT {q.limit + 1}")
+    fid = f't."{c.fid}"'
+    sql = (f'SELECT {fid} AS mujun_fid, t.* FROM "{c.table}" t WHERE {where} AND {fid} > {int(q.after)} '
+           f"ORDER BY {fid} LIMIT {q.limit + 1}")
     frame = ws.select(sql)
     more = len(frame) > q.limit
     frame = frame.iloc[: q.limit]
@@ -554,7 +597,7 @@ def item(ws: Workspace, c: Collection, fid: str, args: Mapping[str, str], base: 
     """One feature by its id (parcel, building or zone id); ``KeyError`` if there is none."""
     crs = _crs_code(args["crs"], c, "crs") if args.get("crs") else CRS84
     conditions = [*c.where(), f't."{c.id_field}" = {sql_literal(fid)}']
-    frame = ws.select(f'SELECT t.* FROM "{c.table}" t WHERE {" AND ".join(conditions)} ORDER BY t.fid LIMIT 1')
+    frame = ws.select(f'SELECT t.* FROM "{c.table}" t WHERE {" AND ".join(conditions)} ORDER BY t."{c.fid}" LIMIT 1')
     if frame.empty:
         raise KeyError(f"要素集合 '{c.id}' 中没有编号为 '{fid}' 的要素")
     if c.parts is not None:

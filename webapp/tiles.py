@@ -17,6 +17,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 
 from mujun.geo.errors import InputError
+from mujun.layers.gpkg import year_view
 from mujun.layers.workspace import result_table
 from mujun.webapp import maps
 from mujun.webapp.data import results
@@ -72,7 +73,7 @@ def tilejson(year: str, indicator: str):
     first = url_for("tiles.parcel_tile", year=year_, indicator=indicator, z=0, x=0, y=0, v=generation,
                     _external=True)
     template = first.replace("/0/0/0.png", "/{z}/{x}/{y}.png")
-    table = result_table("parcel")
+    table = year_view(result_table("parcel"), year_)  # registered with the extent of the outlines it shows
     row = res.ws.query("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = ?", (table,))
     bounds = [round(float(v), 6) for v in row[0]] if row and None not in tuple(row[0]) else [-180, -85.05, 180, 85.05]
     center = [round((bounds[0] + bounds[2]) / 2, 6), round((bounds[1] + bounds[3]) / 2, 6), 10]

@@ -12,8 +12,10 @@ the rule set's weights and benchmarks (population ratios of sums, missing indica
 group's average sub-score, caps), classes A–D by shares or thresholds (window functions),
 ranks, and totals and per-mu values (ratios of sums) per district, park and platform.
 
-It does not do what mujun's evaluation does besides (compliance checks, idle and
-inefficient land flags, the platform assessment, what-if gains, writing the results).
+With ``--write DIR`` it writes its result tables as Parquet files into ``DIR`` (what is fastest
+for it), as mujun writes its results into the workspace. It does not do what mujun's
+evaluation does besides (compliance checks, idle and inefficient land flags, the platform
+assessment, what-if gains).
 
 The spatial extension is loaded by path from the ``duckdb-extension-spatial`` package on
 PyPI; nothing is downloaded.
@@ -33,7 +35,8 @@ from mujun.geo.indicators import INDICATORS
 from mujun.geo.rules import CLASSES, RuleSet
 from mujun.layers.rulesets import DEFAULT_RULES, load_rule_set
 
-__all__ = ["connect", "evaluate", "spatial_extension", "summary"]
+__all__ = ["RESULT_TABLES", "connect", "evaluate", "spatial_extension", "summary", "write_results"]
+
 
 MU = 10000.0 / 15.0
 ADMIN_USES = "办公|生活|宿舍|食堂"  # as mujun.geo.landuse.ADMIN_USES
@@ -41,6 +44,8 @@ NO_FLOOR_AREA_USES = "构筑物|堆场"
 ZONES = {"district": ("district_id", 0.0), "park": ("park_id", 0.5), "platform": ("platform_id", 0.5)}
 AMOUNTS = {"tax_per_mu": "tax", "value_added_per_mu": "value_added", "revenue_per_mu": "revenue",
            "output_per_mu": "output_value"}
+#: The peer's result tables (temp tables after :func:`evaluate`).
+RESULT_TABLES = ("parcel_result", "enterprise_result", "building_result", *(f"zone_{z}" for z in ZONES))
 
 
 def spatial_extension() -> Path:
@@ -367,6 +372,17 @@ def _zone_totals(con, level: str, zid: str) -> None:
         ) s USING ({zid})""")
 
 
+def write_results(con: duckdb.DuckDBPyConnection, out: Path) -> None:
+    """Write the result tables as Parquet files into ``out`` (geometry, where a table has
+    it, as WKB)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for table in RESULT_TABLES:
+        columns = con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
+        select = ", ".join(f'ST_AsWKB("{c}") AS "{c}"' if kind.startswith("GEOMETRY") else f'"{c}"' for c, kind in columns)
+        target = str(out / f"{table}.parquet").replace("'", "''")
+        con.execute(f"COPY (SELECT {select} FROM {table}) TO '{target}' (FORMAT parquet)")
+
+
 def summary(con: duckdb.DuckDBPyConnection) -> dict:
     """The figures compared with mujun's (see bench/agreement.py)."""
     out: dict = {}
@@ -396,11 +412,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--memory-limit")
     ap.add_argument("--out", type=Path, help="write the timings and summary here as JSON")
+    ap.add_argument("--write", type=Path, help="write the result tables as Parquet files into this folder")
     args = ap.parse_args(argv)
     rules = load_rule_set(args.rules)
     con = connect(args.threads, args.memory_limit)
     t = time.perf_counter()
     steps = evaluate(con, args.workspace, args.year, rules)
+    if args.write:
+        w = time.perf_counter()
+        write_results(con, args.write)
+        steps["write"] = time.perf_counter() - w
     seconds = time.perf_counter() - t
     result = {"seconds": seconds, "steps": steps, "summary": summary(con),
               "threads": con.execute("SELECT current_setting('threads')").fetchone()[0],

@@ -88,7 +88,7 @@ class GeometryResult:
         the parcels' index), with the building footprints dropped."""
         if buildings is not None:
             # their figures are in the parcel base now; the footprints are written from the
-            # buildings layer itself (WithGeometryOf), so no geometry need stay in memory
+            # buildings layer by id (their results are stored without), so no geometry need stay in memory
             buildings = pd.DataFrame(buildings.drop(columns=buildings.geometry.name))
         if builtup is not None:
             builtup = pd.Series(builtup.to_numpy(), index=base["parcel_id"].astype("string").to_numpy())
