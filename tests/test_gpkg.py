@@ -213,3 +213,34 @@ def test_pyogrio_reads_every_layer_without_a_warning(reviewed):
 def test_gdal_validator_passes(reviewed):
     checked = _validate(reviewed.path)
     assert checked.returncode == 0 and checked.stdout == "", checked.stdout + checked.stderr
+
+
+def test_qgis_opens_the_results_as_layers(sample_workspace):
+    """QGIS 3.22 (Debian 12's python3-qgis, CI installs it) adds each year's parcel results, the
+    review view and the buildings' results from the GeoPackage as valid layers: every row, with
+    the outlines of the parcels (or buildings) they were computed on."""
+    import json
+    import os
+
+    python = "/usr/bin/python3"
+    probe = subprocess.run([python, "-c", "import qgis.core"], capture_output=True)
+    assert shutil.which(python) and probe.returncode == 0, \
+        "QGIS's Python bindings are missing: apt-get install python3-qgis qgis-providers (CI installs them)"
+    ws = sample_workspace
+    years = [int(y) for y in ws.meta()["evaluated_years"].split(",")]
+    names = [*(f"result_parcel_{y}" for y in years), f"review_{years[-1]}", "result_building_features"]
+    script = Path(__file__).with_name("clients") / "qgis_read.py"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    done = subprocess.run([python, str(script), "--gpkg", str(ws.path), *names], capture_output=True, text=True,
+                          timeout=600, env={**env, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    read = {r["collection"]: r for r in map(json.loads, done.stdout.splitlines())}
+    assert list(read) == names
+    for name in names:
+        table = "result_building" if name.startswith("result_building") else "result_parcel"
+        year = None if table == "result_building" else int(name.rsplit("_", 1)[1])
+        expected = ws.read(table, where=None if year is None else f"year = {year}")
+        r = read[name]
+        assert r["valid"] and r["crs"] == "EPSG:4490", r
+        assert r["features"] == len(expected), r
+        assert r["area"] == pytest.approx(float(expected.to_crs(4549).area.sum()), rel=1e-6), r

@@ -1,9 +1,11 @@
 """Run by Debian's Python with QGIS's bindings (python3-qgis), not by pytest: add OGC API –
 Features collections as QGIS layers (the OAPIF provider, HTTP Basic with a user name and an
-access token) and print, per collection, whether the layer is valid, its CRS, the number of
-features read and their total area in EPSG:4549, as JSON lines.
+access token), or layers of a GeoPackage (the OGR provider, as "添加矢量图层" adds them), and
+print, per collection or layer, whether the layer is valid, its CRS, the number of features
+read and their total area in EPSG:4549, as JSON lines.
 
     /usr/bin/python3 qgis_read.py URL USER TOKEN COLLECTION...
+    /usr/bin/python3 qgis_read.py --gpkg FILE LAYER...
 """
 
 import json
@@ -23,10 +25,17 @@ from qgis.core import (  # noqa: E402
 
 app = QgsApplication([], False)
 app.initQgis()
-url, user, token = sys.argv[1:4]
 gk = QgsCoordinateReferenceSystem("EPSG:4549")
-for name in sys.argv[4:]:
-    layer = QgsVectorLayer(f"url='{url}' typename='{name}' username='{user}' password='{token}'", name, "OAPIF")
+if sys.argv[1] == "--gpkg":
+    path, names = sys.argv[2], sys.argv[3:]
+else:
+    url, user, token = sys.argv[1:4]
+    names = sys.argv[4:]
+for name in names:
+    if sys.argv[1] == "--gpkg":
+        layer = QgsVectorLayer(f"{path}|layername={name}", name, "ogr")
+    else:
+        layer = QgsVectorLayer(f"url='{url}' typename='{name}' username='{user}' password='{token}'", name, "OAPIF")
     count, area = 0, 0.0
     if layer.isValid():
         to_gk = QgsCoordinateTransform(layer.crs(), gk, QgsProject.instance())
