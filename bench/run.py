@@ -100,7 +100,10 @@ def _env() -> dict[str, str]:
 
 
 def child(args: list[str], out: Path | None = None, timeout: float | None = None) -> dict:
-    """Run ``python bench/<args>`` in its own process; its JSON result (``out``), if any."""
+    """Run ``python bench/<args>`` in its own process; its JSON result (``out``), if any. The
+    files written before are flushed first (:func:`os.sync`), so that no run pays for the
+    copies made for the one before."""
+    os.sync()
     load = os.getloadavg()[0]
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=_env(), capture_output=True, text=True,
@@ -429,7 +432,8 @@ TARGET_REEVALUATE_SECONDS = 15.0
 def _command(args: list[str]) -> dict:
     """``mujun ARGS`` in a process of its own, timed from its start; its output, the load before
     and the peak RSS of the process with its children (GDAL reader processes), sampled every
-    50 ms."""
+    50 ms. The files written before are flushed first, as in :func:`child`."""
+    os.sync()
     load = os.getloadavg()[0]
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "mujun.cli", *args], cwd=ROOT, env=_env(),

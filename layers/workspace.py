@@ -428,7 +428,7 @@ class Workspace:
                     # again for the tables just brought over: metadata and their few rows only,
                     # quick under the lock
                     _in_transaction(tmp, functools.partial(gpkg.finish, times_of=IN_PLACE_TABLES))
-                    os.replace(tmp, self.path)
+                    _durable_replace(tmp, self.path)
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
@@ -457,14 +457,37 @@ def _copy(src: Path, dst: Path) -> None:
     journal) is rolled back first rather than copied half-done."""
     try:
         with contextlib.closing(sqlite3.connect(src, timeout=30)) as a, contextlib.closing(sqlite3.connect(dst)) as b:
+            b.execute("PRAGMA synchronous = OFF")  # synced once, before it replaces the workspace
             a.backup(b)
     except sqlite3.Error as err:
         raise WorkspaceError(f"无法复制工作空间 {src.name}（{err}）；请用 QGIS 或 sqlite3 检查该文件") from None
 
 
+def _durable_replace(tmp: Path, path: Path) -> None:
+    """Move the finished copy ``tmp`` over ``path``: its contents on disk first, then the
+    rename, then the folder's entry, so that after a crash the file is either the old
+    workspace or the new one, whole."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # not every file system lets a folder be synced
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
 def _in_transaction(path: Path, step) -> None:
-    """Run ``step(connection)`` on the scratch copy ``path`` in one committed transaction."""
+    """Run ``step(connection)`` on the scratch copy ``path`` in one committed transaction.
+
+    Not synced to disk: the copy is synced once, whole, before it replaces the workspace
+    (:func:`_durable_replace`); a crash before that leaves the workspace as it was."""
     with contextlib.closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as con:
+        con.execute("PRAGMA synchronous = OFF")
         con.execute("BEGIN IMMEDIATE")
         try:
             step(con)
