@@ -289,7 +289,6 @@ def evaluate(workspace, year, all_years, rules, control, veto_file, as_of, engin
     """计算并保存亩均效益、综合评价分类、用地指标达标、闲置与低效用地和平台评估。"""
     from mujun.layers.rulesets import load_price_index
     from mujun.service import evaluate as run
-    from mujun.service import stored_target_figures
 
     index = load_price_index(deflator)  # a bad file is reported before the evaluation runs
     ws = Workspace.resolve(workspace)  # the service names a missing one, after checking the engine options
@@ -299,7 +298,7 @@ def evaluate(workspace, year, all_years, rules, control, veto_file, as_of, engin
     for line in _evaluation_lines(res):
         click.echo(line)
     for y in res.years:
-        for line in _target_lines(stored_target_figures(ws, y, deflator=index)):
+        for line in _target_lines(res.target_figures(y, deflator=index)):
             click.echo(line)
     click.echo(f"用时 {res.seconds:.1f} 秒；结果已保存到 {ws.path}")
 

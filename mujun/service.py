@@ -163,6 +163,14 @@ class Evaluated:
     whatif: dict[int, tuple[float, float]] = field(default_factory=dict)  # (tax, value added) 万元
     seconds: float = 0.0
     geometry_reused: bool = False  # the stored geometry stage was used (the layers were unchanged)
+    #: The enterprise results of each year as stored, and the imported enterprise table: the
+    #: summary's target figures need not read them back from a province's workspace.
+    enterprises: dict[int, pd.DataFrame] = field(default_factory=dict, repr=False)
+    enterprise_table: pd.DataFrame | None = field(default=None, repr=False)
+
+    def target_figures(self, year: int, *, deflator: str | Path | PriceIndex | None = None) -> TargetFigures:
+        """:func:`target_figures` of an evaluated year, from the results just computed."""
+        return target_figures(self.enterprises[year], year, table=self.enterprise_table, deflator=deflator)
 
 
 def evaluate(
@@ -238,6 +246,8 @@ def evaluate(
     tables = {**_result_tables(ws, per_year, years, geometry.buildings), **stored}
     out = _summary(per_year, years, rule_set.name, control_rules.name)
     out.geometry_reused = not stored
+    out.enterprises = {y: per_year[y]["enterprise"] for y in years}
+    out.enterprise_table = inputs.enterprises
     evaluated = sorted(set(inputs.evaluated_years) | set(years))
     meta = {"evaluated_years": ",".join(map(str, evaluated)), "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
             **cache_meta}
@@ -428,9 +438,11 @@ def _replace_years(ws: Workspace, name: str, frames: list[pd.DataFrame], years: 
     The stored rows are read here, after the geometry, not with the inputs; the per-parcel
     rows are read without outlines (they are stored without)."""
     geo = isinstance(frames[0], gpd.GeoDataFrame)
-    new = pd.concat(frames, ignore_index=True)
-    if ws.has(name):
-        # only the other years' rows: re-evaluating the one year stored reads nothing
+    new = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    # only the other years' rows, if any were evaluated: re-evaluating the one year stored reads
+    # nothing (not even a scan of a province's table that finds no other year)
+    evaluated = _evaluated_years(ws) if ws.has(name) else []
+    if ws.has(name) and (set(evaluated) - set(years) or not evaluated):
         old = ws.read(name, where=f"year NOT IN ({', '.join(str(int(y)) for y in years)}) OR year IS NULL",
                       geometry=False)
         if not geo and "geometry" in old.columns:  # written with outlines before they were shared

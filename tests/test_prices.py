@@ -216,6 +216,21 @@ def test_sample_figures_at_2019_prices(sample_workspace):
     assert res.table["missing"].eq("").all()  # the sample has every figure, 用水量 included
 
 
+def test_the_evaluation_summary_has_the_stored_targets(sample_workspace, tmp_path):
+    """The targets `mujun evaluate` prints come from the results it has just computed, not read
+    back from the workspace: they are those of the stored results."""
+    import shutil
+
+    from mujun.layers.workspace import Workspace
+    from mujun.service import evaluate, stored_target_figures
+
+    ws = Workspace(tmp_path / "w.gpkg")
+    shutil.copyfile(sample_workspace.path, ws.path)
+    year = max(int(y) for y in ws.meta()["evaluated_years"].split(","))
+    res = evaluate(ws, year, progress=False)
+    pd.testing.assert_frame_equal(res.target_figures(year).table, stored_target_figures(ws, year).table)
+
+
 # -- mujun evaluate --deflator ----------------------------------------------------------------
 
 def test_evaluate_prints_the_targets_in_both_prices(sample_workspace, tmp_path):
