@@ -651,3 +651,18 @@ def test_leftover_scratch_copies_removed_by_the_next_write(ws):
     assert not any(p.exists() for p in stale)
     assert other.exists()  # another workspace's copy is not ours to remove
     assert ws.meta()["note"] == "x"
+
+
+def test_numbers_reads_one_column_as_floats(tmp_path):
+    """One column in table order as float64, by SQLite alone: NULL and text become NaN."""
+    import numpy as np
+
+    w = Workspace(tmp_path / "w.gpkg")
+    w.write({"result_district": pd.DataFrame({"district_id": ["a", "b", "c", "d"], "year": [2025, 2025, 2025, 2024],
+                                              "tax_per_mu": [1.5, None, 3.0, 9.0]})})
+    with contextlib.closing(sqlite3.connect(w.path)) as con:  # a text value where a number belongs
+        con.execute("UPDATE result_district SET tax_per_mu = 'n/a' WHERE district_id = 'c'")
+        con.commit()
+    got = w.numbers("result_district", "tax_per_mu", "year = 2025")
+    assert got.dtype == np.float64 and np.array_equal(got, [1.5, np.nan, np.nan], equal_nan=True)
+    assert w.numbers("result_district", "year").tolist() == [2025.0, 2025.0, 2025.0, 2024.0]

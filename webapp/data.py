@@ -42,8 +42,7 @@ def _count(path: str, stamp: str, name: str, where: str | None, cache: ColumnCac
 def _column(path: str, stamp: str, name: str, column: str, where: str | None, cache: ColumnCache | None) -> pd.Series:
     part = None if cache is None else cache.columns(stamp, name, where, [column])
     if part is None:  # not cached yet: SQLite reads the one column, not the table
-        rows = Workspace(path).query(f'SELECT "{column}" FROM "{name}"' + (f" WHERE {where}" if where else ""))
-        return pd.to_numeric(pd.Series([r[0] for r in rows], dtype=object, name=column), errors="coerce")
+        return pd.Series(Workspace(path).numbers(name, column, where), name=column)
     return pd.to_numeric(part[column], errors="coerce")
 
 
