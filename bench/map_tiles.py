@@ -75,6 +75,14 @@ def serving(workspace: Path, cache: Path) -> Iterator[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(workspace), str(cache)], stdout=subprocess.PIPE,
                             text=True, env=env)
+    with started(proc) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def started(proc: subprocess.Popen) -> Iterator[str]:
+    """The base URL a server child process prints on its first line; the process is stopped
+    (terminated, killed after 10 s) on the way out."""
     try:
         line = proc.stdout.readline()
         found = re.search(r"http://[\d.]+:\d+", line)
@@ -88,6 +96,7 @@ def serving(workspace: Path, cache: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        proc.stdout.close()
 
 
 class Client:

@@ -23,7 +23,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
@@ -36,6 +35,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+from map_tiles import started
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = Path(__file__).parent / "out" / "ogc_read.json"
@@ -68,20 +68,8 @@ def serving(workspace: Path) -> Iterator[tuple[str, psutil.Process]]:
     """The app over ``workspace`` in a child process; yields its base URL and process."""
     proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(workspace)], stdout=subprocess.PIPE, text=True,
                             env=_env())
-    try:
-        line = proc.stdout.readline()
-        found = re.search(r"http://[\d.]+:\d+", line)
-        if not found:
-            raise RuntimeError(f"the server did not start: {line!r}")
-        yield found.group(0), psutil.Process(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+    with started(proc) as url:
+        yield url, psutil.Process(proc.pid)
 
 
 class PeakRSS:

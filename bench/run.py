@@ -40,7 +40,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 from importlib import metadata
@@ -57,6 +56,7 @@ GIB = 2**30
 
 sys.path[:0] = [str(HERE), str(ROOT)]
 from agreement import compare  # noqa: E402
+from ogc_read import PeakRSS  # noqa: E402
 from province import YEAR, raster_path, workspace_path  # noqa: E402
 
 #: Targets of issue 6 (benchmarks, never timed tests).
@@ -438,33 +438,14 @@ def _command(args: list[str]) -> dict:
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "mujun.cli", *args], cwd=ROOT, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0.0]
-    done = threading.Event()
-
-    def sample() -> None:
-        try:
-            root = psutil.Process(proc.pid)
-            while not done.is_set():
-                try:
-                    tree = [root, *root.children(recursive=True)]
-                    peak[0] = max(peak[0], sum(p.memory_info().rss for p in tree if p.is_running()) / 2**20)
-                except psutil.Error:
-                    pass
-                done.wait(0.05)
-        except psutil.Error:
-            return
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    stdout, stderr = proc.communicate()
-    seconds = time.perf_counter() - t
-    done.set()
-    sampler.join()
+    with PeakRSS(psutil.Process(proc.pid)) as rss:
+        stdout, stderr = proc.communicate()
+        seconds = time.perf_counter() - t
     if proc.returncode != 0:
         tail = (stderr or stdout).strip().splitlines()[-12:]
         raise SectionFailed(f"mujun {' '.join(args[:1])} exited with {proc.returncode}:\n" + "\n".join(tail))
     return {"seconds": seconds, "load_before": load, "first_line": stdout.splitlines()[0] if stdout else "",
-            "peak_rss_mib": peak[0]}
+            "peak_rss_mib": rss.peak / 2**20}
 
 
 def _corrected_enterprises(ws_path: Path, out: Path, firms: int) -> int:

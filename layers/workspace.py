@@ -422,8 +422,8 @@ class Workspace:
                     _in_transaction(tmp, gpkg.prepare)  # GDAL then writes GeoPackage 1.2 into it
                     # a source layer replaced: the outlines stored results were computed on are kept
                     _in_transaction(tmp, lambda con: meta.update(gpkg.keep_sources(con, tables)))
-                snapshots = {v for k, v in meta.items() if k.startswith(gpkg.GEOMETRY_OF)
-                             for v in gpkg.geometry_sources({k: v}, k.removeprefix(gpkg.GEOMETRY_OF)).values()}
+                snapshots = {name for key in meta if key.startswith(gpkg.GEOMETRY_OF)
+                             for name in gpkg.geometry_sources(meta, key.removeprefix(gpkg.GEOMETRY_OF)).values()}
                 for name, frame in tables.items():
                     write_table(tmp, name, frame)
                 if meta:
