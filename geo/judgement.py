@@ -6,7 +6,7 @@ Pure: frames and rule sets in, frames out (see :func:`judge_year`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -49,6 +49,7 @@ def judge_year(
     previous_class: pd.Series | None = None,
     veto: Mapping[str, str] | None = None,
     builtup: pd.Series | None = None,
+    emit: Callable[[str, pd.DataFrame], None] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Add the year's judgements to the results of :func:`mujun.geo.evaluation.evaluate_year`.
 
@@ -67,6 +68,10 @@ def judge_year(
         Extra vetoes (credit code -> reason).
     builtup : Series, optional
         Observed built-up fraction of each parcel by ``parcel_id``.
+    emit : callable, optional
+        Given, the long tables ``compliance`` and ``flag`` are handed to ``emit(name, frame)``
+        as soon as each is complete, and not returned: a province's millions of rows can be
+        written (and let go) while the rest is judged.
 
     Returns
     -------
@@ -74,7 +79,7 @@ def judge_year(
         ``enterprise`` scored and classed; ``parcel`` with the holder's class and score,
         ``idle``, ``inefficient``, ``noncompliant``, ``site_check``, ``flags``, ``flag_reasons``,
         the idle-land measures (:func:`mujun.geo.flags.idle_tiers`) and the what-if gains;
-        ``flag`` and ``compliance`` (long tables); ``benchmark``; and
+        ``flag`` and ``compliance`` (long tables, unless ``emit``); ``benchmark``; and
         ``platform`` with the assessment columns.
     """
     year = int(results["enterprise"]["year"].iloc[0])
@@ -117,6 +122,11 @@ def judge_year(
         ignore_index=True,
     )
     flags.insert(1, "year", year)
+    if emit is not None:
+        emit("compliance", checks)
+    else:
+        out["compliance"] = checks
+    del checks
     for kind in (*FLAG_KINDS, *CHECK_KINDS):
         p[kind] = isin(p["parcel_id"], flags.loc[flags["kind"] == kind, "parcel_id"])
     tiers = idle_tiers(p, rules, as_of, observed)
@@ -127,6 +137,11 @@ def judge_year(
     # sum of strings: no Python call per parcel)
     reasons = (flags["reason"].astype("string") + "；").groupby(flags["parcel_id"], sort=False).sum().str[:-1]
     p["flag_reasons"] = lookup(p["parcel_id"], reasons).astype("string")
+    if emit is not None:
+        emit("flag", flags)
+    else:
+        out["flag"] = flags
+    del flags, reasons
     flagged = p[list(FLAG_KINDS)].any(axis=1)
     gains = whatif_gains(p, ent, flagged)
     for col in gains.columns:
@@ -137,8 +152,6 @@ def judge_year(
     kinds = _labels(held.groupby("holder_code")[list(FLAG_KINDS)].any(), list(FLAG_KINDS.values()))
     ent["flags"] = lookup(ent["credit_code"], kinds).astype("string")
     out["enterprise"] = ent
-    out["flag"] = flags
-    out["compliance"] = checks
 
     if "platform" in results:
         assessment = platform_assessment(results["platform"], p, p["idle"])

@@ -40,9 +40,10 @@ from mujun.layers import gpkg
 from mujun.layers.columnar import ColumnCache
 from mujun.layers.reader import arrow_frame, read_arrow, read_table
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS
-from mujun.layers.writer import write_table
+from mujun.layers.steps import InlineSteps, ProcessSteps
+from mujun.layers.writer import save_table, write_saved, write_table
 
-__all__ = ["DEFAULT_NAME", "LAYER_GENERATION", "META_TABLE", "Workspace", "immediate_transaction", "missing_workspace",
+__all__ = ["DEFAULT_NAME", "LAYER_GENERATION", "META_TABLE", "StagedWrite", "Workspace", "immediate_transaction", "missing_workspace",
            "not_evaluated", "result_table", "sql_literal"]
 
 DEFAULT_NAME = "mujun.gpkg"
@@ -402,58 +403,39 @@ class Workspace:
         :data:`META_TABLE`, with the new generation (:meth:`generation`) recorded as each
         written table's (:meth:`layer_generation`); ``meta_defaults`` entries are written only
         where the file, as it is when the write starts, has none. ``log`` appends one row to
-        the import log.
+        the import log. (:meth:`staged` writes tables one by one as they are ready.)
+        """
+        with self.staged(tables) as staged:
+            for name, frame in tables.items():
+                staged.put(name, frame)
+            staged.commit(meta=meta, log=log, meta_defaults=meta_defaults)
+
+    @contextlib.contextmanager
+    def staged(self, names: Iterable[str], *, process: bool = False) -> Iterator[StagedWrite]:
+        """A write of the tables ``names``, put one by one as they are ready
+        (:meth:`StagedWrite.put`) and replacing the workspace, all or nothing, at
+        :meth:`StagedWrite.commit`; leaving the block without committing (or on an error)
+        leaves the workspace as it was.
+
+        With ``process``, the copy, the tables and the check are written by a writer process
+        (:class:`~mujun.layers.steps.ProcessSteps`) while this one goes on computing: what a
+        province's evaluation does, whose writing takes as long as its computing.
         """
         # a copy of a workspace that still held accounts would carry their hashes; imported
         # here, not at the top, as accounts imports this module
         from mujun.layers.accounts import migrate
 
         migrate(self)
-        generation = uuid.uuid4().hex
-        meta = {**(meta or {}), "generation": generation,
-                **{LAYER_GENERATION + name: generation for name in tables}}
         with self._lock():
             self._remove_stale_copies()
-            tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp.gpkg")  # GDAL wants .gpkg
+            staged = StagedWrite(self, list(names), ProcessSteps() if process else InlineSteps())
             try:
-                copied = self.exists()
-                if copied:
-                    _copy(self.path, tmp)
-                    _in_transaction(tmp, gpkg.prepare)  # GDAL then writes GeoPackage 1.2 into it
-                    # a source layer replaced: the outlines stored results were computed on are kept
-                    _in_transaction(tmp, lambda con: meta.update(gpkg.keep_sources(con, tables)))
-                snapshots = {name for key in meta if key.startswith(gpkg.GEOMETRY_OF)
-                             for name in gpkg.geometry_sources(meta, key.removeprefix(gpkg.GEOMETRY_OF)).values()}
-                for name, frame in tables.items():
-                    write_table(tmp, name, frame)
-                if meta:
-                    merged = {**(meta_defaults or {}), **(Workspace(tmp).meta() if tmp.exists() else {}), **meta}
-                    write_table(tmp, META_TABLE, pd.DataFrame({"key": list(merged), "value": list(merged.values())}))
-                if log:
-                    old = Workspace(tmp).read_optional(LOG_TABLE) if tmp.exists() else None
-                    row = pd.DataFrame([{"time": datetime.now().isoformat(timespec="seconds"), **log}])
-                    row = row.astype("string")
-                    write_table(tmp, LOG_TABLE, row if old is None else pd.concat([old.astype("string"), row]))
-                _in_transaction(tmp, gpkg.finish)  # per-year views, field titles, times
-                # what was written: the tables, the GeoPackage's registers, the snapshots and
-                # indexes finish made (a new file: all of it)
-                written = None if not copied else [
-                    *tables, META_TABLE, LOG_TABLE, *snapshots, "gpkg_contents", "gpkg_geometry_columns",
-                    "gpkg_data_columns", "gpkg_extensions"]
-                _check_integrity(tmp, written)
-                _sync(tmp)  # the bulk of it to disk now, not while reviewers' saves wait
-                # reviewers kept saving in place while the tables were written: bring their
-                # tables over and replace, with their saves held for these few moments
-                with self.store_lock(shared=False, timeout=120):
-                    if self.exists():
-                        _sync_in_place_tables(self.path, tmp)
-                    # again for the tables just brought over: metadata and their few rows only,
-                    # quick under the lock
-                    _in_transaction(tmp, functools.partial(gpkg.finish, times_of=IN_PLACE_TABLES))
-                    _durable_replace(tmp, self.path)
+                yield staged
             except BaseException:
-                tmp.unlink(missing_ok=True)
+                staged.abort()
                 raise
+            if not staged.committed:
+                staged.abort()
 
     def _remove_stale_copies(self) -> None:
         """Remove the scratch copies (and their journals) of writes that were killed: while
@@ -462,6 +444,138 @@ class Workspace:
         for stale in self.path.parent.glob(f".{glob.escape(self.path.stem)}.*.tmp.gpkg*"):
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
+
+
+class StagedWrite:
+    """The tables of one write, put as they are ready into a scratch copy of the workspace,
+    which replaces it at :meth:`commit` (see :meth:`Workspace.staged`).
+
+    Its steps run on a :class:`~mujun.layers.steps.InlineSteps` or
+    :class:`~mujun.layers.steps.ProcessSteps`: the copy starts at once; each table put is
+    written (and checked) in turn; :meth:`commit` adds the metadata and the log, finishes the
+    GeoPackage, checks the rest of what was written, syncs it and moves it into place.
+    """
+
+    def __init__(self, ws: Workspace, names: list[str], steps: InlineSteps | ProcessSteps) -> None:
+        self.ws = ws
+        self.names = names
+        self.tmp = ws.path.with_name(f".{ws.path.stem}.{os.getpid()}.tmp.gpkg")  # GDAL wants .gpkg
+        self.steps = steps
+        self.committed = False
+        self._put: list[str] = []
+        self._files: list[Path] = []
+        # a copied workspace is checked table by table as each is written; a new file whole at the end
+        self._check_each = ws.path.exists()
+        try:
+            self._begun = steps.submit(_begin, ws.path, self.tmp, names)
+        except BaseException:
+            self.abort()
+            raise
+
+    def put(self, name: str, frame: pd.DataFrame) -> None:
+        """Write ``frame`` as table ``name`` (one of the names the write was opened with) into
+        the scratch copy; with a writer process, once it has written what was put before,
+        while this process goes on."""
+        if name not in self.names or name in self._put:
+            raise ValueError(f"table {name!r} not expected in this write (or put twice)")
+        self._put.append(name)
+        if isinstance(self.steps, InlineSteps):
+            self.steps.submit(_write, self.tmp, name, frame, self._check_each)
+            return
+        # handed over as an Arrow file: converted here (quick), written by the writer process
+        file = self.tmp.with_name(f"{self.tmp.name}.{len(self._put)}.arrow")
+        self._files.append(file)
+        crs = save_table(frame, file)
+        self.steps.submit(_write_saved, self.tmp, name, file, crs, self._check_each)
+
+    def commit(
+        self,
+        *,
+        meta: Mapping[str, str] | None = None,
+        log: Mapping[str, object] | None = None,
+        meta_defaults: Mapping[str, str] | None = None,
+    ) -> None:
+        """Finish the write and replace the workspace (see :meth:`Workspace.write` for
+        ``meta``, ``log`` and ``meta_defaults``); waits for the writer process."""
+        copied, kept = self.steps.result(self._begun)
+        generation = uuid.uuid4().hex
+        meta = {**(meta or {}), **kept, "generation": generation,
+                **{LAYER_GENERATION + name: generation for name in self._put}}
+        token = self.steps.submit(_complete, self.ws.path, self.tmp, copied, self._check_each, meta, dict(log or {}),
+                                  dict(meta_defaults or {}))
+        self.steps.result(token)
+        self.steps.close()
+        self.committed = True
+        self._remove_files()
+
+    def abort(self) -> None:
+        """Stop the writer, remove the scratch copy; the workspace is as it was."""
+        self.steps.abort()
+        self.tmp.unlink(missing_ok=True)
+        self._remove_files()
+
+    def _remove_files(self) -> None:
+        for file in self._files:
+            file.unlink(missing_ok=True)
+
+
+def _begin(path: Path, tmp: Path, names: list[str]) -> tuple[bool, dict[str, str]]:
+    """The scratch copy ``tmp`` of the workspace ``path``, ready for GDAL to write ``names``:
+    whether there was one to copy, and the metadata of the outlines kept
+    (:func:`gpkg.keep_sources`) for results whose source layer is replaced."""
+    kept: dict[str, str] = {}
+    if not path.exists():
+        return False, kept
+    _copy(path, tmp)
+    _in_transaction(tmp, gpkg.prepare)  # GDAL then writes GeoPackage 1.2 into it
+    _in_transaction(tmp, lambda con: kept.update(gpkg.keep_sources(con, names)))
+    return True, kept
+
+
+def _write(tmp: Path, name: str, frame: pd.DataFrame, check: bool) -> None:
+    write_table(tmp, name, frame)
+    if check:
+        _check_integrity(tmp, [name])
+
+
+def _write_saved(tmp: Path, name: str, file: Path, crs: str | None, check: bool) -> None:
+    try:
+        write_saved(tmp, name, file, crs)
+    finally:
+        file.unlink(missing_ok=True)
+    if check:
+        _check_integrity(tmp, [name])
+
+
+def _complete(path: Path, tmp: Path, copied: bool, check_each: bool, meta: dict[str, str], log: dict,
+              meta_defaults: dict[str, str]) -> None:
+    """The end of a write: metadata and log into ``tmp``, the GeoPackage finished, checked,
+    synced, and moved over the workspace ``path`` with the review tables saved meanwhile."""
+    snapshots = {name for key in meta if key.startswith(gpkg.GEOMETRY_OF)
+                 for name in gpkg.geometry_sources(meta, key.removeprefix(gpkg.GEOMETRY_OF)).values()}
+    merged = {**meta_defaults, **(Workspace(tmp).meta() if tmp.exists() else {}), **meta}
+    write_table(tmp, META_TABLE, pd.DataFrame({"key": list(merged), "value": list(merged.values())}))
+    if log:
+        old = Workspace(tmp).read_optional(LOG_TABLE)
+        row = pd.DataFrame([{"time": datetime.now().isoformat(timespec="seconds"), **log}]).astype("string")
+        write_table(tmp, LOG_TABLE, row if old is None else pd.concat([old.astype("string"), row]))
+    _in_transaction(tmp, gpkg.finish)  # per-year views, field titles, times
+    # the rest of what was written (each table was checked as it was written): the metadata,
+    # the log, the snapshots, the GeoPackage's registers (a new file: all of it)
+    _check_integrity(tmp, None if not (copied and check_each) else [
+        META_TABLE, LOG_TABLE, *snapshots, "gpkg_contents", "gpkg_geometry_columns", "gpkg_data_columns",
+        "gpkg_extensions"])
+    _sync(tmp)  # the bulk of it to disk now, not while reviewers' saves wait
+    live = Workspace(path)
+    # reviewers kept saving in place while the tables were written: bring their tables over
+    # and replace, with their saves held for these few moments
+    with live.store_lock(shared=False, timeout=120):
+        if live.exists():
+            _sync_in_place_tables(path, tmp)
+        # again for the tables just brought over: metadata and their few rows only, quick
+        # under the lock
+        _in_transaction(tmp, functools.partial(gpkg.finish, times_of=IN_PLACE_TABLES))
+        _durable_replace(tmp, path)
 
 
 def _read_parts(path: Path, sqls: list[str]) -> tuple[dict, pa.Table]:

@@ -1,10 +1,12 @@
 """Writing a table into a GeoPackage: GDAL fed with Arrow batches.
 
-One entry, :func:`write_table`. A frame is handed to GDAL as Arrow record batches of
+:func:`write_table` writes a frame. A frame is handed to GDAL as Arrow record batches of
 :data:`BATCH_ROWS` rows, each converted only when GDAL asks for it, so a table is never
 copied whole for writing; polygons are written as MultiPolygons (what the layers declare).
 (The per-parcel and per-building results are written without geometry: their views show the
-outlines of the source layers, :mod:`mujun.layers.gpkg`.)
+outlines of the source layers, :mod:`mujun.layers.gpkg`.) :func:`save_table` converts a frame
+the same way into an Arrow IPC file, which :func:`write_saved` writes, in the writer process
+of a staged write (:mod:`mujun.layers.staged`).
 
 GDAL brings its own copy of SQLite, so :func:`write_table` writes only a file that no
 ``sqlite3`` connection of this process has open (the scratch copy :meth:`Workspace.write
@@ -14,7 +16,7 @@ GDAL brings its own copy of SQLite, so :func:`write_table` writes only a file th
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -27,7 +29,7 @@ import shapely
 from mujun.geo.errors import WorkspaceError
 from mujun.layers.schema import FIELDS_BY_NAME
 
-__all__ = ["BATCH_ROWS", "write_table"]
+__all__ = ["BATCH_ROWS", "save_table", "write_saved", "write_table"]
 
 #: Rows converted and handed to GDAL at a time: a table is never copied whole for writing.
 BATCH_ROWS = 100_000
@@ -42,11 +44,33 @@ def write_table(path: Path, name: str, frame: pd.DataFrame) -> None:
     a scratch copy that replaces the workspace only once every table is written and
     checked, so GDAL need not sync each table to disk.
     """
-    with _gdal_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"}):
-        _write(path, name, frame)
+    schema, batches, crs = _plan(frame)
+    _write_stream(path, name, schema, batches(), crs)
 
 
-def _write(path: Path, name: str, frame: pd.DataFrame) -> None:
+def save_table(frame: pd.DataFrame, file: Path) -> str | None:
+    """Convert ``frame`` as :func:`write_table` would write it and save it as the Arrow IPC file
+    ``file``, for :func:`write_saved` in another process to write. Returns the layer's CRS
+    (``None``: an attribute table)."""
+    schema, batches, crs = _plan(frame)
+    with pa.OSFile(str(file), "wb") as sink, pa.ipc.new_file(sink, schema) as out:
+        for batch in batches():
+            out.write_batch(batch)
+    return crs
+
+
+def write_saved(path: Path, name: str, file: Path, crs: str | None) -> None:
+    """Write the table :func:`save_table` saved in ``file`` as ``name`` of ``path``, a batch at a
+    time (the file is read, not held whole)."""
+    with pa.OSFile(str(file), "rb") as source:
+        saved = pa.ipc.open_file(source)
+        batches = (saved.get_batch(i) for i in range(saved.num_record_batches))
+        _write_stream(path, name, saved.schema, batches, crs)
+
+
+def _plan(frame: pd.DataFrame) -> tuple[pa.Schema, Callable[[], Iterator[pa.RecordBatch]], str | None]:
+    """The Arrow schema ``frame`` is stored with, its batches (converted one at a time, as
+    they are asked for) and its CRS (``None`` for an attribute table)."""
     data = frame.reset_index(drop=True)
     geo = isinstance(frame, gpd.GeoDataFrame)
     if geo:
@@ -57,17 +81,26 @@ def _write(path: Path, name: str, frame: pd.DataFrame) -> None:
         wkb_field = pa.field("geometry", pa.binary(), metadata={"ARROW:extension:name": "geoarrow.wkb"})
         schema = schema.append(wkb_field)
 
+    def batches() -> Iterator[pa.RecordBatch]:
+        for start in range(0, len(data), BATCH_ROWS):
+            part = data.iloc[start:start + BATCH_ROWS]
+            arrays = [_arrow_column(part[c], f.type) for c, f in zip(columns, schema, strict=False)]
+            if geo:
+                arrays.append(pa.array(_multi_wkb(data["geometry"].to_numpy()[start:start + BATCH_ROWS]),
+                                       type=pa.binary()))
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+    crs = (str(frame.crs) if frame.crs is not None else "EPSG:4490") if geo else None
+    return schema, batches, crs
+
+
+def _write_stream(path: Path, name: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
+                  crs: str | None) -> None:
     failed: list[BaseException] = []  # GDAL reports a failing stream only as "error accessing batch"
 
-    def batches() -> Iterator[pa.RecordBatch]:
+    def guarded() -> Iterator[pa.RecordBatch]:
         try:
-            for start in range(0, len(data), BATCH_ROWS):
-                part = data.iloc[start:start + BATCH_ROWS]
-                arrays = [_arrow_column(part[c], f.type) for c, f in zip(columns, schema, strict=False)]
-                if geo:
-                    arrays.append(pa.array(_multi_wkb(data["geometry"].to_numpy()[start:start + BATCH_ROWS]),
-                                           type=pa.binary()))
-                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+            yield from batches
         except BaseException as err:
             failed.append(err)
             raise
@@ -75,13 +108,13 @@ def _write(path: Path, name: str, frame: pd.DataFrame) -> None:
     options: dict = {}
     if not path.exists():  # GeoPackage 1.2, which GDAL 3.6 (Debian 12) and QGIS 3.22 read without a warning
         options["dataset_options"] = {"VERSION": "1.2"}
-    if geo:
-        crs = frame.crs if isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None else "EPSG:4490"
-        options.update({"geometry_name": "geometry", "geometry_type": "MultiPolygon", "crs": str(crs),
+    if crs is not None:
+        options.update({"geometry_name": "geometry", "geometry_type": "MultiPolygon", "crs": crs,
                         "layer_options": {"SPATIAL_INDEX": "YES"}})
     try:
-        pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, batches()), path, layer=name,
-                            driver="GPKG", **options)
+        with _gdal_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"}):
+            pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, guarded()), path, layer=name,
+                                driver="GPKG", **options)
     except (OSError, RuntimeError) as err:
         if failed:
             raise failed[0] from None

@@ -6,7 +6,9 @@ pure analytics in :mod:`geo` and stores or returns the results.
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from tqdm import tqdm
 from mujun import engines
 from mujun.engines import EvaluationInputs, GeometryResult
 from mujun.engines.cache import TABLE as CACHE_TABLE
-from mujun.engines.cache import cache_entries, geometry_key, stored_geometry
+from mujun.engines.cache import GeometryKey, cache_entries, geometry_key, stored_geometry
 from mujun.geo.errors import InputError, WorkspaceError
 from mujun.geo.evaluation import LEVELS, ZONES, evaluate_year
 from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS, idle_tier_totals
@@ -67,6 +69,7 @@ from mujun.layers.rulesets import (
 )
 from mujun.layers.schema import label
 from mujun.layers.workspace import (
+    StagedWrite,
     Workspace,
     missing_workspace,
     not_evaluated,
@@ -75,6 +78,10 @@ from mujun.layers.workspace import (
 
 #: Year tables besides the levels: long tables of flags and checks, and the benchmarks used.
 YEAR_TABLES = ("flag", "compliance", "benchmark")
+#: Parcels from which an evaluation's tables are written by a writer process while it goes on
+#: computing (:meth:`Workspace.staged <mujun.layers.workspace.Workspace.staged>`): below it
+#: the process would take longer to start than the write it takes over.
+WRITER_PROCESS_PARCELS = 20_000
 
 __all__ = ["FLAG_EXPORT", "FLAG_HEADERS", "LEDGER_EXPORT", "LEDGER_HEADERS", "LEVEL_VIEWS", "MEASURE_EXPORT",
            "MEASURE_TOTALS", "REVIEW_EXPORT", "Evaluated", "Ledger", "Measures", "Redline", "RuleComparison",
@@ -219,42 +226,70 @@ def evaluate(
     fixed_as_of = _parse_date(as_of) if as_of else None
     key = geometry_key(ws)
     reuse = not full and key.known
+    # a province's tables are written by a writer process while the next are computed: the
+    # copy of the workspace starts now, each table is written as soon as it is complete
+    names = [*(result_table(level) for level in (*LEVELS, *YEAR_TABLES, "building")), CACHE_TABLE]
+    big = ws.has("parcels") and ws.count("parcels") >= WRITER_PROCESS_PARCELS
+    with ws.staged(names, process=big) as staged:
+        out = _evaluate_into(staged, ws, compute, key, reuse, year, all_years, years, rule_set, control_rules,
+                             veto, fixed_as_of, progress)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def _evaluate_into(
+    staged: StagedWrite, ws: Workspace, compute, key: GeometryKey, reuse: bool, year: int | None,
+    all_years: bool, years: list[int] | None, rule_set: RuleSet, control_rules: ControlRules,
+    veto: dict[str, str], fixed_as_of: pd.Timestamp | None, progress: bool | None,
+) -> Evaluated:
+    """:func:`evaluate`'s reading, computing and writing, into ``staged``."""
     inputs = evaluation_inputs(ws, year, all_years=all_years, years=years, buildings=not reuse)
     years = inputs.years
+    results = _ResultTables(ws, staged, years)
+    out = Evaluated(years, rules=rule_set.name, control=control_rules.name)
     bar = tqdm(total=1 + len(years), desc="评价", unit="步", disable=None if progress is None else not progress,
                leave=False)
-    stored: dict[str, pd.DataFrame] = {}
     cache_meta: dict[str, str] = {}
     try:
         geometry = stored_geometry(ws, key, inputs.parcels) if reuse else None
+        out.geometry_reused = geometry is not None
         if geometry is None:
             if reuse:  # nothing stored under this key: the buildings are needed after all
                 inputs.buildings = ws.read_optional("buildings")
             bar.set_postfix_str("面积、建筑与空间归属")
             geometry = compute.geometry(inputs, progress=progress)
-            stored[CACHE_TABLE], cache_meta = cache_entries(geometry, inputs.parcels, key)
-        bar.update()
-        per_year: dict[int, dict[str, pd.DataFrame]] = {}
+            inputs.buildings = None
+            cache, cache_meta = cache_entries(geometry, inputs.parcels, key)
+            staged.put(CACHE_TABLE, cache)
+            del cache
+        if geometry.buildings is not None:
+            # year-independent: replaced whole; the outlines are those of the buildings layer.
+            # Reused, the buildings' results stay as stored (they depend on the same layers only)
+            staged.put(result_table("building"), pd.DataFrame(geometry.buildings))
+        wrote_buildings, geometry.buildings = geometry.buildings is not None, None
+        enterprises: dict[int, pd.DataFrame] = {}
         for y in years:
             bar.set_postfix_str(f"{y} 年")
-            per_year[y] = _judged_year(inputs, geometry, y, per_year, rule_set, control_rules, veto,
-                                       fixed_as_of or pd.Timestamp(year=y, month=12, day=31))
+            judged = _judged_year(inputs, geometry, y, enterprises, rule_set, control_rules, veto,
+                                  fixed_as_of or pd.Timestamp(year=y, month=12, day=31),
+                                  emit=functools.partial(results.add, year=y))
+            _summarise(out, y, judged, results.rows)
+            enterprises[y] = judged["enterprise"]
+            for level in list(judged):
+                results.add(level, judged.pop(level), year=y)
             bar.update()
+        bar.set_postfix_str("写入工作空间")
+        results.flush()
+        evaluated = sorted(set(inputs.evaluated_years) | set(years))
+        meta = {"evaluated_years": ",".join(map(str, evaluated)),
+                "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"), **cache_meta}
+        meta.update({f"rules_{y}": f"{rule_set.name}|{control_rules.name}" for y in years})
+        meta.update(_geometry_meta(ws, years, wrote_buildings))
+        staged.commit(meta=meta, meta_defaults=key.stamps)
     finally:
         bar.close()
-    # reused, the buildings' results stay as stored (they depend on the same layers only)
-    tables = {**_result_tables(ws, per_year, years, geometry.buildings), **stored}
-    out = _summary(per_year, years, rule_set.name, control_rules.name)
-    out.geometry_reused = not stored
-    out.enterprises = {y: per_year[y]["enterprise"] for y in years}
+    out.enterprises = enterprises
     out.enterprise_table = inputs.enterprises
-    evaluated = sorted(set(inputs.evaluated_years) | set(years))
-    meta = {"evaluated_years": ",".join(map(str, evaluated)), "evaluated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
-            **cache_meta}
-    meta.update({f"rules_{y}": f"{rule_set.name}|{control_rules.name}" for y in years})
-    meta.update(_geometry_meta(ws, years, geometry.buildings is not None))
-    ws.write(tables, meta=meta, meta_defaults=key.stamps)
-    out.seconds = time.perf_counter() - t0
     return out
 
 
@@ -386,39 +421,52 @@ def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool
 def _judged_year(
     inputs: EvaluationInputs, geometry: GeometryResult, year: int, done: dict[int, dict[str, pd.DataFrame]],
     rule_set: RuleSet, control_rules: ControlRules, veto: dict[str, str], as_of: pd.Timestamp,
+    emit: Callable[[str, pd.DataFrame], None] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every result table of ``year``; ``done`` holds the years judged before it in this run."""
+    """Every result table of ``year`` (the long ones handed to ``emit``, see
+    :func:`~mujun.geo.judgement.judge_year`); ``done`` holds the enterprise results of the
+    years judged before it in this run."""
     res = evaluate_year(geometry.base, inputs.enterprises, year, inputs.zones)
     if year - 1 in done:
-        prev = done[year - 1]["enterprise"].set_index("credit_code")["class"]
+        prev = done[year - 1].set_index("credit_code")["class"]
     else:
         prev = inputs.previous_classes.get(year - 1)
     return judge_year(
         res, rule_set, control_rules, as_of=as_of, concordance=industry_concordance(), previous_class=prev,
-        veto=veto, builtup=geometry.builtup,
+        veto=veto, builtup=geometry.builtup, emit=emit,
     )
 
 
-def _result_tables(
-    ws: Workspace, per_year: dict[int, dict[str, pd.DataFrame]], years: list[int], buildings: pd.DataFrame | None,
-) -> dict[str, pd.DataFrame]:
-    """The result tables to write: the rows of ``years`` in place of the stored ones.
+class _ResultTables:
+    """The result tables of an evaluation, each put into the write as soon as every year
+    evaluated has given its rows (with the stored rows of other years: :func:`_replace_years`).
 
     The per-parcel and per-building results are written as figures without geometry: their
     views take the outlines of the parcels and buildings layers (:data:`SHARED_GEOMETRY`)."""
-    tables: dict[str, pd.DataFrame] = {}
-    for level in (*LEVELS, *YEAR_TABLES):
-        frames = [per_year[y][level] for y in years if level in per_year[y]]
-        if frames:
-            name = result_table(level)
-            if name in SHARED_GEOMETRY:
-                frames = [pd.DataFrame(f.drop(columns=f.geometry.name)) if isinstance(f, gpd.GeoDataFrame) else f
-                          for f in frames]
-            tables[name] = _replace_years(ws, name, frames, years)
-    if buildings is not None:
-        # year-independent: replaced whole; the outlines are those of the buildings layer
-        tables[result_table("building")] = pd.DataFrame(buildings)
-    return tables
+
+    def __init__(self, ws: Workspace, staged: StagedWrite, years: list[int]) -> None:
+        self.ws, self.staged, self.years = ws, staged, years
+        self.pending: dict[str, list[pd.DataFrame]] = {}
+        self.rows: dict[tuple[str, int], int] = {}  # (level, year) -> rows
+
+    def add(self, level: str, frame: pd.DataFrame, *, year: int) -> None:
+        self.rows[(level, year)] = len(frame)
+        name = result_table(level)
+        if name in SHARED_GEOMETRY and isinstance(frame, gpd.GeoDataFrame):
+            frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+        frames = self.pending.setdefault(level, [])
+        frames.append(frame)
+        if len(frames) == len(self.years):
+            self._put(level)
+
+    def flush(self) -> None:
+        """Put the tables some year did not give."""
+        for level in list(self.pending):
+            self._put(level)
+
+    def _put(self, level: str) -> None:
+        name = result_table(level)
+        self.staged.put(name, _replace_years(self.ws, name, self.pending.pop(level), self.years))
 
 
 def _geometry_meta(ws: Workspace, years: list[int], buildings: bool) -> dict[str, str]:
@@ -454,22 +502,19 @@ def _replace_years(ws: Workspace, name: str, frames: list[pd.DataFrame], years: 
     return new
 
 
-def _summary(per_year: dict[int, dict[str, pd.DataFrame]], years: list[int], rules: str, control: str) -> Evaluated:
-    out = Evaluated(years, rules=rules, control=control)
-    for y in years:
-        r = per_year[y]
-        out.counts[y] = {level: len(r[level]) for level in LEVELS if level in r}
-        out.overall[y] = overall(r["enterprise"])
-        out.classes[y] = class_counts(r["enterprise"])
-        flags = r["flag"]
-        parcels_y = r["parcel"]
-        out.flags[y] = {
-            kind: (int(parcels_y[kind].sum()), float(parcels_y.loc[parcels_y[kind], "area_mu"].sum()))
-            for kind in FLAG_KINDS
-        }
-        out.flag_rows[y] = len(flags)
-        out.whatif[y] = (float(parcels_y["tax_gain"].sum()), float(parcels_y["value_added_gain"].sum()))
-    return out
+def _summarise(out: Evaluated, y: int, r: dict[str, pd.DataFrame], rows: dict[tuple[str, int], int]) -> None:
+    """The summary figures of year ``y`` (its tables ``r``; ``rows`` counts the ones
+    already written) into ``out``."""
+    out.counts[y] = {level: len(r[level]) for level in LEVELS if level in r}
+    out.overall[y] = overall(r["enterprise"])
+    out.classes[y] = class_counts(r["enterprise"])
+    parcels_y = r["parcel"]
+    out.flags[y] = {
+        kind: (int(parcels_y[kind].sum()), float(parcels_y.loc[parcels_y[kind], "area_mu"].sum()))
+        for kind in FLAG_KINDS
+    }
+    out.flag_rows[y] = len(r["flag"]) if "flag" in r else rows[("flag", y)]
+    out.whatif[y] = (float(parcels_y["tax_gain"].sum()), float(parcels_y["value_added_gain"].sum()))
 
 
 def _stored_classes(ws: Workspace, year: int) -> pd.Series | None:

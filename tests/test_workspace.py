@@ -268,8 +268,9 @@ def test_failed_write_leaves_workspace_unchanged(ws, monkeypatch):
 
 
 def test_the_check_covers_what_was_written(ws, monkeypatch):
-    """A write into an existing workspace checks the tables it wrote (with their R-trees) and
-    the GeoPackage's registers, not the layers it left as they were; a new file is checked whole."""
+    """A write into an existing workspace checks each table as it is written (with its R-tree),
+    then the metadata and the GeoPackage's registers, not the layers it left as they were; a
+    new file is checked whole, once."""
     real, checked = workspace_module._check_integrity, []
 
     def spy(path, tables=None):
@@ -278,10 +279,12 @@ def test_the_check_covers_what_was_written(ws, monkeypatch):
 
     monkeypatch.setattr(workspace_module, "_check_integrity", spy)
     ws.write({"result_district": _parcels().rename(columns={"parcel_id": "district_id"})}, meta={"x": "1"})
-    assert {"result_district", META_TABLE, "gpkg_contents"} <= checked[-1]
-    assert "parcels" not in checked[-1] and "enterprises" not in checked[-1]
+    assert checked[-2] == {"result_district"}
+    assert {META_TABLE, "gpkg_contents"} <= checked[-1]
+    assert not {"parcels", "enterprises"} & (checked[-1] | checked[-2])
+    checked.clear()
     Workspace(ws.path.with_name("new.gpkg")).write({"parcels": _parcels()})
-    assert checked[-1] is None
+    assert checked == [None]
 
 
 def test_failed_second_table_leaves_first_unwritten(ws, monkeypatch):

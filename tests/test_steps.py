@@ -1,0 +1,168 @@
+"""A write's steps in a writer process (mujun.layers.steps) and the staged write built on them
+(Workspace.staged), down to an evaluation written while it computes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+import shapely
+
+from mujun import service
+from mujun.geo.errors import InputError, WorkspaceError
+from mujun.layers.steps import InlineSteps, ProcessSteps
+from mujun.layers.workspace import Workspace
+from tests.test_incremental import _assert_same_results
+
+
+# steps the writer process runs: module-level, so they are sent by reference
+def _add(a: int, b: int) -> int:
+    return a + b
+
+
+def _append(path: str, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _refuse(text: str) -> None:
+    raise InputError(text)
+
+
+def _crash() -> None:
+    raise ZeroDivisionError("division by zero")
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_steps_run_in_order_in_another_process(tmp_path):
+    steps = ProcessSteps()
+    log = tmp_path / "log.txt"
+    for word in ("甲", "乙", "丙"):
+        steps.submit(_append, str(log), word)
+    token = steps.submit(_add, 2, 3)
+    assert steps.result(token) == 5
+    assert log.read_text(encoding="utf-8") == "甲乙丙"
+    steps.close()
+
+
+def test_a_failed_step_is_raised_and_the_steps_after_it_are_not_run(tmp_path):
+    steps = ProcessSteps()
+    log = tmp_path / "log.txt"
+    steps.submit(_refuse, "第 3 行：宗地编号为空")
+    steps.submit(_append, str(log), "不应写入")
+    with pytest.raises(InputError, match="第 3 行"):
+        steps.result(steps.submit(_add, 1, 1))
+    steps.abort()
+    assert not log.exists()
+
+
+def test_an_unexpected_error_comes_back_as_a_workspace_error():
+    steps = ProcessSteps()
+    with pytest.raises(WorkspaceError, match="ZeroDivisionError"):
+        steps.result(steps.submit(_crash))
+    steps.abort()
+
+
+def test_a_writer_process_that_dies_is_reported():
+    steps = ProcessSteps()
+    with pytest.raises(WorkspaceError, match="写入进程意外退出"):
+        steps.result(steps.submit(_die))
+    steps.abort()
+
+
+def test_inline_steps_run_at_once():
+    steps = InlineSteps()
+    assert steps.result(steps.submit(_add, 4, 5)) == 9
+    with pytest.raises(InputError):
+        steps.submit(_refuse, "坏")
+
+
+# -- the staged write ------------------------------------------------------------------------
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _frames() -> dict[str, pd.DataFrame]:
+    parcels = gpd.GeoDataFrame(
+        {"parcel_id": ["P1", "P2"], "area_mu": [1.5, 2.0]},
+        geometry=[shapely.box(0, 0, 0.001, 0.001), shapely.box(0.002, 0, 0.003, 0.001)], crs="EPSG:4490")
+    table = pd.DataFrame({"credit_code": pd.Series(["91330000A", "=1+1"], dtype="string"), "tax": [10.0, None]})
+    return {"parcels": parcels, "enterprises": table}
+
+
+@pytest.mark.parametrize("process", [False, True])
+def test_a_staged_write_replaces_the_workspace_at_commit(tmp_path, process):
+    ws = Workspace(tmp_path / "ws.gpkg")
+    ws.write({"districts": _frames()["parcels"].rename(columns={"parcel_id": "district_id"})})
+    before = _sha(ws.path)
+    frames = _frames()
+    with ws.staged(frames, process=process) as staged:
+        for name, frame in frames.items():
+            staged.put(name, frame)
+        assert _sha(ws.path) == before  # nothing replaced before the commit
+        staged.commit(meta={"note": "分步写入"}, log={"kind": "parcels"})
+    assert ws.meta()["note"] == "分步写入"
+    assert ws.read("parcels")["parcel_id"].tolist() == ["P1", "P2"]
+    assert ws.read("enterprises")["credit_code"].tolist() == ["91330000A", "=1+1"]
+    assert ws.has("districts")
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["ws.gpkg"]
+
+
+def test_a_failed_table_in_the_writer_process_leaves_the_workspace_as_it_was(tmp_path):
+    ws = Workspace(tmp_path / "ws.gpkg")
+    ws.write({"parcels": _frames()["parcels"]})
+    before = _sha(ws.path)
+    bad = pd.DataFrame({"x": [1.0], "X": [2.0]})  # GeoPackage field names ignore case: GDAL refuses it
+    with pytest.raises(WorkspaceError, match="'bad'"), ws.staged(["enterprises", "bad"], process=True) as staged:
+        staged.put("enterprises", _frames()["enterprises"])
+        staged.put("bad", bad)
+        staged.commit(meta={"note": "x"})
+    assert _sha(ws.path) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["ws.gpkg"]
+
+
+def test_leaving_a_staged_write_without_committing_changes_nothing(tmp_path):
+    ws = Workspace(tmp_path / "ws.gpkg")
+    ws.write({"parcels": _frames()["parcels"]})
+    before = _sha(ws.path)
+    with ws.staged(["enterprises"], process=True) as staged:
+        staged.put("enterprises", _frames()["enterprises"])
+    assert _sha(ws.path) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["ws.gpkg"]
+
+
+def test_a_table_not_declared_is_refused(tmp_path):
+    ws = Workspace(tmp_path / "ws.gpkg")
+    with pytest.raises(ValueError, match="not expected"), ws.staged(["parcels"]) as staged:
+        staged.put("enterprises", _frames()["enterprises"])
+
+
+def test_an_evaluation_written_by_the_writer_process_equals_one_written_inline(sample_workspace, tmp_path,
+                                                                             monkeypatch):
+    """Every result table and view is the same whichever way the tables were written."""
+    inline = Workspace(shutil.copyfile(sample_workspace.path, tmp_path / "inline.gpkg"))
+    process = Workspace(shutil.copyfile(sample_workspace.path, tmp_path / "process.gpkg"))
+    service.evaluate(inline, all_years=True, full=True)
+    used: list[bool] = []
+    real = Workspace.staged
+
+    def spy(self, names, *, process=False):
+        used.append(process)
+        return real(self, names, process=process)
+
+    monkeypatch.setattr(service, "WRITER_PROCESS_PARCELS", 1)
+    monkeypatch.setattr(Workspace, "staged", spy)
+    done = service.evaluate(process, all_years=True, full=True)
+    assert used == [True]
+    assert done.flag_rows and all(n > 0 for n in done.flag_rows.values())
+    _assert_same_results(inline, process)
+    assert not [p for p in tmp_path.iterdir() if ".tmp." in p.name]
