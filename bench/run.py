@@ -253,6 +253,10 @@ def section_evaluation(n: int, seed: int, repeat: int, report: dict) -> list[str
     stages = mujun_runs[0].get("stages", [])
     lines += ["", "Where mujun's time and memory go (first run; stages timed in place, RSS sampled every 20 ms):", ""]
     lines.append(_stage_table(stages))
+    written = mujun_runs[0].get("writer_seconds", {})
+    if written:
+        lines += ["", "mujun's writer process (first run), each step as it ran beside the computing: "
+                  + ", ".join(f"{k} {v:.2f} s" for k, v in written.items())]
     lines += ["", "DuckDB by step (first run): " + ", ".join(f"{k} {v:.2f} s" for k, v in d["steps"].items())]
     targets = [["`mujun evaluate` / DuckDB, whole commands ≤ 1.0", m_whole / d_whole, m_whole / d_whole <= TARGET_RATIO],
                [f"peak memory ≤ {TARGET_PEAK_GIB:g} GiB", m_peak / 1024, m_peak / 1024 <= TARGET_PEAK_GIB]]

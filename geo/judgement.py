@@ -109,6 +109,13 @@ def judge_year(
 
     checks = compliance(p, control, _division(codes, control.edition, concordance), p, as_of)
     checks.insert(1, "year", year)
+    noncompliant = noncompliance_flags(checks)
+    # the checks are complete: written (and let go) before the other flags are built
+    if emit is not None:
+        emit("compliance", checks)
+    else:
+        out["compliance"] = checks
+    del checks
     # bare imagery over buildings that cover the control minimum is checked on site, not idle
     op, coverage_min = control.limits.get("building_coefficient", (">=", None))
     coverage_min = coverage_min if op == ">=" else None
@@ -116,17 +123,13 @@ def judge_year(
         [
             idle_flags(p, rules, as_of, observed, coverage_min=coverage_min),
             inefficient_flags(p, rules, _division(codes, rules.industry_edition, concordance)),
-            noncompliance_flags(checks),
+            noncompliant,
             site_checks(p, rules, observed, coverage_min),
         ],
         ignore_index=True,
     )
+    del noncompliant
     flags.insert(1, "year", year)
-    if emit is not None:
-        emit("compliance", checks)
-    else:
-        out["compliance"] = checks
-    del checks
     for kind in (*FLAG_KINDS, *CHECK_KINDS):
         p[kind] = isin(p["parcel_id"], flags.loc[flags["kind"] == kind, "parcel_id"])
     tiers = idle_tiers(p, rules, as_of, observed)

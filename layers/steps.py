@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import signal
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -36,10 +37,14 @@ class InlineSteps:
 
     def __init__(self) -> None:
         self._results: dict[int, Any] = {}
+        #: Seconds each step took, by token.
+        self.seconds: dict[int, float] = {}
 
     def submit(self, step: Callable, *args: Any) -> int:
-        token = len(self._results)
+        token = len(self.seconds)
+        t = time.perf_counter()
         self._results[token] = step(*args)
+        self.seconds[token] = time.perf_counter() - t
         return token
 
     def result(self, token: int) -> Any:
@@ -63,6 +68,8 @@ class ProcessSteps:
         child.close()
         self._next = 0
         self._done: dict[int, Any] = {}
+        #: Seconds each step took in the writer process, by token (as they are reported).
+        self.seconds: dict[int, float] = {}
 
     def submit(self, step: Callable, *args: Any) -> int:
         """Queue ``step(*args)``; a step that failed before is raised here."""
@@ -100,9 +107,10 @@ class ProcessSteps:
         while block or self._conn.poll():
             block = False
             try:
-                token, ok, value = self._conn.recv()
+                token, ok, value, seconds = self._conn.recv()
             except (EOFError, OSError):
                 raise self._gone() from None
+            self.seconds[token] = seconds
             if not ok:
                 raise value
             self._done[token] = value
@@ -126,11 +134,14 @@ def _serve(conn: Connection) -> None:
         token, step, args = message
         if failed:  # the steps after a failed one are not run (its error was sent)
             continue
+        t = time.perf_counter()
         try:
-            conn.send((token, True, step(*args)))
+            value = step(*args)
         except BaseException as err:  # noqa: BLE001 - sent to the caller, which raises it
             failed = True
-            conn.send((token, False, _portable(err)))
+            conn.send((token, False, _portable(err), time.perf_counter() - t))
+        else:
+            conn.send((token, True, value, time.perf_counter() - t))
 
 
 def _portable(err: BaseException) -> BaseException:

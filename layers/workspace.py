@@ -464,10 +464,12 @@ class StagedWrite:
         self.committed = False
         self._put: list[str] = []
         self._files: list[Path] = []
+        self._labels: dict[int, str] = {}
         # a copied workspace is checked table by table as each is written; a new file whole at the end
         self._check_each = ws.path.exists()
         try:
             self._begun = steps.submit(_begin, ws.path, self.tmp, names)
+            self._labels[self._begun] = "copy"
         except BaseException:
             self.abort()
             raise
@@ -480,13 +482,13 @@ class StagedWrite:
             raise ValueError(f"table {name!r} not expected in this write (or put twice)")
         self._put.append(name)
         if isinstance(self.steps, InlineSteps):
-            self.steps.submit(_write, self.tmp, name, frame, self._check_each)
+            self._labels[self.steps.submit(_write, self.tmp, name, frame, self._check_each)] = name
             return
         # handed over as an Arrow file: converted here (quick), written by the writer process
         file = self.tmp.with_name(f"{self.tmp.name}.{len(self._put)}.arrow")
         self._files.append(file)
         crs = save_table(frame, file)
-        self.steps.submit(_write_saved, self.tmp, name, file, crs, self._check_each)
+        self._labels[self.steps.submit(_write_saved, self.tmp, name, file, crs, self._check_each)] = name
 
     def commit(
         self,
@@ -503,10 +505,20 @@ class StagedWrite:
                 **{LAYER_GENERATION + name: generation for name in self._put}}
         token = self.steps.submit(_complete, self.ws.path, self.tmp, copied, self._check_each, meta, dict(log or {}),
                                   dict(meta_defaults or {}))
+        self._labels[token] = "finish"
         self.steps.result(token)
         self.steps.close()
         self.committed = True
         self._remove_files()
+
+    def has(self, name: str) -> bool:
+        """Whether table ``name`` has been put."""
+        return name in self._put
+
+    def seconds(self) -> dict[str, float]:
+        """Seconds each step of the write took (where it ran): ``copy``, each table (written
+        and checked), ``finish`` (metadata, views, check, sync and replace)."""
+        return {self._labels[t]: s for t, s in self.steps.seconds.items() if t in self._labels}
 
     def abort(self) -> None:
         """Stop the writer, remove the scratch copy; the workspace is as it was."""

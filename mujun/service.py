@@ -170,6 +170,9 @@ class Evaluated:
     whatif: dict[int, tuple[float, float]] = field(default_factory=dict)  # (tax, value added) 万元
     seconds: float = 0.0
     geometry_reused: bool = False  # the stored geometry stage was used (the layers were unchanged)
+    #: Seconds each step of the write took, where it ran (the writer process, on a province):
+    #: ``copy``, each table, ``finish`` (see :meth:`StagedWrite.seconds`).
+    write_seconds: dict[str, float] = field(default_factory=dict)
     #: The enterprise results of each year as stored, and the imported enterprise table: the
     #: summary's target figures need not read them back from a province's workspace.
     enterprises: dict[int, pd.DataFrame] = field(default_factory=dict, repr=False)
@@ -257,16 +260,16 @@ def _evaluate_into(
             if reuse:  # nothing stored under this key: the buildings are needed after all
                 inputs.buildings = ws.read_optional("buildings")
             bar.set_postfix_str("面积、建筑与空间归属")
-            geometry = compute.geometry(inputs, progress=progress)
+            # the buildings' results are year-independent, replaced whole, their outlines those of
+            # the buildings layer; written while the parcels are computed. (Reused, they stay as
+            # stored: they depend on the same layers only.)
+            geometry = compute.geometry(inputs, progress=progress,
+                                        buildings_done=functools.partial(staged.put, result_table("building")))
             inputs.buildings = None
             cache, cache_meta = cache_entries(geometry, inputs.parcels, key)
             staged.put(CACHE_TABLE, cache)
             del cache
-        if geometry.buildings is not None:
-            # year-independent: replaced whole; the outlines are those of the buildings layer.
-            # Reused, the buildings' results stay as stored (they depend on the same layers only)
-            staged.put(result_table("building"), pd.DataFrame(geometry.buildings))
-        wrote_buildings, geometry.buildings = geometry.buildings is not None, None
+        wrote_buildings = staged.has(result_table("building"))
         enterprises: dict[int, pd.DataFrame] = {}
         for y in years:
             bar.set_postfix_str(f"{y} 年")
@@ -286,6 +289,7 @@ def _evaluate_into(
         meta.update({f"rules_{y}": f"{rule_set.name}|{control_rules.name}" for y in years})
         meta.update(_geometry_meta(ws, years, wrote_buildings))
         staged.commit(meta=meta, meta_defaults=key.stamps)
+        out.write_seconds = staged.seconds()
     finally:
         bar.close()
     out.enterprises = enterprises

@@ -26,7 +26,7 @@ import importlib.metadata
 import logging
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -91,14 +91,15 @@ class DaskEngine:
         self.scheduler = scheduler
         self.partitions = partitions
 
-    def geometry(self, inputs: EvaluationInputs, *, progress: bool | None = None) -> GeometryResult:
+    def geometry(self, inputs: EvaluationInputs, *, progress: bool | None = None,
+                 buildings_done: Callable[[pd.DataFrame], None] | None = None) -> GeometryResult:
         """See :class:`~mujun.engines.interface.Engine`; takes the buildings out of ``inputs``."""
         buildings = inputs.take_buildings()
         with connect(self.scheduler) as client:
             buildings, base, builtup = evaluation_base(client, inputs.parcels, buildings, inputs.zones,
                                                        partitions=self.partitions, raster=inputs.raster,
                                                        progress=progress)
-        return GeometryResult.of(base, buildings, builtup)
+        return GeometryResult.of(base, buildings, builtup, buildings_done)
 
 
 def require():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -83,16 +83,26 @@ class GeometryResult:
 
     @classmethod
     def of(cls, base: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None,
-           builtup: pd.Series | None) -> GeometryResult:
+           builtup: pd.Series | None, buildings_done: Callable[[pd.DataFrame], None] | None = None,
+           ) -> GeometryResult:
         """The result of an engine's ``base``, ``building_base`` and built-up fractions (on
-        the parcels' index), with the building footprints dropped."""
+        the parcels' index), with the building footprints dropped; the buildings' figures are
+        handed to ``buildings_done`` instead of kept, if given (see :meth:`Engine.geometry`)."""
         if buildings is not None:
-            # their figures are in the parcel base now; the footprints are written from the
-            # buildings layer by id (their results are stored without), so no geometry need stay in memory
-            buildings = pd.DataFrame(buildings.drop(columns=buildings.geometry.name))
+            buildings = building_figures(buildings)
+            if buildings_done is not None:
+                buildings_done(buildings)
+                buildings = None
         if builtup is not None:
             builtup = pd.Series(builtup.to_numpy(), index=base["parcel_id"].astype("string").to_numpy())
         return cls(base, buildings, builtup)
+
+
+def building_figures(buildings: gpd.GeoDataFrame) -> pd.DataFrame:
+    """:func:`~mujun.geo.evaluation.building_base` without the footprints: their figures are in
+    the parcel base by then, and the footprints are written from the buildings layer by id
+    (their results are stored without), so no geometry need stay in memory."""
+    return pd.DataFrame(buildings.drop(columns=buildings.geometry.name))
 
 
 class Engine(Protocol):
@@ -104,6 +114,10 @@ class Engine(Protocol):
 
     OPTIONS: tuple[str, ...]
 
-    def geometry(self, inputs: EvaluationInputs, *, progress: bool | None = None) -> GeometryResult:
-        """Areas, buildings, land-use ratios, zones and built-up fractions of every parcel."""
+    def geometry(self, inputs: EvaluationInputs, *, progress: bool | None = None,
+                 buildings_done: Callable[[pd.DataFrame], None] | None = None) -> GeometryResult:
+        """Areas, buildings, land-use ratios, zones and built-up fractions of every parcel.
+
+        ``buildings_done``, given, receives the buildings' figures (without footprints) as soon
+        as they are computed, and the result then holds none (``buildings`` is ``None``)."""
         ...

@@ -10,8 +10,11 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+from collections.abc import Callable
 
-from mujun.engines.interface import EvaluationInputs, GeometryResult
+import pandas as pd
+
+from mujun.engines.interface import EvaluationInputs, GeometryResult, building_figures
 from mujun.engines.settings import overlay_threads
 from mujun.geo.evaluation import building_base, parcel_base
 from mujun.layers.rasters import source_builtup
@@ -34,15 +37,20 @@ class LocalEngine:
     def __init__(self, *, threads: int | None = None):
         self.threads = overlay_threads() if threads is None else threads
 
-    def geometry(self, inputs: EvaluationInputs, *, progress: bool | None = None) -> GeometryResult:
-        """See :class:`~mujun.engines.interface.Engine`; takes the buildings out of ``inputs``."""
+    def geometry(self, inputs: EvaluationInputs, *, progress: bool | None = None,
+                 buildings_done: Callable[[pd.DataFrame], None] | None = None) -> GeometryResult:
+        """See :class:`~mujun.engines.interface.Engine`; takes the buildings out of ``inputs``.
+        The buildings' figures go to ``buildings_done`` before the parcels are computed (a
+        writer process writes them meanwhile)."""
         buildings = inputs.take_buildings()
         if buildings is not None:
             buildings = building_base(buildings, inputs.parcels, inputs.zones, threads=self.threads)
+            if buildings_done is not None:
+                buildings_done(building_figures(buildings))
         base = parcel_base(inputs.parcels, buildings, inputs.zones, buildings_surveyed=buildings is not None,
                            threads=self.threads)
         builtup = None if inputs.raster is None else source_builtup(base, inputs.raster)
-        result = GeometryResult.of(base, buildings, builtup)
+        result = GeometryResult.of(base, None if buildings_done else buildings, builtup)
         del buildings  # the last reference to the footprints and their overlays
         _release_memory()
         return result
