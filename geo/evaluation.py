@@ -284,10 +284,12 @@ def evaluate_year(
         if a not in ent.columns:
             ent[a] = np.nan
 
+    # the held parcels' ids, areas and zones only: sorted and grouped below, no other column copied
+    located = ["area_mu", *_location_columns(base)]
     held = (
-        base[base["holder_code"].notna()]
+        base.loc[base["holder_code"].notna(), ["holder_code", *located]]
         if "holder_code" in base.columns
-        else base.iloc[0:0].assign(holder_code=pd.Series(dtype="string"))  # no parcel has a holder
+        else pd.DataFrame(base[located].iloc[0:0]).assign(holder_code=pd.Series(dtype="string"))  # no holder
     )
     owned = held.groupby("holder_code")["area_mu"].sum()
     lessor, out_declared = _tenancy(ent, owned)
@@ -335,6 +337,11 @@ def _tenancy(ent: pd.DataFrame, owned: pd.Series) -> tuple[pd.Series | None, pd.
     return lessor.where(linked.fillna(False).astype(bool)), out
 
 
+def _location_columns(base: pd.DataFrame) -> list[str]:
+    """The zone columns of the parcel base (``district_id``, ``district_name`` …)."""
+    return [c for c in base.columns if c.endswith(("_id", "_name")) and c.split("_")[0] in ZONES]
+
+
 def _locate(ent: pd.DataFrame, held: pd.DataFrame, base: gpd.GeoDataFrame,
             zones: Mapping[str, gpd.GeoDataFrame | None] | None) -> pd.DataFrame:
     """The zones of each enterprise and how they were found (``location_basis``).
@@ -344,7 +351,7 @@ def _locate(ent: pd.DataFrame, held: pd.DataFrame, base: gpd.GeoDataFrame,
     whose code is the registration division code in its credit code (characters 3–8 of the
     统一社会信用代码, GB 32100-2015), and in no park or platform.
     """
-    loc_cols = [c for c in base.columns if c.endswith(("_id", "_name")) and c.split("_")[0] in ZONES]
+    loc_cols = _location_columns(base)
     if len(held):
         largest = held.sort_values("area_mu", ascending=False).drop_duplicates("holder_code")
         loc = largest.set_index("holder_code")[loc_cols]
@@ -419,13 +426,20 @@ def _parcels_of_year(base: gpd.GeoDataFrame, ent: pd.DataFrame, year: int) -> tu
 
     tenancy = _tenancy_pieces(p, ent)
     p["holder_evaluated_mu"] = p["evaluated_mu"]
-    at = p["parcel_id"].astype("string")
     on = tenancy.groupby("parcel_id")
-    p["tenant_count"] = at.map(on.size()).fillna(0).astype("int64").to_numpy()
-    p["tenant_mu"] = at.map(on["evaluated_mu"].sum()).fillna(0.0).astype("float64").to_numpy()
+    # each parcel's row among the tenancy groups, found once (-1: no linked tenant)
+    at = positions(p["parcel_id"], on.size().index)
+
+    def per_parcel(sums: pd.Series, fill: float) -> np.ndarray:
+        out = np.full(len(p), fill, dtype="float64")
+        out[at >= 0] = sums.to_numpy(dtype="float64", na_value=np.nan)[at[at >= 0]]
+        return out
+
+    p["tenant_count"] = per_parcel(on.size(), 0.0).astype("int64")
+    p["tenant_mu"] = per_parcel(on["evaluated_mu"].sum(), 0.0)
     p["evaluated_mu"] = p["evaluated_mu"] + p["tenant_mu"]
     for amount in AMOUNTS:
-        theirs = at.map(on[amount].sum(min_count=1)).astype("float64").to_numpy()
+        theirs = per_parcel(on[amount].sum(min_count=1), np.nan)
         p[amount] = p[amount].astype("float64").add(pd.Series(theirs, index=p.index), fill_value=0.0)
     p["evaluated"] = p["evaluated"] | (p["tenant_mu"] > 0)
     return p, tenancy

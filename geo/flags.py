@@ -170,7 +170,7 @@ def idle_flags(
     n = _years_text(rules.idle_fee_years)
     clock = _idle_clock(parcels, rules, as_of, builtup)
     for rule, (mask, since, value) in clock.items():
-        p = parcels[mask]
+        p = parcels.loc[mask, ["parcel_id"]]  # the ids only: a flag copies no other column
         if value is None:  # not started: the days since the agreed start
             days = (as_of - since[mask]).dt.days
             reason = ("约定开工日期 " + _text_date(since[mask]) + f" 起已满{n}仍未开工（至 "
@@ -185,7 +185,7 @@ def idle_flags(
 
     if builtup is not None:
         bare = _bare(parcels, rules, builtup) & ~_covered(parcels, coverage_min)
-        p = parcels[bare]
+        p = parcels.loc[bare, ["parcel_id"]]  # the ids only: a flag copies no other column
         reason = ("权利人申报在产，但影像建成比例仅 " + (builtup[bare] * 100).round(1).astype("string")
                   + f"%（不高于 {rules.bare_builtup_max * 100:.0f}%）")
         frames.append(_frame(p, "idle", "在产但影像显示空置", reason, builtup[bare].to_numpy(), rules.bare_builtup_max))
@@ -329,7 +329,7 @@ def inefficient_flags(parcels: pd.DataFrame, rules: RuleSet, division: pd.Series
         guide = guide.astype("float64").fillna(default)
         tax = parcels["tax_per_mu"]
         low = evaluated & (tax < guide)
-        p = parcels[low]
+        p = parcels.loc[low, ["parcel_id"]]  # the ids only: a flag copies no other column
         ind = division[low].fillna("—")
         reason = ("亩均税收 " + tax[low].round(2).astype("string") + " 万元/亩 低于行业（" + ind
                   + "）指南 " + guide[low].round(2).astype("string") + " 万元/亩")
@@ -338,12 +338,12 @@ def inefficient_flags(parcels: pd.DataFrame, rules: RuleSet, division: pd.Series
         exempt = division.isin(list(rules.low_plot_ratio_exempt)).fillna(False).astype(bool)
         far = parcels["plot_ratio"]
         low = (parcels["building_count"] > 0) & (far < rules.low_plot_ratio) & ~exempt
-        p = parcels[low]
+        p = parcels.loc[low, ["parcel_id"]]  # the ids only: a flag copies no other column
         reason = "容积率 " + far[low].round(2).astype("string") + f" 低于 {rules.low_plot_ratio:g}"
         frames.append(_frame(p, "inefficient", "容积率偏低", reason, far[low].to_numpy(), rules.low_plot_ratio))
     if rules.d_class_is_inefficient and "class" in parcels.columns:
         d = (parcels["class"] == _D).fillna(False).astype(bool)
-        p = parcels[d]
+        p = parcels.loc[d, ["parcel_id"]]  # the ids only: a flag copies no other column
         name = parcels.get("holder_enterprise_name", parcels.get("holder_name"))
         if name is None:  # neither the enterprise's nor the registered holder's name is known
             name = pd.Series(pd.NA, index=parcels.index, dtype="string")
@@ -356,7 +356,8 @@ def inefficient_flags(parcels: pd.DataFrame, rules: RuleSet, division: pd.Series
 
 def noncompliance_flags(checks: pd.DataFrame) -> pd.DataFrame:
     """One flag per failed compliance check (see :func:`mujun.geo.compliance.compliance`)."""
-    failed = checks[checks["status"] == FAILED]
+    failed = checks.loc[checks["status"] == FAILED, ["parcel_id", "label", "measured", "required", "required_text",
+                                                    "source"]]
     reason = (failed["label"] + " " + failed["measured"].round(3).astype("string") + "，要求 "
               + failed["required_text"] + "（" + failed["source"] + "）")
     out = _frame(failed, "noncompliant", "", reason, failed["measured"].to_numpy(), failed["required"].to_numpy())

@@ -151,7 +151,8 @@ def judge_year(
         p[col] = gains[col]
     out["parcel"] = p
     # an enterprise carries the flags of the parcels it holds
-    held = p[p["flags"].notna() & p["holder_code"].notna()] if "holder_code" in p.columns else p.iloc[0:0]
+    held = (p.loc[p["flags"].notna() & p["holder_code"].notna(), ["holder_code", *FLAG_KINDS]]
+            if "holder_code" in p.columns else p.iloc[0:0])
     kinds = _labels(held.groupby("holder_code")[list(FLAG_KINDS)].any(), list(FLAG_KINDS.values()))
     ent["flags"] = lookup(ent["credit_code"], kinds).astype("string")
     out["enterprise"] = ent

@@ -64,10 +64,12 @@ def platform_assessment(
     built = p["building_count"] > 0
     division = p["industry_code"].astype("string") if "industry_code" in p.columns else \
         pd.Series(pd.NA, index=p.index, dtype="string")
+    # the columns the figures below read: a platform's rows copy no other
+    used = [c for c in ("district_id", "output_value", "evaluated", "area_mu", "tax", "evaluated_mu") if c in p.columns]
     for _, z in summary.iterrows():  # a handful of platforms, not parcels
         pid = z["platform_id"]
         inside = (p["platform_id"] == pid).fillna(False).astype(bool)
-        zone = p[inside]
+        zone = p.loc[inside, used]
         planned = z.get("planned_mu")
         planned = float(planned) if planned is not None and pd.notna(planned) else float(z["zone_area_mu"])
         output = float(zone["output_value"].sum()) / WAN_PER_YI
