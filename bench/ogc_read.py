@@ -82,7 +82,11 @@ class PeakRSS:
 
     def now(self) -> int:
         total = 0
-        for p in [self.proc, *self.proc.children(recursive=True)]:
+        try:
+            family = [self.proc, *self.proc.children(recursive=True)]
+        except psutil.Error:  # the process has just ended
+            return 0
+        for p in family:
             with contextlib.suppress(psutil.Error):
                 total += p.memory_info().rss
         return total

@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from mujun.geo.compliance import FAILED
+from mujun.geo.compliance import FAILED, _repeat, _text
 from mujun.geo.errors import InputError
 from mujun.geo.rules import CLASSES, DEFAULT_CLASS_NAMES, RuleSet
 
@@ -58,14 +59,23 @@ _COLUMNS = ["parcel_id", "kind", "kind_label", "rule", "reason", "value", "thres
 def _frame(p: pd.DataFrame, kind: str, rule: str, reason: pd.Series, value, threshold) -> pd.DataFrame:
     n = len(p)
     return pd.DataFrame({
-        "parcel_id": p["parcel_id"].to_numpy(),
-        "kind": kind,
-        "kind_label": _KIND_LABELS[kind],
-        "rule": rule,
-        "reason": reason.to_numpy() if n else [],
+        # text stays in Arrow (a million flags are not turned into Python strings and back)
+        "parcel_id": _arrow_text(p["parcel_id"]),
+        "kind": _repeat(kind, n),
+        "kind_label": _repeat(_KIND_LABELS[kind], n),
+        "rule": _repeat(rule, n),
+        "reason": _arrow_text(reason) if n else _repeat("", 0),
         "value": np.broadcast_to(np.asarray(value, dtype="float64"), (n,)),
         "threshold": np.broadcast_to(np.asarray(threshold, dtype="float64"), (n,)),
     }, columns=_COLUMNS)
+
+
+def _arrow_text(values: pd.Series) -> pd.arrays.ArrowStringArray:
+    """A text column as Arrow-backed text (without a copy when it is already)."""
+    array = pa.array(values, from_pandas=True)
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = array.cast(pa.string())
+    return _text(array)
 
 
 def _num(p: pd.DataFrame, col: str, default: float = np.nan) -> pd.Series:
@@ -305,7 +315,7 @@ def site_checks(parcels: pd.DataFrame, rules: RuleSet, builtup: pd.Series | None
               + f"%（不高于 {rules.bare_builtup_max * 100:.0f}%），但建筑数据的建筑系数为 "
               + (coefficient * 100).round(1).astype("string")
               + f"%（不低于控制指标 {coverage_min * 100:.0f}%）：影像与建筑数据矛盾，需现场核查")
-    return _frame(parcels[hit], "site_check", "影像与建筑数据矛盾", reason, builtup[hit].to_numpy(),
+    return _frame(parcels.loc[hit, ["parcel_id"]], "site_check", "影像与建筑数据矛盾", reason, builtup[hit].to_numpy(),
                   rules.bare_builtup_max)
 
 
@@ -356,8 +366,10 @@ def inefficient_flags(parcels: pd.DataFrame, rules: RuleSet, division: pd.Series
 
 def noncompliance_flags(checks: pd.DataFrame) -> pd.DataFrame:
     """One flag per failed compliance check (see :func:`mujun.geo.compliance.compliance`)."""
-    failed = checks.loc[checks["status"] == FAILED, ["parcel_id", "label", "measured", "required", "required_text",
-                                                    "source"]]
+    mask = checks["status"] == FAILED
+    # column by column: a filter reads each of the checks' text columns (chunked, as concatenated) once
+    failed = pd.DataFrame({c: checks[c][mask] for c in ("parcel_id", "label", "measured", "required",
+                                                       "required_text", "source")})
     reason = (failed["label"] + " " + failed["measured"].round(3).astype("string") + "，要求 "
               + failed["required_text"] + "（" + failed["source"] + "）")
     out = _frame(failed, "noncompliant", "", reason, failed["measured"].to_numpy(), failed["required"].to_numpy())
