@@ -13,12 +13,12 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+from test_incremental import _assert_same_results
 
 from mujun import service
 from mujun.geo.errors import InputError, WorkspaceError
 from mujun.layers.steps import InlineSteps, ProcessSteps
 from mujun.layers.workspace import Workspace
-from tests.test_incremental import _assert_same_results
 
 
 # steps the writer process runs: module-level, so they are sent by reference
