@@ -43,8 +43,8 @@ from mujun.layers.schema import FIELDS_BY_NAME, KINDS
 from mujun.layers.steps import InlineSteps, ProcessSteps
 from mujun.layers.writer import save_table, write_saved, write_table
 
-__all__ = ["DEFAULT_NAME", "LAYER_GENERATION", "META_TABLE", "StagedWrite", "Workspace", "immediate_transaction", "missing_workspace",
-           "not_evaluated", "result_table", "sql_literal"]
+__all__ = ["DEFAULT_NAME", "LAYER_GENERATION", "META_TABLE", "StagedWrite", "Workspace", "immediate_transaction",
+           "missing_workspace", "not_evaluated", "result_table", "sql_literal"]
 
 DEFAULT_NAME = "mujun.gpkg"
 META_TABLE = "mujun_meta"
@@ -487,7 +487,10 @@ class StagedWrite:
         # handed over as an Arrow file: converted here (quick), written by the writer process
         file = self.tmp.with_name(f"{self.tmp.name}.{len(self._put)}.arrow")
         self._files.append(file)
-        crs = save_table(frame, file)
+        try:
+            crs = save_table(frame, file)
+        except OSError as err:
+            raise WorkspaceError(f"无法在 {file.parent} 写入临时文件（{err}）；请检查磁盘空间和写权限") from None
         self._labels[self.steps.submit(_write_saved, self.tmp, name, file, crs, self._check_each)] = name
 
     def commit(

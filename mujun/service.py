@@ -423,7 +423,7 @@ def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool
 
 
 def _judged_year(
-    inputs: EvaluationInputs, geometry: GeometryResult, year: int, done: dict[int, dict[str, pd.DataFrame]],
+    inputs: EvaluationInputs, geometry: GeometryResult, year: int, done: dict[int, pd.DataFrame],
     rule_set: RuleSet, control_rules: ControlRules, veto: dict[str, str], as_of: pd.Timestamp,
     emit: Callable[[str, pd.DataFrame], None] | None = None,
 ) -> dict[str, pd.DataFrame]:
