@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["isin", "lookup", "positions"]
+__all__ = ["arrow_text", "isin", "lookup", "pandas_text", "positions", "repeat_text"]
 
 
 def _text(values) -> pa.Array | pa.ChunkedArray:
@@ -64,3 +64,28 @@ def lookup(keys, mapping: pd.Series) -> pd.Series:
     found = at >= 0
     out = pd.Series(mapping.array.take(np.where(found, at, 0)), index=index, name=mapping.name)
     return out if found.all() else out.where(found)
+
+
+def pandas_text(values: pa.Array | pa.ChunkedArray) -> pd.arrays.ArrowStringArray:
+    """Arrow text as a pandas text column (as a frame built from Python strings holds it)."""
+    return pd.array(values, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
+
+
+def repeat_text(text: str, n: int) -> pd.arrays.ArrowStringArray:
+    """``text`` ``n`` times as a pandas text column, built by Arrow."""
+    return pandas_text(pa.repeat(pa.scalar(text, type=pa.string()), n))
+
+
+def arrow_text(values: pd.Series) -> pd.arrays.ArrowStringArray:
+    """A text column as Arrow-backed text (without a copy when it is already): a million
+    values are not turned into Python strings and back.
+
+    Examples
+    --------
+    >>> arrow_text(pd.Series(["a", None], dtype=object)).tolist()
+    ['a', nan]
+    """
+    array = pa.array(values, from_pandas=True)
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = array.cast(pa.string())
+    return pandas_text(array)

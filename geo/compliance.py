@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from mujun.geo._keys import pandas_text, repeat_text
 from mujun.geo.rules import ControlRules
 
 __all__ = ["FAILED", "LABELS", "PASSED", "STATUS_NAMES", "compliance", "division_2002"]
@@ -70,16 +71,7 @@ def _fmt(op: str, value: np.ndarray, indicator: str) -> pd.arrays.ArrowStringArr
         texts = sign + " " + (pd.Series(distinct) * 100).round(1).astype("string") + "%"
     else:
         texts = sign + " " + pd.Series(distinct).round(3).astype("string")
-    return _text(pa.array(texts.to_numpy(dtype=object), type=pa.string()).take(pa.array(at.ravel())))
-
-
-def _text(values: pa.Array) -> pd.arrays.ArrowStringArray:
-    """Arrow text as a pandas text column (as a frame built from Python strings holds it)."""
-    return pd.array(values, dtype=pd.StringDtype("pyarrow", na_value=np.nan))
-
-
-def _repeat(text: str, n: int) -> pd.arrays.ArrowStringArray:
-    return _text(pa.repeat(pa.scalar(text, type=pa.string()), n))
+    return pandas_text(pa.array(texts.to_numpy(dtype=object), type=pa.string()).take(pa.array(at.ravel())))
 
 
 #: A check's status by code: 0 no data, 1 pass, 2 fail, 3 not yet due.
@@ -101,15 +93,15 @@ def _rows(parcels: pd.DataFrame, indicator: str, measured: pd.Series, op: str, r
     n = int(have.sum())
     return pd.DataFrame({
         "parcel_id": parcels["parcel_id"].array[have],
-        "source": _repeat(source, n),
-        "rule_set": _repeat(rule_set, n),
-        "indicator": _repeat(indicator, n),
-        "label": _repeat(LABELS[indicator], n),
+        "source": repeat_text(source, n),
+        "rule_set": repeat_text(rule_set, n),
+        "indicator": repeat_text(indicator, n),
+        "label": repeat_text(LABELS[indicator], n),
         "measured": m,
-        "op": _repeat(op, n),
+        "op": repeat_text(op, n),
         "required": r,
         "required_text": _fmt(op, r, indicator),
-        "status": _text(_STATUS.take(pa.array(status))),
+        "status": pandas_text(_STATUS.take(pa.array(status))),
         # passed where 达标, failed where 不达标, unknown otherwise
         "passed": pd.arrays.BooleanArray(status == 1, ~np.isin(status, (1, 2))),
     })

@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from mujun.geo.compliance import FAILED, _repeat, _text
+from mujun.geo._keys import arrow_text, repeat_text
+from mujun.geo.compliance import FAILED
 from mujun.geo.errors import InputError
 from mujun.geo.rules import CLASSES, DEFAULT_CLASS_NAMES, RuleSet
 
@@ -60,22 +60,14 @@ def _frame(p: pd.DataFrame, kind: str, rule: str, reason: pd.Series, value, thre
     n = len(p)
     return pd.DataFrame({
         # text stays in Arrow (a million flags are not turned into Python strings and back)
-        "parcel_id": _arrow_text(p["parcel_id"]),
-        "kind": _repeat(kind, n),
-        "kind_label": _repeat(_KIND_LABELS[kind], n),
-        "rule": _repeat(rule, n),
-        "reason": _arrow_text(reason) if n else _repeat("", 0),
+        "parcel_id": arrow_text(p["parcel_id"]),
+        "kind": repeat_text(kind, n),
+        "kind_label": repeat_text(_KIND_LABELS[kind], n),
+        "rule": repeat_text(rule, n),
+        "reason": arrow_text(reason) if n else repeat_text("", 0),
         "value": np.broadcast_to(np.asarray(value, dtype="float64"), (n,)),
         "threshold": np.broadcast_to(np.asarray(threshold, dtype="float64"), (n,)),
     }, columns=_COLUMNS)
-
-
-def _arrow_text(values: pd.Series) -> pd.arrays.ArrowStringArray:
-    """A text column as Arrow-backed text (without a copy when it is already)."""
-    array = pa.array(values, from_pandas=True)
-    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-        array = array.cast(pa.string())
-    return _text(array)
 
 
 def _num(p: pd.DataFrame, col: str, default: float = np.nan) -> pd.Series:

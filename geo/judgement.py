@@ -13,8 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mujun.geo._keys import isin, lookup
-from mujun.geo.compliance import _text, compliance, division_2002
+from mujun.geo._keys import isin, lookup, pandas_text
+from mujun.geo.compliance import compliance, division_2002
 from mujun.geo.flags import (
     CHECK_KINDS,
     FLAG_KINDS,
@@ -144,7 +144,8 @@ def judge_year(
                       "reason": pa.array(flags["reason"], from_pandas=True).cast(pa.string())})
     texts = texts.filter(pc.is_valid(texts["reason"]))
     listed = texts.group_by("parcel_id", use_threads=False).aggregate([("reason", "list")])
-    reasons = pd.Series(_text(pc.binary_join(listed["reason_list"], "；")), index=_text(listed["parcel_id"]))
+    reasons = pd.Series(pandas_text(pc.binary_join(listed["reason_list"], "；")),
+                        index=pandas_text(listed["parcel_id"]))
     p["flag_reasons"] = lookup(p["parcel_id"], reasons).astype("string")
     if emit is not None:
         emit("flag", flags)

@@ -6,7 +6,8 @@ copied whole for writing; polygons are written as MultiPolygons (what the layers
 (The per-parcel and per-building results are written without geometry: their views show the
 outlines of the source layers, :mod:`mujun.layers.gpkg`.) :func:`save_table` converts a frame
 the same way into an Arrow IPC file, which :func:`write_saved` writes, in the writer process
-of a staged write (:mod:`mujun.layers.staged`).
+of a staged write (:meth:`Workspace.staged <mujun.layers.workspace.Workspace.staged>`,
+:mod:`mujun.layers.steps`).
 
 GDAL brings its own copy of SQLite, so :func:`write_table` writes only a file that no
 ``sqlite3`` connection of this process has open (the scratch copy :meth:`Workspace.write
