@@ -27,9 +27,10 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,8 @@ from mujun.layers.writer import save_table, write_saved, write_table
 
 __all__ = ["DEFAULT_NAME", "LAYER_GENERATION", "META_TABLE", "StagedWrite", "Workspace", "immediate_transaction",
            "missing_workspace", "not_evaluated", "result_table", "sql_literal"]
+
+T = TypeVar("T")
 
 DEFAULT_NAME = "mujun.gpkg"
 META_TABLE = "mujun_meta"
@@ -336,18 +339,8 @@ class Workspace:
         c = '"' + column.replace('"', '""') + '"'
         sql = (f"SELECT CASE WHEN typeof({c}) IN ('integer', 'real') THEN {c} END FROM \"{name}\""
                + (f" WHERE {where}" if where else ""))
-
-        def run() -> np.ndarray:
-            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)) as con:
-                return np.fromiter((np.nan if v is None else v for (v,) in con.execute(sql)), dtype="float64")
-
-        try:
-            return run()
-        except sqlite3.OperationalError as err:
-            if err.sqlite_errorcode != sqlite3.SQLITE_READONLY_ROLLBACK:
-                raise
-        self._recover()  # as _rows does
-        return run()
+        return self._reading(lambda con: np.fromiter((np.nan if v is None else v for (v,) in con.execute(sql)),
+                                                     dtype="float64"))
 
     def _rows(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         # Readers open the file read-only. They used to open it read-write whenever a
@@ -359,18 +352,26 @@ class Workspace:
         # it: the writer failed with "disk I/O error" and left the file damaged. A read-only
         # connection refuses a hot journal instead (SQLITE_READONLY_ROLLBACK, as SQLite
         # documents), and only then is it rolled back, by :meth:`_recover`.
+        def rows(con: sqlite3.Connection) -> list[sqlite3.Row]:
+            con.row_factory = sqlite3.Row
+            return con.execute(sql, params).fetchall()
+
+        return self._reading(rows)
+
+    def _reading(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """``read(connection)`` on a read-only connection; a save a killed process left half
+        done is rolled back first (:meth:`_recover`), then read again."""
         try:
-            return self._read_only(sql, params)
+            return self._read_only(read)
         except sqlite3.OperationalError as err:
             if err.sqlite_errorcode != sqlite3.SQLITE_READONLY_ROLLBACK:
                 raise
         self._recover()
-        return self._read_only(sql, params)
+        return self._read_only(read)
 
-    def _read_only(self, sql: str, params: tuple | dict) -> list[sqlite3.Row]:
+    def _read_only(self, read: Callable[[sqlite3.Connection], T]) -> T:
         with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)) as con:
-            con.row_factory = sqlite3.Row
-            return con.execute(sql, params).fetchall()
+            return read(con)
 
     def _recover(self) -> None:
         """Roll back the save a killed process left half done (a hot journal), as a writer.
