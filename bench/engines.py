@@ -78,11 +78,27 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
 
     def timed(method):
         def run(self, *args, **kwargs):
+            computing = [0.0]  # a table put in parts: the parts are computed as they are taken
+
+            def parts(frames):
+                frames = iter(frames)
+                while True:
+                    t_part = time.perf_counter()
+                    try:
+                        part = next(frames)
+                    except StopIteration:
+                        return
+                    finally:
+                        computing[0] += time.perf_counter() - t_part
+                    yield part
+
+            if len(args) > 1 and not hasattr(args[1], "columns"):
+                args = (args[0], parts(args[1]), *args[2:])
             t = time.perf_counter()
             try:
                 return method(self, *args, **kwargs)
             finally:
-                writes.append(time.perf_counter() - t)
+                writes.append(time.perf_counter() - t - computing[0])
         return run
 
     for attr, method in originals.items():
@@ -94,8 +110,12 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
         # also stop when the shared machine runs short, before the kernel's OOM killer picks someone
         prof = Stages(rss_limit_mib=rss_limit_gib * 1024 if rss_limit_gib else None, min_available_mib=1536,
                       dump=dump)
-        for attr in ("building_base", "parcel_base"):
-            prof.wrap(mujun.engines.local, attr)
+        prof.wrap(mujun.engines.local, "parcel_base")
+        prof.wrap(mujun.engines.local.LocalEngine, "geometry", "geometry stage")
+        # the buildings, a batch at a time (read ahead while the batch before is measured)
+        prof.wrap(mujun.geo.evaluation.BuildingMeasure, "__init__", "building indexes")
+        prof.wrap(mujun.geo.evaluation.BuildingMeasure, "figures", "building batch")
+        prof.wrap(mujun.geo.evaluation.BuildingTotals, "table", "building totals")
         prof.wrap(mujun.engines.local, "source_builtup", "parcel_builtup")
         for attr in ("evaluate_year", "judge_year", "_replace_years", "overall", "class_counts", "stored_geometry",
                      "cache_entries"):

@@ -39,7 +39,7 @@ from mujun.geo.landuse import (
     plot_ratio,
 )
 
-__all__ = ["LEVELS", "ZONES", "building_base", "evaluate_year", "evaluate_years", "parcel_base", "zone_summary"]
+__all__ = ["BUILDING_TOTALS", "LEVELS", "ZONES", "BuildingMeasure", "BuildingTotals", "building_base", "evaluate_year", "evaluate_years", "parcel_base", "zone_summary"]
 
 #: Levels of the results, finest first.
 LEVELS: tuple[str, ...] = ("enterprise", "parcel", "park", "platform", "district")
@@ -60,6 +60,7 @@ def parcel_base(
     zones: Mapping[str, gpd.GeoDataFrame | None] | None = None,
     *,
     buildings_surveyed: bool = True,
+    totals: pd.DataFrame | None = None,
     crs: CRS | None = None,
     threads: int | None = None,
 ) -> gpd.GeoDataFrame:
@@ -81,6 +82,9 @@ def parcel_base(
         ``False`` when no building survey exists at all: footprints, floor areas and the
         ratios built on them are then missing (unknown), not zero, so that no parcel is
         judged unbuilt or under-built for lack of data.
+    totals : DataFrame, optional
+        The buildings' totals per parcel (:meth:`BuildingTotals.table`), instead of
+        ``buildings``: what an engine gives that measured the buildings a batch at a time.
     crs : CRS, optional
         Planar CRS of the zone overlays (default: :func:`~mujun.geo.area.local_gk_crs` of the
         parcels); give the whole layer's when ``parcels`` is one partition of it.
@@ -106,10 +110,10 @@ def parcel_base(
     out["area_mu"] = out["area_m2"] / (10000.0 / 15.0)
     out["industrial"] = is_industrial(out)
 
-    totals = _building_totals(out, buildings, threads)
+    totals = _building_totals(out, buildings, threads) if totals is None else totals
     # totals are keyed by the parcel id as text (as buildings are assigned to parcels)
     at = positions(out["parcel_id"], totals.index)
-    for col in ("building_count", "footprint_m2", "floor_area_m2", "admin_footprint_m2"):
+    for col in BUILDING_TOTALS:
         values = totals[col].to_numpy(dtype="float64")
         out[col] = np.where(at >= 0, values[at], 0.0) if len(values) else 0.0
     out["building_count"] = out["building_count"].astype("int64")
@@ -176,6 +180,9 @@ def _zone_columns(indexes: Mapping[str, ZoneIndex | None], planar: gpd.GeoSeries
 #: one batch at a time (a province has millions of footprints).
 BUILDING_BATCH = 250_000
 
+#: The building totals of each parcel (:func:`parcel_base`).
+BUILDING_TOTALS: tuple[str, ...] = ("building_count", "footprint_m2", "floor_area_m2", "admin_footprint_m2")
+
 
 def building_base(
     buildings: gpd.GeoDataFrame,
@@ -210,33 +217,83 @@ def building_base(
         ratio), ``admin_footprint_m2``, ``parcel_id`` and the zone ids and names.
     """
     b = buildings.copy(deep=False)  # copy-on-write: the figures are added, the columns shared
-    crs = local_gk_crs(b) if crs is None else crs
-    _check_columns(parcels, ["parcel_id"], "parcels")
-    plots = parcels[["parcel_id", parcels.geometry.name]].assign(parcel_id=parcels["parcel_id"].astype("string"))
-    # the parcels and zones are projected, prepared and indexed once for every batch
-    to_parcel = ZoneIndex(plots, "parcel_id", crs=crs, threads=threads)
-    indexes = _zone_indexes(zones, crs, threads)
-    parts = []
-    for start in range(0, max(len(b), 1), BUILDING_BATCH):  # one (empty) batch when there are none
-        batch = b.iloc[start:start + BUILDING_BATCH]
-        planar = batch.geometry.to_crs(crs)  # once for the areas, the parcels and every zone level
-        footprint = area_m2(batch, planar)
-        parts.append(pd.DataFrame({
-            "footprint_m2": footprint,
-            "floor_area_m2": counted_floor_area_m2(batch, footprint),
-            "admin_footprint_m2": admin_footprint_m2(batch, footprint),
-            "parcel_id": to_parcel.assign(planar, min_share=0.5)["parcel_id"],
-            **_zone_columns(indexes, planar, batch.index),
-        }, index=batch.index))
+    measure = BuildingMeasure(parcels, zones, crs=local_gk_crs(b) if crs is None else crs, threads=threads)
+    # one (empty) batch when there are none
+    parts = [measure.figures(b.iloc[start:start + BUILDING_BATCH]) for start in range(0, max(len(b), 1), BUILDING_BATCH)]
     figures = pd.concat(parts) if len(parts) > 1 else parts[0]
     for col in figures.columns:
         b[col] = figures[col].array  # by position: the batches are in the buildings' order
     return b
 
 
+class BuildingMeasure:
+    """:func:`building_base` a batch of buildings at a time: the parcels and zones are
+    projected, prepared and indexed once for every batch, so a province's footprints need
+    never be in memory together (see :class:`BuildingTotals` for the parcels' sums).
+
+    Parameters
+    ----------
+    parcels, zones, threads
+        As for :func:`building_base`.
+    crs : CRS
+        Planar CRS of the overlays: the whole building layer's
+        (:func:`~mujun.geo.area.local_gk_crs`).
+    """
+
+    def __init__(self, parcels: gpd.GeoDataFrame, zones: Mapping[str, gpd.GeoDataFrame | None] | None = None,
+                 *, crs: CRS, threads: int | None = None):
+        _check_columns(parcels, ["parcel_id"], "parcels")
+        plots = parcels[["parcel_id", parcels.geometry.name]].assign(parcel_id=parcels["parcel_id"].astype("string"))
+        self.crs = crs
+        self.to_parcel = ZoneIndex(plots, "parcel_id", crs=crs, threads=threads)
+        self.indexes = _zone_indexes(zones, crs, threads)
+
+    def figures(self, batch: gpd.GeoDataFrame) -> pd.DataFrame:
+        """The columns :func:`building_base` adds, for the buildings ``batch`` (on its index)."""
+        planar = batch.geometry.to_crs(self.crs)  # once for the areas, the parcels and every zone level
+        footprint = area_m2(batch, planar)
+        return pd.DataFrame({
+            "footprint_m2": footprint,
+            "floor_area_m2": counted_floor_area_m2(batch, footprint),
+            "admin_footprint_m2": admin_footprint_m2(batch, footprint),
+            "parcel_id": self.to_parcel.assign(planar, min_share=0.5)["parcel_id"],
+            **_zone_columns(self.indexes, planar, batch.index),
+        }, index=batch.index)
+
+
+class BuildingTotals:
+    """The building totals of each parcel (:data:`BUILDING_TOTALS`), gathered from batches of
+    :func:`building_base`'s figures and summed as one table: the same sums, in the same
+    order, as :func:`parcel_base` takes of the whole layer (what it is given as ``totals``).
+
+    Each building keeps only its parcel's position and three areas until :meth:`table`.
+    """
+
+    def __init__(self, parcels: pd.DataFrame):
+        self.ids = pd.Index(parcels["parcel_id"].astype("string").unique())
+        self._parts: list[pd.DataFrame] = []
+
+    def add(self, figures: pd.DataFrame) -> None:
+        """Count the buildings of one batch (the columns of :func:`building_base`)."""
+        at = positions(figures["parcel_id"], self.ids)
+        keep = at >= 0
+        self._parts.append(pd.DataFrame({
+            "at": at[keep], **{c: figures[c].to_numpy(dtype="float64")[keep] for c in BUILDING_TOTALS[1:]},
+        }))
+
+    def table(self) -> pd.DataFrame:
+        """The totals of the parcels that have buildings, indexed by parcel id (text)."""
+        rows = pd.concat(self._parts, ignore_index=True) if self._parts else pd.DataFrame(
+            {"at": pd.Series(dtype="int64"), **{c: pd.Series(dtype="float64") for c in BUILDING_TOTALS[1:]}})
+        # grouped by the ids as text, as _building_totals groups the whole layer: pandas sums
+        # groups of text keys and of integer keys in different orders (the last bit differs)
+        rows["parcel_id"] = self.ids[rows.pop("at").to_numpy()]
+        return rows.assign(building_count=1.0).groupby("parcel_id")[list(BUILDING_TOTALS)].sum()
+
+
 def _building_totals(parcels: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None,
                      threads: int | None = None) -> pd.DataFrame:
-    cols = ["building_count", "footprint_m2", "floor_area_m2", "admin_footprint_m2"]
+    cols = list(BUILDING_TOTALS)
     if buildings is None or buildings.empty:
         return pd.DataFrame(columns=cols, dtype="float64")
     if not {"parcel_id", "footprint_m2", "floor_area_m2", "admin_footprint_m2"} <= set(buildings.columns):

@@ -70,6 +70,13 @@ def _frame(p: pd.DataFrame, kind: str, rule: str, reason: pd.Series, value, thre
     }, columns=_COLUMNS)
 
 
+def _no_flags() -> pd.DataFrame:
+    """No flags, typed as :func:`_frame` types them: an empty part of a concatenation keeps the
+    others' Arrow text (an untyped one would turn a million flags into Python strings)."""
+    return _frame(pd.DataFrame({"parcel_id": pd.Series([], dtype="string")}), "site_check", "",
+                  pd.Series([], dtype="string"), np.nan, np.nan)
+
+
 def _num(p: pd.DataFrame, col: str, default: float = np.nan) -> pd.Series:
     if col not in p.columns:
         return pd.Series(default, index=p.index, dtype="float64")
@@ -300,7 +307,7 @@ def site_checks(parcels: pd.DataFrame, rules: RuleSet, builtup: pd.Series | None
     ['影像建成比例 4.0%（不高于 10%），但建筑数据的建筑系数为 30.0%（不低于控制指标 30%）：影像与建筑数据矛盾，需现场核查']
     """
     if builtup is None or coverage_min is None:
-        return pd.DataFrame(columns=_COLUMNS)
+        return _no_flags()
     hit = _bare(parcels, rules, builtup) & _covered(parcels, coverage_min)
     coefficient = _num(parcels, "building_coefficient")[hit]
     reason = ("影像建成比例 " + (builtup[hit] * 100).round(1).astype("string")
@@ -352,7 +359,7 @@ def inefficient_flags(parcels: pd.DataFrame, rules: RuleSet, division: pd.Series
         reason = "权利人 " + name[d].astype("string").fillna("") + f" 评为 {_D} 类（{DEFAULT_CLASS_NAMES[_D]}）"
         frames.append(_frame(p, "inefficient", f"权利人为{_D}类企业", reason, np.nan, np.nan))
     if not frames:
-        return pd.DataFrame(columns=_COLUMNS)
+        return _no_flags()
     return pd.concat(frames, ignore_index=True)
 
 

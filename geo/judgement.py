@@ -142,16 +142,20 @@ def judge_year(
     # them per parcel (in the table's order, one thread) and joins them, no Python call per parcel
     texts = pa.table({"parcel_id": pa.array(flags["parcel_id"], from_pandas=True).cast(pa.string()),
                       "reason": pa.array(flags["reason"], from_pandas=True).cast(pa.string())})
-    texts = texts.filter(pc.is_valid(texts["reason"]))
-    listed = texts.group_by("parcel_id", use_threads=False).aggregate([("reason", "list")])
-    reasons = pd.Series(pandas_text(pc.binary_join(listed["reason_list"], "；")),
-                        index=pandas_text(listed["parcel_id"]))
-    p["flag_reasons"] = lookup(p["parcel_id"], reasons).astype("string")
+    # the flags are complete: written (and let go) before their reasons are joined
     if emit is not None:
         emit("flag", flags)
     else:
         out["flag"] = flags
-    del flags, reasons, texts, listed
+    del flags
+    texts = texts.filter(pc.is_valid(texts["reason"]))
+    listed = texts.group_by("parcel_id", use_threads=False).aggregate([("reason", "list")])
+    del texts
+    reasons = pd.Series(pandas_text(pc.binary_join(listed["reason_list"], "；")),
+                        index=pandas_text(listed["parcel_id"]))
+    del listed
+    p["flag_reasons"] = lookup(p["parcel_id"], reasons).astype("string")
+    del reasons
     flagged = p[list(FLAG_KINDS)].any(axis=1)
     gains = whatif_gains(p, ent, flagged)
     for col in gains.columns:

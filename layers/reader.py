@@ -59,7 +59,8 @@ def _serve(requests: BinaryIO, out: BinaryIO) -> None:
         req = json.loads(line)
         try:
             opened = pyogrio.open_arrow(req["path"], layer=req["layer"], where=req.get("where"),
-                                        columns=req.get("columns"), sql=req.get("sql"), use_pyarrow=True,
+                                        columns=req.get("columns"), sql=req.get("sql"),
+                                        read_geometry=req.get("geometry", True), use_pyarrow=True,
                                         datetime_as_string=True, batch_size=BATCH_ROWS)
             meta, reader = opened.__enter__()
         except Exception as err:  # the parent words the error for the user
@@ -106,8 +107,9 @@ class _Reader:
         self.proc.stdout.close()
 
     def read(self, path: Path, layer: str | None, where: str | None, columns: list[str] | None,
-             sql: str | None = None) -> tuple[dict, pa.Table]:
-        request = {"path": str(path), "layer": layer, "where": where, "columns": columns, "sql": sql}
+             sql: str | None = None, geometry: bool = True) -> tuple[dict, pa.Table]:
+        request = {"path": str(path), "layer": layer, "where": where, "columns": columns, "sql": sql,
+                   "geometry": geometry}
         self.proc.stdin.write(json.dumps(request, ensure_ascii=False).encode() + b"\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -172,20 +174,21 @@ def _close_all() -> None:
 
 
 def read_table(path: str | Path, layer: str | None, *, where: str | None = None,
-               columns: list[str] | None = None, sql: str | None = None) -> pd.DataFrame:
+               columns: list[str] | None = None, sql: str | None = None, geometry: bool = True) -> pd.DataFrame:
     """Layer or table ``layer`` of the GeoPackage ``path``, read by GDAL in a reader process.
 
     Returns what ``pyogrio.read_dataframe(path, layer=layer, where=where, columns=columns,
-    sql=sql, use_arrow=True)`` returns: a GeoDataFrame for a layer with geometry (column
-    ``geometry``), else a DataFrame. With ``sql`` (SQLite SQL on the GeoPackage, e.g. one
-    page of a layer: ``... ORDER BY fid LIMIT 1000``) ``layer`` is ignored and only the rows
-    it selects are read.
+    sql=sql, read_geometry=geometry, use_arrow=True)`` returns: a GeoDataFrame for a layer
+    with geometry (column ``geometry``), else a DataFrame. With ``sql`` (SQLite SQL on the
+    GeoPackage, e.g. one page of a layer: ``... ORDER BY fid LIMIT 1000``) ``layer`` is
+    ignored and only the rows it selects are read.
     """
-    return arrow_frame(*read_arrow(path, layer, where=where, columns=columns, sql=sql))
+    return arrow_frame(*read_arrow(path, layer, where=where, columns=columns, sql=sql, geometry=geometry))
 
 
 def read_arrow(path: str | Path, layer: str | None, *, where: str | None = None,
-               columns: list[str] | None = None, sql: str | None = None) -> tuple[dict, pa.Table]:
+               columns: list[str] | None = None, sql: str | None = None,
+               geometry: bool = True) -> tuple[dict, pa.Table]:
     """What :func:`read_table` reads, as the reader process sends it: (header, Arrow table);
     :func:`arrow_frame` makes the frame of them. The header (CRS, fields, their GDAL types,
     the geometry column) is JSON."""
@@ -193,7 +196,7 @@ def read_arrow(path: str | Path, layer: str | None, *, where: str | None = None,
     reader = _take()
     healthy = False
     try:
-        header, table = reader.read(path, layer, where, columns, sql)
+        header, table = reader.read(path, layer, where, columns, sql, geometry)
         healthy = True
     except WorkspaceError:
         healthy = True  # the reader answered; the request was refused

@@ -28,6 +28,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -42,7 +43,7 @@ from mujun.layers.columnar import ColumnCache
 from mujun.layers.reader import arrow_frame, read_arrow, read_table
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS
 from mujun.layers.steps import InlineSteps, ProcessSteps
-from mujun.layers.writer import save_table, write_saved, write_table
+from mujun.layers.writer import save_table, table_schema, write_saved, write_table
 
 __all__ = ["DEFAULT_NAME", "LAYER_GENERATION", "META_TABLE", "StagedWrite", "Workspace", "immediate_transaction",
            "missing_workspace", "not_evaluated", "result_table", "sql_literal"]
@@ -182,7 +183,8 @@ class Workspace:
         where : str, optional
             An SQL ``WHERE`` clause (e.g. ``"year = 2024"``).
         geometry : bool
-            ``False`` reads a shared result table's figures alone (a DataFrame).
+            ``False`` reads the figures alone (a DataFrame): of a layer, without its
+            outlines; of a shared result table, without its source layer's.
         """
         if not self.has(name):
             hint = f"mujun import {name} 文件" if name in KINDS else "mujun evaluate"
@@ -195,7 +197,7 @@ class Workspace:
                                                   reader=reader))
         if reader is not None:
             return _restore_types(arrow_frame(*reader()))
-        return _restore_types(read_table(self.path, name, where=where))
+        return _restore_types(read_table(self.path, name, where=where, geometry=geometry))
 
     def _shared_reads(self, name: str, where: str | None) -> list[str] | None:
         """The SQL reads of a shared result table (:data:`gpkg.SHARED_GEOMETRY`) with the outlines
@@ -239,6 +241,32 @@ class Workspace:
         The SQL must come from code, never from a request: quote values with :func:`sql_literal`.
         """
         return _restore_types(read_table(self.path, None, sql=sql))
+
+    def read_batches(self, name: str, rows: int) -> Iterator[pd.DataFrame]:
+        """Layer or table ``name`` as :meth:`read` reads it, a batch of at most ``rows`` rows at
+        a time, in its stored order (ranges of its primary key): a province's 3 million
+        building footprints need never be in memory together. The next batch is read while
+        the caller works on this one. At least one batch (empty for an empty table)."""
+        if not self.has(name):
+            self.read(name)  # the error it gives for a missing table
+        key = next((str(r["name"]) for r in self.query(f'PRAGMA table_info("{name}")') if r["pk"]), None)
+        if key is None:
+            yield self.read(name)
+            return
+        key = '"' + key.replace('"', '""') + '"'
+        lo, hi = self.query(f'SELECT min({key}), max({key}) FROM "{name}"')[0]
+        if lo is None:
+            yield self.read(name)
+            return
+        ranges = [f"{key} >= {start} AND {key} < {start + rows}" for start in range(int(lo), int(hi) + 1, rows)]
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            next_batch = ahead.submit(self.read, name, where=ranges[0])
+            for where in ranges[1:]:
+                batch = next_batch.result()
+                next_batch = ahead.submit(self.read, name, where=where)
+                yield batch
+                del batch
+            yield next_batch.result()
 
     def read_optional(self, name: str) -> pd.DataFrame | None:
         """Like :meth:`read`, ``None`` when absent."""
@@ -475,24 +503,48 @@ class StagedWrite:
             self.abort()
             raise
 
-    def put(self, name: str, frame: pd.DataFrame) -> None:
+    def put(self, name: str, frame: pd.DataFrame | Iterable[pd.DataFrame]) -> None:
         """Write ``frame`` as table ``name`` (one of the names the write was opened with) into
         the scratch copy; with a writer process, once it has written what was put before,
-        while this process goes on."""
+        while this process goes on.
+
+        ``frame`` may also be the parts of the table, in order (an iterable of frames with the
+        same columns): each part is handed over as soon as it is taken, and appended to the
+        parts before it, so that the whole table is never in memory here."""
         if name not in self.names or name in self._put:
             raise ValueError(f"table {name!r} not expected in this write (or put twice)")
         self._put.append(name)
+        parts = [frame] if isinstance(frame, pd.DataFrame) else frame
+        del frame
+        schema = last = None
+        for part in parts:  # each part is put once the next is taken: the last is checked
+            if last is not None:
+                schema = self._put_part(name, last, schema, more=True)
+            last = part
+            del part
+        if last is None:
+            raise ValueError(f"table {name!r} put without any part")
+        self._put_part(name, last, schema, more=False)
+
+    def _put_part(self, name: str, frame: pd.DataFrame, schema: pa.Schema | None, *, more: bool) -> pa.Schema:
+        """One part of table ``name``: the first (``schema`` ``None``) replaces the table, the
+        others are appended, converted to its Arrow ``schema``; checked after the last (not
+        ``more``). Returns the table's schema."""
+        append, check = schema is not None, self._check_each and not more
+        if schema is None:
+            schema = table_schema(frame)
         if isinstance(self.steps, InlineSteps):
-            self._labels[self.steps.submit(_write, self.tmp, name, frame, self._check_each)] = name
-            return
+            self._labels[self.steps.submit(_write, self.tmp, name, frame, check, schema if append else None)] = name
+            return schema
         # handed over as an Arrow file: converted here (quick), written by the writer process
-        file = self.tmp.with_name(f"{self.tmp.name}.{len(self._put)}.arrow")
+        file = self.tmp.with_name(f"{self.tmp.name}.{len(self._files) + 1}.arrow")
         self._files.append(file)
         try:
-            crs = save_table(frame, file)
+            crs = save_table(frame, file, schema if append else None)
         except OSError as err:
             raise WorkspaceError(f"无法在 {file.parent} 写入临时文件（{err}）；请检查磁盘空间和写权限") from None
-        self._labels[self.steps.submit(_write_saved, self.tmp, name, file, crs, self._check_each)] = name
+        self._labels[self.steps.submit(_write_saved, self.tmp, name, file, crs, check, append)] = name
+        return schema
 
     def commit(
         self,
@@ -522,7 +574,11 @@ class StagedWrite:
     def seconds(self) -> dict[str, float]:
         """Seconds each step of the write took (where it ran): ``copy``, each table (written
         and checked), ``finish`` (metadata, views, check, sync and replace)."""
-        return {self._labels[t]: s for t, s in self.steps.seconds.items() if t in self._labels}
+        out: dict[str, float] = {}
+        for token, seconds in self.steps.seconds.items():
+            if token in self._labels:  # a table put in parts: the sum of its parts
+                out[self._labels[token]] = out.get(self._labels[token], 0.0) + seconds
+        return out
 
     def abort(self) -> None:
         """Stop the writer, remove the scratch copy; the workspace is as it was."""
@@ -548,15 +604,19 @@ def _begin(path: Path, tmp: Path, names: list[str]) -> tuple[bool, dict[str, str
     return True, kept
 
 
-def _write(tmp: Path, name: str, frame: pd.DataFrame, check: bool) -> None:
-    write_table(tmp, name, frame)
+def _write(tmp: Path, name: str, frame: pd.DataFrame, check: bool, like: pa.Schema | None = None) -> None:
+    """Write ``frame`` as table ``name`` of ``tmp`` (with ``like``, the table's schema: append it)."""
+    if like is None:
+        write_table(tmp, name, frame)
+    else:
+        write_table(tmp, name, frame, append=True, like=like)
     if check:
         _check_integrity(tmp, [name])
 
 
-def _write_saved(tmp: Path, name: str, file: Path, crs: str | None, check: bool) -> None:
+def _write_saved(tmp: Path, name: str, file: Path, crs: str | None, check: bool, append: bool = False) -> None:
     try:
-        write_saved(tmp, name, file, crs)
+        write_saved(tmp, name, file, crs, append=append)
     finally:
         file.unlink(missing_ok=True)
     if check:

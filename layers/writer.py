@@ -30,14 +30,17 @@ import shapely
 from mujun.geo.errors import WorkspaceError
 from mujun.layers.schema import FIELDS_BY_NAME
 
-__all__ = ["BATCH_ROWS", "save_table", "write_saved", "write_table"]
+__all__ = ["BATCH_ROWS", "save_table", "table_schema", "write_saved", "write_table"]
 
 #: Rows converted and handed to GDAL at a time: a table is never copied whole for writing.
 BATCH_ROWS = 100_000
 
 
-def write_table(path: Path, name: str, frame: pd.DataFrame) -> None:
-    """Write ``frame`` as layer or table ``name`` of the GeoPackage ``path``, replacing it.
+def write_table(path: Path, name: str, frame: pd.DataFrame, *, append: bool = False,
+                like: pa.Schema | None = None) -> None:
+    """Write ``frame`` as layer or table ``name`` of the GeoPackage ``path``, replacing it
+    (``append``: appended to it, its columns converted to the types of ``like``, the Arrow
+    schema of the table's first part, :func:`table_schema`).
 
     Frames with a geometry column become MultiPolygon
     layers (the frame's CRS, else EPSG:4490) with a spatial index; others attribute
@@ -45,42 +48,55 @@ def write_table(path: Path, name: str, frame: pd.DataFrame) -> None:
     a scratch copy that replaces the workspace only once every table is written and
     checked, so GDAL need not sync each table to disk.
     """
-    schema, batches, crs = _plan(frame)
-    _write_stream(path, name, schema, batches(), crs)
+    schema, batches, crs = _plan(frame, like)
+    _write_stream(path, name, schema, batches(), crs, append=append)
 
 
-def save_table(frame: pd.DataFrame, file: Path) -> str | None:
-    """Convert ``frame`` as :func:`write_table` would write it and save it as the Arrow IPC file
-    ``file``, for :func:`write_saved` in another process to write. Returns the layer's CRS
-    (``None``: an attribute table)."""
-    schema, batches, crs = _plan(frame)
+def table_schema(frame: pd.DataFrame) -> pa.Schema:
+    """The Arrow schema :func:`write_table` writes ``frame`` with (its parts appended after it
+    are converted to it)."""
+    return _plan(frame)[0]
+
+
+def save_table(frame: pd.DataFrame, file: Path, like: pa.Schema | None = None) -> str | None:
+    """Convert ``frame`` as :func:`write_table` would write it (with ``like``: to that schema)
+    and save it as the Arrow IPC file ``file``, for :func:`write_saved` in another process to
+    write. Returns the layer's CRS (``None``: an attribute table)."""
+    schema, batches, crs = _plan(frame, like)
     with pa.OSFile(str(file), "wb") as sink, pa.ipc.new_file(sink, schema) as out:
         for batch in batches():
             out.write_batch(batch)
     return crs
 
 
-def write_saved(path: Path, name: str, file: Path, crs: str | None) -> None:
-    """Write the table :func:`save_table` saved in ``file`` as ``name`` of ``path``, a batch at a
-    time (the file is read, not held whole)."""
+def write_saved(path: Path, name: str, file: Path, crs: str | None, *, append: bool = False) -> None:
+    """Write the table :func:`save_table` saved in ``file`` as ``name`` of ``path`` (or append
+    it), a batch at a time (the file is read, not held whole)."""
     with pa.OSFile(str(file), "rb") as source:
         saved = pa.ipc.open_file(source)
         batches = (saved.get_batch(i) for i in range(saved.num_record_batches))
-        _write_stream(path, name, saved.schema, batches, crs)
+        _write_stream(path, name, saved.schema, batches, crs, append=append)
 
 
-def _plan(frame: pd.DataFrame) -> tuple[pa.Schema, Callable[[], Iterator[pa.RecordBatch]], str | None]:
-    """The Arrow schema ``frame`` is stored with, its batches (converted one at a time, as
-    they are asked for) and its CRS (``None`` for an attribute table)."""
+def _plan(frame: pd.DataFrame, like: pa.Schema | None = None,
+          ) -> tuple[pa.Schema, Callable[[], Iterator[pa.RecordBatch]], str | None]:
+    """The Arrow schema ``frame`` is stored with (``like``, if given), its batches (converted
+    one at a time, as they are asked for) and its CRS (``None`` for an attribute table)."""
     data = frame.reset_index(drop=True)
     geo = isinstance(frame, gpd.GeoDataFrame)
     if geo:
         data = pd.DataFrame(data.drop(columns=frame.geometry.name)).assign(geometry=frame.geometry.to_numpy())
-    columns = [c for c in data.columns if c != "geometry"] if geo else list(data.columns)
-    schema = pa.schema([pa.field(c, _arrow_type(data[c])) for c in columns])
-    if geo:
-        wkb_field = pa.field("geometry", pa.binary(), metadata={"ARROW:extension:name": "geoarrow.wkb"})
-        schema = schema.append(wkb_field)
+    if like is not None:
+        columns = [f.name for f in like if f.name != "geometry"]
+        if set(columns) != set(data.columns) - ({"geometry"} if geo else set()):
+            raise ValueError(f"a part's columns differ from its table's: {sorted(data.columns)} != {sorted(columns)}")
+        schema = like
+    else:
+        columns = [c for c in data.columns if c != "geometry"] if geo else list(data.columns)
+        schema = pa.schema([pa.field(c, _arrow_type(data[c])) for c in columns])
+        if geo:
+            wkb_field = pa.field("geometry", pa.binary(), metadata={"ARROW:extension:name": "geoarrow.wkb"})
+            schema = schema.append(wkb_field)
 
     def batches() -> Iterator[pa.RecordBatch]:
         for start in range(0, len(data), BATCH_ROWS):
@@ -96,7 +112,7 @@ def _plan(frame: pd.DataFrame) -> tuple[pa.Schema, Callable[[], Iterator[pa.Reco
 
 
 def _write_stream(path: Path, name: str, schema: pa.Schema, batches: Iterator[pa.RecordBatch],
-                  crs: str | None) -> None:
+                  crs: str | None, *, append: bool = False) -> None:
     failed: list[BaseException] = []  # GDAL reports a failing stream only as "error accessing batch"
 
     def guarded() -> Iterator[pa.RecordBatch]:
@@ -106,12 +122,13 @@ def _write_stream(path: Path, name: str, schema: pa.Schema, batches: Iterator[pa
             failed.append(err)
             raise
 
-    options: dict = {}
+    options: dict = {"append": append}
     if not path.exists():  # GeoPackage 1.2, which GDAL 3.6 (Debian 12) and QGIS 3.22 read without a warning
         options["dataset_options"] = {"VERSION": "1.2"}
     if crs is not None:
-        options.update({"geometry_name": "geometry", "geometry_type": "MultiPolygon", "crs": crs,
-                        "layer_options": {"SPATIAL_INDEX": "YES"}})
+        options.update({"geometry_name": "geometry", "geometry_type": "MultiPolygon", "crs": crs})
+        if not append:
+            options["layer_options"] = {"SPATIAL_INDEX": "YES"}
     try:
         with _gdal_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"}):
             pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, guarded()), path, layer=name,

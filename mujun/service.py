@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from mujun import engines
 from mujun.engines import EvaluationInputs, GeometryResult
 from mujun.engines.cache import TABLE as CACHE_TABLE
 from mujun.engines.cache import GeometryKey, cache_entries, geometry_key, stored_geometry
+from mujun.engines.settings import release_memory
 from mujun.geo.errors import InputError, WorkspaceError
 from mujun.geo.evaluation import LEVELS, ZONES, evaluate_year
 from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS, idle_tier_totals
@@ -257,18 +258,22 @@ def _evaluate_into(
         geometry = stored_geometry(ws, key, inputs.parcels) if reuse else None
         out.geometry_reused = geometry is not None
         if geometry is None:
-            if reuse:  # nothing stored under this key: the buildings are needed after all
-                inputs.buildings = ws.read_optional("buildings")
+            if reuse:  # nothing stored under this key: the outlines and buildings are needed after all
+                inputs.parcels = ws.read("parcels")
+                inputs.building_reader = _building_reader(ws)
             bar.set_postfix_str("面积、建筑与空间归属")
             # the buildings' results are year-independent, replaced whole, their outlines those of
             # the buildings layer; written while the parcels are computed. (Reused, they stay as
             # stored: they depend on the same layers only.)
             geometry = compute.geometry(inputs, progress=progress,
                                         buildings_done=functools.partial(staged.put, result_table("building")))
-            inputs.buildings = None
+            inputs.buildings = inputs.building_reader = None
             cache, cache_meta = cache_entries(geometry, inputs.parcels, key)
             staged.put(CACHE_TABLE, cache)
             del cache
+        # the years are judged on figures alone: a province's outlines (a gigabyte) go now
+        geometry.base, inputs.parcels = _figures(geometry.base), _figures(inputs.parcels)
+        release_memory()
         wrote_buildings = staged.has(result_table("building"))
         enterprises: dict[int, pd.DataFrame] = {}
         for y in years:
@@ -391,9 +396,11 @@ def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool
     """What :func:`evaluate` reads from ``ws`` before it computes, for one year (default: the
     latest in the enterprise table), the ``years`` listed or every year: layers, raster, the
     classes stored for the years before and the years evaluated so far. (The stored result
-    rows of other years are read only for the write: see :func:`_replace_years`.) Without
-    ``buildings`` the building layer is not read (the stored geometry stage stands for it)."""
-    parcels = ws.read("parcels")
+    rows of other years are read only for the write: see :func:`_replace_years`.) The building
+    layer is read by the engine, a batch at a time (``building_reader``). Without
+    ``buildings`` neither it nor the parcels' outlines are read (the stored geometry stage
+    stands for them)."""
+    parcels = ws.read("parcels", geometry=buildings)
     enterprises = ws.read("enterprises")
     available = sorted(int(y) for y in enterprises["year"].dropna().unique())
     if not available:
@@ -414,12 +421,24 @@ def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool
     zones = {level: ws.read_optional(f"{level}s") for level in ZONES}
     return EvaluationInputs(
         parcels=parcels, enterprises=enterprises, years=years, zones=zones,
-        buildings=ws.read_optional("buildings") if buildings else None,
+        building_reader=_building_reader(ws) if buildings else None,
         raster=raster_source(ws),  # the file is checked here, once; the dask workers read it
         # a year's class change is against the year before: computed now if evaluated now
         previous_classes={y - 1: _stored_classes(ws, y - 1) for y in years if y - 1 not in years},
         evaluated_years=_evaluated_years(ws),
     )
+
+
+def _figures(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without its geometry (its columns shared, not copied)."""
+    if isinstance(frame, gpd.GeoDataFrame):
+        return pd.DataFrame(frame.drop(columns=frame.geometry.name))
+    return frame
+
+
+def _building_reader(ws: Workspace) -> Callable[[int], Iterator[gpd.GeoDataFrame]] | None:
+    """The building layer of ``ws`` read a batch at a time (``None`` without one)."""
+    return functools.partial(ws.read_batches, "buildings") if ws.has("buildings") else None
 
 
 def _judged_year(

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
+import mujun.engines.local
 import mujun.geo.evaluation
 from mujun import engines
 from mujun.engines import ENGINES, NAMES, EvaluationInputs, engine
@@ -110,3 +111,43 @@ def test_cli_takes_local_without_listing_it(tmp_path):
     assert res.exit_code == 2
     assert res.stderr == "错误：--scheduler 和 --partitions 只用于 --engine dask\n"  # the engine was accepted
     assert "[default|dask]" in runner.invoke(main, ["evaluate", "--help"]).output
+
+
+def test_local_engine_measures_buildings_a_batch_at_a_time(inputs, monkeypatch):
+    """Read from the workspace a batch at a time, the buildings give what the whole layer gives;
+    each batch's figures are handed over before the next batch is read."""
+    parcels, buildings, zones = inputs.parcels, inputs.buildings, inputs.zones
+    whole_b = pd.DataFrame(building_base(buildings, parcels, zones).drop(columns="geometry"))
+    whole_p = parcel_base(parcels, building_base(buildings, parcels, zones), zones)
+    events: list[str] = []
+
+    def reader(rows):
+        assert rows == 1
+        for i in range(len(buildings)):
+            events.append(f"read {i}")
+            yield buildings.iloc[i:i + 1]
+
+    def done(parts):
+        for i, part in enumerate(parts):
+            events.append(f"done {i}")
+            got.append(part)
+
+    got: list[pd.DataFrame] = []
+    monkeypatch.setattr(mujun.engines.local, "BUILDING_BATCH", 1)
+    lazy = EvaluationInputs(parcels=parcels, enterprises=pd.DataFrame(), years=[2025], zones=zones,
+                            building_reader=reader)
+    res = LocalEngine(threads=1).geometry(lazy, buildings_done=done)
+    assert events == ["read 0", "done 0", "read 1", "done 1"]
+    assert lazy.building_reader is None and res.buildings is None
+    pd.testing.assert_frame_equal(pd.concat(got, ignore_index=True), whole_b, check_exact=True)
+    pd.testing.assert_frame_equal(res.base, whole_p, check_exact=True)
+
+
+def test_take_buildings_reads_every_batch(inputs):
+    """An engine that wants the whole layer (dask) gets every batch, in order."""
+    buildings = inputs.buildings
+    lazy = EvaluationInputs(parcels=inputs.parcels, enterprises=pd.DataFrame(), years=[2025], zones=inputs.zones,
+                            building_reader=lambda rows: (buildings.iloc[i:i + 1] for i in range(len(buildings))))
+    taken = lazy.take_buildings()
+    assert lazy.building_reader is None
+    pd.testing.assert_frame_equal(taken, buildings.reset_index(drop=True))

@@ -28,8 +28,10 @@ import shapely
 
 from mujun.geo.errors import InputError, SchemaError
 from mujun.geo.evaluation import (
+    BUILDING_TOTALS,
     LEVELS,
     ZONES,
+    BuildingTotals,
     building_base,
     evaluate_year,
     evaluate_years,
@@ -599,6 +601,24 @@ def test_building_base_in_batches_equals_one_pass(sample_workspace, monkeypatch,
     batched = building_base(buildings, parcels, zones)
     pd.testing.assert_frame_equal(batched, whole, check_exact=True)
     assert whole["parcel_id"].notna().mean() > 0.9 and whole["district_id"].notna().all()
+
+
+@pytest.mark.parametrize("batch", [1, 997])
+def test_parcel_totals_gathered_from_batches_equal_the_whole_layers(sample_workspace, batch):
+    """The parcels' building totals summed batch by batch (BuildingTotals) are, to the last bit,
+    those parcel_base takes of the whole layer: what the local engine gives."""
+    ws = sample_workspace
+    buildings, parcels = ws.read("buildings"), ws.read("parcels")
+    if batch == 1:
+        buildings = buildings.iloc[::40]
+    measured = building_base(buildings, parcels)
+    counted = BuildingTotals(parcels)
+    for start in range(0, len(measured), batch):
+        counted.add(measured.iloc[start:start + batch])
+    totals = counted.table()
+    assert list(totals.columns) == list(BUILDING_TOTALS) and totals["building_count"].sum() > 0
+    pd.testing.assert_frame_equal(parcel_base(parcels, totals=totals), parcel_base(parcels, measured),
+                                  check_exact=True)
 
 
 # ---------------------------------------------------------------- tenants

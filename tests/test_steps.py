@@ -117,6 +117,38 @@ def test_a_staged_write_replaces_the_workspace_at_commit(tmp_path, process):
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["ws.gpkg"]
 
 
+@pytest.mark.parametrize("process", [False, True])
+def test_a_table_put_in_parts_is_written_whole(tmp_path, process):
+    """Parts are appended in order, each converted to the first part's types (a text column
+    missing throughout a later part stays text)."""
+    ws = Workspace(tmp_path / "ws.gpkg")
+    ws.write({"parcels": _frames()["parcels"]})
+    table = pd.DataFrame({"building_id": pd.array(["B1", "B2", "B3", "B4", "B5"], dtype="string"),
+                          "use": pd.array(["生产", None, "办公", None, None], dtype="string"),
+                          "footprint_m2": [10.5, 20.0, None, 40.0, 50.0]})
+    later = table.iloc[3:].assign(use=pd.Series([None, None], dtype=object, index=[3, 4]))
+    taken: list[int] = []
+
+    def parts():
+        for i, part in enumerate([table.iloc[:2], table.iloc[2:3], later]):
+            taken.append(i)
+            yield part
+
+    with ws.staged(["result_building"], process=process) as staged:
+        staged.put("result_building", parts())
+        staged.commit()
+    assert taken == [0, 1, 2]
+    pd.testing.assert_frame_equal(ws.read("result_building"), table, check_dtype=False)
+    assert staged.seconds()["result_building"] > 0
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["ws.gpkg"]
+
+
+def test_a_table_put_without_parts_is_refused(tmp_path):
+    ws = Workspace(tmp_path / "ws.gpkg")
+    with pytest.raises(ValueError, match="without any part"), ws.staged(["result_building"]) as staged:
+        staged.put("result_building", iter([]))
+
+
 def test_a_failed_table_in_the_writer_process_leaves_the_workspace_as_it_was(tmp_path):
     ws = Workspace(tmp_path / "ws.gpkg")
     ws.write({"parcels": _frames()["parcels"]})

@@ -185,6 +185,35 @@ def test_read_where(ws):
     assert e["credit_code"].tolist() == ["91330600MA2CCCCCC3"]
 
 
+def test_read_without_geometry_gives_the_figures_alone(ws):
+    figures = ws.read("parcels", geometry=False)
+    assert type(figures) is pd.DataFrame and "geometry" not in figures.columns
+    pd.testing.assert_frame_equal(figures, pd.DataFrame(ws.read("parcels").drop(columns="geometry")))
+
+
+@pytest.mark.parametrize("rows", [1, 3, 7, 100])
+def test_read_batches_gives_the_layer_in_order(tmp_path, rows):
+    w = Workspace(tmp_path / "ws.gpkg")
+    w.write({"parcels": _many_parcels(7)})
+    batches = list(w.read_batches("parcels", rows))
+    assert len(batches) == -(-7 // rows) and all(0 < len(b) <= rows for b in batches)
+    whole = w.read("parcels")
+    together = pd.concat(batches, ignore_index=True)
+    assert isinstance(batches[0], gpd.GeoDataFrame) and CRS(batches[0].crs) == CRS("EPSG:4490")
+    pd.testing.assert_frame_equal(pd.DataFrame(together.drop(columns="geometry")),
+                                  pd.DataFrame(whole.drop(columns="geometry")))
+    assert together.geometry.geom_equals_exact(whole.geometry, 0).all()
+
+
+def test_read_batches_of_an_empty_table_and_a_missing_one(tmp_path):
+    w = Workspace(tmp_path / "ws.gpkg")
+    w.write({"parcels": _many_parcels(3).iloc[0:0]})
+    batches = list(w.read_batches("parcels", 2))
+    assert len(batches) == 1 and batches[0].empty and "parcel_id" in batches[0].columns
+    with pytest.raises(WorkspaceError, match="mujun import buildings"):
+        list(w.read_batches("buildings", 2))
+
+
 def test_select_reads_only_the_rows_of_its_sql(ws):
     page = ws.select('SELECT t.fid AS mujun_fid, t.* FROM "parcels" t WHERE t.fid > 1 ORDER BY t.fid LIMIT 5')
     assert isinstance(page, gpd.GeoDataFrame) and CRS(page.crs) == CRS("EPSG:4490")

@@ -26,7 +26,7 @@ import importlib.metadata
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from mujun.engines.interface import EvaluationInputs, GeometryResult
+from mujun.engines.interface import BuildingsDone, EvaluationInputs, GeometryResult
 from mujun.engines.settings import overlay_threads
 from mujun.geo.area import local_gk_crs
 from mujun.geo.errors import DependencyError, InputError, MujunError, WorkspaceError
@@ -92,7 +92,7 @@ class DaskEngine:
         self.partitions = partitions
 
     def geometry(self, inputs: EvaluationInputs, *, progress: bool | None = None,
-                 buildings_done: Callable[[pd.DataFrame], None] | None = None) -> GeometryResult:
+                 buildings_done: BuildingsDone | None = None) -> GeometryResult:
         """See :class:`~mujun.engines.interface.Engine`; takes the buildings out of ``inputs``."""
         buildings = inputs.take_buildings()
         with connect(self.scheduler) as client:
@@ -252,6 +252,7 @@ def evaluation_base(
         zone_data = client.scatter([zones], broadcast=True, hash=False)[0]
         p_box = part_bounds(p_parts)
         b_results: list[Future] = []
+        crs_p = local_gk_crs(whole)
         if buildings is None:
             near: list[list[int]] | None = None
         else:
@@ -260,14 +261,14 @@ def evaluation_base(
             b_data = client.scatter(b_parts, hash=False)
             outlines = [client.submit(parcel_outlines, d, pure=False) for d in p_data]
             b_box = part_bounds(b_parts)
-            crs_b = local_gk_crs(b_whole)
+            # the buildings are overlaid in the parcels' plane, which they are measured against
+            # (as the local engine does, whose buildings are never in memory together)
             b_results = [
-                client.submit(_building_part, b_data[k], [outlines[j] for j in js], zone_data, crs=crs_b,
+                client.submit(_building_part, b_data[k], [outlines[j] for j in js], zone_data, crs=crs_p,
                               margin=margin, pure=False)
                 for k, js in enumerate(nearby_parts(b_box, p_box, margin))
             ]
             near = nearby_parts(p_box, b_box, margin)
-        crs_p = local_gk_crs(whole)
         p_results = [
             client.submit(_parcel_part, d, None if near is None else [b_results[k] for k in near[j]], zone_data,
                           crs=crs_p, pure=False)

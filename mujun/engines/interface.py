@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -13,7 +13,11 @@ if TYPE_CHECKING:
 
     from mujun.layers.rasters import RasterSource
 
-__all__ = ["Engine", "EvaluationInputs", "GeometryResult"]
+__all__ = ["BuildingsDone", "Engine", "EvaluationInputs", "GeometryResult"]
+
+#: What an engine hands the buildings' figures to: the parts of one table, in the buildings'
+#: order, consumed as they are computed (see :meth:`Engine.geometry`).
+BuildingsDone = Callable[[Iterable[pd.DataFrame]], None]
 
 
 @dataclass
@@ -30,7 +34,11 @@ class EvaluationInputs:
         ``{"district": gdf, "park": gdf, "platform": gdf}``, ``None`` where absent.
     buildings : GeoDataFrame, optional
         The building layer (``None`` without a building survey); an engine takes it with
-        :meth:`take_buildings`.
+        :meth:`take_buildings` or :meth:`take_building_batches`.
+    building_reader : callable, optional
+        Instead of ``buildings``: ``building_reader(rows)`` reads the building layer a batch of
+        at most ``rows`` footprints at a time, in its stored order, so that a province's
+        footprints are never in memory together (:meth:`take_buildings` reads them all).
     raster : RasterSource, optional
         The registered built-up or land-cover raster (checked unchanged when read).
     previous_classes : dict
@@ -48,6 +56,7 @@ class EvaluationInputs:
     raster: RasterSource | None = None
     previous_classes: dict[int, pd.Series | None] = field(default_factory=dict)
     evaluated_years: list[int] = field(default_factory=list)
+    building_reader: Callable[[int], Iterator[gpd.GeoDataFrame]] | None = None
 
     def take_buildings(self) -> gpd.GeoDataFrame | None:
         """The building layer, handed over once (``buildings`` is ``None`` afterwards).
@@ -57,7 +66,24 @@ class EvaluationInputs:
         judged.
         """
         buildings, self.buildings = self.buildings, None
+        reader, self.building_reader = self.building_reader, None
+        if buildings is None and reader is not None:
+            import geopandas as gpd
+
+            parts = list(reader(1_000_000))
+            buildings = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry=parts[0].geometry.name,
+                                         crs=parts[0].crs)
         return buildings
+
+    def take_building_batches(self, rows: int) -> Iterator[gpd.GeoDataFrame] | None:
+        """The building layer a batch of at most ``rows`` footprints at a time, in its order,
+        handed over once like :meth:`take_buildings` (``None`` without a building survey)."""
+        buildings, self.buildings = self.buildings, None
+        reader, self.building_reader = self.building_reader, None
+        if buildings is not None:
+            starts = range(0, max(len(buildings), 1), rows)  # one (empty) batch when there are none
+            return (buildings.iloc[s:s + rows] for s in starts)
+        return reader(rows) if reader is not None else None
 
 
 @dataclass
@@ -83,7 +109,7 @@ class GeometryResult:
 
     @classmethod
     def of(cls, base: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None,
-           builtup: pd.Series | None, buildings_done: Callable[[pd.DataFrame], None] | None = None,
+           builtup: pd.Series | None, buildings_done: BuildingsDone | None = None,
            ) -> GeometryResult:
         """The result of an engine's ``base``, ``building_base`` and built-up fractions (on
         the parcels' index), with the building footprints dropped; the buildings' figures are
@@ -91,7 +117,7 @@ class GeometryResult:
         if buildings is not None:
             buildings = building_figures(buildings)
             if buildings_done is not None:
-                buildings_done(buildings)
+                buildings_done([buildings])
                 buildings = None
         if builtup is not None:
             builtup = pd.Series(builtup.to_numpy(), index=base["parcel_id"].astype("string").to_numpy())
@@ -115,9 +141,10 @@ class Engine(Protocol):
     OPTIONS: tuple[str, ...]
 
     def geometry(self, inputs: EvaluationInputs, *, progress: bool | None = None,
-                 buildings_done: Callable[[pd.DataFrame], None] | None = None) -> GeometryResult:
+                 buildings_done: BuildingsDone | None = None) -> GeometryResult:
         """Areas, buildings, land-use ratios, zones and built-up fractions of every parcel.
 
-        ``buildings_done``, given, receives the buildings' figures (without footprints) as soon
-        as they are computed, and the result then holds none (``buildings`` is ``None``)."""
+        ``buildings_done``, given, receives the buildings' figures (without footprints) as the
+        parts of one table, in the buildings' order, and consumes each as soon as it is
+        computed; the result then holds none (``buildings`` is ``None``)."""
         ...

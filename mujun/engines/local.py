@@ -1,22 +1,23 @@
 """The local engine: the evaluation's geometry in this process (``mujun evaluate``, the default).
 
-:func:`~mujun.geo.evaluation.building_base`, :func:`~mujun.geo.evaluation.parcel_base` and the
-raster's zonal figures on the whole layers, the overlays in several threads; then the freed
-heap is given back to the system, which only this engine needs.
+:func:`~mujun.geo.evaluation.building_base` a batch of buildings at a time (read as they are
+needed: a province's footprints are never in memory together), then
+:func:`~mujun.geo.evaluation.parcel_base` and the raster's zonal figures on the whole parcel
+layer, the overlays in several threads; then the freed heap is given back to the system,
+which only this engine needs.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
-from collections.abc import Callable
+from collections.abc import Iterator
 
+import geopandas as gpd
 import pandas as pd
 
-from mujun.engines.interface import EvaluationInputs, GeometryResult, building_figures
-from mujun.engines.settings import overlay_threads
-from mujun.geo.evaluation import building_base, parcel_base
+from mujun.engines.interface import BuildingsDone, EvaluationInputs, GeometryResult
+from mujun.engines.settings import overlay_threads, release_memory
+from mujun.geo.area import local_gk_crs
+from mujun.geo.evaluation import BUILDING_BATCH, BuildingMeasure, BuildingTotals, parcel_base
 from mujun.layers.rasters import source_builtup
 
 __all__ = ["LocalEngine"]
@@ -38,35 +39,42 @@ class LocalEngine:
         self.threads = overlay_threads() if threads is None else threads
 
     def geometry(self, inputs: EvaluationInputs, *, progress: bool | None = None,
-                 buildings_done: Callable[[pd.DataFrame], None] | None = None) -> GeometryResult:
+                 buildings_done: BuildingsDone | None = None) -> GeometryResult:
         """See :class:`~mujun.engines.interface.Engine`; takes the buildings out of ``inputs``.
-        The buildings' figures go to ``buildings_done`` before the parcels are computed (a
-        writer process writes them meanwhile)."""
-        buildings = inputs.take_buildings()
-        if buildings is not None:
-            buildings = building_base(buildings, inputs.parcels, inputs.zones, threads=self.threads)
+        The buildings' figures go to ``buildings_done`` batch by batch, before the parcels are
+        computed (a writer process writes them meanwhile)."""
+        batches = inputs.take_building_batches(BUILDING_BATCH)
+        totals = figures = None
+        if batches is not None:
+            counted = BuildingTotals(inputs.parcels)
+            measured = self._measured(batches, inputs, counted)
             if buildings_done is not None:
-                buildings_done(building_figures(buildings))
-        base = parcel_base(inputs.parcels, buildings, inputs.zones, buildings_surveyed=buildings is not None,
+                buildings_done(measured)
+            else:
+                figures = pd.concat(list(measured), ignore_index=True)
+            del batches, measured  # the last batch of footprints and its overlays
+            totals = counted.table()
+            release_memory()
+        base = parcel_base(inputs.parcels, None, inputs.zones, buildings_surveyed=totals is not None, totals=totals,
                            threads=self.threads)
         builtup = None if inputs.raster is None else source_builtup(base, inputs.raster)
-        result = GeometryResult.of(base, None if buildings_done else buildings, builtup)
-        del buildings  # the last reference to the footprints and their overlays
-        _release_memory()
+        result = GeometryResult.of(base, None, builtup)
+        result.buildings = figures
+        release_memory()
         return result
 
-
-def _release_memory() -> None:
-    """Return freed heap memory to the system (glibc's ``malloc_trim``; elsewhere nothing).
-
-    Millions of small geometries leave the C heap fragmented after they are freed; the
-    large buffers the later steps allocate cannot use those holes, so without this the
-    process keeps both (dask's workers trim memory for the same reason)."""
-    gc.collect()
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-    except OSError:
-        libc = None
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
+    def _measured(self, batches: Iterator[gpd.GeoDataFrame], inputs: EvaluationInputs,
+                  counted: BuildingTotals) -> Iterator[pd.DataFrame]:
+        """Each batch's figures (:func:`~mujun.geo.evaluation.building_base` without the
+        footprints), counted into ``counted`` on the way. The overlays are in the parcels'
+        plane (:func:`~mujun.geo.area.local_gk_crs`), which the buildings are measured against."""
+        measure = BuildingMeasure(inputs.parcels, inputs.zones, crs=local_gk_crs(inputs.parcels),
+                                  threads=self.threads)
+        for batch in batches:
+            figures = measure.figures(batch)
+            counted.add(figures)
+            out = pd.DataFrame(batch.drop(columns=batch.geometry.name))
+            for col in figures.columns:
+                out[col] = figures[col].array
+            del batch, figures
+            yield out
