@@ -111,12 +111,13 @@ def judge_year(
 
     checks = compliance(p, control, _division(codes, control.edition, concordance), p, as_of)
     checks.insert(1, "year", year)
-    noncompliant = noncompliance_flags(checks)
-    # the checks are complete: written (and let go) before the other flags are built
+    # the checks are complete: handed over at once (a writer can write the longest table while
+    # the rest is judged), and let go once their flags are drawn, before the other flags are built
     if emit is not None:
         emit("compliance", checks)
     else:
         out["compliance"] = checks
+    noncompliant = noncompliance_flags(checks)
     del checks
     # bare imagery over buildings that cover the control minimum is checked on site, not idle
     op, coverage_min = control.limits.get("building_coefficient", (">=", None))

@@ -440,7 +440,8 @@ class Workspace:
             staged.commit(meta=meta, log=log, meta_defaults=meta_defaults)
 
     @contextlib.contextmanager
-    def staged(self, names: Iterable[str], *, process: bool = False) -> Iterator[StagedWrite]:
+    def staged(self, names: Iterable[str], *, process: bool = False,
+               replaced: Iterable[str] = ()) -> Iterator[StagedWrite]:
         """A write of the tables ``names``, put one by one as they are ready
         (:meth:`StagedWrite.put`) and replacing the workspace, all or nothing, at
         :meth:`StagedWrite.commit`; leaving the block without committing (or on an error)
@@ -449,6 +450,10 @@ class Workspace:
         With ``process``, the copy, the tables and the check are written by a writer process
         (:class:`~mujun.layers.steps.ProcessSteps`) while this one goes on computing: what a
         province's evaluation does, whose writing takes as long as its computing.
+
+        ``replaced`` names attribute tables among ``names`` that the write will certainly put:
+        their old rows are dropped from the copy as soon as it is made, while this process
+        is still reading and computing (the commit refuses a write that did not put them).
         """
         # a copy of a workspace that still held accounts would carry their hashes; imported
         # here, not at the top, as accounts imports this module
@@ -457,7 +462,7 @@ class Workspace:
         migrate(self)
         with self._lock():
             self._remove_stale_copies()
-            staged = StagedWrite(self, list(names), ProcessSteps() if process else InlineSteps())
+            staged = StagedWrite(self, list(names), ProcessSteps() if process else InlineSteps(), list(replaced))
             try:
                 yield staged
             except BaseException:
@@ -485,9 +490,13 @@ class StagedWrite:
     GeoPackage, checks the rest of what was written, syncs it and moves it into place.
     """
 
-    def __init__(self, ws: Workspace, names: list[str], steps: InlineSteps | ProcessSteps) -> None:
+    def __init__(self, ws: Workspace, names: list[str], steps: InlineSteps | ProcessSteps,
+                 replaced: list[str] | None = None) -> None:
         self.ws = ws
         self.names = names
+        self.replaced = list(replaced or [])
+        if not set(self.replaced) <= set(names):
+            raise ValueError(f"tables {sorted(set(self.replaced) - set(names))} replaced but not declared")
         self.tmp = ws.path.with_name(f".{ws.path.stem}.{os.getpid()}.tmp.gpkg")  # GDAL wants .gpkg
         self.steps = steps
         self.committed = False
@@ -497,7 +506,7 @@ class StagedWrite:
         # a copied workspace is checked table by table as each is written; a new file whole at the end
         self._check_each = ws.path.exists()
         try:
-            self._begun = steps.submit(_begin, ws.path, self.tmp, names)
+            self._begun = steps.submit(_begin, ws.path, self.tmp, names, self.replaced)
             self._labels[self._begun] = "copy"
         except BaseException:
             self.abort()
@@ -555,6 +564,9 @@ class StagedWrite:
     ) -> None:
         """Finish the write and replace the workspace (see :meth:`Workspace.write` for
         ``meta``, ``log`` and ``meta_defaults``); waits for the writer process."""
+        missing = [name for name in self.replaced if name not in self._put]
+        if missing:  # their old rows are gone from the copy: it must not replace the workspace
+            raise ValueError(f"tables {missing} were to be replaced but were not put")
         copied, kept = self.steps.result(self._begun)
         generation = uuid.uuid4().hex
         meta = {**(meta or {}), **kept, "generation": generation,
@@ -591,16 +603,19 @@ class StagedWrite:
             file.unlink(missing_ok=True)
 
 
-def _begin(path: Path, tmp: Path, names: list[str]) -> tuple[bool, dict[str, str]]:
-    """The scratch copy ``tmp`` of the workspace ``path``, ready for GDAL to write ``names``:
-    whether there was one to copy, and the metadata of the outlines kept
-    (:func:`gpkg.keep_sources`) for results whose source layer is replaced."""
+def _begin(path: Path, tmp: Path, names: list[str], replaced: list[str] | None = None) -> tuple[bool, dict[str, str]]:
+    """The scratch copy ``tmp`` of the workspace ``path``, ready for GDAL to write ``names``
+    (the tables ``replaced`` dropped from it already): whether there was one to copy, and the
+    metadata of the outlines kept (:func:`gpkg.keep_sources`) for results whose source layer
+    is replaced."""
     kept: dict[str, str] = {}
     if not path.exists():
         return False, kept
     _copy(path, tmp)
     _in_transaction(tmp, gpkg.prepare)  # GDAL then writes GeoPackage 1.2 into it
     _in_transaction(tmp, lambda con: kept.update(gpkg.keep_sources(con, names)))
+    if replaced:
+        _in_transaction(tmp, functools.partial(gpkg.drop_tables, tables=replaced))
     return True, kept
 
 

@@ -234,7 +234,12 @@ def evaluate(
     # copy of the workspace starts now, each table is written as soon as it is complete
     names = [*(result_table(level) for level in (*LEVELS, *YEAR_TABLES, "building")), CACHE_TABLE]
     big = ws.has("parcels") and ws.count("parcels") >= WRITER_PROCESS_PARCELS
-    with ws.staged(names, process=big) as staged:
+    # the long tables every evaluation writes (and, computing the geometry, its own): their old
+    # rows are dropped from the copy while the inputs are read
+    replaced = [result_table(level) for level in ("enterprise", "parcel", "compliance", "flag")]
+    if not reuse:
+        replaced += [CACHE_TABLE, *([result_table("building")] if ws.has("buildings") else [])]
+    with ws.staged(names, process=big, replaced=replaced) as staged:
         out = _evaluate_into(staged, ws, compute, key, reuse, year, all_years, years, rule_set, control_rules,
                              veto, fixed_as_of, progress)
     out.seconds = time.perf_counter() - t0
@@ -515,7 +520,7 @@ def _replace_years(ws: Workspace, name: str, frames: list[pd.DataFrame], years: 
     evaluated = _evaluated_years(ws) if ws.has(name) else []
     if ws.has(name) and (set(evaluated) - set(years) or not evaluated):
         old = ws.read(name, where=f"year NOT IN ({', '.join(str(int(y)) for y in years)}) OR year IS NULL",
-                      geometry=False)
+                      geometry=geo)
         if not geo and "geometry" in old.columns:  # written with outlines before they were shared
             old = pd.DataFrame(old.drop(columns="geometry"))
         if len(old):

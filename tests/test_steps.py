@@ -143,6 +143,29 @@ def test_a_table_put_in_parts_is_written_whole(tmp_path, process):
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["ws.gpkg"]
 
 
+@pytest.mark.parametrize("process", [False, True])
+def test_a_replaced_table_is_dropped_from_the_copy_and_must_be_put(tmp_path, process):
+    """Tables the write will certainly put are dropped from its copy at once; the commit
+    refuses a write that did not put one of them, and the workspace stays as it was."""
+    ws = Workspace(tmp_path / "ws.gpkg")
+    old = pd.DataFrame({"parcel_id": ["P1", "P2", "P3"], "tax": [1.0, 2.0, 3.0]})
+    ws.write({"parcels": _frames()["parcels"], "result_parcel": old, "result_flag": old})
+    before = _sha(ws.path)
+    with pytest.raises(ValueError, match="result_flag"), ws.staged(
+            ["result_parcel", "result_flag"], process=process, replaced=["result_parcel", "result_flag"]) as staged:
+        staged.put("result_parcel", old.iloc[:1])
+        staged.commit()
+    assert _sha(ws.path) == before
+    with ws.staged(["result_parcel", "result_flag"], process=process, replaced=["result_parcel"]) as staged:
+        staged.put("result_parcel", old.iloc[:1].assign(tax=9.0))
+        staged.commit()
+    assert ws.read("result_parcel")["tax"].tolist() == [9.0]
+    assert ws.read("result_flag")["tax"].tolist() == [1.0, 2.0, 3.0]  # declared, not replaced, not put: kept
+    assert ws.has("parcels")
+    with pytest.raises(ValueError, match="not declared"), ws.staged(["result_parcel"], replaced=["result_flag"]):
+        pass
+
+
 def test_a_table_put_without_parts_is_refused(tmp_path):
     ws = Workspace(tmp_path / "ws.gpkg")
     with pytest.raises(ValueError, match="without any part"), ws.staged(["result_building"]) as staged:
@@ -187,9 +210,10 @@ def test_an_evaluation_written_by_the_writer_process_equals_one_written_inline(s
     used: list[bool] = []
     real = Workspace.staged
 
-    def spy(self, names, *, process=False):
+    def spy(self, names, *, process=False, replaced=()):
         used.append(process)
-        return real(self, names, process=process)
+        assert {"result_parcel", "result_compliance", "mujun_geometry_cache"} <= set(replaced)
+        return real(self, names, process=process, replaced=replaced)
 
     monkeypatch.setattr(service, "WRITER_PROCESS_PARCELS", 1)
     monkeypatch.setattr(Workspace, "staged", spy)

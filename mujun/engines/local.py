@@ -3,8 +3,8 @@
 :func:`~mujun.geo.evaluation.building_base` a batch of buildings at a time (read as they are
 needed: a province's footprints are never in memory together), then
 :func:`~mujun.geo.evaluation.parcel_base` and the raster's zonal figures on the whole parcel
-layer, the overlays in several threads; then the freed heap is given back to the system,
-which only this engine needs.
+layer, the overlays in several threads; then the freed heap is given back to the system
+(:func:`~mujun.engines.settings.release_memory`).
 """
 
 from __future__ import annotations
