@@ -39,7 +39,8 @@ from mujun.geo.landuse import (
     plot_ratio,
 )
 
-__all__ = ["BUILDING_TOTALS", "LEVELS", "ZONES", "BuildingMeasure", "BuildingTotals", "building_base", "evaluate_year", "evaluate_years", "parcel_base", "zone_summary"]
+__all__ = ["BUILDING_TOTALS", "LEVELS", "ZONES", "BuildingMeasure", "BuildingTotals", "building_base", "evaluate_year",
+           "evaluate_years", "parcel_base", "zone_summary"]
 
 #: Levels of the results, finest first.
 LEVELS: tuple[str, ...] = ("enterprise", "parcel", "park", "platform", "district")
@@ -236,8 +237,9 @@ class BuildingMeasure:
     parcels, zones, threads
         As for :func:`building_base`.
     crs : CRS
-        Planar CRS of the overlays: the whole building layer's
-        (:func:`~mujun.geo.area.local_gk_crs`).
+        Planar CRS of the overlays, the same for every batch (:func:`building_base` takes the
+        whole building layer's :func:`~mujun.geo.area.local_gk_crs`, the local engine the
+        parcels', which it reads whole).
     """
 
     def __init__(self, parcels: gpd.GeoDataFrame, zones: Mapping[str, gpd.GeoDataFrame | None] | None = None,

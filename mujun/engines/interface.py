@@ -70,7 +70,7 @@ class EvaluationInputs:
         if buildings is None and reader is not None:
             import geopandas as gpd
 
-            parts = list(reader(1_000_000))
+            parts = list(reader(1_000_000))  # all of it: the batches only bound each read
             buildings = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry=parts[0].geometry.name,
                                          crs=parts[0].crs)
         return buildings
