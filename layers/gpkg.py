@@ -172,14 +172,16 @@ def drop_tables(con: sqlite3.Connection, tables: Iterable[str]) -> None:
     """Drop the attribute tables ``tables`` that exist, with their registrations (what GDAL's
     ``DeleteLayer`` removes), and mujun's views, which :func:`finish` defines again: a write
     that will replace these tables drops them as soon as its copy is made, not when GDAL
-    writes the new ones (dropping a province's million rows takes seconds)."""
+    writes the new ones (dropping a province's million rows takes seconds). A layer with
+    geometry among them (a result table written with its outlines by an older mujun) is left
+    for GDAL to replace, with its spatial index."""
     _drop_views(con)
     for table in tables:
         if not _exists(con, table):
             continue
         if _exists(con, "gpkg_geometry_columns") and con.execute(
                 "SELECT 1 FROM gpkg_geometry_columns WHERE table_name = ?", (table,)).fetchone():
-            raise ValueError(f"{table!r} is a layer with geometry, not an attribute table")
+            continue
         for meta in ("gpkg_contents", "gpkg_extensions", "gpkg_data_columns", "gpkg_metadata_reference",
                      "gpkg_ogr_contents"):
             if _exists(con, meta):

@@ -166,6 +166,18 @@ def test_a_replaced_table_is_dropped_from_the_copy_and_must_be_put(tmp_path, pro
         pass
 
 
+def test_a_replaced_layer_with_geometry_is_left_for_gdal_to_replace(tmp_path):
+    """A result table an older mujun wrote with its outlines is not dropped by hand (its
+    spatial index goes with GDAL's own replacement)."""
+    ws = Workspace(tmp_path / "ws.gpkg")
+    ws.write({"result_parcel": _frames()["parcels"]})
+    with ws.staged(["result_parcel"], replaced=["result_parcel"]) as staged:
+        staged.put("result_parcel", pd.DataFrame({"parcel_id": ["P9"], "area_mu": [3.0]}))
+        staged.commit()
+    assert ws.read("result_parcel")["parcel_id"].tolist() == ["P9"]
+    assert not [r for r in ws.query("SELECT name FROM sqlite_master WHERE name LIKE 'rtree_result_parcel%'")]
+
+
 def test_a_table_put_without_parts_is_refused(tmp_path):
     ws = Workspace(tmp_path / "ws.gpkg")
     with pytest.raises(ValueError, match="without any part"), ws.staged(["result_building"]) as staged:
