@@ -38,8 +38,8 @@ from datetime import UTC, datetime
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS, RESULT_TABLES, REVIEW_FIELDS, column_field
 
 __all__ = ["APPLICATION_ID", "FEATURES_VIEW", "GEOMETRY_OF", "REVIEW_VIEW", "SHARED_GEOMETRY", "USER_VERSION",
-           "describe", "drop_tables", "finish", "format_sources", "geometry_sources", "keep_sources", "local_time", "prepare",
-           "review_view_select", "shared_select", "snapshot", "source_of", "timestamp", "year_view", "year_view_select"]
+           "describe", "drop_tables", "finish", "format_sources", "geometry_sources", "keep_sources", "local_time",
+           "prepare", "review_view_select", "shared_select", "snapshot", "source_of", "timestamp", "year_view", "year_view_select"]
 
 #: ``PRAGMA application_id`` of a GeoPackage (``GPKG``) and the version written (1.2).
 APPLICATION_ID = 0x47504B47

@@ -549,7 +549,7 @@ class StagedWrite:
         file = self.tmp.with_name(f"{self.tmp.name}.{len(self._files) + 1}.arrow")
         self._files.append(file)
         try:
-            crs = save_table(frame, file, schema if append else None)
+            crs = save_table(frame, file, schema)  # the schema just taken: not worked out again
         except OSError as err:
             raise WorkspaceError(f"无法在 {file.parent} 写入临时文件（{err}）；请检查磁盘空间和写权限") from None
         self._labels[self.steps.submit(_write_saved, self.tmp, name, file, crs, check, append)] = name
