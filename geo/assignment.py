@@ -154,6 +154,18 @@ class ZoneIndex:
 
     def assign(self, features: gpd.GeoDataFrame | gpd.GeoSeries, *, min_share: float = 0.5) -> pd.DataFrame:
         """The zone holding the largest part of each feature's area (see :func:`majority_zone`)."""
+        return self.assigned(*self.locate(features, min_share=min_share), features.index)
+
+    @property
+    def planar(self) -> np.ndarray:
+        """The zones' outlines in :attr:`crs`, in the order they were given (read only)."""
+        return self._geometry
+
+    def locate(self, features: gpd.GeoDataFrame | gpd.GeoSeries, *, min_share: float = 0.5,
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`assign`'s answer as positions: the position of each feature's zone among the
+        zones as given (-1 where none qualifies) and the share of the feature's area inside its
+        best zone."""
         gs = _check_geoseries(features, "features")
         n = len(gs)
         best_zone = np.full(n, -1, dtype="int64")
@@ -188,15 +200,18 @@ class ZoneIndex:
             best_zone[fi_sorted] = zi[pick]
             best_share[fi_sorted] = share[pick]
         ok = (best_zone >= 0) & (best_share > min_share)
-        pick = np.clip(best_zone, 0, None)
+        return np.where(ok, best_zone, -1), best_share
 
-        at = pa.array(pick, mask=~ok)  # missing where no zone qualifies
+    def assigned(self, at: np.ndarray, share: np.ndarray, index: pd.Index) -> pd.DataFrame:
+        """The frame :meth:`assign` gives for the positions and shares of :meth:`locate`."""
+        n = len(at)
+        at = pa.array(np.clip(at, 0, None), mask=at < 0)  # missing where no zone qualifies
 
         def taken(values: pa.Array) -> pd.api.extensions.ExtensionArray:
             return pd.array(values.take(at) if len(values) else pa.nulls(n, pa.string()), dtype="string")
 
         out = pd.DataFrame({self.zone_id: taken(self._values[self.zone_id]),
-                            f"{self.zone_id}_share": best_share}, index=gs.index)
+                            f"{self.zone_id}_share": share}, index=index)
         for column, values in self._values.items():
             if column != self.zone_id:
                 out[column] = taken(values)

@@ -63,6 +63,7 @@ def parcel_base(
     buildings_surveyed: bool = True,
     totals: pd.DataFrame | None = None,
     crs: CRS | None = None,
+    planar: gpd.GeoSeries | None = None,
     threads: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Year-independent figures of every parcel.
@@ -89,6 +90,10 @@ def parcel_base(
     crs : CRS, optional
         Planar CRS of the zone overlays (default: :func:`~mujun.geo.area.local_gk_crs` of the
         parcels); give the whole layer's when ``parcels`` is one partition of it.
+    planar : GeoSeries, optional
+        The parcels' outlines already projected to a planar CRS (on their index), by a caller
+        that projected them for the buildings (:attr:`BuildingMeasure.planar_parcels`); its
+        CRS is then that of the overlays.
     threads : int, optional
         Threads for the overlays (default: :data:`~mujun.geo.assignment.THREADS`); the
         engine running the evaluation passes its own.
@@ -103,8 +108,9 @@ def parcel_base(
     """
     _check_columns(parcels, ["parcel_id"], "parcels")
     out = parcels.copy(deep=False)  # copy-on-write: the figures are added, the columns shared
-    planar = None
-    if any(z is not None and not z.empty for z in (zones or {}).values()):
+    if planar is not None:
+        crs = planar.crs
+    elif any(z is not None and not z.empty for z in (zones or {}).values()):
         crs = local_gk_crs(out) if crs is None else crs
         planar = out.geometry.to_crs(crs)  # once for the areas and every zone level
     out["area_m2"] = area_m2(out, planar)
@@ -249,18 +255,32 @@ class BuildingMeasure:
         self.crs = crs
         self.to_parcel = ZoneIndex(plots, "parcel_id", crs=crs, threads=threads)
         self.indexes = _zone_indexes(zones, crs, threads)
+        self._parcels_index = parcels.index
+
+    @property
+    def planar_parcels(self) -> gpd.GeoSeries:
+        """The parcels' outlines in :attr:`crs`, on their index: projected once, for the
+        buildings and for :func:`parcel_base` (``planar``)."""
+        return gpd.GeoSeries(self.to_parcel.planar, index=self._parcels_index, crs=self.crs)
 
     def figures(self, batch: gpd.GeoDataFrame) -> pd.DataFrame:
         """The columns :func:`building_base` adds, for the buildings ``batch`` (on its index)."""
+        return self.measure(batch)[0]
+
+    def measure(self, batch: gpd.GeoDataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """:meth:`figures`, and the position of each building's parcel among the parcels as
+        given (-1 where none holds more than half of it), for :meth:`BuildingTotals.add`."""
         planar = batch.geometry.to_crs(self.crs)  # once for the areas, the parcels and every zone level
         footprint = area_m2(batch, planar)
-        return pd.DataFrame({
+        at, share = self.to_parcel.locate(planar, min_share=0.5)
+        figures = pd.DataFrame({
             "footprint_m2": footprint,
             "floor_area_m2": counted_floor_area_m2(batch, footprint),
             "admin_footprint_m2": admin_footprint_m2(batch, footprint),
-            "parcel_id": self.to_parcel.assign(planar, min_share=0.5)["parcel_id"],
+            "parcel_id": self.to_parcel.assigned(at, share, batch.index)["parcel_id"],
             **_zone_columns(self.indexes, planar, batch.index),
         }, index=batch.index)
+        return figures, at
 
 
 class BuildingTotals:
@@ -272,12 +292,20 @@ class BuildingTotals:
     """
 
     def __init__(self, parcels: pd.DataFrame):
-        self.ids = pd.Index(parcels["parcel_id"].astype("string").unique())
+        ids = parcels["parcel_id"].astype("string")
+        self.ids = pd.Index(ids.unique())
+        self._of_row = positions(ids, self.ids)  # each parcel's id among the ids (-1: none)
         self._parts: list[pd.DataFrame] = []
 
-    def add(self, figures: pd.DataFrame) -> None:
-        """Count the buildings of one batch (the columns of :func:`building_base`)."""
-        at = positions(figures["parcel_id"], self.ids)
+    def add(self, figures: pd.DataFrame, parcels: np.ndarray | None = None) -> None:
+        """Count the buildings of one batch (the columns of :func:`building_base`); ``parcels``,
+        the positions of their parcels among the parcels given (:meth:`BuildingMeasure.measure`),
+        spares looking their ids up."""
+        if parcels is None:
+            at = positions(figures["parcel_id"], self.ids)
+        else:
+            at = np.where(parcels >= 0, self._of_row[np.clip(parcels, 0, None)], -1) if len(self._of_row) else \
+                np.full(len(parcels), -1, dtype="int64")
         keep = at >= 0
         self._parts.append(pd.DataFrame({
             "at": at[keep], **{c: figures[c].to_numpy(dtype="float64")[keep] for c in BUILDING_TOTALS[1:]},

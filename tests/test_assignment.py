@@ -177,3 +177,23 @@ def test_threads_give_the_same_assignment(monkeypatch, threads):
     assert index._prepared.sum() == 2  # the round outlines only
     pd.testing.assert_frame_equal(index.assign(features, min_share=0.0), one, check_exact=True)
     assert one["zone_id"].notna().mean() > 0.85  # features off the zones get none
+
+
+def test_located_positions_are_the_assigned_zones(parcels, zones):
+    """ZoneIndex.locate gives the position of each feature's zone among the zones as given
+    (-1 where none qualifies) and its share: what assign gives as ids; planar keeps the
+    zones' order."""
+    import mujun.geo.assignment as assignment
+
+    shuffled = zones.iloc[[2, 0, 1]]
+    index = assignment.ZoneIndex(shuffled, "park_id", carry=["name"])
+    at, share = index.locate(parcels, min_share=0.0)
+    assert at.tolist() == [1, 1, 1, -1, 2]  # A, A, A (40 % is the largest), none, B
+    assigned = index.assign(parcels, min_share=0.0)
+    ids = shuffled["park_id"].to_numpy()
+    assert _ids(assigned["park_id"]) == [ids[a] if a >= 0 else None for a in at]
+    np.testing.assert_array_equal(assigned["park_id_share"].to_numpy(), share)
+    pd.testing.assert_frame_equal(index.assigned(at, share, parcels.index), assigned)
+    strict, _ = index.locate(parcels)  # more than half
+    assert strict.tolist() == [1, 1, -1, -1, -1]
+    assert shapely.equals(index.planar, shuffled.geometry.to_numpy()).all()

@@ -26,11 +26,13 @@ import pandas as pd
 import pytest
 import shapely
 
+from mujun.geo.area import local_gk_crs
 from mujun.geo.errors import InputError, SchemaError
 from mujun.geo.evaluation import (
     BUILDING_TOTALS,
     LEVELS,
     ZONES,
+    BuildingMeasure,
     BuildingTotals,
     building_base,
     evaluate_year,
@@ -618,6 +620,39 @@ def test_parcel_totals_gathered_from_batches_equal_the_whole_layers(sample_works
     totals = counted.table()
     assert list(totals.columns) == list(BUILDING_TOTALS) and totals["building_count"].sum() > 0
     pd.testing.assert_frame_equal(parcel_base(parcels, totals=totals), parcel_base(parcels, measured),
+                                  check_exact=True)
+
+
+def test_buildings_counted_by_their_parcels_positions_as_by_ids(sample_workspace):
+    """BuildingMeasure.measure gives each building's parcel as a position among the parcels;
+    counted by those positions, the totals are those counted by the ids, with parcel ids
+    repeated or missing too. The parcels projected once for the buildings give parcel_base
+    the same figures as projecting them again."""
+    ws = sample_workspace
+    buildings, parcels = ws.read("buildings"), ws.read("parcels")
+    zones = {level: ws.read(f"{level}s") for level in ZONES}
+    parcels = parcels.copy()
+    parcels.loc[parcels.index[1], "parcel_id"] = parcels["parcel_id"].iloc[0]  # an id twice
+    parcels.loc[parcels.index[2], "parcel_id"] = None  # and none
+    measure = BuildingMeasure(parcels, zones, crs=local_gk_crs(parcels))
+    by_ids, by_positions = BuildingTotals(parcels), BuildingTotals(parcels)
+    held = 0
+    for start in range(0, len(buildings), 500):
+        figures, at = measure.measure(buildings.iloc[start:start + 500])
+        pd.testing.assert_frame_equal(figures, measure.figures(buildings.iloc[start:start + 500]))
+        ids = parcels["parcel_id"].astype("string").to_numpy()
+        held_ids = [None if a < 0 or pd.isna(ids[a]) else ids[a] for a in at]
+        assert held_ids == [None if pd.isna(v) else v for v in figures["parcel_id"]]
+        held += int((at >= 0).sum())
+        by_ids.add(figures)
+        by_positions.add(figures, at)
+    assert held > 0.9 * len(buildings)
+    totals = by_positions.table()
+    pd.testing.assert_frame_equal(totals, by_ids.table(), check_exact=True)
+    planar = measure.planar_parcels
+    assert planar.index.equals(parcels.index) and planar.crs == measure.crs
+    pd.testing.assert_frame_equal(parcel_base(parcels, zones=zones, totals=totals, planar=planar),
+                                  parcel_base(parcels, zones=zones, totals=totals, crs=measure.crs),
                                   check_exact=True)
 
 

@@ -44,35 +44,39 @@ class LocalEngine:
         The buildings' figures go to ``buildings_done`` batch by batch, before the parcels are
         computed (a writer process writes them meanwhile)."""
         batches = inputs.take_building_batches(BUILDING_BATCH)
-        totals = figures = None
+        totals = figures = planar = None
         if batches is not None:
+            # the overlays are in the parcels' plane, which the buildings are measured against
+            measure = BuildingMeasure(inputs.parcels, inputs.zones, crs=local_gk_crs(inputs.parcels),
+                                      threads=self.threads)
             counted = BuildingTotals(inputs.parcels)
-            measured = self._measured(batches, inputs, counted)
+            measured = self._measured(batches, measure, counted)
             if buildings_done is not None:
                 buildings_done(measured)
             else:
                 figures = pd.concat(list(measured), ignore_index=True)
             del batches, measured  # the last batch of footprints and its overlays
             totals = counted.table()
+            planar = measure.planar_parcels  # projected once, for the buildings and the zones
+            del measure
             release_memory()
         base = parcel_base(inputs.parcels, None, inputs.zones, buildings_surveyed=totals is not None, totals=totals,
-                           threads=self.threads)
+                           planar=planar, threads=self.threads)
+        del planar
         builtup = None if inputs.raster is None else source_builtup(base, inputs.raster)
         result = GeometryResult.of(base, None, builtup)
         result.buildings = figures
         release_memory()
         return result
 
-    def _measured(self, batches: Iterator[gpd.GeoDataFrame], inputs: EvaluationInputs,
+    @staticmethod
+    def _measured(batches: Iterator[gpd.GeoDataFrame], measure: BuildingMeasure,
                   counted: BuildingTotals) -> Iterator[pd.DataFrame]:
         """Each batch's figures (:func:`~mujun.geo.evaluation.building_base` without the
-        footprints), counted into ``counted`` on the way. The overlays are in the parcels'
-        plane (:func:`~mujun.geo.area.local_gk_crs`), which the buildings are measured against."""
-        measure = BuildingMeasure(inputs.parcels, inputs.zones, crs=local_gk_crs(inputs.parcels),
-                                  threads=self.threads)
+        footprints), counted into ``counted`` on the way."""
         for batch in batches:
-            figures = measure.figures(batch)
-            counted.add(figures)
+            figures, parcels = measure.measure(batch)
+            counted.add(figures, parcels)
             out = pd.DataFrame(batch.drop(columns=batch.geometry.name))
             for col in figures.columns:
                 out[col] = figures[col].array
