@@ -596,6 +596,7 @@ class StagedWrite:
         """Stop the writer, remove the scratch copy; the workspace is as it was."""
         self.steps.abort()
         self.tmp.unlink(missing_ok=True)
+        _PARKED.pop(str(self.tmp), None)  # its counters, when the steps ran in this process
         self._remove_files()
 
     def _remove_files(self) -> None:
@@ -616,7 +617,18 @@ def _begin(path: Path, tmp: Path, names: list[str], replaced: list[str] | None =
     _in_transaction(tmp, lambda con: kept.update(gpkg.keep_sources(con, names)))
     if replaced:
         _in_transaction(tmp, functools.partial(gpkg.drop_tables, tables=replaced))
+    _park_sequences(tmp)  # GDAL's inserts then read no other table's counter
     return True, kept
+
+
+#: The AUTOINCREMENT counters of each write's copy (by its path) while GDAL writes into it
+#: (:func:`gpkg.park_sequences <mujun.layers.gpkg.park_sequences>`), in the process that runs
+#: the write's steps; back in the copy before it is finished.
+_PARKED: dict[str, dict[str, int]] = {}
+
+
+def _park_sequences(tmp: Path) -> None:
+    _in_transaction(tmp, functools.partial(gpkg.park_sequences, parked=_PARKED.setdefault(str(tmp), {})))
 
 
 def _write(tmp: Path, name: str, frame: pd.DataFrame, check: bool, like: pa.Schema | None = None) -> None:
@@ -625,6 +637,7 @@ def _write(tmp: Path, name: str, frame: pd.DataFrame, check: bool, like: pa.Sche
         write_table(tmp, name, frame)
     else:
         write_table(tmp, name, frame, append=True, like=like)
+    _park_sequences(tmp)
     if check:
         _check_integrity(tmp, [name])
 
@@ -634,6 +647,7 @@ def _write_saved(tmp: Path, name: str, file: Path, crs: str | None, check: bool,
         write_saved(tmp, name, file, crs, append=append)
     finally:
         file.unlink(missing_ok=True)
+    _park_sequences(tmp)
     if check:
         _check_integrity(tmp, [name])
 
@@ -644,6 +658,9 @@ def _complete(path: Path, tmp: Path, copied: bool, check_each: bool, meta: dict[
     synced, and moved over the workspace ``path`` with the review tables saved meanwhile."""
     snapshots = {name for key in meta if key.startswith(gpkg.GEOMETRY_OF)
                  for name in gpkg.geometry_sources(meta, key.removeprefix(gpkg.GEOMETRY_OF)).values()}
+    parked = _PARKED.pop(str(tmp), {})
+    if tmp.exists():
+        _in_transaction(tmp, functools.partial(gpkg.restore_sequences, parked=parked))
     merged = {**meta_defaults, **(Workspace(tmp).meta() if tmp.exists() else {}), **meta}
     write_table(tmp, META_TABLE, pd.DataFrame({"key": list(merged), "value": list(merged.values())}))
     if log:
@@ -655,7 +672,7 @@ def _complete(path: Path, tmp: Path, copied: bool, check_each: bool, meta: dict[
     # the log, the snapshots, the GeoPackage's registers (a new file: all of it)
     _check_integrity(tmp, None if not (copied and check_each) else [
         META_TABLE, LOG_TABLE, *snapshots, "gpkg_contents", "gpkg_geometry_columns", "gpkg_data_columns",
-        "gpkg_extensions"])
+        "gpkg_extensions", "sqlite_sequence"])
     _sync(tmp)  # the bulk of it to disk now, not while reviewers' saves wait
     live = Workspace(path)
     # reviewers kept saving in place while the tables were written: bring their tables over

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -164,6 +165,48 @@ def test_a_replaced_table_is_dropped_from_the_copy_and_must_be_put(tmp_path, pro
     assert ws.has("parcels")
     with pytest.raises(ValueError, match="not declared"), ws.staged(["result_parcel"], replaced=["result_flag"]):
         pass
+
+
+@pytest.mark.parametrize("process", [False, True])
+def test_autoincrement_counters_are_parked_while_gdal_writes_and_kept(tmp_path, process, monkeypatch):
+    """While GDAL writes into the copy its sqlite_sequence holds no other table's counter
+    (SQLite reads it through for every row inserted); afterwards each table that was not
+    written keeps its counter — above its largest key where its last rows were deleted — and
+    each table written has the one GDAL gave it."""
+    import sqlite3
+
+    import mujun.layers.workspace as workspace
+
+    ws = Workspace(tmp_path / "ws.gpkg")
+    old = pd.DataFrame({"parcel_id": ["P1", "P2", "P3"], "tax": [1.0, 2.0, 3.0]})
+    ws.write({"parcels": _frames()["parcels"], "result_parcel": old, "result_flag": old})
+    with ws.transaction() as con:
+        con.execute("DELETE FROM result_flag WHERE fid = 3")
+    counters = dict(ws.query("SELECT name, seq FROM sqlite_sequence"))
+    assert counters["result_flag"] == 3
+    seen = []
+    if not process:  # the writer process runs its own copy of write_table
+        real = workspace.write_table
+
+        def write_table(path, name, *args, **kwargs):
+            with contextlib.closing(sqlite3.connect(path)) as con:
+                seen.append((name, con.execute("SELECT name FROM sqlite_sequence").fetchall()))
+            return real(path, name, *args, **kwargs)
+
+        monkeypatch.setattr(workspace, "write_table", write_table)
+    with ws.staged(["result_parcel", "result_building"], process=process, replaced=["result_parcel"]) as staged:
+        staged.put("result_parcel", old.iloc[:2].assign(tax=9.0))
+        staged.put("result_building", pd.DataFrame({"building_id": ["B1"], "parcel_id": ["P1"]}))
+        staged.commit()
+    after = dict(ws.query("SELECT name, seq FROM sqlite_sequence"))
+    assert after["result_flag"] == 3 and after["parcels"] == counters["parcels"]  # kept
+    assert after["result_parcel"] == 2 and after["result_building"] == 1  # GDAL's own
+    assert set(after) == set(counters) | {"result_building"}
+    assert {"result_parcel", "result_flag", "result_building", "parcels"} <= set(ws.layers())  # all registered
+    assert ws.read("result_flag")["tax"].tolist() == [1.0, 2.0]
+    if not process:
+        assert [name for name, _ in seen][:2] == ["result_parcel", "result_building"]
+        assert all(rows == [] for name, rows in seen if name != "mujun_meta")
 
 
 def test_a_replaced_layer_with_geometry_is_left_for_gdal_to_replace(tmp_path):
