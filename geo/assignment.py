@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import geopandas as gpd
 import numpy as np
@@ -15,7 +16,7 @@ from pyproj import CRS
 from mujun.geo._checks import _check_columns, _check_geoseries
 from mujun.geo.area import local_gk_crs
 
-__all__ = ["ZoneIndex", "majority_zone"]
+__all__ = ["Location", "ZoneIndex", "majority_zone"]
 
 #: Zones with more vertices than this are prepared (see :class:`ZoneIndex`).
 PREPARE_MIN_VERTICES = 64
@@ -90,6 +91,19 @@ def majority_zone(
     return ZoneIndex(zones, zone_id, crs=crs, carry=carry, threads=threads).assign(gs, min_share=min_share)
 
 
+class Location(NamedTuple):
+    """Where :meth:`ZoneIndex.locate` found each feature."""
+
+    #: Position of the feature's zone among the zones as given (-1 where none qualifies).
+    zone: np.ndarray
+    #: Share of the feature's area inside its best zone.
+    share: np.ndarray
+    #: Whether the feature lies wholly inside its best zone (the zone contains it).
+    within: np.ndarray
+    #: How many zones the feature meets (shares any point with).
+    meets: np.ndarray
+
+
 class ZoneIndex:
     """Zones made ready for :func:`majority_zone` once — projected, prepared and indexed —
     to assign many batches of features (3 million buildings to a million parcels, a few
@@ -154,22 +168,22 @@ class ZoneIndex:
 
     def assign(self, features: gpd.GeoDataFrame | gpd.GeoSeries, *, min_share: float = 0.5) -> pd.DataFrame:
         """The zone holding the largest part of each feature's area (see :func:`majority_zone`)."""
-        return self.assigned(*self.locate(features, min_share=min_share), features.index)
+        found = self.locate(features, min_share=min_share)
+        return self.assigned(found.zone, found.share, features.index)
 
     @property
     def planar(self) -> np.ndarray:
         """The zones' outlines in :attr:`crs`, in the order they were given (read only)."""
         return self._geometry
 
-    def locate(self, features: gpd.GeoDataFrame | gpd.GeoSeries, *, min_share: float = 0.5,
-               ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`assign`'s answer as positions: the position of each feature's zone among the
-        zones as given (-1 where none qualifies) and the share of the feature's area inside its
-        best zone."""
+    def locate(self, features: gpd.GeoDataFrame | gpd.GeoSeries, *, min_share: float = 0.5) -> Location:
+        """:meth:`assign`'s answer as positions (see :class:`Location`)."""
         gs = _check_geoseries(features, "features")
         n = len(gs)
         best_zone = np.full(n, -1, dtype="int64")
         best_share = np.zeros(n)
+        within = np.zeros(n, dtype=bool)
+        meets = np.zeros(n, dtype="int64")
         if n and len(self._geometry):
             fg = _planar(gs, self.crs)
             farea = shapely.area(fg)
@@ -199,8 +213,10 @@ class ZoneIndex:
             pick = order[first]
             best_zone[fi_sorted] = zi[pick]
             best_share[fi_sorted] = share[pick]
+            within[fi_sorted] = inside[pick]
+            meets = np.bincount(fi, minlength=n)
         ok = (best_zone >= 0) & (best_share > min_share)
-        return np.where(ok, best_zone, -1), best_share
+        return Location(np.where(ok, best_zone, -1), best_share, within, meets)
 
     def assigned(self, at: np.ndarray, share: np.ndarray, index: pd.Index) -> pd.DataFrame:
         """The frame :meth:`assign` gives for the positions and shares of :meth:`locate`."""

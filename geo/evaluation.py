@@ -18,7 +18,7 @@ from pyproj import CRS
 from mujun.geo._checks import _check_columns
 from mujun.geo._keys import isin, positions
 from mujun.geo.area import area_m2, local_gk_crs
-from mujun.geo.assignment import ZoneIndex
+from mujun.geo.assignment import Location, ZoneIndex
 from mujun.geo.errors import InputError
 from mujun.geo.intensity import (
     PER_MU,
@@ -64,6 +64,7 @@ def parcel_base(
     totals: pd.DataFrame | None = None,
     crs: CRS | None = None,
     planar: gpd.GeoSeries | None = None,
+    zone_columns: Mapping[str, pd.Series] | None = None,
     threads: int | None = None,
 ) -> gpd.GeoDataFrame:
     """Year-independent figures of every parcel.
@@ -94,6 +95,9 @@ def parcel_base(
         The parcels' outlines already projected to a planar CRS (on their index), by a caller
         that projected them for the buildings (:attr:`BuildingMeasure.planar_parcels`); its
         CRS is then that of the overlays.
+    zone_columns : mapping, optional
+        The parcels' zone ids and names already found, by a caller that found them for the
+        buildings (:meth:`BuildingMeasure.parcel_zone_columns`): taken instead of ``zones``.
     threads : int, optional
         Threads for the overlays (default: :data:`~mujun.geo.assignment.THREADS`); the
         engine running the evaluation passes its own.
@@ -133,6 +137,10 @@ def parcel_base(
     out["admin_share"] = admin_share(out["admin_footprint_m2"], out["area_m2"])
     investment = out["investment"] if "investment" in out.columns else pd.Series(np.nan, index=out.index)
     out["investment_intensity"] = investment_intensity(investment, out["area_mu"])
+    if zone_columns is not None:
+        for col, values in zone_columns.items():
+            out[col] = values
+        return out
     return _assign_zones(out, zones, crs, planar, threads)
 
 
@@ -256,12 +264,31 @@ class BuildingMeasure:
         self.to_parcel = ZoneIndex(plots, "parcel_id", crs=crs, threads=threads)
         self.indexes = _zone_indexes(zones, crs, threads)
         self._parcels_index = parcels.index
+        # the parcels' own zones, once: a building wholly inside a parcel takes them without an
+        # overlay of its own wherever that is certain (see _building_zones)
+        self._parcel_zones = {level: ix.locate(self.planar_parcels, min_share=ZONES[level][1])
+                              for level, ix in self.indexes.items() if ix is not None}
 
     @property
     def planar_parcels(self) -> gpd.GeoSeries:
         """The parcels' outlines in :attr:`crs`, on their index: projected once, for the
         buildings and for :func:`parcel_base` (``planar``)."""
         return gpd.GeoSeries(self.to_parcel.planar, index=self._parcels_index, crs=self.crs)
+
+    def parcel_zone_columns(self) -> dict[str, pd.Series]:
+        """The parcels' zone ids and names, as :func:`parcel_base` assigns them (its
+        ``zone_columns``): found once, for the buildings and the parcels."""
+        out: dict[str, pd.Series] = {}
+        for level, (zone_id, _) in ZONES.items():
+            ix, found = self.indexes.get(level), self._parcel_zones.get(level)
+            if ix is None or found is None:
+                out[zone_id] = pd.Series(pd.NA, index=self._parcels_index, dtype="string")
+                out[f"{level}_name"] = pd.Series(pd.NA, index=self._parcels_index, dtype="string")
+                continue
+            assigned = ix.assigned(found.zone, found.share, self._parcels_index)
+            out[zone_id] = assigned[zone_id]
+            out[f"{level}_name"] = assigned["name"]
+        return out
 
     def figures(self, batch: gpd.GeoDataFrame) -> pd.DataFrame:
         """The columns :func:`building_base` adds, for the buildings ``batch`` (on its index)."""
@@ -272,15 +299,47 @@ class BuildingMeasure:
         given (-1 where none holds more than half of it), for :meth:`BuildingTotals.add`."""
         planar = batch.geometry.to_crs(self.crs)  # once for the areas, the parcels and every zone level
         footprint = area_m2(batch, planar)
-        at, share = self.to_parcel.locate(planar, min_share=0.5)
+        parcel = self.to_parcel.locate(planar, min_share=0.5)
         figures = pd.DataFrame({
             "footprint_m2": footprint,
             "floor_area_m2": counted_floor_area_m2(batch, footprint),
             "admin_footprint_m2": admin_footprint_m2(batch, footprint),
-            "parcel_id": self.to_parcel.assigned(at, share, batch.index)["parcel_id"],
-            **_zone_columns(self.indexes, planar, batch.index),
+            "parcel_id": self.to_parcel.assigned(parcel.zone, parcel.share, batch.index)["parcel_id"],
+            **self._building_zones(planar, parcel),
         }, index=batch.index)
-        return figures, at
+        return figures, parcel.zone
+
+    def _building_zones(self, planar: gpd.GeoSeries, parcel: Location) -> dict[str, pd.Series]:
+        """:func:`_zone_columns` of the buildings ``planar``, found in ``parcel``.
+
+        A building wholly inside its parcel lies wholly inside the one zone of a level that
+        holds that parcel wholly and is the only zone the parcel meets (any zone meeting the
+        building meets the parcel), and in none where the parcel meets none: the same zone
+        and share its own overlay would give. The overlays are run for the other buildings
+        alone — those across a parcel's edge or a zone's.
+        """
+        index = planar.index
+        held = parcel.within & (parcel.zone >= 0) & (parcel.share > 0)
+        p = np.where(held, parcel.zone, 0)
+        out: dict[str, pd.Series] = {}
+        for level, (zone_id, min_share) in ZONES.items():
+            ix, of_parcel = self.indexes.get(level), self._parcel_zones.get(level)
+            if ix is None or of_parcel is None:
+                out[zone_id] = pd.Series(pd.NA, index=index, dtype="string")
+                out[f"{level}_name"] = pd.Series(pd.NA, index=index, dtype="string")
+                continue
+            alone = held & of_parcel.within[p] & (of_parcel.meets[p] == 1)
+            outside = held & (of_parcel.meets[p] == 0)
+            zone = np.where(alone, of_parcel.zone[p], -1)
+            share = np.where(alone, 1.0, 0.0)
+            rest = np.flatnonzero(~(alone | outside))
+            if len(rest):
+                found = ix.locate(planar.iloc[rest], min_share=min_share)
+                zone[rest], share[rest] = found.zone, found.share
+            assigned = ix.assigned(zone, share, index)
+            out[zone_id] = assigned[zone_id]
+            out[f"{level}_name"] = assigned["name"]
+        return out
 
 
 class BuildingTotals:

@@ -187,13 +187,15 @@ def test_located_positions_are_the_assigned_zones(parcels, zones):
 
     shuffled = zones.iloc[[2, 0, 1]]
     index = assignment.ZoneIndex(shuffled, "park_id", carry=["name"])
-    at, share = index.locate(parcels, min_share=0.0)
+    found = index.locate(parcels, min_share=0.0)
+    at, share = found.zone, found.share
     assert at.tolist() == [1, 1, 1, -1, 2]  # A, A, A (40 % is the largest), none, B
+    assert found.within.tolist() == [True, False, False, False, False]
+    assert found.meets.tolist() == [1, 2, 3, 0, 1]
     assigned = index.assign(parcels, min_share=0.0)
     ids = shuffled["park_id"].to_numpy()
     assert _ids(assigned["park_id"]) == [ids[a] if a >= 0 else None for a in at]
     np.testing.assert_array_equal(assigned["park_id_share"].to_numpy(), share)
     pd.testing.assert_frame_equal(index.assigned(at, share, parcels.index), assigned)
-    strict, _ = index.locate(parcels)  # more than half
-    assert strict.tolist() == [1, 1, -1, -1, -1]
+    assert index.locate(parcels).zone.tolist() == [1, 1, -1, -1, -1]  # more than half
     assert shapely.equals(index.planar, shuffled.geometry.to_numpy()).all()

@@ -623,6 +623,57 @@ def test_parcel_totals_gathered_from_batches_equal_the_whole_layers(sample_works
                                   check_exact=True)
 
 
+def test_buildings_take_their_parcels_zones_only_where_their_own_overlay_would_agree(sample_workspace):
+    """A building wholly inside its parcel takes the parcel's zone when that zone holds the
+    parcel wholly and is the only one it meets: the zones are those each building's own
+    overlay gives — with parks that overlap, parcels across a park's edge or in none,
+    buildings across a parcel's edge or in no parcel, and the sample province's."""
+    from mujun.geo.evaluation import _zone_columns, _zone_indexes
+
+    park_a, park_b = box(0, 0, 600, 600), box(400, 0, 1000, 600)  # overlapping in x 400–600
+    zones = {
+        "district": _gdf({"district_id": ["D1", "D2"], "name": ["甲区", "乙区"]},
+                         [box(-100, -100, 500, 800), box(500, -100, 1200, 800)]),
+        "park": _gdf({"park_id": ["KB", "KA"], "name": ["乙园", "甲园"]}, [park_b, park_a]),
+        "platform": None,
+    }
+    plots = [box(50, 50, 150, 150),     # in park A and district D1 alone
+             box(420, 50, 480, 150),    # in both parks
+             box(550, 200, 700, 300),   # across district and park A's edges, in park B
+             box(900, 650, 1000, 750),  # in no park
+             box(950, 550, 1050, 650),  # across park B's edge
+             box(300, 300, 450, 400)]   # in park A, across park B's edge
+    parcels = _gdf({"parcel_id": [f"P{i}" for i in range(len(plots))]}, plots)
+    buildings = _gdf({"building_id": [f"B{i}" for i in range(10)]}, [
+        box(60, 60, 100, 100), box(430, 60, 470, 100), box(560, 210, 590, 250), box(610, 210, 650, 250),
+        box(910, 660, 950, 700), box(960, 560, 990, 590), box(1000, 600, 1040, 640),
+        box(140, 60, 170, 100),  # across its parcel's edge
+        box(200, 450, 220, 470),  # in no parcel
+        box(420, 320, 440, 340),  # in both parks: the first listed, though its parcel is in park A alone
+    ])
+    ws = sample_workspace
+    sample = (ws.read("buildings"), ws.read("parcels"), {level: ws.read(f"{level}s") for level in ZONES})
+    for case, (b, p, z) in enumerate([(buildings, parcels, zones), sample]):
+        crs = local_gk_crs(p)
+        measure = BuildingMeasure(p, z, crs=crs)
+        located: list[int] = []
+        park_index = measure.indexes["park"]
+        locate = park_index.locate
+        park_index.locate = lambda features, located=located, locate=locate, **kw: (
+            located.append(len(features)) or locate(features, **kw))
+        figures = measure.figures(b)
+        direct = _zone_columns(_zone_indexes(z, crs), b.geometry.to_crs(crs), b.index)
+        for col, values in direct.items():
+            pd.testing.assert_series_equal(figures[col], values, check_names=False)
+        assert 0 < sum(located) < len(b)  # the overlays run for some buildings, not all
+        if case == 0:
+            assert [None if pd.isna(v) else v for v in figures["park_id"]] == [
+                "KA", "KB", "KB", "KB", None, "KB", None, "KA", "KA", "KB"]
+            assert figures["district_id"].tolist() == ["D1", "D1", "D2", "D2", "D2", "D2", "D2", "D1", "D1", "D1"]
+        pd.testing.assert_frame_equal(parcel_base(p, zones=z, crs=crs, zone_columns=measure.parcel_zone_columns()),
+                                      parcel_base(p, zones=z, crs=crs), check_exact=True)
+
+
 def test_buildings_counted_by_their_parcels_positions_as_by_ids(sample_workspace):
     """BuildingMeasure.measure gives each building's parcel as a position among the parcels;
     counted by those positions, the totals are those counted by the ids, with parcel ids

@@ -44,7 +44,7 @@ class LocalEngine:
         The buildings' figures go to ``buildings_done`` batch by batch, before the parcels are
         computed (a writer process writes them meanwhile)."""
         batches = inputs.take_building_batches(BUILDING_BATCH)
-        totals = figures = planar = None
+        totals = figures = planar = zone_columns = None
         if batches is not None:
             # the overlays are in the parcels' plane, which the buildings are measured against
             measure = BuildingMeasure(inputs.parcels, inputs.zones, crs=local_gk_crs(inputs.parcels),
@@ -57,12 +57,13 @@ class LocalEngine:
                 figures = pd.concat(list(measured), ignore_index=True)
             del batches, measured  # the last batch of footprints and its overlays
             totals = counted.table()
-            planar = measure.planar_parcels  # projected once, for the buildings and the zones
+            # projected and placed in their zones once, for the buildings and the parcels
+            planar, zone_columns = measure.planar_parcels, measure.parcel_zone_columns()
             del measure
             release_memory()
         base = parcel_base(inputs.parcels, None, inputs.zones, buildings_surveyed=totals is not None, totals=totals,
-                           planar=planar, threads=self.threads)
-        del planar
+                           planar=planar, zone_columns=zone_columns, threads=self.threads)
+        del planar, zone_columns
         builtup = None if inputs.raster is None else source_builtup(base, inputs.raster)
         result = GeometryResult.of(base, None, builtup)
         result.buildings = figures
