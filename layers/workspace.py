@@ -734,9 +734,12 @@ def _in_transaction(path: Path, step) -> None:
     """Run ``step(connection)`` on the scratch copy ``path`` in one committed transaction.
 
     Not synced to disk: the copy is synced once, whole, before it replaces the workspace
-    (:func:`_durable_replace`); a crash before that leaves the workspace as it was."""
+    (:func:`_durable_replace`); a crash before that leaves the workspace as it was. Nor
+    journalled: a write whose step fails throws its copy away, and the rollback journal of a
+    province's tables dropped from it alone took 7 of the 8 seconds the drop took."""
     with contextlib.closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as con:
         con.execute("PRAGMA synchronous = OFF")
+        con.execute("PRAGMA journal_mode = OFF")
         con.execute("BEGIN IMMEDIATE")
         try:
             step(con)

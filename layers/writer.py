@@ -46,7 +46,7 @@ def write_table(path: Path, name: str, frame: pd.DataFrame, *, append: bool = Fa
     layers (the frame's CRS, else EPSG:4490) with a spatial index; others attribute
     tables. Written in batches of :data:`BATCH_ROWS` rows in one GDAL session. ``path`` is
     a scratch copy that replaces the workspace only once every table is written and
-    checked, so GDAL need not sync each table to disk.
+    checked, so GDAL need not sync each table to disk nor keep a rollback journal.
     """
     schema, batches, crs = _plan(frame, like)
     _write_stream(path, name, schema, batches(), crs, append=append)
@@ -130,7 +130,8 @@ def _write_stream(path: Path, name: str, schema: pa.Schema, batches: Iterator[pa
         if not append:
             options["layer_options"] = {"SPATIAL_INDEX": "YES"}
     try:
-        with _gdal_options({"OGR_SQLITE_SYNCHRONOUS": "OFF"}):
+        # a scratch copy, thrown away if anything fails: neither synced nor journalled
+        with _gdal_options({"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "OFF"}):
             pyogrio.write_arrow(pa.RecordBatchReader.from_batches(schema, guarded()), path, layer=name,
                                 driver="GPKG", **options)
     except (OSError, RuntimeError) as err:

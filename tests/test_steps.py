@@ -227,6 +227,31 @@ def test_a_table_put_without_parts_is_refused(tmp_path):
         staged.put("result_building", iter([]))
 
 
+def test_the_copys_own_steps_keep_no_rollback_journal_and_a_failed_one_is_thrown_away(tmp_path):
+    """The write's steps on its scratch copy are neither synced nor journalled (the copy is
+    thrown away when one fails): a step sees journal_mode off, and a failing one leaves the
+    workspace byte for byte."""
+    import mujun.layers.workspace as workspace
+
+    ws = Workspace(tmp_path / "ws.gpkg")
+    ws.write({"parcels": _frames()["parcels"]})
+    seen = []
+    workspace._in_transaction(ws.path, lambda con: seen.append(con.execute("PRAGMA journal_mode").fetchone()[0]))
+    assert seen == ["off"]
+    before = _sha(ws.path)
+
+    def failing(con):
+        con.execute("DELETE FROM parcels")
+        raise RuntimeError("step failed")
+
+    with pytest.raises(RuntimeError), ws.staged(["result_parcel"]) as staged:
+        staged.steps.submit(workspace._in_transaction, staged.tmp, failing)
+        staged.put("result_parcel", pd.DataFrame({"parcel_id": ["P1"], "tax": [1.0]}))
+        staged.commit()
+    assert _sha(ws.path) == before and len(ws.read("parcels")) == len(_frames()["parcels"])
+    assert not staged.tmp.exists()
+
+
 def test_a_failed_table_in_the_writer_process_leaves_the_workspace_as_it_was(tmp_path):
     ws = Workspace(tmp_path / "ws.gpkg")
     ws.write({"parcels": _frames()["parcels"]})
