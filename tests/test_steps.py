@@ -236,7 +236,8 @@ def test_the_copys_own_steps_keep_no_rollback_journal_and_a_failed_one_is_thrown
     ws = Workspace(tmp_path / "ws.gpkg")
     ws.write({"parcels": _frames()["parcels"]})
     seen = []
-    workspace._in_transaction(ws.path, lambda con: seen.append(con.execute("PRAGMA journal_mode").fetchone()[0]))
+    copy = shutil.copyfile(ws.path, tmp_path / "copy.gpkg")
+    workspace._in_transaction(copy, lambda con: seen.append(con.execute("PRAGMA journal_mode").fetchone()[0]))
     assert seen == ["off"]
     before = _sha(ws.path)
 
