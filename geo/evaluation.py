@@ -178,14 +178,22 @@ def _zone_indexes(zones: Mapping[str, gpd.GeoDataFrame | None] | None, crs: CRS 
 def _zone_columns(indexes: Mapping[str, ZoneIndex | None], planar: gpd.GeoSeries | None,
                   index: pd.Index) -> dict[str, pd.Series]:
     """Each level's zone id and name for features whose projected geometry is ``planar``."""
+    return _named_zones(indexes, {level: ix.locate(planar, min_share=ZONES[level][1])
+                                  for level, ix in indexes.items() if ix is not None}, index)
+
+
+def _named_zones(indexes: Mapping[str, ZoneIndex | None], found: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                 index: pd.Index) -> dict[str, pd.Series]:
+    """Each level's zone id and name (missing for a level without zones) from the zone
+    positions and shares ``found`` for it (:meth:`ZoneIndex.locate`)."""
     out: dict[str, pd.Series] = {}
-    for level, (zone_id, min_share) in ZONES.items():
-        ix = indexes.get(level)
-        if ix is None:
+    for level, (zone_id, _) in ZONES.items():
+        ix, at = indexes.get(level), found.get(level)
+        if ix is None or at is None:
             out[zone_id] = pd.Series(pd.NA, index=index, dtype="string")
             out[f"{level}_name"] = pd.Series(pd.NA, index=index, dtype="string")
             continue
-        assigned = ix.assign(planar, min_share=min_share)
+        assigned = ix.assigned(at[0], at[1], index)
         out[zone_id] = assigned[zone_id]
         out[f"{level}_name"] = assigned["name"]
     return out
@@ -278,17 +286,7 @@ class BuildingMeasure:
     def parcel_zone_columns(self) -> dict[str, pd.Series]:
         """The parcels' zone ids and names, as :func:`parcel_base` assigns them (its
         ``zone_columns``): found once, for the buildings and the parcels."""
-        out: dict[str, pd.Series] = {}
-        for level, (zone_id, _) in ZONES.items():
-            ix, found = self.indexes.get(level), self._parcel_zones.get(level)
-            if ix is None or found is None:
-                out[zone_id] = pd.Series(pd.NA, index=self._parcels_index, dtype="string")
-                out[f"{level}_name"] = pd.Series(pd.NA, index=self._parcels_index, dtype="string")
-                continue
-            assigned = ix.assigned(found.zone, found.share, self._parcels_index)
-            out[zone_id] = assigned[zone_id]
-            out[f"{level}_name"] = assigned["name"]
-        return out
+        return _named_zones(self.indexes, self._parcel_zones, self._parcels_index)
 
     def figures(self, batch: gpd.GeoDataFrame) -> pd.DataFrame:
         """The columns :func:`building_base` adds, for the buildings ``batch`` (on its index)."""
@@ -318,28 +316,20 @@ class BuildingMeasure:
         and share its own overlay would give. The overlays are run for the other buildings
         alone — those across a parcel's edge or a zone's.
         """
-        index = planar.index
         held = parcel.within & (parcel.zone >= 0) & (parcel.share > 0)
         p = np.where(held, parcel.zone, 0)
-        out: dict[str, pd.Series] = {}
-        for level, (zone_id, min_share) in ZONES.items():
-            ix, of_parcel = self.indexes.get(level), self._parcel_zones.get(level)
-            if ix is None or of_parcel is None:
-                out[zone_id] = pd.Series(pd.NA, index=index, dtype="string")
-                out[f"{level}_name"] = pd.Series(pd.NA, index=index, dtype="string")
-                continue
+        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for level, of_parcel in self._parcel_zones.items():
             alone = held & of_parcel.within[p] & (of_parcel.meets[p] == 1)
             outside = held & (of_parcel.meets[p] == 0)
             zone = np.where(alone, of_parcel.zone[p], -1)
             share = np.where(alone, 1.0, 0.0)
             rest = np.flatnonzero(~(alone | outside))
             if len(rest):
-                found = ix.locate(planar.iloc[rest], min_share=min_share)
-                zone[rest], share[rest] = found.zone, found.share
-            assigned = ix.assigned(zone, share, index)
-            out[zone_id] = assigned[zone_id]
-            out[f"{level}_name"] = assigned["name"]
-        return out
+                overlaid = self.indexes[level].locate(planar.iloc[rest], min_share=ZONES[level][1])
+                zone[rest], share[rest] = overlaid.zone, overlaid.share
+            found[level] = (zone, share)
+        return _named_zones(self.indexes, found, planar.index)
 
 
 class BuildingTotals:
