@@ -352,9 +352,10 @@ class BuildingTotals:
         spares looking their ids up."""
         if parcels is None:
             at = positions(figures["parcel_id"], self.ids)
-        else:
-            at = np.where(parcels >= 0, self._of_row[np.clip(parcels, 0, None)], -1) if len(self._of_row) else \
-                np.full(len(parcels), -1, dtype="int64")
+        elif len(self._of_row):
+            at = np.where(parcels >= 0, self._of_row[np.clip(parcels, 0, None)], -1)
+        else:  # no parcels: none holds a building
+            at = np.full(len(parcels), -1, dtype="int64")
         keep = at >= 0
         self._parts.append(pd.DataFrame({
             "at": at[keep], **{c: figures[c].to_numpy(dtype="float64")[keep] for c in BUILDING_TOTALS[1:]},
