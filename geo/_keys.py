@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["arrow_text", "isin", "lookup", "pandas_text", "positions", "repeat_text"]
+__all__ = ["arrow_text", "isin", "lookup", "lookup_rows", "number_text", "pandas_text", "positions", "repeat_text"]
 
 
 def _text(values) -> pa.Array | pa.ChunkedArray:
@@ -64,6 +64,43 @@ def lookup(keys, mapping: pd.Series) -> pd.Series:
     found = at >= 0
     out = pd.Series(mapping.array.take(np.where(found, at, 0)), index=index, name=mapping.name)
     return out if found.all() else out.where(found)
+
+
+def lookup_rows(keys, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame.reindex(keys)``: the row of each key in ``frame`` (indexed by distinct keys),
+    missing where absent, on ``keys``' index when it has one — without turning a million text
+    keys into Python strings to hash them.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"n": [1.5, 2.5], "c": ["A", "B"]}, index=["a", "b"])
+    >>> lookup_rows(pd.Series(["b", None, "x"], dtype="string"), f).to_dict("list")
+    {'n': [2.5, nan, nan], 'c': ['B', nan, nan]}
+    """
+    index = keys.index if isinstance(keys, pd.Series) else None
+    if not len(frame):  # nothing to take from: every row missing, typed as reindex types it
+        out = frame.reindex(pd.Index(np.asarray(keys, dtype=object)))
+        out.index = index if index is not None else pd.RangeIndex(len(out))
+        return out
+    at = positions(keys, frame.index)
+    found = at >= 0
+    out = frame.take(np.where(found, at, 0))
+    out.index = index if index is not None else pd.RangeIndex(len(at))
+    return out if found.all() else out.where(pd.Series(found, index=out.index), axis=0)
+
+
+def number_text(values: pd.Series) -> pd.Series:
+    """``values.astype("string")`` for floating-point values, each distinct value formatted
+    once (the reasons of a million flags repeat few numbers).
+
+    Examples
+    --------
+    >>> number_text(pd.Series([1.5, float("nan"), 2.0, 1.5])).tolist()
+    ['1.5', <NA>, '2.0', '1.5']
+    """
+    distinct, at = np.unique(values.to_numpy(dtype="float64", na_value=np.nan), return_inverse=True)
+    texts = pd.Series(distinct).astype("string")
+    return pd.Series(texts.array.take(at.ravel()), index=values.index, name=values.name)
 
 
 def pandas_text(values: pa.Array | pa.ChunkedArray) -> pd.arrays.ArrowStringArray:

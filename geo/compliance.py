@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mujun.geo._keys import pandas_text, repeat_text
+from mujun.geo._keys import lookup, pandas_text, repeat_text
 from mujun.geo.rules import ControlRules
 
 __all__ = ["FAILED", "LABELS", "PASSED", "STATUS_NAMES", "compliance", "division_2002"]
@@ -57,8 +57,8 @@ def division_2002(codes: pd.Series, edition: str, concordance: Mapping[str, Mapp
     div = text.str[:2]
     if edition == "GB/T 4754-2002":
         return div
-    by_group = text.str[:3].map(dict(concordance.get("group", {}))).astype("string")
-    by_div = div.map(dict(concordance.get("division", {}))).astype("string").fillna(div)
+    by_group = lookup(text.str[:3], pd.Series(dict(concordance.get("group", {})), dtype="string"))
+    by_div = lookup(div, pd.Series(dict(concordance.get("division", {})), dtype="string")).fillna(div)
     out = by_group.fillna(by_div)
     return out.mask(out == "", pd.NA).astype("string")
 
@@ -147,7 +147,7 @@ def compliance(
             req = pd.Series(np.where(built, value, np.nan), index=parcels.index)
             frames.append(_rows(parcels, ind, parcels[ind], op, req, src, control.name, None))
     if control.plot_ratio_min:
-        req = division.map(control.plot_ratio_min).astype("float64").where(built)
+        req = lookup(division, pd.Series(control.plot_ratio_min, dtype="float64")).where(built)
         frames.append(_rows(parcels, "plot_ratio", parcels["plot_ratio"], ">=", req, src, control.name, None))
     for ind, field, op, due_field in _CONTRACT:
         if field not in parcels.columns:

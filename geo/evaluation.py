@@ -16,7 +16,7 @@ import pandas as pd
 from pyproj import CRS
 
 from mujun.geo._checks import _check_columns
-from mujun.geo._keys import isin, positions
+from mujun.geo._keys import isin, lookup, lookup_rows, positions
 from mujun.geo.area import area_m2, local_gk_crs
 from mujun.geo.assignment import Location, ZoneIndex
 from mujun.geo.errors import InputError
@@ -437,7 +437,7 @@ def evaluate_year(
                                        if "leased_out_mu" in ent.columns else np.nan, out_declared)
     land = enterprise_land_mu(ent, owned)
     ent = pd.concat([ent.drop(columns=[c for c in land.columns if c in ent.columns]), land], axis=1)
-    ent["parcel_count"] = ent["credit_code"].map(held.groupby("holder_code").size()).fillna(0).astype("int64")
+    ent["parcel_count"] = lookup(ent["credit_code"], held.groupby("holder_code").size()).fillna(0).astype("int64")
     ent = pd.concat([ent, per_mu_metrics(ent, "land_mu")], axis=1)
     ent["missing_reason"] = area_missing_reason(ent["land_mu"], linked=ent.pop("parcel_linked"))
     ent = _locate(ent, held, base, zones)
@@ -500,8 +500,7 @@ def _locate(ent: pd.DataFrame, held: pd.DataFrame, base: gpd.GeoDataFrame,
     by_lessor = ~own & ent["lessor_code"].notna() if "lessor_code" in ent.columns else pd.Series(False, index=ent.index)
     if by_lessor.any():
         key = key.where(~by_lessor, ent["lessor_code"].astype("string"))
-    found = loc.reindex(key.to_numpy())
-    found.index = ent.index
+    found = lookup_rows(key, loc)
     for c in loc_cols:
         ent[c] = found[c].astype("string") if c in found.columns else pd.Series(pd.NA, index=ent.index, dtype="string")
     basis = pd.Series(pd.NA, index=ent.index, dtype="string")
@@ -542,8 +541,7 @@ def _parcels_of_year(base: gpd.GeoDataFrame, ent: pd.DataFrame, year: int) -> tu
     by_code = by_code[holder_cols + extra].assign(used_share=used_share)
     by_code = by_code.rename(columns={"land_mu": "holder_land_mu", "name": "holder_enterprise_name"})
     codes = p["holder_code"] if "holder_code" in p.columns else pd.Series(pd.NA, index=p.index)
-    joined = by_code.reindex(codes.astype("string").to_numpy())
-    joined.index = p.index
+    joined = lookup_rows(codes, by_code)
     for col in joined.columns:
         p[col] = joined[col]
     has_record = pd.Series(isin(codes, by_code.index), index=p.index)

@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mujun.geo._keys import arrow_text, repeat_text
+from mujun.geo._keys import arrow_text, lookup, number_text, repeat_text
 from mujun.geo.compliance import FAILED
 from mujun.geo.errors import InputError
 from mujun.geo.rules import CLASSES, DEFAULT_CLASS_NAMES, RuleSet
@@ -239,7 +239,7 @@ def idle_tiers(parcels: pd.DataFrame, rules: RuleSet, as_of: pd.Timestamp,
     tier[idle & exemption.notna()] = "suspended"
     fee = (_num(parcels, "land_price") * rules.idle_fee_share).where(tier.eq("fee").fillna(False))
     return pd.DataFrame({"idle_since": since, "idle_tier": tier,
-                         "idle_tier_label": tier.map(IDLE_TIERS).astype("string"), "idle_fee": fee.round(2)},
+                         "idle_tier_label": lookup(tier, pd.Series(IDLE_TIERS)).astype("string"), "idle_fee": fee.round(2)},
                         index=parcels.index)
 
 
@@ -334,21 +334,21 @@ def inefficient_flags(parcels: pd.DataFrame, rules: RuleSet, division: pd.Series
     evaluated = parcels.get("evaluated", pd.Series(True, index=parcels.index)).astype(bool)
     if rules.low_tax_per_mu:
         default = rules.low_tax_per_mu.get("default", np.nan)
-        guide = division.map({k: v for k, v in rules.low_tax_per_mu.items() if k != "default"})
-        guide = guide.astype("float64").fillna(default)
+        guides = pd.Series({k: v for k, v in rules.low_tax_per_mu.items() if k != "default"}, dtype="float64")
+        guide = lookup(division, guides).fillna(default)
         tax = parcels["tax_per_mu"]
         low = evaluated & (tax < guide)
         p = parcels.loc[low, ["parcel_id"]]  # the ids only: a flag copies no other column
         ind = division[low].fillna("—")
-        reason = ("亩均税收 " + tax[low].round(2).astype("string") + " 万元/亩 低于行业（" + ind
-                  + "）指南 " + guide[low].round(2).astype("string") + " 万元/亩")
+        reason = ("亩均税收 " + number_text(tax[low].round(2)) + " 万元/亩 低于行业（" + ind
+                  + "）指南 " + number_text(guide[low].round(2)) + " 万元/亩")
         frames.append(_frame(p, "inefficient", "亩均税收低于指南", reason, tax[low].to_numpy(), guide[low].to_numpy()))
     if rules.low_plot_ratio is not None:
         exempt = division.isin(list(rules.low_plot_ratio_exempt)).fillna(False).astype(bool)
         far = parcels["plot_ratio"]
         low = (parcels["building_count"] > 0) & (far < rules.low_plot_ratio) & ~exempt
         p = parcels.loc[low, ["parcel_id"]]  # the ids only: a flag copies no other column
-        reason = "容积率 " + far[low].round(2).astype("string") + f" 低于 {rules.low_plot_ratio:g}"
+        reason = "容积率 " + number_text(far[low].round(2)) + f" 低于 {rules.low_plot_ratio:g}"
         frames.append(_frame(p, "inefficient", "容积率偏低", reason, far[low].to_numpy(), rules.low_plot_ratio))
     if rules.d_class_is_inefficient and "class" in parcels.columns:
         d = (parcels["class"] == _D).fillna(False).astype(bool)
@@ -369,7 +369,7 @@ def noncompliance_flags(checks: pd.DataFrame) -> pd.DataFrame:
     # column by column: a filter reads each of the checks' text columns (chunked, as concatenated) once
     failed = pd.DataFrame({c: checks[c][mask] for c in ("parcel_id", "label", "measured", "required",
                                                        "required_text", "source")})
-    reason = (failed["label"] + " " + failed["measured"].round(3).astype("string") + "，要求 "
+    reason = (failed["label"] + " " + number_text(failed["measured"].round(3)) + "，要求 "
               + failed["required_text"] + "（" + failed["source"] + "）")
     out = _frame(failed, "noncompliant", "", reason, failed["measured"].to_numpy(), failed["required"].to_numpy())
     out["rule"] = (failed["label"] + FLAG_KINDS["noncompliant"]).to_numpy()

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from mujun.geo._checks import _check_columns
+from mujun.geo._keys import lookup
 
 __all__ = [
     "PER_MU",
@@ -91,7 +92,7 @@ def enterprise_land_mu(
     [12.0, 4.5, 0.0]
     """
     _check_columns(enterprises, ["credit_code"], "enterprises")
-    owned = enterprises["credit_code"].map(owned_mu).astype("float64")
+    owned = lookup(enterprises["credit_code"], owned_mu).astype("float64")
     linked = owned.notna()
     owned = owned.fillna(0.0)
     lease_in = _numeric_or_zero(enterprises, "leased_in_mu")

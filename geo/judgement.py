@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mujun.geo._keys import isin, lookup, pandas_text
+from mujun.geo._keys import isin, lookup, lookup_rows, pandas_text
 from mujun.geo.compliance import compliance, division_2002
 from mujun.geo.flags import (
     CHECK_KINDS,
@@ -89,7 +89,7 @@ def judge_year(
     ent, bench = score_enterprises(results["enterprise"], rules, veto)
     ent["rule_set"] = rules.name
     prev = previous_class if previous_class is not None else pd.Series(dtype="string")
-    ent["previous_class"] = ent["credit_code"].map(prev).astype("string")
+    ent["previous_class"] = lookup(ent["credit_code"], prev).astype("string")
     ent["class_change"] = class_change(ent["class"], ent["previous_class"])
     out["enterprise"] = ent
     bench.insert(0, "year", year)
@@ -100,8 +100,7 @@ def judge_year(
     holder_cols = ["score", "class", "class_name", "va_per_energy", "va_per_emission"]
     holder = ent.drop_duplicates("credit_code").set_index("credit_code")
     holder = holder[[c for c in holder_cols if c in holder.columns]]
-    joined = holder.reindex(p["holder_code"].astype("string").to_numpy())
-    joined.index = p.index
+    joined = lookup_rows(p["holder_code"], holder)
     for col in joined.columns:
         p[col] = joined[col]
     codes = p["industry_code"] if "industry_code" in p.columns else pd.Series(pd.NA, index=p.index, dtype="string")

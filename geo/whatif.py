@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from mujun.geo._keys import lookup
+
 __all__ = ["peer_medians", "whatif_gains"]
 
 _MEASURES = (("tax_per_mu", "tax_gain"), ("value_added_per_mu", "value_added_gain"))
@@ -21,6 +23,12 @@ def peer_medians(enterprises: pd.DataFrame, measure: str) -> tuple[pd.Series, pd
     by_pair = e.groupby([e["district_id"], division])[measure].median()
     by_district = e.groupby("district_id")[measure].median()
     return by_pair, by_district, float(e[measure].median()) if len(e) else float("nan")
+
+
+def _pair_key(district, division) -> pd.Series:
+    """``district`` and ``division`` joined as one text key (missing where either is), on their
+    index (both have the same)."""
+    return pd.Series(district, dtype="string") + "\x1f" + pd.Series(division, dtype="string")
 
 
 def whatif_gains(parcels: pd.DataFrame, enterprises: pd.DataFrame, flagged: pd.Series) -> pd.DataFrame:
@@ -49,9 +57,11 @@ def whatif_gains(parcels: pd.DataFrame, enterprises: pd.DataFrame, flagged: pd.S
         if measure not in enterprises.columns or "district_id" not in enterprises.columns:
             continue
         by_pair, by_district, overall = peer_medians(enterprises, measure)
-        pair_key = pd.MultiIndex.from_arrays([parcels["district_id"], division])
-        target = pd.Series(by_pair.reindex(pair_key).to_numpy(), index=parcels.index, dtype="float64")
-        target = target.fillna(parcels["district_id"].map(by_district).astype("float64")).fillna(overall)
+        # (district, division) pairs as one text key, looked up by Arrow's hash (a million parcels)
+        pairs = pd.Series(by_pair.to_numpy(dtype="float64"), index=_pair_key(
+            by_pair.index.get_level_values(0), by_pair.index.get_level_values(1)))
+        target = lookup(_pair_key(parcels["district_id"], division), pairs).astype("float64")
+        target = target.fillna(lookup(parcels["district_id"], by_district).astype("float64")).fillna(overall)
         current = parcels[measure].astype("float64").fillna(0.0)
         out[f"target_{measure}"] = target
         out[gain] = np.where(flagged.to_numpy(), ((target - current).clip(lower=0) * land).to_numpy(), 0.0)

@@ -1,4 +1,4 @@
-"""Tests for mujun.geo._keys: Arrow key matching gives what pandas' isin and map give."""
+"""Tests for mujun.geo._keys: Arrow key matching gives what pandas' isin, map and reindex give."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mujun.geo._keys import isin, lookup, positions
+from mujun.geo._keys import isin, lookup, lookup_rows, number_text, positions
 
 
 @pytest.fixture
@@ -39,3 +39,39 @@ def test_lookup_equals_map(keys, dtype):
 def test_positions_first_occurrence_and_missing():
     assert positions(["b", "a", None, "z"], ["a", "b", "a"]).tolist() == [1, 0, -1, -1]
     assert lookup(pd.Series(["a"]), pd.Series([], dtype="int64")).isna().all()
+
+
+def _typed_frame(index: pd.Index) -> pd.DataFrame:
+    """One column of each dtype the results carry, with missing values."""
+    n = len(index)
+    raw = np.arange(n)
+    return pd.DataFrame({
+        "float": np.where(raw % 5 == 0, np.nan, raw * 1.5), "int": raw, "bool": raw % 2 == 0,
+        "boolean": pd.array([None if v % 7 == 0 else bool(v % 2) for v in raw], dtype="boolean"),
+        "Int64": pd.array([None if v % 7 == 0 else int(v) for v in raw], dtype="Int64"),
+        "string": pd.array([None if v % 3 == 0 else f"v{v}" for v in raw], dtype="string"),
+        "str": pd.Series([None if v % 4 == 0 else f"s{v}" for v in raw], dtype="str").to_numpy(),
+        "date": pd.to_datetime(["2020-01-01" if v % 6 else None for v in raw]),
+    }, index=index)
+
+
+@pytest.mark.parametrize("rows", [1000, 0])
+def test_lookup_rows_equals_reindex(keys, rows):
+    index = pd.Index([f"P{v:05d}" for v in range(0, 3 * rows, 3)], dtype="string")
+    frame = _typed_frame(index)
+    expected = frame.reindex(keys.to_numpy())
+    expected.index = keys.index
+    pd.testing.assert_frame_equal(lookup_rows(keys, frame), expected)
+    every = pd.Series(index[::-1], index=np.arange(rows) + 7)  # every key found: nothing made missing
+    expected = frame.reindex(every.to_numpy())
+    expected.index = every.index
+    pd.testing.assert_frame_equal(lookup_rows(every, frame), expected)
+
+
+def test_number_text_equals_astype():
+    rng = np.random.default_rng(5)
+    values = pd.Series(rng.gamma(2.0, 50.0, 5000).round(3), index=rng.permutation(5000))
+    values.iloc[::13] = np.nan
+    values.iloc[::17] = 2.0
+    pd.testing.assert_series_equal(number_text(values), values.astype("string"))
+    assert number_text(pd.Series([], dtype="float64")).tolist() == []
