@@ -9,7 +9,7 @@ production (达产).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ import pyarrow as pa
 from mujun.geo._keys import lookup, pandas_text, repeat_text
 from mujun.geo.rules import ControlRules
 
-__all__ = ["FAILED", "LABELS", "PASSED", "STATUS_NAMES", "compliance", "division_2002"]
+__all__ = ["FAILED", "LABELS", "PASSED", "STATUS_NAMES", "compliance", "compliance_parts", "division_2002"]
 
 LABELS = {
     "building_coefficient": "建筑系数",
@@ -139,16 +139,31 @@ def compliance(
         ``measured``, ``op``, ``required``, ``required_text``, ``status`` (达标 / 不达标 /
         未到期 / 无数据) and ``passed``.
     """
+    return pd.concat(list(compliance_parts(parcels, control, division, holder, as_of)), ignore_index=True)
+
+
+def compliance_parts(
+    parcels: pd.DataFrame,
+    control: ControlRules,
+    division: pd.Series,
+    holder: pd.DataFrame,
+    as_of: pd.Timestamp,
+) -> Iterator[pd.DataFrame]:
+    """The rows of :func:`compliance`, in its order, one check at a time, each computed when it
+    is asked for (a writer can write the first while the next are computed); at least one
+    part, empty where nothing is checked."""
     built = parcels["building_count"] > 0
-    frames = []
     src = f"控制指标（{control.title}）"
+    any_part = False
     for ind, (op, value) in control.limits.items():
         if ind in parcels.columns:
             req = pd.Series(np.where(built, value, np.nan), index=parcels.index)
-            frames.append(_rows(parcels, ind, parcels[ind], op, req, src, control.name, None))
+            any_part = True
+            yield _rows(parcels, ind, parcels[ind], op, req, src, control.name, None)
     if control.plot_ratio_min:
         req = lookup(division, pd.Series(control.plot_ratio_min, dtype="float64")).where(built)
-        frames.append(_rows(parcels, "plot_ratio", parcels["plot_ratio"], ">=", req, src, control.name, None))
+        any_part = True
+        yield _rows(parcels, "plot_ratio", parcels["plot_ratio"], ">=", req, src, control.name, None)
     for ind, field, op, due_field in _CONTRACT:
         if field not in parcels.columns:
             continue
@@ -157,9 +172,9 @@ def compliance(
             continue
         due_dates = pd.to_datetime(parcels[due_field], errors="coerce") if due_field in parcels.columns else None
         due = (due_dates <= as_of) if due_dates is not None else pd.Series(True, index=parcels.index)
-        frames.append(_rows(parcels, ind, measured, op, pd.to_numeric(parcels[field], errors="coerce"),
-                            "出让合同（标准地）", "出让合同", due))
-    if not frames:
-        return pd.DataFrame(columns=["parcel_id", "source", "rule_set", "indicator", "label", "measured", "op",
-                                     "required", "required_text", "status", "passed"])
-    return pd.concat(frames, ignore_index=True)
+        any_part = True
+        yield _rows(parcels, ind, measured, op, pd.to_numeric(parcels[field], errors="coerce"),
+                    "出让合同（标准地）", "出让合同", due)
+    if not any_part:
+        yield pd.DataFrame(columns=["parcel_id", "source", "rule_set", "indicator", "label", "measured", "op",
+                                    "required", "required_text", "status", "passed"])

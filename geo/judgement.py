@@ -6,7 +6,7 @@ Pure: frames and rule sets in, frames out (see :func:`judge_year`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mujun.geo._keys import isin, lookup, lookup_rows, pandas_text
-from mujun.geo.compliance import compliance, division_2002
+from mujun.geo.compliance import compliance_parts, division_2002
 from mujun.geo.flags import (
     CHECK_KINDS,
     FLAG_KINDS,
@@ -51,7 +51,7 @@ def judge_year(
     previous_class: pd.Series | None = None,
     veto: Mapping[str, str] | None = None,
     builtup: pd.Series | None = None,
-    emit: Callable[[str, pd.DataFrame], None] | None = None,
+    emit: Callable[[str, pd.DataFrame | Iterator[pd.DataFrame]], None] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Add the year's judgements to the results of :func:`mujun.geo.evaluation.evaluate_year`.
 
@@ -71,9 +71,10 @@ def judge_year(
     builtup : Series, optional
         Observed built-up fraction of each parcel by ``parcel_id``.
     emit : callable, optional
-        Given, the long tables ``compliance`` and ``flag`` are handed to ``emit(name, frame)``
-        as soon as each is complete, and not returned: a province's millions of rows can be
-        written (and let go) while the rest is judged.
+        Given, the long tables ``compliance`` and ``flag`` are handed to ``emit(name, table)``
+        and not returned: a province's millions of rows can be written (and let go) while the
+        rest is judged. ``flag`` is handed over complete, ``compliance`` as an iterator of its
+        parts (one per check, each computed when it is taken).
 
     Returns
     -------
@@ -108,14 +109,26 @@ def judge_year(
         p["builtup_fraction"] = lookup(p["parcel_id"], builtup).astype("float64")
     observed = p["builtup_fraction"] if "builtup_fraction" in p.columns else None
 
-    checks = compliance(p, control, _division(codes, control.edition, concordance), p, as_of)
-    checks.insert(1, "year", year)
-    # the checks are complete: handed over at once (a writer can write the longest table while
-    # the rest is judged), and let go once their flags are drawn, before the other flags are built
+    kept: list[pd.DataFrame] = []
+
+    def checked() -> Iterator[pd.DataFrame]:
+        for part in compliance_parts(p, control, _division(codes, control.edition, concordance), p, as_of):
+            part.insert(1, "year", year)
+            kept.append(part)
+            yield part
+
+    # the checks are handed over one indicator at a time, each as soon as it is computed (a
+    # writer writes the longest table while the rest is judged), and let go once their flags
+    # are drawn, before the other flags are built
     if emit is not None:
-        emit("compliance", checks)
+        parts = checked()
+        emit("compliance", parts)
+        for _ in parts:  # what emit did not take is computed all the same
+            pass
+        checks = pd.concat(kept, ignore_index=True)
     else:
-        out["compliance"] = checks
+        checks = out["compliance"] = pd.concat(list(checked()), ignore_index=True)
+    kept.clear()  # the parts: held in checks until their flags are drawn
     noncompliant = noncompliance_flags(checks)
     del checks
     # bare imagery over buildings that cover the control minimum is checked on site, not idle

@@ -449,7 +449,7 @@ def _building_reader(ws: Workspace) -> Callable[[int], Iterator[gpd.GeoDataFrame
 def _judged_year(
     inputs: EvaluationInputs, geometry: GeometryResult, year: int, done: dict[int, pd.DataFrame],
     rule_set: RuleSet, control_rules: ControlRules, veto: dict[str, str], as_of: pd.Timestamp,
-    emit: Callable[[str, pd.DataFrame], None] | None = None,
+    emit: Callable[[str, pd.DataFrame | Iterator[pd.DataFrame]], None] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every result table of ``year`` (the long ones handed to ``emit``, see
     :func:`~mujun.geo.judgement.judge_year`); ``done`` holds the enterprise results of the
@@ -468,6 +468,8 @@ def _judged_year(
 class _ResultTables:
     """The result tables of an evaluation, each put into the write as soon as every year
     evaluated has given its rows (with the stored rows of other years: :func:`_replace_years`).
+    A table given in parts (the compliance checks) is put a part at a time, each as soon as it
+    is computed, when its year is the only one the table will hold.
 
     The per-parcel and per-building results are written as figures without geometry: their
     views take the outlines of the parcels and buildings layers (:data:`SHARED_GEOMETRY`)."""
@@ -477,15 +479,29 @@ class _ResultTables:
         self.pending: dict[str, list[pd.DataFrame]] = {}
         self.rows: dict[tuple[str, int], int] = {}  # (level, year) -> rows
 
-    def add(self, level: str, frame: pd.DataFrame, *, year: int) -> None:
-        self.rows[(level, year)] = len(frame)
+    def add(self, level: str, frame: pd.DataFrame | Iterator[pd.DataFrame], *, year: int) -> None:
         name = result_table(level)
+        if not isinstance(frame, pd.DataFrame):  # a table's parts, each computed when it is taken
+            if self.years == [year] and not _keeps_other_years(self.ws, name, self.years):
+                # the whole table: each part written as soon as it is computed
+                self.rows[(level, year)] = 0
+                self.staged.put(name, self._counted(level, year, frame))
+                return
+            frame = pd.concat(list(frame), ignore_index=True)
+        self.rows[(level, year)] = len(frame)
         if name in SHARED_GEOMETRY and isinstance(frame, gpd.GeoDataFrame):
             frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
         frames = self.pending.setdefault(level, [])
         frames.append(frame)
         if len(frames) == len(self.years):
             self._put(level)
+
+    def _counted(self, level: str, year: int, parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for part in parts:
+            self.rows[(level, year)] += len(part)
+            if result_table(level) in SHARED_GEOMETRY and isinstance(part, gpd.GeoDataFrame):
+                part = pd.DataFrame(part.drop(columns=part.geometry.name))
+            yield part
 
     def flush(self) -> None:
         """Put the tables some year did not give."""
@@ -515,19 +531,33 @@ def _replace_years(ws: Workspace, name: str, frames: list[pd.DataFrame], years: 
     rows are read without outlines (they are stored without)."""
     geo = isinstance(frames[0], gpd.GeoDataFrame)
     new = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
-    # only the other years' rows, if any were evaluated: re-evaluating the one year stored reads
-    # nothing (not even a scan of a province's table that finds no other year)
-    evaluated = _evaluated_years(ws) if ws.has(name) else []
-    if ws.has(name) and (set(evaluated) - set(years) or not evaluated):
-        old = ws.read(name, where=f"year NOT IN ({', '.join(str(int(y)) for y in years)}) OR year IS NULL",
-                      geometry=geo)
-        if not geo and "geometry" in old.columns:  # written with outlines before they were shared
-            old = pd.DataFrame(old.drop(columns="geometry"))
-        if len(old):
-            new = pd.concat([old, new], ignore_index=True)
+    old = _other_years(ws, name, years, geo=geo)
+    if old is not None:
+        new = pd.concat([old, new], ignore_index=True)
     if geo:
         new = gpd.GeoDataFrame(new, geometry="geometry", crs=frames[0].crs)
     return new
+
+
+def _keeps_other_years(ws: Workspace, name: str, years: list[int]) -> bool:
+    """Whether table ``name`` may hold rows of other years than ``years``: it does when other
+    years were evaluated (or, written before the evaluated years were recorded, may)."""
+    evaluated = _evaluated_years(ws) if ws.has(name) else []
+    return ws.has(name) and bool(set(evaluated) - set(years) or not evaluated)
+
+
+def _other_years(ws: Workspace, name: str, years: list[int], *, geo: bool) -> pd.DataFrame | None:
+    """The stored rows of table ``name`` of other years than ``years`` (``None``: none).
+
+    Read only if other years were evaluated: re-evaluating the one year stored reads nothing
+    (not even a scan of a province's table that finds no other year)."""
+    if not _keeps_other_years(ws, name, years):
+        return None
+    old = ws.read(name, where=f"year NOT IN ({', '.join(str(int(y)) for y in years)}) OR year IS NULL",
+                  geometry=geo)
+    if not geo and "geometry" in old.columns:  # written with outlines before they were shared
+        old = pd.DataFrame(old.drop(columns="geometry"))
+    return old if len(old) else None
 
 
 def _summarise(out: Evaluated, y: int, r: dict[str, pd.DataFrame], rows: dict[tuple[str, int], int]) -> None:

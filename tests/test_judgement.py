@@ -206,6 +206,34 @@ def test_noncompliance_matches_failed_checks(judged):
     assert set(ctl["parcel_id"]) == {"P1", "P2", "P3", "P6"}
 
 
+def test_emit_takes_the_checks_in_parts_as_computed_and_the_flags_whole(world, judged):
+    """Handed to ``emit``, the checks come one check at a time; together they are the table
+    returned without ``emit``, and the rest is the same."""
+    got: dict[str, list] = {}
+
+    def emit(name, table):
+        if isinstance(table, pd.DataFrame):
+            got[name] = [table]
+            return
+        got[name] = []
+        for part in table:
+            got[name].append(part)
+
+    out = _judge(world, previous_class=pd.Series({"A": "C", "B": "B", "C": "A"}), emit=emit)
+    assert "compliance" not in out and "flag" not in out
+    assert len(got["compliance"]) > 1 and len(got["flag"]) == 1
+    checks = [part[["source", "indicator", "op"]].drop_duplicates() for part in got["compliance"]]
+    assert all(len(c) == 1 for c in checks)  # one check a part, each its own
+    assert len({tuple(c.iloc[0]) for c in checks}) == len(checks)
+    pd.testing.assert_frame_equal(pd.concat(got["compliance"], ignore_index=True), judged["compliance"])
+    pd.testing.assert_frame_equal(got["flag"][0], judged["flag"])
+    for name in ("enterprise", "parcel", "platform", "benchmark"):
+        pd.testing.assert_frame_equal(pd.DataFrame(out[name]), pd.DataFrame(judged[name]))
+    # an emit that takes nothing: the checks are computed all the same, the flags drawn from them
+    idle = _judge(world, previous_class=pd.Series({"A": "C", "B": "B", "C": "A"}), emit=lambda name, table: None)
+    pd.testing.assert_frame_equal(pd.DataFrame(idle["parcel"]), pd.DataFrame(judged["parcel"]))
+
+
 def test_whatif_gains_only_for_flagged_parcels(judged):
     p = judged["parcel"].set_index("parcel_id")
     flagged = p[list(FLAG_KINDS)].any(axis=1)
