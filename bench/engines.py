@@ -64,6 +64,7 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
 
     import mujun.engines.local
     import mujun.geo.assignment
+    import mujun.geo.compliance
     import mujun.geo.evaluation
     import mujun.geo.judgement
     import mujun.layers.workspace
@@ -125,15 +126,17 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
         prof.wrap(StagedWrite, "commit")
         for attr in ("_copy", "_check_integrity"):
             prof.wrap(mujun.layers.workspace, attr)
-        prof.wrap(mujun.layers.workspace, "write_table", lambda path, name, frame: f"write_table {name}")
+        prof.wrap(mujun.layers.workspace, "write_table", lambda path, name, frame, **kw: f"write_table {name}")
         for attr in ("area_m2", "_building_totals", "_parcels_of_year", "zone_summary",
                      "counted_floor_area_m2", "enterprise_land_mu"):
             prof.wrap(mujun.geo.evaluation, attr)
         prof.wrap(mujun.geo.assignment.ZoneIndex, "__init__", lambda self, z, zid, **kw: f"ZoneIndex({zid})")
         prof.wrap(mujun.geo.assignment.ZoneIndex, "assign", lambda self, f, **kw: f"assign({self.zone_id})")
-        for attr in ("score_enterprises", "class_change", "compliance", "idle_flags", "inefficient_flags",
+        for attr in ("score_enterprises", "class_change", "idle_flags", "inefficient_flags",
                      "noncompliance_flags", "whatif_gains", "platform_assessment"):
             prof.wrap(mujun.geo.judgement, attr)
+        # the checks are computed one at a time as the write takes them (inside "put result_compliance")
+        prof.wrap(mujun.geo.compliance, "_rows", lambda parcels, indicator, *a: "compliance check")
         mujun.service.evaluate = prof.stage("evaluate", mujun.service.evaluate)
     ws = Workspace(workspace)
     with warnings.catch_warnings():
