@@ -117,7 +117,7 @@ def judge_year(
             kept.append(part)
             yield part
 
-    # the checks are handed over one indicator at a time, each as soon as it is computed (a
+    # the checks are handed over one check at a time, each as soon as it is computed (a
     # writer writes the longest table while the rest is judged), and let go once their flags
     # are drawn, before the other flags are built
     if emit is not None:
