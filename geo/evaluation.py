@@ -182,8 +182,8 @@ def _zone_columns(indexes: Mapping[str, ZoneIndex | None], planar: gpd.GeoSeries
                                   for level, ix in indexes.items() if ix is not None}, index)
 
 
-def _named_zones(indexes: Mapping[str, ZoneIndex | None], found: Mapping[str, tuple[np.ndarray, np.ndarray]],
-                 index: pd.Index) -> dict[str, pd.Series]:
+def _named_zones(indexes: Mapping[str, ZoneIndex | None],
+                 found: Mapping[str, Location | tuple[np.ndarray, np.ndarray]], index: pd.Index) -> dict[str, pd.Series]:
     """Each level's zone id and name (missing for a level without zones) from the zone
     positions and shares ``found`` for it (:meth:`ZoneIndex.locate`)."""
     out: dict[str, pd.Series] = {}

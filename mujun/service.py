@@ -489,19 +489,18 @@ class _ResultTables:
                 return
             frame = pd.concat(list(frame), ignore_index=True)
         self.rows[(level, year)] = len(frame)
-        if name in SHARED_GEOMETRY and isinstance(frame, gpd.GeoDataFrame):
-            frame = pd.DataFrame(frame.drop(columns=frame.geometry.name))
+        if name in SHARED_GEOMETRY:
+            frame = _figures(frame)
         frames = self.pending.setdefault(level, [])
         frames.append(frame)
         if len(frames) == len(self.years):
             self._put(level)
 
     def _counted(self, level: str, year: int, parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        shared = result_table(level) in SHARED_GEOMETRY
         for part in parts:
             self.rows[(level, year)] += len(part)
-            if result_table(level) in SHARED_GEOMETRY and isinstance(part, gpd.GeoDataFrame):
-                part = pd.DataFrame(part.drop(columns=part.geometry.name))
-            yield part
+            yield _figures(part) if shared else part
 
     def flush(self) -> None:
         """Put the tables some year did not give."""
