@@ -39,7 +39,8 @@ from mujun.layers.schema import FIELDS_BY_NAME, KINDS, RESULT_TABLES, REVIEW_FIE
 
 __all__ = ["APPLICATION_ID", "FEATURES_VIEW", "GEOMETRY_OF", "REVIEW_VIEW", "SHARED_GEOMETRY", "USER_VERSION",
            "describe", "drop_tables", "finish", "format_sources", "geometry_sources", "keep_sources", "local_time",
-           "prepare", "review_view_select", "shared_select", "snapshot", "source_of", "timestamp", "year_view", "year_view_select"]
+           "prepare", "review_view_select", "revisable", "shared_select", "snapshot", "source_of", "timestamp",
+           "update_rows", "year_view", "year_view_select"]
 
 #: ``PRAGMA application_id`` of a GeoPackage (``GPKG``) and the version written (1.2).
 APPLICATION_ID = 0x47504B47
@@ -187,6 +188,31 @@ def drop_tables(con: sqlite3.Connection, tables: Iterable[str]) -> None:
             if _exists(con, meta):
                 con.execute(f"DELETE FROM {meta} WHERE lower(table_name) = lower(?)", (table,))
         con.execute(f"DROP TABLE {_q(table)}")
+
+
+# -- rows revised in place -----------------------------------------------------------------
+
+def revisable(con: sqlite3.Connection, table: str) -> int | None:
+    """The number of rows of ``table`` when it is an attribute table whose feature ids run
+    1, 2, … in its order, as GDAL writes a table (what :func:`update_rows` addresses rows
+    by); ``None`` otherwise (missing, a layer with geometry, rows removed)."""
+    if not _exists(con, table) or (_exists(con, "gpkg_geometry_columns") and con.execute(
+            "SELECT 1 FROM gpkg_geometry_columns WHERE lower(table_name) = lower(?)", (table,)).fetchone()):
+        return None
+    if "fid" not in {c for c, _ in _columns(con, table)}:
+        return None
+    n, first, last = con.execute(f"SELECT count(*), min(fid), max(fid) FROM {_q(table)}").fetchone()
+    return int(n) if n == 0 or (first == 1 and last == n) else None
+
+
+def update_rows(con: sqlite3.Connection, table: str, columns: list[str], rows: Iterable[tuple]) -> None:
+    """Set ``columns`` of rows of the attribute table ``table``: each of ``rows`` is the new
+    values, then the row's feature id. The table's time of change is set as GDAL sets it."""
+    sets = ", ".join(f"{_q(c)} = ?" for c in columns)
+    con.executemany(f"UPDATE {_q(table)} SET {sets} WHERE fid = ?", rows)
+    if _exists(con, "gpkg_contents"):
+        con.execute("UPDATE gpkg_contents SET last_change = ? WHERE lower(table_name) = lower(?)",
+                    (timestamp(), table))
 
 
 # -- AUTOINCREMENT counters while GDAL writes ---------------------------------------------

@@ -43,7 +43,15 @@ from mujun.layers.columnar import ColumnCache
 from mujun.layers.reader import arrow_frame, read_arrow, read_table
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS
 from mujun.layers.steps import InlineSteps, ProcessSteps
-from mujun.layers.writer import save_table, table_schema, write_saved, write_table
+from mujun.layers.writer import (
+    arrow_table,
+    changed_rows,
+    save_table,
+    sqlite_values,
+    table_schema,
+    write_saved,
+    write_table,
+)
 
 __all__ = ["DEFAULT_NAME", "LAYER_GENERATION", "META_TABLE", "StagedWrite", "Workspace", "immediate_transaction",
            "missing_workspace", "not_evaluated", "result_table", "sql_literal"]
@@ -503,6 +511,8 @@ class StagedWrite:
         self._put: list[str] = []
         self._files: list[Path] = []
         self._labels: dict[int, str] = {}
+        self._revising: dict[str, int] = {}  # table put with revise -> its step
+        self._revised: dict[str, int | None] = {}
         # a copied workspace is checked table by table as each is written; a new file whole at the end
         self._check_each = ws.path.exists()
         try:
@@ -512,17 +522,28 @@ class StagedWrite:
             self.abort()
             raise
 
-    def put(self, name: str, frame: pd.DataFrame | Iterable[pd.DataFrame]) -> None:
+    def put(self, name: str, frame: pd.DataFrame | Iterable[pd.DataFrame], *, revise: bool = False) -> None:
         """Write ``frame`` as table ``name`` (one of the names the write was opened with) into
         the scratch copy; with a writer process, once it has written what was put before,
         while this process goes on.
 
         ``frame`` may also be the parts of the table, in order (an iterable of frames with the
         same columns): each part is handed over as soon as it is taken, and appended to the
-        parts before it, so that the whole table is never in memory here."""
+        parts before it, so that the whole table is never in memory here.
+
+        With ``revise`` (a whole frame, of a table not ``replaced``), the table as stored is
+        compared with ``frame`` and only the rows that differ are updated, in place: what a
+        re-evaluation does to tables whose rows are mostly the same again. A stored table with
+        other columns or another number of rows, or with more than :data:`REVISE_SHARE` of its
+        rows changed, is written whole. :meth:`revised` tells which was done."""
         if name not in self.names or name in self._put:
             raise ValueError(f"table {name!r} not expected in this write (or put twice)")
+        if revise and (name in self.replaced or not isinstance(frame, pd.DataFrame)):
+            raise ValueError(f"table {name!r} can be revised only whole, and when it is not dropped from the copy")
         self._put.append(name)
+        if revise:
+            self._revise(name, frame)
+            return
         parts = [frame] if isinstance(frame, pd.DataFrame) else frame
         del frame
         schema = last = None
@@ -535,6 +556,26 @@ class StagedWrite:
             raise ValueError(f"table {name!r} put without any part")
         self._put_part(name, last, schema, more=False)
 
+    def _revise(self, name: str, frame: pd.DataFrame) -> None:
+        check = self._check_each
+        if isinstance(self.steps, InlineSteps):
+            token = self.steps.submit(_revise, self.tmp, name, frame, check)
+        else:
+            file, crs = self._saved(name, frame, None)
+            token = self.steps.submit(_revise_saved, self.tmp, name, file, crs, check)
+        self._labels[token] = name
+        self._revising[name] = token
+
+    def _saved(self, name: str, frame: pd.DataFrame, schema: pa.Schema | None) -> tuple[Path, str | None]:
+        """``frame`` converted into an Arrow file for the writer process (and its CRS)."""
+        file = self.tmp.with_name(f"{self.tmp.name}.{len(self._files) + 1}.arrow")
+        self._files.append(file)
+        try:
+            crs = save_table(frame, file, schema)  # the schema just taken: not worked out again
+        except OSError as err:
+            raise WorkspaceError(f"无法在 {file.parent} 写入临时文件（{err}）；请检查磁盘空间和写权限") from None
+        return file, crs
+
     def _put_part(self, name: str, frame: pd.DataFrame, schema: pa.Schema | None, *, more: bool) -> pa.Schema:
         """One part of table ``name``: the first (``schema`` ``None``) replaces the table, the
         others are appended, converted to its Arrow ``schema``; checked after the last (not
@@ -546,12 +587,7 @@ class StagedWrite:
             self._labels[self.steps.submit(_write, self.tmp, name, frame, check, schema if append else None)] = name
             return schema
         # handed over as an Arrow file: converted here (quick), written by the writer process
-        file = self.tmp.with_name(f"{self.tmp.name}.{len(self._files) + 1}.arrow")
-        self._files.append(file)
-        try:
-            crs = save_table(frame, file, schema)  # the schema just taken: not worked out again
-        except OSError as err:
-            raise WorkspaceError(f"无法在 {file.parent} 写入临时文件（{err}）；请检查磁盘空间和写权限") from None
+        file, crs = self._saved(name, frame, schema)
         self._labels[self.steps.submit(_write_saved, self.tmp, name, file, crs, check, append)] = name
         return schema
 
@@ -575,9 +611,15 @@ class StagedWrite:
                                   dict(meta_defaults or {}))
         self._labels[token] = "finish"
         self.steps.result(token)
+        self._revised = {name: self.steps.result(t) for name, t in self._revising.items()}
         self.steps.close()
         self.committed = True
         self._remove_files()
+
+    def revised(self) -> dict[str, int | None]:
+        """After :meth:`commit`, each table put with ``revise``: the number of rows updated in
+        place, or ``None`` where it was written whole."""
+        return dict(self._revised)
 
     def has(self, name: str) -> bool:
         """Whether table ``name`` has been put."""
@@ -640,6 +682,66 @@ def _write(tmp: Path, name: str, frame: pd.DataFrame, check: bool, like: pa.Sche
     _park_sequences(tmp)
     if check:
         _check_integrity(tmp, [name])
+
+
+#: A stored table is revised in place (:meth:`StagedWrite.put` with ``revise``) while at most
+#: this share of its rows changed; past it, writing it whole is quicker than updating the rows
+#: one by one. (Measured on a province's 4.2 million compliance checks: read and compared in
+#: 1.2 s, checked in 1.1 s, written whole in 6–8 s; updates run at about 0.25 million rows a
+#: second.)
+REVISE_SHARE = 0.2
+
+
+def _revise(tmp: Path, name: str, frame: pd.DataFrame, check: bool) -> int | None:
+    """Revise table ``name`` of ``tmp`` to hold ``frame`` (see :meth:`StagedWrite.put`): the
+    rows updated, or ``None`` when it was written whole."""
+    return _revised(tmp, name, arrow_table(frame), functools.partial(write_table, tmp, name, frame), check)
+
+
+def _revise_saved(tmp: Path, name: str, file: Path, crs: str | None, check: bool) -> int | None:
+    """:func:`_revise` with the table :func:`save_table` saved in ``file``."""
+    try:
+        with pa.memory_map(str(file)) as source:
+            return _revised(tmp, name, pa.ipc.open_file(source).read_all(),
+                            functools.partial(write_saved, tmp, name, file, crs), check)
+    finally:
+        file.unlink(missing_ok=True)
+
+
+def _revised(tmp: Path, name: str, table: pa.Table, write: Callable[[], None], check: bool) -> int | None:
+    """Update the rows of the stored table ``name`` of ``tmp`` that differ from ``table``, or,
+    where it cannot be revised, drop it and ``write`` it whole; then check what was written."""
+    updated = _revise_rows(tmp, name, table)
+    if updated is None:
+        _in_transaction(tmp, functools.partial(gpkg.drop_tables, tables=[name]))
+        write()
+    _park_sequences(tmp)
+    if check and updated != 0:  # (nothing updated: nothing written)
+        _check_integrity(tmp, [name])
+    return updated
+
+
+def _revise_rows(tmp: Path, name: str, table: pa.Table) -> int | None:
+    """Update the rows of the stored table ``name`` of ``tmp`` that differ from ``table``: how
+    many, or ``None`` (nothing changed in the file) when it cannot be revised."""
+    with contextlib.closing(sqlite3.connect(tmp, timeout=30)) as con:
+        stored = gpkg.revisable(con, name)
+    if stored != table.num_rows:
+        return None
+    found = changed_rows(tmp, name, table, limit=int(REVISE_SHARE * table.num_rows))
+    if found is None:
+        return None
+    rows, columns = found
+    if not len(rows):
+        return 0
+    picked = table.select(columns).take(pa.array(rows))
+    values = [sqlite_values(picked.column(c)) for c in columns]
+    if any(v is None for v in values):
+        return None
+    fids = (rows + 1).tolist()  # revisable: the ids run 1, 2, … in the table's order
+    _in_transaction(tmp, functools.partial(gpkg.update_rows, table=name, columns=columns,
+                                           rows=zip(*values, fids, strict=True)))
+    return len(rows)
 
 
 def _write_saved(tmp: Path, name: str, file: Path, crs: str | None, check: bool, append: bool = False) -> None:

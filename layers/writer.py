@@ -24,13 +24,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyogrio
 import shapely
 
 from mujun.geo.errors import WorkspaceError
 from mujun.layers.schema import FIELDS_BY_NAME
 
-__all__ = ["BATCH_ROWS", "save_table", "table_schema", "write_saved", "write_table"]
+__all__ = ["BATCH_ROWS", "arrow_table", "changed_rows", "save_table", "sqlite_values", "table_schema", "write_saved",
+           "write_table"]
 
 #: Rows converted and handed to GDAL at a time: a table is never copied whole for writing.
 BATCH_ROWS = 100_000
@@ -58,6 +60,12 @@ def table_schema(frame: pd.DataFrame) -> pa.Schema:
     return _plan(frame)[0]
 
 
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """``frame`` as the Arrow table :func:`write_table` writes (an attribute table's)."""
+    schema, batches, _ = _plan(frame)
+    return pa.Table.from_batches(list(batches()), schema=schema)
+
+
 def save_table(frame: pd.DataFrame, file: Path, like: pa.Schema | None = None) -> str | None:
     """Convert ``frame`` as :func:`write_table` would write it (with ``like``: to that schema)
     and save it as the Arrow IPC file ``file``, for :func:`write_saved` in another process to
@@ -76,6 +84,71 @@ def write_saved(path: Path, name: str, file: Path, crs: str | None, *, append: b
         saved = pa.ipc.open_file(source)
         batches = (saved.get_batch(i) for i in range(saved.num_record_batches))
         _write_stream(path, name, saved.schema, batches, crs, append=append)
+
+
+def changed_rows(path: Path, name: str, table: pa.Table, *, limit: int) -> tuple[np.ndarray, list[str]] | None:
+    """The rows of the stored attribute table ``name`` of ``path`` that differ from ``table``
+    (the same rows as :func:`save_table` saved them, in the stored order) and the columns that
+    differ in any of them: the positions, from 0, and the column names; ``None`` when the
+    stored table has other columns or another number of rows, or more than ``limit`` rows
+    differ (then it is written whole).
+
+    The stored table is read through GDAL a batch at a time, as written: a number stored as
+    NULL is the same as a missing or NaN one (SQLite stores NaN as NULL).
+    """
+    with pyogrio.open_arrow(path, layer=name, batch_size=BATCH_ROWS, use_pyarrow=True) as (meta, reader):
+        if meta.get("geometry_name") or list(reader.schema.names) != list(table.column_names):
+            return None
+        differ = np.zeros(table.num_rows, dtype=bool)
+        columns: set[str] = set()
+        start = 0
+        for batch in reader:
+            if start + batch.num_rows > table.num_rows:
+                return None
+            new = table.slice(start, batch.num_rows)
+            for col, old in zip(table.column_names, batch.columns, strict=True):
+                mask = _differs(old, new.column(col).combine_chunks())
+                if mask is None:
+                    return None
+                if mask.any():
+                    columns.add(col)
+                    differ[start:start + batch.num_rows] |= mask
+            start += batch.num_rows
+            if np.count_nonzero(differ) > limit:
+                return None
+    if start != table.num_rows:
+        return None
+    return np.flatnonzero(differ), [c for c in table.column_names if c in columns]
+
+
+def _differs(old: pa.Array, new: pa.Array) -> np.ndarray | None:
+    """Where the stored values ``old`` and the new ``new`` differ (``None``: types that do not
+    compare). Missing equals missing; for numbers NaN is missing too."""
+    if old.type != new.type:
+        try:
+            new = new.cast(old.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+    if pa.types.is_floating(old.type):  # bit for bit: -0.0 is not 0.0
+        a = old.to_numpy(zero_copy_only=False)
+        b = new.to_numpy(zero_copy_only=False)
+        return ~(((a == b) & (np.signbit(a) == np.signbit(b))) | (np.isnan(a) & np.isnan(b)))
+    same = pc.fill_null(pc.equal(old, new), False)
+    both_missing = pc.and_(pc.is_null(old), pc.is_null(new))
+    return ~pc.or_(same, both_missing).to_numpy(zero_copy_only=False)
+
+
+def sqlite_values(column: pa.ChunkedArray | pa.Array) -> list | None:
+    """The values of an Arrow column as GDAL stores them in a GeoPackage, for Python's
+    ``sqlite3`` to bind: numbers, text, booleans as 0 and 1, dates as ``YYYY-MM-DD``, missing as
+    ``None`` (NaN too, as SQLite stores it); ``None`` for other types (times: written whole)."""
+    kind = column.type
+    if pa.types.is_boolean(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind) or \
+            pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return column.to_pylist()
+    if pa.types.is_date32(kind):
+        return [None if d is None else d.isoformat() for d in column.to_pylist()]
+    return None
 
 
 def _plan(frame: pd.DataFrame, like: pa.Schema | None = None,

@@ -23,7 +23,7 @@ from mujun.geo.errors import InputError, MujunError
 from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS
 from mujun.layers import accounts
 from mujun.layers.review import log_event
-from mujun.layers.schema import FIELDS_BY_NAME, KINDS, label
+from mujun.layers.schema import FIELDS_BY_NAME, KINDS, RESULT_TABLES, label
 from mujun.layers.workspace import Workspace, missing_workspace, not_evaluated
 
 __all__ = ["main"]
@@ -295,6 +295,10 @@ def evaluate(workspace, year, all_years, rules, control, veto_file, as_of, engin
     res = run(ws, year, all_years=all_years, rules=rules, control=control, veto_file=veto_file, as_of=as_of,
               engine=engine, scheduler=scheduler, partitions=partitions, full=full)
     click.echo("复用几何计算结果（图层未变）" if res.geometry_reused else "重新计算几何（面积、建筑与空间归属）")
+    for table, rows in res.revised.items():
+        if rows is not None:
+            click.echo(f"{RESULT_TABLES.get(table, table)}：" + (f"只更新有变化的 {rows:,} 行，其余各行与上次相同" if rows
+                                                                 else "与上次相同，未改写"))
     for line in _evaluation_lines(res):
         click.echo(line)
     for y in res.years:

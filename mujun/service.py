@@ -79,6 +79,12 @@ from mujun.layers.workspace import (
 
 #: Year tables besides the levels: long tables of flags and checks, and the benchmarks used.
 YEAR_TABLES = ("flag", "compliance", "benchmark")
+#: The result tables a re-evaluation that reuses the stored geometry revises in place rather
+#: than writes whole: the contract and control checks are absolute, per parcel, so a corrected
+#: enterprise table changes a few of a province's millions of rows. (Scores, classes and
+#: peers' medians are relative: the enterprise and parcel results change nearly everywhere,
+#: and the flags' rows shift as parcels gain or lose one.)
+REVISED_LEVELS = ("compliance",)
 #: Parcels from which an evaluation's tables are written by a writer process while it goes on
 #: computing (:meth:`Workspace.staged <mujun.layers.workspace.Workspace.staged>`): below it
 #: the process would take longer to start than the write it takes over.
@@ -174,6 +180,9 @@ class Evaluated:
     #: Seconds each step of the write took, where it ran (the writer process, on a province):
     #: ``copy``, each table, ``finish`` (see :meth:`StagedWrite.seconds`).
     write_seconds: dict[str, float] = field(default_factory=dict)
+    #: The tables revised in place (a re-evaluation that reused the geometry): the rows
+    #: updated, or ``None`` where the table was written whole (see :meth:`StagedWrite.put`).
+    revised: dict[str, int | None] = field(default_factory=dict)
     #: The enterprise results of each year as stored, and the imported enterprise table: the
     #: summary's target figures need not read them back from a province's workspace.
     enterprises: dict[int, pd.DataFrame] = field(default_factory=dict, repr=False)
@@ -236,8 +245,9 @@ def evaluate(
     big = ws.has("parcels") and ws.count("parcels") >= WRITER_PROCESS_PARCELS
     # the long tables every evaluation writes (and, computing the geometry, its own): their old
     # rows are dropped from the copy while the inputs are read
-    replaced = [result_table(level) for level in ("enterprise", "parcel", "compliance", "flag")]
-    if not reuse:
+    replaced = [result_table(level) for level in ("enterprise", "parcel", "flag")]
+    if not reuse:  # (reusing the geometry, the checks are kept: revised in place, see _ResultTables)
+        replaced += [result_table(level) for level in REVISED_LEVELS]
         replaced += [CACHE_TABLE, *([result_table("building")] if ws.has("buildings") else [])]
     with ws.staged(names, process=big, replaced=replaced) as staged:
         out = _evaluate_into(staged, ws, compute, key, reuse, year, all_years, years, rule_set, control_rules,
@@ -261,7 +271,7 @@ def _evaluate_into(
     cache_meta: dict[str, str] = {}
     try:
         geometry = stored_geometry(ws, key, inputs.parcels) if reuse else None
-        out.geometry_reused = geometry is not None
+        out.geometry_reused = results.revise = geometry is not None
         if geometry is None:
             if reuse:  # nothing stored under this key: the outlines and buildings are needed after all
                 inputs.parcels = ws.read("parcels")
@@ -300,6 +310,7 @@ def _evaluate_into(
         meta.update(_geometry_meta(ws, years, wrote_buildings))
         staged.commit(meta=meta, meta_defaults=key.stamps)
         out.write_seconds = staged.seconds()
+        out.revised = staged.revised()
     finally:
         bar.close()
     out.enterprises = enterprises
@@ -471,6 +482,11 @@ class _ResultTables:
     A table given in parts (the compliance checks) is put a part at a time, each as soon as it
     is computed, when its year is the only one the table will hold.
 
+    With ``revise`` (set when the stored geometry is reused: the parcels and their figures are
+    those of the last evaluation), the tables of :data:`REVISED_LEVELS` whose year is the only
+    one stored are put whole to be revised in place (:meth:`StagedWrite.put`): a corrected
+    enterprise table changes a few of their rows.
+
     The per-parcel and per-building results are written as figures without geometry: their
     views take the outlines of the parcels and buildings layers (:data:`SHARED_GEOMETRY`)."""
 
@@ -478,11 +494,20 @@ class _ResultTables:
         self.ws, self.staged, self.years = ws, staged, years
         self.pending: dict[str, list[pd.DataFrame]] = {}
         self.rows: dict[tuple[str, int], int] = {}  # (level, year) -> rows
+        self.revise = False
 
     def add(self, level: str, frame: pd.DataFrame | Iterator[pd.DataFrame], *, year: int) -> None:
         name = result_table(level)
+        revised = self.revise and level in REVISED_LEVELS
+        alone = (revised or not isinstance(frame, pd.DataFrame)) and self.years == [year] \
+            and not _keeps_other_years(self.ws, name, self.years)
+        if revised and alone:
+            frame = frame if isinstance(frame, pd.DataFrame) else pd.concat(list(frame), ignore_index=True)
+            self.rows[(level, year)] = len(frame)
+            self.staged.put(name, _figures(frame) if name in SHARED_GEOMETRY else frame, revise=True)
+            return
         if not isinstance(frame, pd.DataFrame):  # a table's parts, each computed when it is taken
-            if self.years == [year] and not _keeps_other_years(self.ws, name, self.years):
+            if alone:
                 # the whole table: each part written as soon as it is computed
                 self.rows[(level, year)] = 0
                 self.staged.put(name, self._counted(level, year, frame))

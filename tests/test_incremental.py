@@ -28,12 +28,14 @@ def _copy(ws: Workspace, path: Path) -> Workspace:
     return Workspace(path)
 
 
-def _corrected_table(ws: Workspace, path: Path) -> tuple[Path, pd.DataFrame]:
-    """The latest year's enterprise table as the bureau's XLSX, with a few firms' tax changed."""
+def _corrected_table(ws: Workspace, path: Path, codes: list[str] | None = None) -> tuple[Path, pd.DataFrame]:
+    """The latest year's enterprise table as the bureau's XLSX, with a few firms' tax changed
+    (or those of ``codes``)."""
     ent = ws.read("enterprises")
     year = int(ent["year"].max())
     ent = ent[ent["year"] == year].reset_index(drop=True)
-    firms = ent[ent["tax"] > 0].index[:CORRECTIONS]
+    taxed = ent[ent["tax"] > 0]
+    firms = taxed.index[:CORRECTIONS] if codes is None else taxed.index[taxed["credit_code"].isin(codes)]
     ent.loc[firms, "tax"] = ent.loc[firms, "tax"] * 1.5 + 10.0
     labels = {f.name: f.label for f in KINDS["enterprises"].fields}
     ent[[c for c in ent.columns if c in labels]].rename(columns=labels).to_excel(path, index=False)
@@ -59,6 +61,14 @@ def _assert_same_results(a: Workspace, b: Workspace) -> None:
     assert {"result_parcel", "result_enterprise", "result_building", "result_compliance"} <= set(left)
     for name in left:
         pd.testing.assert_frame_equal(left[name], right[name], obj=name)
+
+
+def _stored_rows(path: Path, table: str) -> list[tuple]:
+    """The rows of ``table`` as SQLite holds them, with each value's storage class."""
+    with closing(sqlite3.connect(path)) as con:
+        names = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")')]
+        typed = ", ".join(f'"{c}", typeof("{c}")' for c in names)
+        return con.execute(f'SELECT {typed} FROM "{table}" ORDER BY fid').fetchall()
 
 
 @pytest.fixture
@@ -94,6 +104,39 @@ def test_a_corrected_enterprise_table_reuses_the_geometry_with_identical_results
     # the full run stored its geometry again under the same key, the incremental one kept it
     assert full.meta()[KEY_META] == evaluated.meta()[KEY_META] == before
     pd.testing.assert_frame_equal(evaluated.read(TABLE), full.read(TABLE))
+
+
+def test_a_year_stored_alone_has_its_checks_revised_in_place_with_identical_results(evaluated, tmp_path):
+    """A province evaluates one year: re-evaluated after a correction, the contract and
+    control checks are not written again, only the rows that changed are updated; every
+    result is what a full run stores, value for value."""
+    year = max(int(y) for y in evaluated.meta()["evaluated_years"].split(","))
+    with evaluated.transaction() as con:
+        con.execute("UPDATE mujun_meta SET value = ? WHERE key = 'evaluated_years'", (str(year),))
+    first = evaluate(evaluated, year=year, progress=False)
+    assert first.revised == {"result_compliance": None}  # the table held other years' rows too: written whole
+    assert [tuple(r) for r in evaluated.query("SELECT DISTINCT year FROM result_compliance")] == [(year,)]
+    # firms whose parcels have a contract tax that is due: their checks change
+    checks = evaluated.read("result_compliance", where="indicator = 'tax_per_mu' AND status IN ('达标', '不达标')")
+    held = evaluated.read("result_parcel", where=f"year = {year}").set_index("parcel_id")["holder_code"]
+    codes = sorted(held.reindex(checks["parcel_id"]).dropna().unique())[:CORRECTIONS]
+    assert codes
+    xlsx, corrected = _corrected_table(evaluated, tmp_path / "企业_更正.xlsx", codes)
+    import_layer(evaluated, "enterprises", xlsx, progress=False)
+    full = _copy(evaluated, tmp_path / "full.gpkg")
+
+    incremental = evaluate(evaluated, progress=False)
+    assert incremental.geometry_reused
+    updated = incremental.revised["result_compliance"]
+    assert 0 < updated < evaluated.count("result_compliance") * 0.2
+    complete = evaluate(full, progress=False, full=True)
+    assert complete.revised == {}
+    _assert_same_results(evaluated, full)
+    assert _stored_rows(evaluated.path, "result_compliance") == _stored_rows(full.path, "result_compliance")
+    runner = CliRunner()
+    res = runner.invoke(main, ["evaluate", "--workspace", str(evaluated.path)])
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines()[1] == "控制指标与合同核查：与上次相同，未改写"
 
 
 @pytest.mark.parametrize("layer", ["parcels", "buildings", "districts", "parks"])

@@ -11,10 +11,11 @@ import signal
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from test_incremental import _assert_same_results
+from test_incremental import _assert_same_results, _stored_rows
 
 from mujun import service
 from mujun.geo.errors import InputError, WorkspaceError
@@ -207,6 +208,100 @@ def test_autoincrement_counters_are_parked_while_gdal_writes_and_kept(tmp_path, 
     if not process:
         assert [name for name, _ in seen][:2] == ["result_parcel", "result_building"]
         assert all(rows == [] for name, rows in seen if name != "mujun_meta")
+
+
+def _checks() -> pd.DataFrame:
+    """A table of the types a result table stores: text, numbers with NaN, nullable booleans
+    (stored as numbers), integers, booleans and dates; 40 rows, so that a few changed are
+    fewer than the share past which a table is written whole."""
+    ten = pd.DataFrame({
+        "parcel_id": pd.array([f"P{i}" for i in range(10)], dtype="string"),
+        "status": pd.array(["达标", None, "不达标", "=1+1", "未到期", "达标", None, "达标", "达标", "无数据"],
+                           dtype="string"),
+        "measured": [1.5, np.nan, 2.0, 0.25, 3.0, 1.0, 7.5, np.nan, 2.5, np.nan],
+        "passed": pd.array([True, None, False, True, None, True, None, True, True, None], dtype="boolean"),
+        "count": np.arange(10, dtype="int64"),
+        "built": np.array([True, False] * 5),
+        "transfer_date": pd.to_datetime(["2020-01-02", None, "2021-05-06", "2019-12-31", None,
+                                         "2022-02-02", "2023-03-03", None, "2018-08-08", "2017-07-07"]),
+    })
+    out = pd.concat([ten] * 4, ignore_index=True)
+    out["parcel_id"] = pd.array([f"P{i}" for i in range(len(out))], dtype="string")
+    out["count"] = np.arange(len(out), dtype="int64")
+    return out
+
+
+@pytest.mark.parametrize("process", [False, True])
+def test_a_revised_table_updates_the_rows_that_changed_and_stores_what_a_whole_write_would(tmp_path, process):
+    """Put with ``revise``, only the rows that differ are updated, in place; the file then
+    holds, value for value and type for type, what writing the table whole gives."""
+    ws = Workspace(tmp_path / "ws.gpkg")
+    ws.write({"result_compliance": _checks()})
+    stamp = ws.query("SELECT last_change FROM gpkg_contents WHERE table_name = 'result_compliance'")[0][0]
+    new = _checks()
+    new.loc[2, "measured"] = 2.125  # a number
+    new.loc[5, "status"] = pd.NA  # text gone
+    new.loc[6, "status"] = "不达标"  # text come
+    new.loc[7, "transfer_date"] = pd.Timestamp("2024-04-30")
+    new.loc[8, "passed"] = pd.NA
+    new.loc[9, "built"] = True  # was False
+    new.loc[1, "measured"] = np.nan  # NaN again: unchanged
+    with ws.staged(["result_compliance"], process=process) as staged:
+        staged.put("result_compliance", new, revise=True)
+        staged.commit()
+    assert staged.revised() == {"result_compliance": 6}
+    whole = Workspace(tmp_path / "whole.gpkg")
+    whole.write({"result_compliance": new})
+    assert _stored_rows(ws.path, "result_compliance") == _stored_rows(whole.path, "result_compliance")
+    pd.testing.assert_frame_equal(ws.read("result_compliance"), whole.read("result_compliance"))
+    assert ws.query("SELECT last_change FROM gpkg_contents WHERE table_name = 'result_compliance'")[0][0] > stamp
+    # the same rows once more: nothing to update
+    with ws.staged(["result_compliance"], process=process) as staged:
+        staged.put("result_compliance", new, revise=True)
+        staged.commit()
+    assert staged.revised() == {"result_compliance": 0}
+    assert _stored_rows(ws.path, "result_compliance") == _stored_rows(whole.path, "result_compliance")
+
+
+@pytest.mark.parametrize("case", ["more rows", "other columns", "most rows changed", "not stored", "rows deleted",
+                                  "a time changed"])
+def test_a_table_that_cannot_be_revised_is_written_whole(tmp_path, case):
+    old = _checks()
+    if case == "a time changed":  # times are written whole, as GDAL formats them
+        old["checked_at"] = pd.Timestamp("2025-06-30 08:00:00")
+    ws = Workspace(tmp_path / "ws.gpkg")
+    ws.write({"parcels": _frames()["parcels"], **({} if case == "not stored" else {"result_compliance": old})})
+    new = old.copy()
+    if case == "a time changed":
+        new.loc[3, "checked_at"] = pd.Timestamp("2025-07-01 09:30:00")
+    elif case == "more rows":
+        new = pd.concat([new, new.iloc[:1]], ignore_index=True)
+    elif case == "other columns":
+        new = new.drop(columns="count")
+    elif case == "most rows changed":
+        new["measured"] = new["measured"] + 1.0  # 28 of 40 (the NaN stay NaN)
+    elif case == "rows deleted":  # the ids no longer run 1, 2, …: rows cannot be addressed by position
+        with ws.transaction() as con:
+            con.execute("DELETE FROM result_compliance WHERE fid = 1")
+            con.execute("INSERT INTO result_compliance (parcel_id) VALUES ('P0')")
+    with ws.staged(["result_compliance"], process=True) as staged:
+        staged.put("result_compliance", new, revise=True)
+        staged.commit()
+    assert staged.revised() == {"result_compliance": None}
+    whole = Workspace(tmp_path / "whole.gpkg")
+    whole.write({"result_compliance": new})
+    assert _stored_rows(ws.path, "result_compliance") == _stored_rows(whole.path, "result_compliance")
+
+
+def test_a_revised_table_must_be_whole_and_kept_in_the_copy(tmp_path):
+    ws = Workspace(tmp_path / "ws.gpkg")
+    ws.write({"result_compliance": _checks()})
+    with pytest.raises(ValueError, match="revised only whole"), ws.staged(["result_compliance"]) as staged:
+        staged.put("result_compliance", iter([_checks()]), revise=True)
+    with pytest.raises(ValueError, match="revised only whole"), ws.staged(
+            ["result_compliance"], replaced=["result_compliance"]) as staged:
+        staged.put("result_compliance", _checks(), revise=True)
+    assert len(_stored_rows(ws.path, "result_compliance")) == len(_checks())
 
 
 def test_a_replaced_layer_with_geometry_is_left_for_gdal_to_replace(tmp_path):
