@@ -531,21 +531,22 @@ class StagedWrite:
         same columns): each part is handed over as soon as it is taken, and appended to the
         parts before it, so that the whole table is never in memory here.
 
-        With ``revise`` (a whole frame, of a table not ``replaced``), the table as stored is
-        compared with ``frame`` and only the rows that differ are updated, in place: what a
-        re-evaluation does to tables whose rows are mostly the same again. A stored table with
-        other columns or another number of rows, or with more than :data:`REVISE_SHARE` of its
-        rows changed, is written whole. :meth:`revised` tells which was done."""
+        With ``revise`` (a table not ``replaced``), the table as stored is compared with
+        ``frame`` (its parts each handed over as it is taken, compared once all are) and only
+        the rows that differ are updated, in place: what a re-evaluation does to tables whose
+        rows are mostly the same again. A stored table with other columns or another number
+        of rows, or with more than :data:`REVISE_SHARE` of its rows changed, is written whole.
+        :meth:`revised` tells which was done."""
         if name not in self.names or name in self._put:
             raise ValueError(f"table {name!r} not expected in this write (or put twice)")
-        if revise and (name in self.replaced or not isinstance(frame, pd.DataFrame)):
-            raise ValueError(f"table {name!r} can be revised only whole, and when it is not dropped from the copy")
+        if revise and name in self.replaced:
+            raise ValueError(f"table {name!r} is dropped from the copy: it cannot be revised")
         self._put.append(name)
-        if revise:
-            self._revise(name, frame)
-            return
         parts = [frame] if isinstance(frame, pd.DataFrame) else frame
         del frame
+        if revise:
+            self._revise(name, parts)
+            return
         schema = last = None
         for part in parts:  # each part is put once the next is taken: the last is checked
             if last is not None:
@@ -556,13 +557,24 @@ class StagedWrite:
             raise ValueError(f"table {name!r} put without any part")
         self._put_part(name, last, schema, more=False)
 
-    def _revise(self, name: str, frame: pd.DataFrame) -> None:
+    def _revise(self, name: str, parts: Iterable[pd.DataFrame]) -> None:
         check = self._check_each
         if isinstance(self.steps, InlineSteps):
+            taken = list(parts)
+            if not taken:
+                raise ValueError(f"table {name!r} put without any part")
+            frame = taken[0] if len(taken) == 1 else pd.concat(taken, ignore_index=True)
             token = self.steps.submit(_revise, self.tmp, name, frame, check)
-        else:
-            file, crs = self._saved(name, frame, None)
-            token = self.steps.submit(_revise_saved, self.tmp, name, file, crs, check)
+        else:  # each part converted as it is taken; the writer compares them once all are there
+            files, schema, crs = [], None, None
+            for part in parts:
+                schema = schema if schema is not None else table_schema(part)
+                file, crs = self._saved(name, part, schema)
+                files.append(file)
+                del part
+            if not files:
+                raise ValueError(f"table {name!r} put without any part")
+            token = self.steps.submit(_revise_saved, self.tmp, name, files, crs, check)
         self._labels[token] = name
         self._revising[name] = token
 
@@ -698,14 +710,22 @@ def _revise(tmp: Path, name: str, frame: pd.DataFrame, check: bool) -> int | Non
     return _revised(tmp, name, arrow_table(frame), functools.partial(write_table, tmp, name, frame), check)
 
 
-def _revise_saved(tmp: Path, name: str, file: Path, crs: str | None, check: bool) -> int | None:
-    """:func:`_revise` with the table :func:`save_table` saved in ``file``."""
+def _revise_saved(tmp: Path, name: str, files: list[Path], crs: str | None, check: bool) -> int | None:
+    """:func:`_revise` with the table :func:`save_table` saved in ``files`` (its parts, in order)."""
+
+    def write() -> None:
+        for i, file in enumerate(files):
+            write_saved(tmp, name, file, crs, append=i > 0)
+
     try:
-        with pa.memory_map(str(file)) as source:
-            return _revised(tmp, name, pa.ipc.open_file(source).read_all(),
-                            functools.partial(write_saved, tmp, name, file, crs), check)
+        with contextlib.ExitStack() as stack:
+            batches = [batch for file in files
+                       for reader in [pa.ipc.open_file(stack.enter_context(pa.memory_map(str(file))))]
+                       for batch in (reader.get_batch(i) for i in range(reader.num_record_batches))]
+            return _revised(tmp, name, pa.Table.from_batches(batches), write, check)
     finally:
-        file.unlink(missing_ok=True)
+        for file in files:
+            file.unlink(missing_ok=True)
 
 
 def _revised(tmp: Path, name: str, table: pa.Table, write: Callable[[], None], check: bool) -> int | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -484,8 +484,8 @@ class _ResultTables:
 
     With ``revise`` (set when the stored geometry is reused: the parcels and their figures are
     those of the last evaluation), the tables of :data:`REVISED_LEVELS` whose year is the only
-    one stored are put whole to be revised in place (:meth:`StagedWrite.put`): a corrected
-    enterprise table changes a few of their rows.
+    one stored are revised in place (:meth:`StagedWrite.put`): a corrected enterprise table
+    changes a few of their rows.
 
     The per-parcel and per-building results are written as figures without geometry: their
     views take the outlines of the parcels and buildings layers (:data:`SHARED_GEOMETRY`)."""
@@ -498,20 +498,15 @@ class _ResultTables:
 
     def add(self, level: str, frame: pd.DataFrame | Iterator[pd.DataFrame], *, year: int) -> None:
         name = result_table(level)
+        parts = not isinstance(frame, pd.DataFrame)  # a table's parts, each computed when it is taken
         revised = self.revise and level in REVISED_LEVELS
-        alone = (revised or not isinstance(frame, pd.DataFrame)) and self.years == [year] \
-            and not _keeps_other_years(self.ws, name, self.years)
-        if revised and alone:
-            frame = frame if isinstance(frame, pd.DataFrame) else pd.concat(list(frame), ignore_index=True)
-            self.rows[(level, year)] = len(frame)
-            self.staged.put(name, _figures(frame) if name in SHARED_GEOMETRY else frame, revise=True)
+        if (parts or revised) and self.years == [year] and not _keeps_other_years(self.ws, name, self.years):
+            # the whole table: each part handed over as soon as it is computed, and written (or,
+            # revised, compared with the stored rows once all are there)
+            self.rows[(level, year)] = 0
+            self.staged.put(name, self._counted(level, year, frame if parts else [frame]), revise=revised)
             return
-        if not isinstance(frame, pd.DataFrame):  # a table's parts, each computed when it is taken
-            if alone:
-                # the whole table: each part written as soon as it is computed
-                self.rows[(level, year)] = 0
-                self.staged.put(name, self._counted(level, year, frame))
-                return
+        if parts:
             frame = pd.concat(list(frame), ignore_index=True)
         self.rows[(level, year)] = len(frame)
         if name in SHARED_GEOMETRY:
@@ -521,7 +516,7 @@ class _ResultTables:
         if len(frames) == len(self.years):
             self._put(level)
 
-    def _counted(self, level: str, year: int, parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def _counted(self, level: str, year: int, parts: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         shared = result_table(level) in SHARED_GEOMETRY
         for part in parts:
             self.rows[(level, year)] += len(part)

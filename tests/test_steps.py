@@ -293,15 +293,30 @@ def test_a_table_that_cannot_be_revised_is_written_whole(tmp_path, case):
     assert _stored_rows(ws.path, "result_compliance") == _stored_rows(whole.path, "result_compliance")
 
 
-def test_a_revised_table_must_be_whole_and_kept_in_the_copy(tmp_path):
+@pytest.mark.parametrize("process", [False, True])
+def test_a_table_revised_from_its_parts_is_compared_whole(tmp_path, process):
+    """Parts put with ``revise`` are compared once all are there: the rows changed in any part
+    are updated; a table dropped from the copy cannot be revised."""
     ws = Workspace(tmp_path / "ws.gpkg")
     ws.write({"result_compliance": _checks()})
-    with pytest.raises(ValueError, match="revised only whole"), ws.staged(["result_compliance"]) as staged:
-        staged.put("result_compliance", iter([_checks()]), revise=True)
-    with pytest.raises(ValueError, match="revised only whole"), ws.staged(
+    new = _checks()
+    new.loc[[3, 25], "measured"] = [9.5, 10.5]
+    with ws.staged(["result_compliance"], process=process) as staged:
+        staged.put("result_compliance", iter([new.iloc[:20], new.iloc[20:30], new.iloc[30:]]), revise=True)
+        staged.commit()
+    assert staged.revised() == {"result_compliance": 2}
+    whole = Workspace(tmp_path / "whole.gpkg")
+    whole.write({"result_compliance": new})
+    assert _stored_rows(ws.path, "result_compliance") == _stored_rows(whole.path, "result_compliance")
+    with ws.staged(["result_compliance"], process=process) as staged:  # one part more: written whole
+        staged.put("result_compliance", iter([new, new.iloc[:1]]), revise=True)
+        staged.commit()
+    assert staged.revised() == {"result_compliance": None} and ws.count("result_compliance") == len(new) + 1
+    with pytest.raises(ValueError, match="cannot be revised"), ws.staged(
             ["result_compliance"], replaced=["result_compliance"]) as staged:
         staged.put("result_compliance", _checks(), revise=True)
-    assert len(_stored_rows(ws.path, "result_compliance")) == len(_checks())
+    with pytest.raises(ValueError, match="without any part"), ws.staged(["result_compliance"], process=process) as staged:
+        staged.put("result_compliance", iter([]), revise=True)
 
 
 def test_a_replaced_layer_with_geometry_is_left_for_gdal_to_replace(tmp_path):
