@@ -141,7 +141,8 @@ def _differs(old: pa.Array, new: pa.Array) -> np.ndarray | None:
 def sqlite_values(column: pa.ChunkedArray | pa.Array) -> list | None:
     """The values of an Arrow column as GDAL stores them in a GeoPackage, for Python's
     ``sqlite3`` to bind: numbers, text, booleans as 0 and 1, dates as ``YYYY-MM-DD``, missing as
-    ``None`` (NaN too, as SQLite stores it); ``None`` for other types (times: written whole)."""
+    ``None`` (a NaN is bound as it is: SQLite stores it as NULL, as it does GDAL's); ``None``
+    for other types (times: their tables are written whole)."""
     kind = column.type
     if pa.types.is_boolean(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind) or \
             pa.types.is_string(kind) or pa.types.is_large_string(kind):
