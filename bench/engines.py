@@ -122,7 +122,7 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
                      "cache_entries"):
             prof.wrap(mujun.service, attr)
         prof.wrap(Workspace, "read", lambda self, name, **kw: f"read {name}")
-        prof.wrap(StagedWrite, "put", lambda self, name, frame: f"put {name}")
+        prof.wrap(StagedWrite, "put", lambda self, name, frame, **kw: f"put {name}")
         prof.wrap(StagedWrite, "commit")
         for attr in ("_copy", "_check_integrity"):
             prof.wrap(mujun.layers.workspace, attr)
