@@ -137,6 +137,12 @@ def _exists(con: sqlite3.Connection, name: str) -> bool:
     return con.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
 
 
+def _has_geometry(con: sqlite3.Connection, table: str) -> bool:
+    """Whether ``table`` is registered as a layer with a geometry column."""
+    return _exists(con, "gpkg_geometry_columns") and con.execute(
+        "SELECT 1 FROM gpkg_geometry_columns WHERE lower(table_name) = lower(?)", (table,)).fetchone() is not None
+
+
 # -- version ------------------------------------------------------------------------------
 
 def prepare(con: sqlite3.Connection) -> None:
@@ -178,10 +184,7 @@ def drop_tables(con: sqlite3.Connection, tables: Iterable[str]) -> None:
     for GDAL to replace, with its spatial index."""
     _drop_views(con)
     for table in tables:
-        if not _exists(con, table):
-            continue
-        if _exists(con, "gpkg_geometry_columns") and con.execute(
-                "SELECT 1 FROM gpkg_geometry_columns WHERE table_name = ?", (table,)).fetchone():
+        if not _exists(con, table) or _has_geometry(con, table):
             continue
         for meta in ("gpkg_contents", "gpkg_extensions", "gpkg_data_columns", "gpkg_metadata_reference",
                      "gpkg_ogr_contents"):
@@ -196,8 +199,7 @@ def revisable(con: sqlite3.Connection, table: str) -> int | None:
     """The number of rows of ``table`` when it is an attribute table whose feature ids run
     1, 2, … in its order, as GDAL writes a table (what :func:`update_rows` addresses rows
     by); ``None`` otherwise (missing, a layer with geometry, rows removed)."""
-    if not _exists(con, table) or (_exists(con, "gpkg_geometry_columns") and con.execute(
-            "SELECT 1 FROM gpkg_geometry_columns WHERE lower(table_name) = lower(?)", (table,)).fetchone()):
+    if not _exists(con, table) or _has_geometry(con, table):
         return None
     if "fid" not in {c for c, _ in _columns(con, table)}:
         return None
