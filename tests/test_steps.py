@@ -264,13 +264,17 @@ def test_a_revised_table_updates_the_rows_that_changed_and_stores_what_a_whole_w
 
 
 @pytest.mark.parametrize("case", ["more rows", "other columns", "most rows changed", "not stored", "rows deleted",
-                                  "a time changed"])
+                                  "a time changed", "stored as another type"])
 def test_a_table_that_cannot_be_revised_is_written_whole(tmp_path, case):
     old = _checks()
     if case == "a time changed":  # times are written whole, as GDAL formats them
         old["checked_at"] = pd.Timestamp("2025-06-30 08:00:00")
+    stored = old
+    if case == "stored as another type":  # an older table: whole numbers where the checks now store fractions
+        old["measured"] = old["measured"].fillna(0.0).round()  # whole: a cast to the old type would succeed
+        stored = old.assign(measured=old["measured"].astype("int64"))
     ws = Workspace(tmp_path / "ws.gpkg")
-    ws.write({"parcels": _frames()["parcels"], **({} if case == "not stored" else {"result_compliance": old})})
+    ws.write({"parcels": _frames()["parcels"], **({} if case == "not stored" else {"result_compliance": stored})})
     new = old.copy()
     if case == "a time changed":
         new.loc[3, "checked_at"] = pd.Timestamp("2025-07-01 09:30:00")
