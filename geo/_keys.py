@@ -114,13 +114,15 @@ def repeat_text(text: str, n: int) -> pd.arrays.ArrowStringArray:
 
 
 def arrow_text(values: pd.Series) -> pd.arrays.ArrowStringArray:
-    """A text column as Arrow-backed text (without a copy when it is already): a million
-    values are not turned into Python strings and back.
+    """A text column as Arrow-backed text (without a copy when it is already; categories
+    decoded by Arrow): a million values are not turned into Python strings and back.
 
     Examples
     --------
     >>> arrow_text(pd.Series(["a", None], dtype=object)).tolist()
     ['a', nan]
+    >>> arrow_text(pd.Series(pd.Categorical.from_codes([1, 1, -1], ["a", "b"]))).tolist()
+    ['b', 'b', nan]
     """
     array = pa.array(values, from_pandas=True)
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):

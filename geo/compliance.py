@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from mujun.geo._keys import lookup, pandas_text, repeat_text
+from mujun.geo._keys import arrow_text, lookup, pandas_text
 from mujun.geo.rules import ControlRules
 
-__all__ = ["FAILED", "LABELS", "PASSED", "STATUS_NAMES", "compliance", "compliance_parts", "division_2002"]
+__all__ = ["FAILED", "LABELS", "PASSED", "STATUS_NAMES", "compliance", "compliance_parts", "division_2002",
+           "with_texts"]
 
 LABELS = {
     "building_coefficient": "建筑系数",
@@ -77,11 +78,23 @@ def _fmt(op: str, value: np.ndarray, indicator: str) -> pd.arrays.ArrowStringArr
 #: A check's status by code: 0 no data, 1 pass, 2 fail, 3 not yet due.
 STATUS_NAMES = ("无数据", "达标", "不达标", "未到期")
 PASSED, FAILED = STATUS_NAMES[1], STATUS_NAMES[2]
-_STATUS = pa.array(STATUS_NAMES, type=pa.string())
+_INDICATORS, _LABEL_TEXTS = tuple(LABELS), tuple(LABELS.values())
+_OPS = (">=", "<=")
+_CONTRACT_SOURCE, _CONTRACT_RULE_SET = "出让合同（标准地）", "出让合同"
+#: The columns of the checks held as categories (:func:`compliance_parts`).
+_CATEGORIES = ("source", "rule_set", "indicator", "label", "op", "status")
+
+
+def _repeated(text: str, texts: tuple[str, ...], n: int) -> pd.Categorical:
+    """``text`` (one of ``texts``) ``n`` times, held as a code per row: a check's constant
+    texts are not built millions of times over, and every part of the checks has the same
+    categories, so that the parts concatenate as categories too (the writer stores them as
+    text)."""
+    return pd.Categorical.from_codes(np.full(n, texts.index(text), dtype=np.int8), categories=list(texts))
 
 
 def _rows(parcels: pd.DataFrame, indicator: str, measured: pd.Series, op: str, required: pd.Series,
-          source: str, rule_set: str, due: pd.Series | None) -> pd.DataFrame:
+          source: str, rule_set: str, due: pd.Series | None, texts: dict[str, tuple[str, ...]]) -> pd.DataFrame:
     have = required.notna().to_numpy()
     m = measured.to_numpy(dtype="float64", na_value=np.nan)[have]
     r = required.to_numpy(dtype="float64", na_value=np.nan)[have]
@@ -93,15 +106,15 @@ def _rows(parcels: pd.DataFrame, indicator: str, measured: pd.Series, op: str, r
     n = int(have.sum())
     return pd.DataFrame({
         "parcel_id": parcels["parcel_id"].array[have],
-        "source": repeat_text(source, n),
-        "rule_set": repeat_text(rule_set, n),
-        "indicator": repeat_text(indicator, n),
-        "label": repeat_text(LABELS[indicator], n),
+        "source": _repeated(source, texts["source"], n),
+        "rule_set": _repeated(rule_set, texts["rule_set"], n),
+        "indicator": _repeated(indicator, _INDICATORS, n),
+        "label": _repeated(LABELS[indicator], _LABEL_TEXTS, n),
         "measured": m,
-        "op": repeat_text(op, n),
+        "op": _repeated(op, _OPS, n),
         "required": r,
         "required_text": _fmt(op, r, indicator),
-        "status": pandas_text(_STATUS.take(pa.array(status))),
+        "status": pd.Categorical.from_codes(status.astype(np.int8), categories=list(STATUS_NAMES)),
         # passed where 达标, failed where 不达标, unknown otherwise
         "passed": pd.arrays.BooleanArray(status == 1, ~np.isin(status, (1, 2))),
     })
@@ -139,7 +152,17 @@ def compliance(
         ``measured``, ``op``, ``required``, ``required_text``, ``status`` (达标 / 不达标 /
         未到期 / 无数据) and ``passed``.
     """
-    return pd.concat(list(compliance_parts(parcels, control, division, holder, as_of)), ignore_index=True)
+    return with_texts(pd.concat(list(compliance_parts(parcels, control, division, holder, as_of)),
+                                ignore_index=True))
+
+
+def with_texts(checks: pd.DataFrame) -> pd.DataFrame:
+    """``checks`` (or parts of them, :func:`compliance_parts`) with their categories as text."""
+    out = checks.copy(deep=False)
+    for col in _CATEGORIES:
+        if col in out.columns:
+            out[col] = arrow_text(out[col])
+    return out
 
 
 def compliance_parts(
@@ -151,19 +174,26 @@ def compliance_parts(
 ) -> Iterator[pd.DataFrame]:
     """The rows of :func:`compliance`, in its order, one check at a time, each computed when it
     is asked for (a writer can write the first while the next are computed); at least one
-    part, empty where nothing is checked."""
+    part, empty where nothing is checked.
+
+    The repeated texts (``source``, ``rule_set``, ``indicator``, ``label``, ``op``,
+    ``status``) are categories, the same in every part: a province's four million checks
+    hold a code per row, not the texts (:func:`compliance` and :func:`with_texts` give them as
+    text)."""
     built = parcels["building_count"] > 0
     src = f"控制指标（{control.title}）"
+    texts = {"source": tuple(dict.fromkeys((src, _CONTRACT_SOURCE))),
+             "rule_set": tuple(dict.fromkeys((control.name, _CONTRACT_RULE_SET)))}
     any_part = False
     for ind, (op, value) in control.limits.items():
         if ind in parcels.columns:
             req = pd.Series(np.where(built, value, np.nan), index=parcels.index)
             any_part = True
-            yield _rows(parcels, ind, parcels[ind], op, req, src, control.name, None)
+            yield _rows(parcels, ind, parcels[ind], op, req, src, control.name, None, texts)
     if control.plot_ratio_min:
         req = lookup(division, pd.Series(control.plot_ratio_min, dtype="float64")).where(built)
         any_part = True
-        yield _rows(parcels, "plot_ratio", parcels["plot_ratio"], ">=", req, src, control.name, None)
+        yield _rows(parcels, "plot_ratio", parcels["plot_ratio"], ">=", req, src, control.name, None, texts)
     for ind, field, op, due_field in _CONTRACT:
         if field not in parcels.columns:
             continue
@@ -174,7 +204,7 @@ def compliance_parts(
         due = (due_dates <= as_of) if due_dates is not None else pd.Series(True, index=parcels.index)
         any_part = True
         yield _rows(parcels, ind, measured, op, pd.to_numeric(parcels[field], errors="coerce"),
-                    "出让合同（标准地）", "出让合同", due)
+                    _CONTRACT_SOURCE, _CONTRACT_RULE_SET, due, texts)
     if not any_part:
         yield pd.DataFrame(columns=["parcel_id", "source", "rule_set", "indicator", "label", "measured", "op",
                                     "required", "required_text", "status", "passed"])

@@ -369,8 +369,10 @@ def noncompliance_flags(checks: pd.DataFrame) -> pd.DataFrame:
     # column by column: a filter reads each of the checks' text columns (chunked, as concatenated) once
     failed = pd.DataFrame({c: checks[c][mask] for c in ("parcel_id", "label", "measured", "required",
                                                        "required_text", "source")})
-    reason = (failed["label"] + " " + number_text(failed["measured"].round(3)) + "，要求 "
-              + failed["required_text"] + "（" + failed["source"] + "）")
+    # the checks' repeated texts are categories (see compliance): text for the failed ones only
+    text = {c: pd.Series(arrow_text(failed[c]), index=failed.index) for c in ("label", "required_text", "source")}
+    reason = (text["label"] + " " + number_text(failed["measured"].round(3)) + "，要求 "
+              + text["required_text"] + "（" + text["source"] + "）")
     out = _frame(failed, "noncompliant", "", reason, failed["measured"].to_numpy(), failed["required"].to_numpy())
-    out["rule"] = (failed["label"] + FLAG_KINDS["noncompliant"]).to_numpy()
+    out["rule"] = (text["label"] + FLAG_KINDS["noncompliant"]).to_numpy()
     return out

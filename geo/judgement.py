@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mujun.geo._keys import isin, lookup, lookup_rows, pandas_text
-from mujun.geo.compliance import compliance_parts, division_2002
+from mujun.geo.compliance import compliance_parts, division_2002, with_texts
 from mujun.geo.flags import (
     CHECK_KINDS,
     FLAG_KINDS,
@@ -74,7 +74,8 @@ def judge_year(
         Given, the long tables ``compliance`` and ``flag`` are handed to ``emit(name, table)``
         and not returned: a province's millions of rows can be written (and let go) while the
         rest is judged. ``flag`` is handed over complete, ``compliance`` as an iterator of its
-        parts (one per check, each computed when it is taken).
+        parts (one per check, each computed when it is taken; their repeated texts as
+        categories, see :func:`~mujun.geo.compliance.compliance_parts`).
 
     Returns
     -------
@@ -127,7 +128,8 @@ def judge_year(
             pass
         checks = pd.concat(kept, ignore_index=True)
     else:
-        checks = out["compliance"] = pd.concat(list(checked()), ignore_index=True)
+        checks = pd.concat(list(checked()), ignore_index=True)
+        out["compliance"] = with_texts(checks)
     kept.clear()  # the parts: held in checks until their flags are drawn
     noncompliant = noncompliance_flags(checks)
     del checks

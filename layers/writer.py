@@ -7,7 +7,9 @@ copied whole for writing; polygons are written as MultiPolygons (what the layers
 outlines of the source layers, :mod:`mujun.layers.gpkg`.) :func:`save_table` converts a frame
 the same way into an Arrow IPC file, which :func:`write_saved` writes, in the writer process
 of a staged write (:meth:`Workspace.staged <mujun.layers.workspace.Workspace.staged>`,
-:mod:`mujun.layers.steps`).
+:mod:`mujun.layers.steps`). A column of text categories (a few texts repeated over millions of
+rows, as the compliance checks' are) is handed over dictionary-encoded, a code per row, and
+GDAL stores its texts.
 
 GDAL brings its own copy of SQLite, so :func:`write_table` writes only a file that no
 ``sqlite3`` connection of this process has open (the scratch copy :meth:`Workspace.write
@@ -125,6 +127,12 @@ def _differs(old: pa.Array, new: pa.Array) -> np.ndarray | None:
     """Where the stored values ``old`` and the new ``new`` differ (``None``: stored as another
     type, as an older table may be — a cast could call unequal values equal, and the table
     would keep its old types). Missing equals missing; for numbers NaN is missing too."""
+    if pa.types.is_dictionary(new.type) and new.type.value_type == old.type:
+        # text categories: each stored text looked up among the few categories, codes compared
+        codes = pc.index_in(old, value_set=new.dictionary)
+        same = pc.fill_null(pc.equal(codes, new.indices), False)
+        both_missing = pc.and_(pc.is_null(old), pc.is_null(new.indices))
+        return ~pc.or_(same, both_missing).to_numpy(zero_copy_only=False)
     if old.type != new.type:
         return None
     if pa.types.is_floating(old.type):  # bit for bit: -0.0 is not 0.0
@@ -142,6 +150,8 @@ def sqlite_values(column: pa.ChunkedArray | pa.Array) -> list | None:
     ``None`` (a NaN is bound as it is: SQLite stores it as NULL, as it does GDAL's); ``None``
     for other types (times: their tables are written whole)."""
     kind = column.type
+    if pa.types.is_dictionary(kind):  # text categories: their texts
+        return sqlite_values(column.cast(kind.value_type))
     if pa.types.is_boolean(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind) or \
             pa.types.is_string(kind) or pa.types.is_large_string(kind):
         return column.to_pylist()
@@ -230,6 +240,9 @@ def _arrow_type(column: pd.Series) -> pa.DataType:
         return pa.date32()
     if _nullable_number(dtype):
         return pa.float64()
+    if isinstance(dtype, pd.CategoricalDtype):  # stored as its categories' type, handed over as codes
+        values = _arrow_type(pd.Series(dtype.categories.to_numpy()))
+        return pa.dictionary(pa.int32(), values) if pa.types.is_string(values) else values
     if pd.api.types.is_string_dtype(dtype) and not pd.api.types.is_object_dtype(dtype):
         return pa.string()
     if pd.api.types.is_object_dtype(dtype):
@@ -246,6 +259,15 @@ def _arrow_column(column: pd.Series, kind: pa.DataType) -> pa.Array:
     """One column of a batch as Arrow, stored as :func:`_storable` stores it."""
     if _nullable_number(column.dtype):
         column = column.astype("float64")
+    if pa.types.is_dictionary(kind):
+        if isinstance(column.dtype, pd.CategoricalDtype):  # the codes as they are, the categories once
+            codes = column.cat.codes.to_numpy()
+            return pa.DictionaryArray.from_arrays(
+                pa.array(codes, type=kind.index_type, mask=codes < 0),
+                pa.array(column.cat.categories.to_numpy(), type=kind.value_type))
+        return pa.array(column, type=kind.value_type, from_pandas=True).dictionary_encode().cast(kind)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype(object)
     if kind == pa.date32() and pd.api.types.is_datetime64_dtype(column.dtype):
         return pa.array(column, from_pandas=True).cast(pa.date32(), safe=False)
     values = pa.array(column, type=kind, from_pandas=True)

@@ -31,6 +31,7 @@ import pandas as pd
 import pytest
 import shapely
 
+from mujun.geo.compliance import with_texts
 from mujun.geo.evaluation import evaluate_year, parcel_base
 from mujun.geo.flags import FLAG_KINDS
 from mujun.geo.judgement import class_counts, judge_year
@@ -225,7 +226,10 @@ def test_emit_takes_the_checks_in_parts_as_computed_and_the_flags_whole(world, j
     checks = [part[["source", "indicator", "op"]].drop_duplicates() for part in got["compliance"]]
     assert all(len(c) == 1 for c in checks)  # one check a part, each its own
     assert len({tuple(c.iloc[0]) for c in checks}) == len(checks)
-    pd.testing.assert_frame_equal(pd.concat(got["compliance"], ignore_index=True), judged["compliance"])
+    # the parts hold their repeated texts as the same categories: they concatenate as categories
+    together = pd.concat(got["compliance"], ignore_index=True)
+    assert all(isinstance(together[c].dtype, pd.CategoricalDtype) for c in ("source", "label", "op", "status"))
+    pd.testing.assert_frame_equal(with_texts(together), judged["compliance"])
     pd.testing.assert_frame_equal(got["flag"][0], judged["flag"])
     for name in ("enterprise", "parcel", "platform", "benchmark"):
         pd.testing.assert_frame_equal(pd.DataFrame(out[name]), pd.DataFrame(judged[name]))

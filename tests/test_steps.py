@@ -13,6 +13,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import shapely
 from test_incremental import _assert_same_results, _stored_rows
@@ -21,6 +22,7 @@ from mujun import service
 from mujun.geo.errors import InputError, WorkspaceError
 from mujun.layers.steps import InlineSteps, ProcessSteps
 from mujun.layers.workspace import Workspace
+from mujun.layers.writer import save_table
 
 
 # steps the writer process runs: module-level, so they are sent by reference
@@ -321,6 +323,46 @@ def test_a_table_revised_from_its_parts_is_compared_whole(tmp_path, process):
         staged.put("result_compliance", _checks(), revise=True)
     with pytest.raises(ValueError, match="without any part"), ws.staged(["result_compliance"], process=process) as staged:
         staged.put("result_compliance", iter([]), revise=True)
+
+
+def _categories(texts: pd.Series, categories: list[str]) -> pd.Categorical:
+    """``texts`` as categories (missing where a text is missing), in the order given."""
+    return pd.Categorical(texts.astype(object).where(texts.notna(), None), categories=categories)
+
+
+@pytest.mark.parametrize("process", [False, True])
+def test_text_categories_are_stored_as_their_texts_whole_in_parts_and_revised(tmp_path, process):
+    """A column of text categories (the checks' repeated texts) is handed over as codes and
+    stored as the texts: written whole, in parts (their categories in another order, one
+    unused) and revised, the file holds what the same table of text gives."""
+    text = _checks()
+    cats = _checks().assign(status=_categories(text["status"], ["达标", "不达标", "未到期", "无数据", "=1+1"]))
+    # the hand-over holds a code per row and the texts once
+    saved = tmp_path / "saved.arrow"
+    save_table(cats, saved)
+    schema = pa.ipc.open_file(str(saved)).schema
+    assert pa.types.is_dictionary(schema.field("status").type) and schema.field("parcel_id").type == pa.string()
+    whole = Workspace(tmp_path / "text.gpkg")
+    whole.write({"result_compliance": text})
+    ws = Workspace(tmp_path / "ws.gpkg")
+    ws.write({"parcels": _frames()["parcels"]})
+    other = cats.iloc[25:].assign(status=_categories(text["status"].iloc[25:], ["无数据", "=1+1", "达标", "不达标",
+                                                                               "未到期", "不用"]))
+    with ws.staged(["result_compliance"], process=process) as staged:
+        staged.put("result_compliance", iter([cats.iloc[:10], cats.iloc[10:25], other]))
+        staged.commit()
+    assert _stored_rows(ws.path, "result_compliance") == _stored_rows(whole.path, "result_compliance")
+    # revised: a text changed, one gone, one come; the same categories elsewhere are unchanged
+    new_text = text.copy()
+    new_text.loc[[0, 1, 2], "status"] = ["不达标", "达标", pd.NA]
+    new = cats.assign(status=_categories(new_text["status"], ["不达标", "达标", "未到期", "无数据", "=1+1"]))
+    with ws.staged(["result_compliance"], process=process) as staged:
+        staged.put("result_compliance", iter([new.iloc[:20], new.iloc[20:]]), revise=True)
+        staged.commit()
+    assert staged.revised() == {"result_compliance": 3}
+    whole.write({"result_compliance": new_text})
+    assert _stored_rows(ws.path, "result_compliance") == _stored_rows(whole.path, "result_compliance")
+    pd.testing.assert_frame_equal(ws.read("result_compliance"), whole.read("result_compliance"))
 
 
 def test_a_replaced_layer_with_geometry_is_left_for_gdal_to_replace(tmp_path):
