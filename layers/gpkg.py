@@ -193,6 +193,88 @@ def drop_tables(con: sqlite3.Connection, tables: Iterable[str]) -> None:
         con.execute(f"DROP TABLE {_q(table)}")
 
 
+# -- tables brought in from a scratch file ---------------------------------------------------
+
+#: The GeoPackage (and GDAL) registers that name a table in a row of their own.
+_REGISTERS = ("gpkg_contents", "gpkg_geometry_columns", "gpkg_extensions", "gpkg_data_columns",
+              "gpkg_metadata_reference", "gpkg_ogr_contents")
+
+
+def replace_from(con: sqlite3.Connection, schema: str, tables: Iterable[str]) -> None:
+    """Replace the tables ``tables`` of the main database with those of the attached database
+    ``schema`` (a scratch GeoPackage GDAL wrote them into), in the caller's transaction:
+    each table with its rows, indexes, triggers, R-tree and registrations, the old one dropped
+    with all of its. What a write that does not copy the workspace does at its end.
+
+    SQLite copies the rows as they are stored (the table is created empty and filled by one
+    ``INSERT … SELECT *``, before its triggers exist); an R-tree is filled from the scratch
+    R-tree. mujun's views are dropped: :func:`finish` defines them again.
+    """
+    s = _q(schema)
+    _drop_views(con)
+    for name in (n for (n,) in con.execute(f"SELECT name FROM {s}.sqlite_master WHERE type = 'table' "
+                                          "AND name IN ('gpkg_extensions', 'gpkg_ogr_contents')").fetchall()):
+        if not _exists(con, name):  # a register GDAL made in the scratch file only
+            con.execute(con.execute(f"SELECT sql FROM {s}.sqlite_master WHERE name = ?", (name,)).fetchone()[0])
+    for table in tables:
+        _drop_table(con, table)
+        objects = con.execute(f"SELECT type, name, sql FROM {s}.sqlite_master WHERE tbl_name = ? "
+                              "AND sql IS NOT NULL", (table,)).fetchall()
+        ddl = next((sql for kind, _, sql in objects if kind == "table"), None)
+        if ddl is None:
+            raise sqlite3.OperationalError(f"table {table} is missing from the scratch file")
+        con.execute(ddl)
+        con.execute(f"INSERT INTO main.{_q(table)} SELECT * FROM {s}.{_q(table)}")
+        for _column, rtree in _rtrees(con, schema, table):
+            con.execute(con.execute(f"SELECT sql FROM {s}.sqlite_master WHERE name = ?", (rtree,)).fetchone()[0])
+            con.execute(f"INSERT INTO main.{_q(rtree)} SELECT * FROM {s}.{_q(rtree)}")
+        for kind, _, sql in objects:
+            if kind in ("index", "trigger"):
+                con.execute(sql)
+        for register in _REGISTERS:
+            _copy_rows(con, schema, register, "lower(table_name) = lower(?)", (table,))
+        _copy_rows(con, schema, "gpkg_spatial_ref_sys", "srs_id IN (SELECT srs_id FROM {s}.gpkg_contents WHERE "
+                   "lower(table_name) = lower(?)) AND srs_id NOT IN (SELECT srs_id FROM main.gpkg_spatial_ref_sys)",
+                   (table,))
+
+
+def _copy_rows(con: sqlite3.Connection, schema: str, table: str, where: str, params: tuple) -> None:
+    """Copy the rows ``where`` selects (``{s}`` standing for the attached database) of the
+    register ``table`` from database ``schema`` into the main one, in the columns both have."""
+    s = _q(schema)
+    if not _exists(con, table) or not con.execute(f"SELECT 1 FROM {s}.sqlite_master WHERE name = ?",
+                                                  (table,)).fetchone():
+        return
+    theirs = {str(r[1]) for r in con.execute(f"PRAGMA {s}.table_info({_q(table)})")}
+    columns = ", ".join(_q(c) for c, _ in _columns(con, table) if c in theirs)
+    con.execute(f"INSERT INTO main.{_q(table)} ({columns}) SELECT {columns} FROM {s}.{_q(table)} "
+                f"WHERE {where.format(s=s)}", params)
+
+
+def _rtrees(con: sqlite3.Connection, schema: str, table: str) -> list[tuple[str, str]]:
+    """``(geometry column, R-tree)`` of each spatial index of ``table`` in database ``schema``."""
+    s = _q(schema)
+    if not con.execute(f"SELECT 1 FROM {s}.sqlite_master WHERE name = 'gpkg_extensions'").fetchone():
+        return []
+    rows = con.execute(f"SELECT column_name FROM {s}.gpkg_extensions WHERE lower(table_name) = lower(?) "
+                       "AND extension_name = 'gpkg_rtree_index'", (table,)).fetchall()
+    return [(str(c), f"rtree_{table}_{c}") for (c,) in rows
+            if con.execute(f"SELECT 1 FROM {s}.sqlite_master WHERE name = ?", (f"rtree_{table}_{c}",)).fetchone()]
+
+
+def _drop_table(con: sqlite3.Connection, table: str) -> None:
+    """Drop ``table`` of the main database, if it exists, with its spatial indexes and
+    registrations (its own indexes and triggers go with it)."""
+    if not _exists(con, table):
+        return
+    for _, rtree in _rtrees(con, "main", table):
+        con.execute(f"DROP TABLE {_q(rtree)}")
+    for register in _REGISTERS:
+        if _exists(con, register):
+            con.execute(f"DELETE FROM {register} WHERE lower(table_name) = lower(?)", (table,))
+    con.execute(f"DROP TABLE {_q(table)}")
+
+
 # -- rows revised in place -----------------------------------------------------------------
 
 def revisable(con: sqlite3.Connection, table: str) -> int | None:

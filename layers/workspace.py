@@ -3,7 +3,10 @@
 QGIS opens it as it is: polygon layers are EPSG:4490 MultiPolygon layers, tables are
 GeoPackage attribute tables. Writes are atomic: :meth:`Workspace.write` works on a copy
 beside the file and moves it into place only when every table is written, so a failed or
-refused operation leaves the workspace byte-for-byte as it was.
+refused operation leaves the workspace byte-for-byte as it was. A write of attribute tables
+alone (an enterprise table) is not worth a copy of a province's layers: its tables are
+written into a scratch file and brought in by one SQLite transaction, which leaves the
+workspace as it was just as surely (:meth:`Workspace.staged`).
 
 User accounts are not kept here but in a file of their own beside it
 (:mod:`mujun.layers.accounts`), so a shared or copied workspace carries no password hashes.
@@ -12,9 +15,10 @@ One SQLite library per file in a process: in a mujun process the live workspace 
 Python's ``sqlite3`` only — layer lists, metadata, review decisions and the copy a
 write starts from. Its tables are read by GDAL in a reader process (:mod:`mujun.layers.reader`),
 because pyogrio's GDAL brings a second copy of SQLite, and two copies in one process break
-each other's locks. GDAL writes the scratch copy, which only the writing process knows of;
-``sqlite3`` opens that copy before GDAL does (the copy) and after GDAL has closed it (the
-review tables brought over, the check), never at the same time.
+each other's locks. GDAL writes the scratch copy (or scratch file), which only the writing
+process knows of; ``sqlite3`` opens it before GDAL does (the copy) and after GDAL has closed
+it (the review tables brought over, the check, the tables brought in), never at the same
+time.
 """
 
 from __future__ import annotations
@@ -441,15 +445,19 @@ class Workspace:
         written table's (:meth:`layer_generation`); ``meta_defaults`` entries are written only
         where the file, as it is when the write starts, has none. ``log`` appends one row to
         the import log. (:meth:`staged` writes tables one by one as they are ready.)
+
+        Attribute tables (an enterprise table, metadata) are written into an existing
+        workspace in place (see :meth:`staged`), without a copy of its layers.
         """
-        with self.staged(tables) as staged:
+        attributes = not any(str(dtype) == "geometry" for f in tables.values() for dtype in f.dtypes)
+        with self.staged(tables, in_place=attributes) as staged:
             for name, frame in tables.items():
                 staged.put(name, frame)
             staged.commit(meta=meta, log=log, meta_defaults=meta_defaults)
 
     @contextlib.contextmanager
     def staged(self, names: Iterable[str], *, process: bool = False,
-               replaced: Iterable[str] = ()) -> Iterator[StagedWrite]:
+               replaced: Iterable[str] = (), in_place: bool = False) -> Iterator[StagedWrite]:
         """A write of the tables ``names``, put one by one as they are ready
         (:meth:`StagedWrite.put`) and replacing the workspace, all or nothing, at
         :meth:`StagedWrite.commit`; leaving the block without committing (or on an error)
@@ -462,15 +470,29 @@ class Workspace:
         ``replaced`` names attribute tables among ``names`` that the write will certainly put:
         their old rows are dropped from the copy as soon as it is made, while this process
         is still reading and computing (the commit refuses a write that did not put them).
+
+        With ``in_place`` (for an existing workspace, when no source layer of shared geometry is
+        written: :data:`gpkg.SHARED_GEOMETRY <mujun.layers.gpkg.SHARED_GEOMETRY>`), the
+        workspace is not copied: the tables put are written into a scratch file of their own,
+        and the commit brings them into the workspace in one SQLite transaction (rollback
+        journal, synced) with the metadata and the views (:func:`gpkg.replace_from
+        <mujun.layers.gpkg.replace_from>`): a province's 3.5 GB are not copied for an
+        enterprise table of 50 MB. A crash before the commit leaves the workspace as it was;
+        one during it leaves a journal, rolled back by the next reader (:meth:`_recover`). No
+        table can be revised in such a write.
         """
         # a copy of a workspace that still held accounts would carry their hashes; imported
         # here, not at the top, as accounts imports this module
         from mujun.layers.accounts import migrate
 
         migrate(self)
+        names = list(names)
+        sources = {source for source, _ in gpkg.SHARED_GEOMETRY.values()}
+        in_place = in_place and self.exists() and not sources & set(names)
         with self._lock():
             self._remove_stale_copies()
-            staged = StagedWrite(self, list(names), ProcessSteps() if process else InlineSteps(), list(replaced))
+            staged = StagedWrite(self, names, ProcessSteps() if process else InlineSteps(), list(replaced),
+                                 in_place=in_place)
             try:
                 yield staged
             except BaseException:
@@ -499,7 +521,7 @@ class StagedWrite:
     """
 
     def __init__(self, ws: Workspace, names: list[str], steps: InlineSteps | ProcessSteps,
-                 replaced: list[str] | None = None) -> None:
+                 replaced: list[str] | None = None, *, in_place: bool = False) -> None:
         self.ws = ws
         self.names = names
         self.replaced = list(replaced or [])
@@ -513,11 +535,19 @@ class StagedWrite:
         self._labels: dict[int, str] = {}
         self._revising: dict[str, int] = {}  # table put with revise -> its step
         self._revised: dict[str, int | None] = {}
-        # a copied workspace is checked table by table as each is written; a new file whole at the end
+        #: Written without a copy of the workspace (see :meth:`Workspace.staged`): the tables
+        #: into a scratch file of their own, brought in at the commit.
+        self.in_place = in_place
+        # a copied workspace (or a scratch file) is checked table by table as each is written;
+        # a new file whole at the end
         self._check_each = ws.path.exists()
         try:
-            self._begun = steps.submit(_begin, ws.path, self.tmp, names, self.replaced)
-            self._labels[self._begun] = "copy"
+            if in_place:
+                self._begun = steps.submit(_begin_scratch, self.tmp)
+                self._labels[self._begun] = "scratch"
+            else:
+                self._begun = steps.submit(_begin, ws.path, self.tmp, names, self.replaced)
+                self._labels[self._begun] = "copy"
         except BaseException:
             self.abort()
             raise
@@ -539,8 +569,8 @@ class StagedWrite:
         :meth:`revised` tells which was done."""
         if name not in self.names or name in self._put:
             raise ValueError(f"table {name!r} not expected in this write (or put twice)")
-        if revise and name in self.replaced:
-            raise ValueError(f"table {name!r} is dropped from the copy: it cannot be revised")
+        if revise and (name in self.replaced or self.in_place):
+            raise ValueError(f"table {name!r} is dropped from the copy or written in place: it cannot be revised")
         self._put.append(name)
         parts = [frame] if isinstance(frame, pd.DataFrame) else frame
         del frame
@@ -619,8 +649,12 @@ class StagedWrite:
         generation = uuid.uuid4().hex
         meta = {**(meta or {}), **kept, "generation": generation,
                 **{LAYER_GENERATION + name: generation for name in self._put}}
-        token = self.steps.submit(_complete, self.ws.path, self.tmp, copied, self._check_each, meta, dict(log or {}),
-                                  dict(meta_defaults or {}))
+        if self.in_place:
+            token = self.steps.submit(_complete_in_place, self.ws.path, self.tmp, self._put, meta, dict(log or {}),
+                                      dict(meta_defaults or {}))
+        else:
+            token = self.steps.submit(_complete, self.ws.path, self.tmp, copied, self._check_each, meta,
+                                      dict(log or {}), dict(meta_defaults or {}))
         self._labels[token] = "finish"
         self.steps.result(token)
         self._revised = {name: self.steps.result(t) for name, t in self._revising.items()}
@@ -675,6 +709,12 @@ def _begin(path: Path, tmp: Path, names: list[str], replaced: list[str] | None =
     return True, kept
 
 
+def _begin_scratch(tmp: Path) -> tuple[bool, dict[str, str]]:
+    """An in-place write's scratch file: GDAL makes it with the first table written."""
+    tmp.unlink(missing_ok=True)
+    return False, {}
+
+
 #: The AUTOINCREMENT counters of each write's copy (by its path) while GDAL writes into it
 #: (:func:`gpkg.park_sequences <mujun.layers.gpkg.park_sequences>`), in the process that runs
 #: the write's steps; back in the copy before it is finished.
@@ -682,6 +722,8 @@ _PARKED: dict[str, dict[str, int]] = {}
 
 
 def _park_sequences(tmp: Path) -> None:
+    if not tmp.exists():  # an in-place write's scratch file before GDAL has made it
+        return
     _in_transaction(tmp, functools.partial(gpkg.park_sequences, parked=_PARKED.setdefault(str(tmp), {})))
 
 
@@ -806,6 +848,55 @@ def _complete(path: Path, tmp: Path, copied: bool, check_each: bool, meta: dict[
         # under the lock
         _in_transaction(tmp, functools.partial(gpkg.finish, times_of=IN_PLACE_TABLES))
         _durable_replace(tmp, path)
+
+
+def _complete_in_place(path: Path, tmp: Path, put: list[str], meta: dict[str, str], log: dict,
+                       meta_defaults: dict[str, str]) -> None:
+    """The end of an in-place write: the metadata and the log into the scratch file ``tmp``
+    beside the tables ``put``, checked; then, in one transaction on the workspace ``path``,
+    those tables brought in, the GeoPackage finished and what changed checked (see
+    :meth:`Workspace.staged`)."""
+    live = Workspace(path)
+    merged = {**meta_defaults, **live.meta(), **meta}
+    write_table(tmp, META_TABLE, pd.DataFrame({"key": list(merged), "value": list(merged.values())}))
+    brought = [META_TABLE]
+    if log:
+        old = live.read_optional(LOG_TABLE)
+        row = pd.DataFrame([{"time": datetime.now().isoformat(timespec="seconds"), **log}]).astype("string")
+        write_table(tmp, LOG_TABLE, row if old is None else pd.concat([old.astype("string"), row]))
+        brought.append(LOG_TABLE)
+    _check_integrity(tmp, brought)
+    with contextlib.closing(sqlite3.connect(tmp)) as con:
+        written = {n for (n,) in con.execute("SELECT table_name FROM gpkg_contents")}
+    tables = [name for name in put if name in written] + brought
+    with live.store_lock(shared=True, timeout=120), \
+            contextlib.closing(sqlite3.connect(path, timeout=120, isolation_level=None)) as con:
+        con.execute("ATTACH DATABASE ? AS scratch", (str(tmp),))
+        with immediate_transaction(con, f"工作空间 {path.name}", 120):
+            gpkg.replace_from(con, "scratch", tables)
+            gpkg.finish(con, times_of=tables)
+            # what this transaction wrote: the tables brought in (each was checked in the
+            # scratch file as GDAL wrote it) with their indexes, and the registers
+            bad = _quick_checks(con, ["sqlite_master", "gpkg_contents", "gpkg_geometry_columns", "gpkg_data_columns",
+                                      "gpkg_extensions", *tables])
+            if bad:
+                raise WorkspaceError(f"写入后工作空间校验失败（{bad}）；原文件未改动")
+    tmp.unlink(missing_ok=True)
+
+
+def _quick_checks(con: sqlite3.Connection, tables: Iterable[str]) -> str | None:
+    """``PRAGMA quick_check`` of each of ``tables`` that exists (with its indexes and R-trees),
+    on ``con``: the first failure, or ``None``."""
+    present = {n for (n,) in con.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'")}
+    names = [t for t in tables if t in present or t == "sqlite_master"]
+    names += [f"rtree_{t}_{c}{suffix}" for t, c in con.execute(
+        "SELECT table_name, column_name FROM main.gpkg_geometry_columns").fetchall() if t in names
+        for suffix in ("_node", "_rowid", "_parent") if f"rtree_{t}_{c}{suffix}" in present]
+    for name in names:
+        result = con.execute(f"PRAGMA main.quick_check({sql_literal(name)})").fetchone()[0]
+        if result != "ok":
+            return str(result)
+    return None
 
 
 def _read_parts(path: Path, sqls: list[str]) -> tuple[dict, pa.Table]:
@@ -935,15 +1026,9 @@ def _check_integrity(path: Path, tables: Iterable[str] | None = None) -> None:
     the consistent copy the write started from."""
     with contextlib.closing(sqlite3.connect(path)) as con:
         if tables is None:
-            checks = [con.execute("PRAGMA quick_check").fetchone()[0]]
+            check = con.execute("PRAGMA quick_check").fetchone()[0]
+            bad = None if check == "ok" else str(check)
         else:
-            present = {n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            names = [t for t in tables if t in present]
-            names += [f"rtree_{t}_{c}{suffix}" for t, c in con.execute(
-                "SELECT table_name, column_name FROM gpkg_geometry_columns").fetchall() if t in names
-                for suffix in ("_node", "_rowid", "_parent") if f"rtree_{t}_{c}{suffix}" in present]
-            names += ["sqlite_master"]
-            checks = [con.execute(f"PRAGMA quick_check({sql_literal(n)})").fetchone()[0] for n in names]
-    bad = [c for c in checks if c != "ok"]
+            bad = _quick_checks(con, [*tables, "sqlite_master"])
     if bad:
-        raise WorkspaceError(f"写入后工作空间校验失败（{bad[0]}）；原文件未改动")
+        raise WorkspaceError(f"写入后工作空间校验失败（{bad}）；原文件未改动")

@@ -439,6 +439,117 @@ def test_readers_never_roll_back_a_live_save(ws):
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+# -- attribute tables written in place --------------------------------------------------------
+def _stored(path: Path) -> dict[str, list]:
+    """What a write leaves in a GeoPackage, times and generations aside: every table's rows, the
+    schema, the registers, the R-trees."""
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        out = {"schema": sorted(con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master "
+                                            "WHERE name NOT LIKE 'sqlite_%'").fetchall())}
+        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+                                   "'sqlite_%' AND name NOT LIKE 'rtree_%'").fetchall():
+            columns = [r[1] for r in con.execute(f'PRAGMA table_info("{name}")')]
+            drop = {"last_change", "time"} | ({"value"} if name == META_TABLE else set())
+            keep = ", ".join(f'"{c}"' for c in columns if c not in drop)
+            out[name] = sorted(map(repr, con.execute(f'SELECT {keep} FROM "{name}"').fetchall()))
+        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%'"):
+            out[name] = con.execute(f'SELECT * FROM "{name}" ORDER BY id').fetchall()
+        out["sequences"] = sorted(con.execute("SELECT name, seq FROM sqlite_sequence").fetchall())
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    return out
+
+
+def _districts() -> gpd.GeoDataFrame:
+    return _parcels().rename(columns={"parcel_id": "district_id"}).iloc[::-1]
+
+
+def test_attribute_tables_are_written_in_place_and_stored_as_a_copy_would_store_them(ws, monkeypatch):
+    """Written in place (no copy of the workspace), an enterprise table, a zone layer with its
+    R-tree and the metadata are stored as the copy a write makes would store them."""
+    twin = Workspace(ws.path.with_name("twin.gpkg"))
+    twin.path.write_bytes(ws.path.read_bytes())
+    ws.write({"result_district": _parcels()})  # a zone layer with its R-tree, to be replaced
+    twin.write({"result_district": _parcels()})
+    real, copies = workspace_module._copy, []
+    monkeypatch.setattr(workspace_module, "_copy", lambda src, dst: (copies.append(src), real(src, dst)))
+    tables = {"enterprises": _enterprises().iloc[::-1], "result_district": _districts()}
+    for w, in_place in ((ws, True), (twin, False)):
+        with w.staged(tables, in_place=in_place) as staged:
+            assert staged.in_place is in_place
+            for name, frame in tables.items():
+                staged.put(name, frame)
+            staged.commit(meta={"note": "x"}, log={"kind": "enterprises"})
+    assert copies == [twin.path]
+    assert _stored(ws.path) == _stored(twin.path)
+    assert ws.read("enterprises")["credit_code"].tolist() == _enterprises()["credit_code"].tolist()[::-1]
+    assert ws.read("result_district")["district_id"].tolist() == ["330602002", "330602001"]
+    assert pyogrio.read_info(ws.path, layer="result_district")["features"] == 2
+    assert ws.meta()["note"] == "x" and ws.layer_generation("enterprises") == ws.generation()
+    assert sorted(p.name for p in ws.path.parent.iterdir() if not p.name.endswith(".lock")) == ["twin.gpkg",
+                                                                                              "ws.gpkg"]
+
+
+def test_a_write_of_attribute_tables_is_in_place_one_with_layers_is_copied(ws, monkeypatch):
+    real, copies = workspace_module._copy, []
+    monkeypatch.setattr(workspace_module, "_copy", lambda src, dst: (copies.append(dst), real(src, dst)))
+    ws.write({"enterprises": _enterprises()}, log={"kind": "enterprises"})
+    ws.write({}, meta={"note": "x"})
+    assert copies == []
+    ws.write({"parcels": _parcels()})  # a layer: its results' outlines may have to be kept
+    with ws.staged(["parcels"], in_place=True) as staged:
+        assert not staged.in_place
+    assert len(copies) == 2
+    with ws.staged(["enterprises"], in_place=True) as staged, pytest.raises(ValueError, match="revised"):
+        staged.put("enterprises", _enterprises(), revise=True)
+
+
+def test_a_failed_write_in_place_leaves_the_workspace_as_it_was(ws, monkeypatch):
+    before = _sha(ws.path)
+
+    def broken(con, times_of=None):
+        assert con.in_transaction  # the tables are brought in already
+        raise WorkspaceError("校验失败")
+
+    monkeypatch.setattr(workspace_module.gpkg, "finish", broken)
+    with pytest.raises(WorkspaceError, match="校验失败"):
+        ws.write({"enterprises": _enterprises().iloc[:1]}, meta={"x": "1"}, log={"kind": "enterprises"})
+    assert _sha(ws.path) == before
+    assert sorted(p.name for p in ws.path.parent.iterdir() if not p.name.endswith(".lock")) == ["ws.gpkg"]
+
+
+def test_a_write_in_place_killed_in_its_transaction_is_rolled_back(ws):
+    before = _stored(ws.path)
+    script = (
+        "import os, sys\n"
+        "import pandas as pd\n"
+        "import mujun.layers.workspace as w\n"
+        "def die(con, times_of=None):\n"
+        "    con.execute('PRAGMA cache_size = 1')\n"  # what is written so far goes to the file
+        "    con.execute('CREATE TABLE notes (n TEXT)')\n"
+        "    con.executemany('INSERT INTO notes VALUES (?)', [('x' * 500,)] * 2000)\n"
+        "    os._exit(9)\n"
+        "w.gpkg.finish = die\n"
+        "w.Workspace(sys.argv[1]).write({'enterprises': pd.DataFrame({'credit_code': ['X'], 'tax': [1.0]})})\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(ws.path)], check=False)
+    assert ws.path.with_name(ws.path.name + "-journal").exists()  # the kill left a hot journal
+    assert ws.read("enterprises")["credit_code"].tolist() == _enterprises()["credit_code"].tolist()
+    assert _stored(ws.path) == before
+    ws.write({}, meta={"note": "x"})  # the next write removes the scratch file left behind
+    assert sorted(p.name for p in ws.path.parent.iterdir() if not p.name.endswith(".lock")) == ["ws.gpkg"]
+
+
+def test_what_was_saved_in_place_during_a_write_in_place_is_kept(ws):
+    with ws.staged(["enterprises"], in_place=True) as staged:
+        staged.put("enterprises", _enterprises().iloc[:2])
+        with ws.transaction() as con:  # a reviewer's save while the write is under way
+            con.execute("CREATE TABLE mujun_review (parcel_id TEXT, year INTEGER)")
+            con.execute("INSERT INTO mujun_review VALUES ('330602001', 2025)")
+        staged.commit()
+    assert ws.query("SELECT parcel_id FROM mujun_review")[0][0] == "330602001"
+    assert len(ws.read("enterprises")) == 2
+
+
 # -- batched writing -------------------------------------------------------------------------
 def _many_parcels(n: int) -> gpd.GeoDataFrame:
     x, y = 120.58, 30.0
