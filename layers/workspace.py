@@ -874,7 +874,7 @@ def _complete_in_place(path: Path, tmp: Path, put: list[str], meta: dict[str, st
         con.execute("ATTACH DATABASE ? AS scratch", (str(tmp),))
         with immediate_transaction(con, f"工作空间 {path.name}", 120):
             gpkg.replace_from(con, "scratch", tables)
-            gpkg.finish(con, times_of=tables)
+            gpkg.finish(con)  # (times in every table, as a copied write's finish looks for them)
             # what this transaction wrote: the tables brought in (each was checked in the
             # scratch file as GDAL wrote it) with their indexes, and the registers
             bad = _quick_checks(con, ["sqlite_master", "gpkg_contents", "gpkg_geometry_columns", "gpkg_data_columns",
