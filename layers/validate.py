@@ -112,7 +112,12 @@ def _numbers(raw: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
         return values, values.isna(), pd.Series(False, index=raw.index)
     text = _text(raw)
     missing = _placeholder(text)
-    cleaned = text.str.replace(r"[,，\s]", "", regex=True).str.replace(r"^[（(](.*)[）)]$", r"-\1", regex=True)
+    # separators and spaces removed, an accountant's (负数) made negative: only in the cells that
+    # are not a plain number already, as Python's regular expressions go cell by cell
+    plain = text.str.fullmatch(r"[-+]?[0-9]*\.?[0-9]+", na=True)
+    cleaned = text.copy()
+    cleaned[~plain] = (text[~plain].str.replace(r"[,，\s]", "", regex=True)
+                       .str.replace(r"^[（(](.*)[）)]$", r"-\1", regex=True))
     values = pd.to_numeric(cleaned.where(~missing), errors="coerce").astype("float64")
     bad = values.isna() & ~missing
     return values, missing, bad
