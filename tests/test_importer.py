@@ -4,11 +4,13 @@ importing into a workspace all or nothing."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import re
 import shutil
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import geopandas as gpd
 import numpy as np
@@ -252,6 +254,52 @@ def test_csv_title_line_with_a_single_cell(tmp_path):
     res = prep("enterprises", write_csv(text, tmp_path / "qy.csv"))
     assert res.frame["credit_code"].tolist() == ["A1", "A2"]
     assert res.frame["tax"].tolist() == [1.0, 2.0]
+
+
+_CSV_CASES = {
+    "rectangular": ("utf-8", "名称,税收\n甲,1\n乙,\n"),
+    "byte-order mark": ("utf-8-sig", "名称,税收\n甲,1\n"),
+    "gb18030 with a quoted comma": ("gb18030", '名称,税收\n甲公司,1\n"乙,公司",2\n'),
+    "title line": ("utf-8", "2025年企业表\n名称,税收\n甲,1\n"),
+    "quoted line break and quotes": ("utf-8", '名称,备注\n"甲","多\n行"\n"乙""丙",x\n'),
+    "blank line": ("utf-8", "名称,税收\n\n甲,1\n"),
+    "CRLF, no last line break": ("utf-8", "名称,税收\r\n甲,1\r\n乙,2"),
+    "quote inside a cell": ("utf-8", '名称,税收\n甲"乙,1\n'),
+    "spaces and an empty last column": ("utf-8", " 名称 , 税收 ,\n 甲 , 1 ,\n"),
+}
+
+
+@pytest.mark.parametrize("case", list(_CSV_CASES))
+def test_csv_cells_read_as_the_csv_module_reads_them(tmp_path, monkeypatch, case):
+    """Arrow's CSV reader takes a table whose rows are as wide as its first, Python's csv module
+    any other: the cells are the same either way (rows padded with "" to the widest)."""
+    import pyarrow.csv as pa_csv
+
+    from mujun.layers import sources
+
+    encoding, text = _CSV_CASES[case]
+    path = tmp_path / "qy.csv"
+    path.write_bytes(text.encode(encoding))
+    with path.open(encoding=encoding, newline="") as fh:
+        rows = list(csv.reader(fh))
+    width = max(map(len, rows))
+    expected = pd.DataFrame([r + [""] * (width - len(r)) for r in rows], dtype=str)
+    arrow = []
+
+    def read_csv(*args, **kwargs):
+        try:
+            table = pa_csv.read_csv(*args, **kwargs)
+        except Exception:
+            arrow.append("refused")
+            raise
+        arrow.append(table.num_columns)
+        return table
+
+    monkeypatch.setattr(sources, "pa_csv", SimpleNamespace(**{**vars(pa_csv), "read_csv": read_csv}))
+    pd.testing.assert_frame_equal(sources._csv_cells(path, encoding), expected)
+    # Arrow reads the table unless a title line is narrower than the rows below it (a blank line
+    # it reads as a row of empty cells, as the csv module's padding does)
+    assert arrow == ([width] if len(rows[0]) == width else ["refused"])
 
 
 @pytest.mark.parametrize("text", ["", "\n\n", "\r\n"])
@@ -618,6 +666,25 @@ def test_non_number_in_shapefile_refused_naming_feature(tmp_path):
     gdf["宗地面积"] = ["100", "12abc", "300"]
     with pytest.raises(SchemaError, match=r"字段 '宗地面积' 应为数字，第 2 个要素不是（如 '12abc'）"):
         prep("parcels", write_shp(gdf, tmp_path / "zd.shp"))
+
+
+@pytest.mark.parametrize("dtype", ["string", "str", object])
+def test_numbers_read_plain_cells_as_the_separators_pass_would(dtype):
+    """Cells that are plain numbers skip the regular expressions; every cell reads as it would
+    through them."""
+    from mujun.layers import validate
+
+    cells = ["1,234", "（12）", "(3)", None, "4", "-5.5", "+.5", "1e3", "1 000", "abc", "", "NA", "  7 ", "5.",
+             "１２", "-", ".", "1.2.3", "(-3)", "（1,2）", "1\u30002", "0x10", "inf", "1_000", "007"]
+    raw = pd.Series(cells, dtype=dtype)
+    text = validate._text(raw)
+    missing = validate._placeholder(text)
+    cleaned = text.str.replace(r"[,，\s]", "", regex=True).str.replace(r"^[（(](.*)[）)]$", r"-\1", regex=True)
+    values = pd.to_numeric(cleaned.where(~missing), errors="coerce").astype("float64")
+    got = validate._numbers(raw)
+    for a, b in zip(got, (values, missing, values.isna() & ~missing), strict=True):
+        pd.testing.assert_series_equal(a, b)
+    assert got[0].iloc[:3].tolist() == [1234.0, -12.0, -3.0]
 
 
 def test_number_spellings(tmp_path):
