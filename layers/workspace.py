@@ -869,18 +869,22 @@ def _complete_in_place(path: Path, tmp: Path, put: list[str], meta: dict[str, st
     with contextlib.closing(sqlite3.connect(tmp)) as con:
         written = {n for (n,) in con.execute("SELECT table_name FROM gpkg_contents")}
     tables = [name for name in put if name in written] + brought
-    with live.store_lock(shared=True, timeout=120), \
-            contextlib.closing(sqlite3.connect(path, timeout=120, isolation_level=None)) as con:
-        con.execute("ATTACH DATABASE ? AS scratch", (str(tmp),))
-        with immediate_transaction(con, f"工作空间 {path.name}", 120):
-            gpkg.replace_from(con, "scratch", tables)
-            gpkg.finish(con)  # (times in every table, as a copied write's finish looks for them)
-            # what this transaction wrote: the tables brought in (each was checked in the
-            # scratch file as GDAL wrote it) with their indexes, and the registers
-            bad = _quick_checks(con, ["sqlite_master", "gpkg_contents", "gpkg_geometry_columns", "gpkg_data_columns",
-                                      "gpkg_extensions", *tables])
-            if bad:
-                raise WorkspaceError(f"写入后工作空间校验失败（{bad}）；原文件未改动")
+    try:
+        with live.store_lock(shared=True, timeout=120), \
+                contextlib.closing(sqlite3.connect(path, timeout=120, isolation_level=None)) as con:
+            con.execute("ATTACH DATABASE ? AS scratch", (str(tmp),))
+            with immediate_transaction(con, f"工作空间 {path.name}", 120):
+                gpkg.replace_from(con, "scratch", tables)
+                gpkg.finish(con)  # (times in every table, as a copied write's finish looks for them)
+                # what this transaction wrote: the tables brought in (each was checked in the
+                # scratch file as GDAL wrote it) with their indexes, and the registers
+                bad = _quick_checks(con, ["sqlite_master", "gpkg_contents", "gpkg_geometry_columns",
+                                          "gpkg_data_columns", "gpkg_extensions", *tables])
+                if bad:
+                    raise WorkspaceError(f"写入后工作空间校验失败（{bad}）；原文件未改动")
+    except sqlite3.Error as err:  # rolled back: the disk full, the file read-only …
+        raise WorkspaceError(f"无法把新写的表保存进工作空间 {path.name}（{err}）；工作空间未改动，"
+                             "请检查磁盘空间和写权限后重试") from None
     tmp.unlink(missing_ok=True)
 
 

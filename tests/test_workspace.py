@@ -503,15 +503,20 @@ def test_a_write_of_attribute_tables_is_in_place_one_with_layers_is_copied(ws, m
         staged.put("enterprises", _enterprises(), revise=True)
 
 
-def test_a_failed_write_in_place_leaves_the_workspace_as_it_was(ws, monkeypatch):
+@pytest.mark.parametrize(("error", "message"), [
+    (WorkspaceError("校验失败"), "校验失败"),
+    (sqlite3.OperationalError("database or disk is full"),
+     r"无法把新写的表保存进工作空间 ws\.gpkg（database or disk is full）；工作空间未改动"),
+])
+def test_a_failed_write_in_place_leaves_the_workspace_as_it_was(ws, monkeypatch, error, message):
     before = _sha(ws.path)
 
     def broken(con, times_of=None):
         assert con.in_transaction  # the tables are brought in already
-        raise WorkspaceError("校验失败")
+        raise error
 
     monkeypatch.setattr(workspace_module.gpkg, "finish", broken)
-    with pytest.raises(WorkspaceError, match="校验失败"):
+    with pytest.raises(WorkspaceError, match=message):
         ws.write({"enterprises": _enterprises().iloc[:1]}, meta={"x": "1"}, log={"kind": "enterprises"})
     assert _sha(ws.path) == before
     assert sorted(p.name for p in ws.path.parent.iterdir() if not p.name.endswith(".lock")) == ["ws.gpkg"]
