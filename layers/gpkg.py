@@ -184,13 +184,8 @@ def drop_tables(con: sqlite3.Connection, tables: Iterable[str]) -> None:
     for GDAL to replace, with its spatial index."""
     _drop_views(con)
     for table in tables:
-        if not _exists(con, table) or _has_geometry(con, table):
-            continue
-        for meta in ("gpkg_contents", "gpkg_extensions", "gpkg_data_columns", "gpkg_metadata_reference",
-                     "gpkg_ogr_contents"):
-            if _exists(con, meta):
-                con.execute(f"DELETE FROM {meta} WHERE lower(table_name) = lower(?)", (table,))
-        con.execute(f"DROP TABLE {_q(table)}")
+        if _exists(con, table) and not _has_geometry(con, table):
+            _drop_table(con, table)
 
 
 # -- tables brought in from a scratch file ---------------------------------------------------

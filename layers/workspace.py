@@ -825,12 +825,7 @@ def _complete(path: Path, tmp: Path, copied: bool, check_each: bool, meta: dict[
     parked = _PARKED.pop(str(tmp), {})
     if tmp.exists():
         _in_transaction(tmp, functools.partial(gpkg.restore_sequences, parked=parked))
-    merged = {**meta_defaults, **(Workspace(tmp).meta() if tmp.exists() else {}), **meta}
-    write_table(tmp, META_TABLE, pd.DataFrame({"key": list(merged), "value": list(merged.values())}))
-    if log:
-        old = Workspace(tmp).read_optional(LOG_TABLE)
-        row = pd.DataFrame([{"time": datetime.now().isoformat(timespec="seconds"), **log}]).astype("string")
-        write_table(tmp, LOG_TABLE, row if old is None else pd.concat([old.astype("string"), row]))
+    _write_meta_and_log(tmp, Workspace(tmp) if tmp.exists() else None, meta, log, meta_defaults)
     _in_transaction(tmp, gpkg.finish)  # per-year views, field titles, times
     # the rest of what was written (each table was checked as it was written): the metadata,
     # the log, the snapshots, the GeoPackage's registers (a new file: all of it)
@@ -850,6 +845,19 @@ def _complete(path: Path, tmp: Path, copied: bool, check_each: bool, meta: dict[
         _durable_replace(tmp, path)
 
 
+def _write_meta_and_log(tmp: Path, stored: Workspace | None, meta: dict[str, str], log: dict,
+                        meta_defaults: dict[str, str]) -> None:
+    """Write into ``tmp`` the metadata of ``stored`` (the copy, or the workspace; none for a new
+    file) with ``meta`` merged in and ``meta_defaults`` under it, and its import log with the
+    row ``log`` appended (when given)."""
+    merged = {**meta_defaults, **(stored.meta() if stored is not None else {}), **meta}
+    write_table(tmp, META_TABLE, pd.DataFrame({"key": list(merged), "value": list(merged.values())}))
+    if log:
+        old = stored.read_optional(LOG_TABLE) if stored is not None else None
+        row = pd.DataFrame([{"time": datetime.now().isoformat(timespec="seconds"), **log}]).astype("string")
+        write_table(tmp, LOG_TABLE, row if old is None else pd.concat([old.astype("string"), row]))
+
+
 def _complete_in_place(path: Path, tmp: Path, put: list[str], meta: dict[str, str], log: dict,
                        meta_defaults: dict[str, str]) -> None:
     """The end of an in-place write: the metadata and the log into the scratch file ``tmp``
@@ -857,14 +865,8 @@ def _complete_in_place(path: Path, tmp: Path, put: list[str], meta: dict[str, st
     those tables brought in, the GeoPackage finished and what changed checked (see
     :meth:`Workspace.staged`)."""
     live = Workspace(path)
-    merged = {**meta_defaults, **live.meta(), **meta}
-    write_table(tmp, META_TABLE, pd.DataFrame({"key": list(merged), "value": list(merged.values())}))
-    brought = [META_TABLE]
-    if log:
-        old = live.read_optional(LOG_TABLE)
-        row = pd.DataFrame([{"time": datetime.now().isoformat(timespec="seconds"), **log}]).astype("string")
-        write_table(tmp, LOG_TABLE, row if old is None else pd.concat([old.astype("string"), row]))
-        brought.append(LOG_TABLE)
+    _write_meta_and_log(tmp, live, meta, log, meta_defaults)
+    brought = [META_TABLE, *([LOG_TABLE] if log else [])]
     _check_integrity(tmp, brought)
     with contextlib.closing(sqlite3.connect(tmp)) as con:
         written = {n for (n,) in con.execute("SELECT table_name FROM gpkg_contents")}
