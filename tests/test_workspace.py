@@ -759,6 +759,50 @@ def test_readers_here_and_a_writer_in_another_process(fresh_review_workspace):
     _check_after_load(ws, json.loads(out))
 
 
+def test_readers_and_a_reviewer_here_and_writes_in_place_in_another_process(fresh_review_workspace):
+    """Enterprise tables written in place by another process (an import) while pages read and a
+    reviewer saves here: no read fails, no decision is lost, the file stays whole and holds
+    the last table written."""
+    import threading
+
+    ws = fresh_review_workspace
+    ids = list(ws.read("parcels")["parcel_id"].astype(str)[:30])
+    rounds = 5
+    writer = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from mujun.layers.workspace import Workspace\n"
+         "ws = Workspace(sys.argv[1]); firms = ws.read('enterprises')\n"
+         f"for i in range({rounds}):\n"
+         "    firms['tax'] = firms['tax'].fillna(0) + 1\n"
+         "    ws.write({'enterprises': firms}, log={'kind': 'enterprises', 'rows': str(len(firms))})\n"
+         "print(float(firms['tax'].sum()))",
+         str(ws.path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    before = float(ws.read("enterprises")["tax"].fillna(0).sum())
+    failures, answers, saved = [], [], []
+    threads = [threading.Thread(target=_reads, args=(ws, 20, failures, answers)) for _ in range(3)]
+    threads.append(threading.Thread(target=_saves, args=(ws, ids, "rev1", saved)))
+    seen = set()  # the generations read while the writer runs: its writes did land among the reads
+
+    def watch():
+        while writer.poll() is None:
+            seen.add(ws.generation())
+
+    threads.append(threading.Thread(target=watch))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out, err = writer.communicate(timeout=300)
+    assert len(seen) >= 2
+    assert writer.returncode == 0, err
+    assert failures == []
+    assert len(answers) == 3 * 20
+    _check_after_load(ws, saved)
+    firms = ws.read("enterprises")
+    assert float(firms["tax"].sum()) == pytest.approx(float(out)) == pytest.approx(before + rounds * len(firms))
+    assert len(ws.read(LOG_TABLE)) >= rounds
+
+
 def test_the_live_workspace_is_never_opened_by_gdal_here(review_workspace, monkeypatch):
     """Pages, exports and reviews of a workspace open it with Python's sqlite3 only: GDAL's
     own SQLite reads it in a reader process (mujun.layers.reader)."""
