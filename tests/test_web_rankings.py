@@ -251,14 +251,23 @@ def test_geopackage_export_has_canonical_fields_and_geometry(client, sample_work
     assert set(got.geom_type) == {"MultiPolygon"}
 
 
-def test_exports_leave_no_temporary_files(client):
-    def leftovers():
-        return {p.name for p in Path(tempfile.gettempdir()).glob("mujun-export-*")}
+def test_exports_leave_no_temporary_files(client, tmp_path, monkeypatch):
+    # a temporary folder of this test's own: the system's is shared with the other test workers,
+    # whose exports come and go in it meanwhile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    made = []
+    real = tempfile.TemporaryDirectory
 
-    before = leftovers()
+    def spy(*args, **kwargs):
+        folder = real(*args, **kwargs)
+        made.append(folder.name)
+        return folder
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", spy)
     for fmt in ("csv", "gpkg"):
         _download(client, {"level": "district"}, fmt)
-    assert leftovers() == before
+    assert made and all(Path(m).parent == tmp_path and "mujun-export-" in m for m in made)
+    assert list(tmp_path.glob("mujun-export-*")) == []
 
 
 @pytest.mark.parametrize(("path", "query", "message"), [
