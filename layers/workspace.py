@@ -3,8 +3,8 @@
 QGIS opens it as it is: polygon layers are EPSG:4490 MultiPolygon layers, tables are
 GeoPackage attribute tables. Writes are atomic: :meth:`Workspace.write` works on a copy
 beside the file and moves it into place only when every table is written, so a failed or
-refused operation leaves the workspace byte-for-byte as it was. A write of attribute tables
-alone (an enterprise table) is not worth a copy of a province's layers: its tables are
+refused operation leaves the workspace byte-for-byte as it was. A write of a few tables (an
+enterprise table, a park layer) is not worth a copy of a province's layers: its tables are
 written into a scratch file and brought in by one SQLite transaction, which leaves the
 workspace as it was just as surely (:meth:`Workspace.staged`).
 
@@ -446,11 +446,10 @@ class Workspace:
         where the file, as it is when the write starts, has none. ``log`` appends one row to
         the import log. (:meth:`staged` writes tables one by one as they are ready.)
 
-        Attribute tables (an enterprise table, metadata) are written into an existing
-        workspace in place (see :meth:`staged`), without a copy of its layers.
+        Tables are written into an existing workspace in place (see :meth:`staged`), without a
+        copy of its layers, unless the parcels or buildings are among them.
         """
-        attributes = not any(str(dtype) == "geometry" for f in tables.values() for dtype in f.dtypes)
-        with self.staged(tables, in_place=attributes) as staged:
+        with self.staged(tables, in_place=True) as staged:
             for name, frame in tables.items():
                 staged.put(name, frame)
             staged.commit(meta=meta, log=log, meta_defaults=meta_defaults)
@@ -477,7 +476,9 @@ class Workspace:
         and the commit brings them into the workspace in one SQLite transaction (rollback
         journal, synced) with the metadata and the views (:func:`gpkg.replace_from
         <mujun.layers.gpkg.replace_from>`): a province's 3.5 GB are not copied for an
-        enterprise table of 50 MB. A crash before the commit leaves the workspace as it was;
+        enterprise table of 50 MB or a few hundred parks. (A write of the parcels or buildings
+        is copied: their outlines may have to be kept for the results computed on them,
+        :func:`gpkg.keep_sources <mujun.layers.gpkg.keep_sources>`.) A crash before the commit leaves the workspace as it was;
         one during it leaves a journal, rolled back by the next reader (:meth:`_recover`). No
         table can be revised in such a write.
         """

@@ -296,21 +296,39 @@ def test_failed_write_leaves_workspace_unchanged(ws, monkeypatch):
     assert sorted(p.name for p in ws.path.parent.iterdir() if not p.name.endswith(".lock")) == ["ws.gpkg"]
 
 
-def test_the_check_covers_what_was_written(ws, monkeypatch):
+@pytest.mark.parametrize("in_place", [False, True])
+def test_the_check_covers_what_was_written(ws, monkeypatch, in_place):
     """A write into an existing workspace checks each table as it is written (with its R-tree),
-    then the metadata and the GeoPackage's registers, not the layers it left as they were; a
+    then the metadata and the GeoPackage's registers, not the layers it left as they were (in
+    place, the tables brought in are checked again in the workspace, before the commit); a
     new file is checked whole, once."""
     real, checked = workspace_module._check_integrity, []
+    real_quick, in_transaction = workspace_module._quick_checks, []
 
     def spy(path, tables=None):
         checked.append(None if tables is None else set(tables))
         real(path, tables)
 
+    def quick_spy(con, tables):
+        if con.in_transaction:
+            in_transaction.append(set(tables))
+        return real_quick(con, tables)
+
     monkeypatch.setattr(workspace_module, "_check_integrity", spy)
-    ws.write({"result_district": _parcels().rename(columns={"parcel_id": "district_id"})}, meta={"x": "1"})
+    monkeypatch.setattr(workspace_module, "_quick_checks", quick_spy)
+    district = _parcels().rename(columns={"parcel_id": "district_id"})
+    with ws.staged(["result_district"], in_place=in_place) as staged:
+        staged.put("result_district", district)
+        staged.commit(meta={"x": "1"})
     assert checked[-2] == {"result_district"}
-    assert {META_TABLE, "gpkg_contents"} <= checked[-1]
+    assert META_TABLE in checked[-1]
     assert not {"parcels", "enterprises"} & (checked[-1] | checked[-2])
+    if in_place:
+        assert len(in_transaction) == 1
+        assert {"result_district", META_TABLE, "gpkg_contents", "sqlite_master"} <= in_transaction[0]
+        assert not {"parcels", "enterprises"} & in_transaction[0]
+    else:
+        assert "gpkg_contents" in checked[-1] and in_transaction == []
     checked.clear()
     Workspace(ws.path.with_name("new.gpkg")).write({"parcels": _parcels()})
     assert checked == [None]
@@ -489,13 +507,15 @@ def test_attribute_tables_are_written_in_place_and_stored_as_a_copy_would_store_
                                                                                               "ws.gpkg"]
 
 
-def test_a_write_of_attribute_tables_is_in_place_one_with_layers_is_copied(ws, monkeypatch):
+def test_a_write_is_in_place_unless_it_puts_the_parcels_or_buildings(ws, monkeypatch):
     real, copies = workspace_module._copy, []
     monkeypatch.setattr(workspace_module, "_copy", lambda src, dst: (copies.append(dst), real(src, dst)))
     ws.write({"enterprises": _enterprises()}, log={"kind": "enterprises"})
     ws.write({}, meta={"note": "x"})
+    ws.write({"parks": _parcels().rename(columns={"parcel_id": "park_id"})})  # a zone layer, R-tree and all
     assert copies == []
-    ws.write({"parcels": _parcels()})  # a layer: its results' outlines may have to be kept
+    assert pyogrio.read_info(ws.path, layer="parks")["features"] == 2
+    ws.write({"parcels": _parcels()})  # the results' outlines may have to be kept
     with ws.staged(["parcels"], in_place=True) as staged:
         assert not staged.in_place
     assert len(copies) == 2
