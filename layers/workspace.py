@@ -447,9 +447,11 @@ class Workspace:
         the import log. (:meth:`staged` writes tables one by one as they are ready.)
 
         Tables are written into an existing workspace in place (see :meth:`staged`), without a
-        copy of its layers, unless the parcels or buildings are among them.
+        copy of its layers, unless the parcels or buildings are among them (or a layer with
+        geometry is, and Python's SQLite has no R-tree module to index it).
         """
-        with self.staged(tables, in_place=True) as staged:
+        layers = any(str(dtype) == "geometry" for frame in tables.values() for dtype in frame.dtypes)
+        with self.staged(tables, in_place=not layers or _sqlite_rtree()) as staged:
             for name, frame in tables.items():
                 staged.put(name, frame)
             staged.commit(meta=meta, log=log, meta_defaults=meta_defaults)
@@ -708,6 +710,18 @@ def _begin(path: Path, tmp: Path, names: list[str], replaced: list[str] | None =
         _in_transaction(tmp, functools.partial(gpkg.drop_tables, tables=replaced))
     _park_sequences(tmp)  # GDAL's inserts then read no other table's counter
     return True, kept
+
+
+@functools.cache
+def _sqlite_rtree() -> bool:
+    """Whether Python's SQLite has the R-tree module, which a layer brought in in place needs
+    for its spatial index (GDAL's SQLite, which writes a copy, has its own)."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as con:
+        try:
+            con.execute("CREATE VIRTUAL TABLE probe USING rtree(id, minx, maxx)")
+        except sqlite3.OperationalError:
+            return False
+    return True
 
 
 def _begin_scratch(tmp: Path) -> tuple[bool, dict[str, str]]:

@@ -515,10 +515,14 @@ def test_a_write_is_in_place_unless_it_puts_the_parcels_or_buildings(ws, monkeyp
     ws.write({"parks": _parcels().rename(columns={"parcel_id": "park_id"})})  # a zone layer, R-tree and all
     assert copies == []
     assert pyogrio.read_info(ws.path, layer="parks")["features"] == 2
+    monkeypatch.setattr(workspace_module, "_sqlite_rtree", lambda: False)  # no R-tree module for a layer in place
+    ws.write({"parks": _parcels().rename(columns={"parcel_id": "park_id"})})
+    ws.write({"enterprises": _enterprises()})  # (an attribute table needs none)
+    assert len(copies) == 1
     ws.write({"parcels": _parcels()})  # the results' outlines may have to be kept
     with ws.staged(["parcels"], in_place=True) as staged:
         assert not staged.in_place
-    assert len(copies) == 2
+    assert len(copies) == 3
     with ws.staged(["enterprises"], in_place=True) as staged, pytest.raises(ValueError, match="revised"):
         staged.put("enterprises", _enterprises(), revise=True)
 
