@@ -480,9 +480,9 @@ class Workspace:
         <mujun.layers.gpkg.replace_from>`): a province's 3.5 GB are not copied for an
         enterprise table of 50 MB or a few hundred parks. (A write of the parcels or buildings
         is copied: their outlines may have to be kept for the results computed on them,
-        :func:`gpkg.keep_sources <mujun.layers.gpkg.keep_sources>`.) A crash before the commit leaves the workspace as it was;
-        one during it leaves a journal, rolled back by the next reader (:meth:`_recover`). No
-        table can be revised in such a write.
+        :func:`gpkg.keep_sources <mujun.layers.gpkg.keep_sources>`.) A crash before the
+        commit leaves the workspace as it was; one during it leaves a journal, rolled back by
+        the next reader (:meth:`_recover`). No table can be revised in such a write.
         """
         # a copy of a workspace that still held accounts would carry their hashes; imported
         # here, not at the top, as accounts imports this module
