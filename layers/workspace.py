@@ -29,6 +29,8 @@ import functools
 import glob
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -931,14 +933,40 @@ def _read_parts(path: Path, sqls: list[str]) -> tuple[dict, pa.Table]:
 
 
 def _copy(src: Path, dst: Path) -> None:
-    """A consistent copy through SQLite's backup API: a save interrupted by a crash (hot
-    journal) is rolled back first rather than copied half-done."""
+    """A consistent copy of the workspace ``src``: its file copied whole while a read
+    transaction holds SQLite's shared lock, so that no save is written into it meanwhile (a
+    save a crash left half done, a hot journal, is rolled back first, as the transaction
+    begins). A file in WAL mode, whose last saves may be in its ``-wal`` file, is copied
+    through SQLite's backup API instead.
+
+    The bytes are copied by a child process: closing a file descriptor of the workspace in
+    this process would release every POSIX lock the process holds on it, the SQLite
+    connections' included. (Copying a province's 3.5 GB through the backup API took 7–8 s
+    of a processor; the file copy, 1.1 s.)"""
     try:
-        with contextlib.closing(sqlite3.connect(src, timeout=30)) as a, contextlib.closing(sqlite3.connect(dst)) as b:
-            b.execute("PRAGMA synchronous = OFF")  # synced once, before it replaces the workspace
-            a.backup(b)
+        with contextlib.closing(sqlite3.connect(src, timeout=30, isolation_level=None)) as con:
+            wal = con.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+            if wal:
+                with contextlib.closing(sqlite3.connect(dst)) as out:
+                    out.execute("PRAGMA synchronous = OFF")  # synced once, before it replaces the workspace
+                    con.backup(out)
+                return
+            con.execute("BEGIN")
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the shared lock, held to COMMIT
+            _copy_file(src, dst)
+            con.execute("COMMIT")
     except sqlite3.Error as err:
         raise WorkspaceError(f"无法复制工作空间 {src.name}（{err}）；请用 QGIS 或 sqlite3 检查该文件") from None
+
+
+def _copy_file(src: Path, dst: Path) -> None:
+    """Copy the file ``src`` to ``dst`` in a child process (see :func:`_copy`)."""
+    done = subprocess.run([sys.executable, "-c", "import shutil, sys; shutil.copyfile(sys.argv[1], sys.argv[2])",
+                           str(src), str(dst)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        dst.unlink(missing_ok=True)
+        why = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise WorkspaceError(f"无法复制工作空间 {src.name} 到 {dst.parent}（{why}）；请检查磁盘空间和写权限")
 
 
 def _sync(path: Path) -> None:

@@ -420,6 +420,70 @@ def test_copy_rolls_back_an_interrupted_in_place_save(ws):
     assert len(ws.read("parcels")) == 2
 
 
+def _commit_elsewhere(path: Path) -> subprocess.CompletedProcess:
+    """Another process's save into ``path``, waiting at most 0.3 s for SQLite's locks."""
+    script = ("import sqlite3, sys\n"
+              "con = sqlite3.connect(sys.argv[1], timeout=0.3, isolation_level=None)\n"
+              "con.execute('BEGIN IMMEDIATE'); con.execute('CREATE TABLE elsewhere (n)'); con.execute('COMMIT')\n")
+    return subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=False)
+
+
+def test_the_copy_is_made_under_sqlite_s_shared_lock(ws, tmp_path, monkeypatch):
+    """While the file is copied no other process can save into it: the copy is of one
+    committed state, never of a save half-written over it."""
+    seen = []
+    copy_file = workspace_module._copy_file
+
+    def copying(src: Path, dst: Path) -> None:
+        seen.append(_commit_elsewhere(src))
+        copy_file(src, dst)
+
+    monkeypatch.setattr(workspace_module, "_copy_file", copying)
+    workspace_module._copy(ws.path, tmp_path / "copy.gpkg")
+    assert seen and seen[0].returncode != 0 and "database is locked" in seen[0].stderr
+    assert _commit_elsewhere(ws.path).returncode == 0  # and the lock is let go once copied
+    with contextlib.closing(sqlite3.connect(tmp_path / "copy.gpkg")) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'elsewhere'").fetchone()[0] == 0
+
+
+def test_the_copy_leaves_this_process_s_locks_held(ws, tmp_path):
+    """The file is copied by a child process: had this process opened and closed the file
+    itself, POSIX would have dropped the shared lock another connection here holds."""
+    with contextlib.closing(sqlite3.connect(ws.path, isolation_level=None)) as reader:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        workspace_module._copy(ws.path, tmp_path / "copy.gpkg")
+        assert _commit_elsewhere(ws.path).returncode != 0  # the reader's lock still keeps saves out
+        reader.execute("COMMIT")
+    assert (tmp_path / "copy.gpkg").read_bytes() == ws.path.read_bytes()
+
+
+def test_a_workspace_in_wal_mode_is_copied_with_its_log(ws, tmp_path):
+    """QGIS may leave a GeoPackage in WAL mode, its last saves still in the ``-wal`` file:
+    the copy holds them."""
+    with contextlib.closing(sqlite3.connect(ws.path, isolation_level=None)) as con:
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("PRAGMA wal_autocheckpoint = 0")
+        con.execute("CREATE TABLE saved_in_qgis (n)")
+        con.execute("INSERT INTO saved_in_qgis VALUES (42)")
+        assert Path(f"{ws.path}-wal").stat().st_size > 0
+        workspace_module._copy(ws.path, tmp_path / "copy.gpkg")
+    with contextlib.closing(sqlite3.connect(tmp_path / "copy.gpkg")) as con:
+        assert con.execute("SELECT n FROM saved_in_qgis").fetchall() == [(42,)]
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_failed_copy_is_one_line_and_leaves_nothing(ws, tmp_path):
+    target = tmp_path / "absent" / "copy.gpkg"
+    with pytest.raises(WorkspaceError) as err:
+        workspace_module._copy(ws.path, target)
+    message = str(err.value)
+    assert "\n" not in message and ws.path.name in message and "请检查磁盘空间和写权限" in message
+    assert not target.exists()
+    assert _commit_elsewhere(ws.path).returncode == 0  # the lock let go
+
+
 def test_readers_recover_from_a_crashed_save(ws):
     _crash_inside_a_transaction(ws.path)
     assert len(ws.read("parcels")) == 2
