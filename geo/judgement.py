@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mujun.geo._keys import isin, lookup, lookup_rows, pandas_text
+from mujun.geo._keys import isin, lookup, lookup_rows, pandas_text, positions
 from mujun.geo.compliance import compliance_parts, division_2002, with_texts
 from mujun.geo.flags import (
     CHECK_KINDS,
@@ -75,7 +75,9 @@ def judge_year(
         and not returned: a province's millions of rows can be written (and let go) while the
         rest is judged. ``flag`` is handed over complete, ``compliance`` as an iterator of its
         parts (one per check, each computed when it is taken; their repeated texts as
-        categories, see :func:`~mujun.geo.compliance.compliance_parts`).
+        categories, see :func:`~mujun.geo.compliance.compliance_parts`). ``parcel`` is handed
+        over too, as soon as it is complete (before the enterprises' flags and the platforms'
+        assessment), and returned as well.
 
     Returns
     -------
@@ -153,29 +155,24 @@ def judge_year(
     for col in tiers.columns:
         p[col] = tiers[col]
     p["flags"] = _labels(p[list(FLAG_KINDS)], list(FLAG_KINDS.values()))
-    # every reason of a parcel in the order of the flags table, joined by "；": Arrow lists
-    # them per parcel (in the table's order, one thread) and joins them, no Python call per parcel
-    texts = pa.table({"parcel_id": pa.array(flags["parcel_id"], from_pandas=True).cast(pa.string()),
-                      "reason": pa.array(flags["reason"], from_pandas=True).cast(pa.string())})
+    reason = pa.array(flags["reason"], from_pandas=True).cast(pa.string())
+    given = reason.is_valid().to_numpy(zero_copy_only=False)
+    # each reason's parcel: the row of the first parcel with its id
+    at = positions(flags["parcel_id"][given], p["parcel_id"])
     # the flags are complete: written (and let go) before their reasons are joined
     if emit is not None:
         emit("flag", flags)
     else:
         out["flag"] = flags
     del flags
-    texts = texts.filter(pc.is_valid(texts["reason"]))
-    listed = texts.group_by("parcel_id", use_threads=False).aggregate([("reason", "list")])
-    del texts
-    reasons = pd.Series(pandas_text(pc.binary_join(listed["reason_list"], "；")),
-                        index=pandas_text(listed["parcel_id"]))
-    del listed
-    p["flag_reasons"] = lookup(p["parcel_id"], reasons).astype("string")
-    del reasons
+    p["flag_reasons"] = _joined(at, reason.filter(pa.array(given)), positions(p["parcel_id"], p["parcel_id"]))
     flagged = p[list(FLAG_KINDS)].any(axis=1)
     gains = whatif_gains(p, ent, flagged)
     for col in gains.columns:
         p[col] = gains[col]
     out["parcel"] = p
+    if emit is not None:  # complete: written while the rest is judged (and still returned)
+        emit("parcel", p)
     # an enterprise carries the flags of the parcels it holds
     held = (p.loc[p["flags"].notna() & p["holder_code"].notna(), ["holder_code", *FLAG_KINDS]]
             if "holder_code" in p.columns else p.iloc[0:0])
@@ -192,6 +189,32 @@ def judge_year(
         merged = plat.drop(columns=[c for c in extra.columns if c != "platform_id" and c in plat.columns])
         out["platform"] = merged.merge(extra, on="platform_id", how="left")
     return out
+
+
+def _joined(at: np.ndarray, texts: pa.Array | pa.ChunkedArray, first: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The texts of each row joined by "；" in their order, missing where a row has none:
+    ``texts[k]`` belongs to row ``at[k]`` (-1: to none), and row ``i`` takes the texts of row
+    ``first[i]`` (the first row with its key; -1: none). Arrow lists and joins them, no Python
+    call per row.
+
+    Examples
+    --------
+    >>> _joined(np.array([1, 0, 1, -1]), pa.array(["a", "b", "c", "d"]), np.array([0, 1, 1, -1])).tolist()
+    ['b', 'a；c', 'a；c', <NA>]
+    """
+    kept = at >= 0
+    at = at[kept]
+    texts = texts.filter(pa.array(kept))
+    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    order = np.argsort(at, kind="stable")  # by row, each row's texts in their order
+    counts = np.bincount(at, minlength=len(first))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype("int32" if len(at) < 2**31 else "int64")
+    listed = (pa.ListArray if offsets.dtype == "int32" else pa.LargeListArray).from_arrays(
+        pa.array(offsets), texts.take(pa.array(order)))
+    joined = pc.binary_join(listed, "；")
+    rows = np.where(first >= 0, first, 0)
+    has = (first >= 0) & (counts[rows] > 0)
+    return pd.Series(pandas_text(joined.take(pa.array(rows)))).astype("string").where(has).array
 
 
 def _labels(marks: pd.DataFrame, labels: list[str]) -> pd.Series:

@@ -293,13 +293,20 @@ def _evaluate_into(
         enterprises: dict[int, pd.DataFrame] = {}
         for y in years:
             bar.set_postfix_str(f"{y} 年")
+            handed: set[str] = set()
+
+            def emit(level: str, frame, *, y: int = y, handed: set[str] = handed) -> None:
+                handed.add(level)
+                results.add(level, frame, year=y)
+
             judged = _judged_year(inputs, geometry, y, enterprises, rule_set, control_rules, veto,
-                                  fixed_as_of or pd.Timestamp(year=y, month=12, day=31),
-                                  emit=functools.partial(results.add, year=y))
+                                  fixed_as_of or pd.Timestamp(year=y, month=12, day=31), emit=emit)
             _summarise(out, y, judged, results.rows)
             enterprises[y] = judged["enterprise"]
             for level in list(judged):
-                results.add(level, judged.pop(level), year=y)
+                frame = judged.pop(level)
+                if level not in handed:  # (the per-parcel table is handed over and returned)
+                    results.add(level, frame, year=y)
             bar.update()
         bar.set_postfix_str("写入工作空间")
         results.flush()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import shapely
 
@@ -223,6 +224,10 @@ def test_emit_takes_the_checks_in_parts_as_computed_and_the_flags_whole(world, j
     out = _judge(world, previous_class=pd.Series({"A": "C", "B": "B", "C": "A"}), emit=emit)
     assert "compliance" not in out and "flag" not in out
     assert len(got["compliance"]) > 1 and len(got["flag"]) == 1
+    # the per-parcel table is handed over complete, once, and returned as well
+    assert list(got) == ["compliance", "flag", "parcel"] and len(got["parcel"]) == 1
+    pd.testing.assert_frame_equal(pd.DataFrame(got["parcel"][0]), pd.DataFrame(judged["parcel"]))
+    assert got["parcel"][0] is out["parcel"]
     checks = [part[["source", "indicator", "op"]].drop_duplicates() for part in got["compliance"]]
     assert all(len(c) == 1 for c in checks)  # one check a part, each its own
     assert len({tuple(c.iloc[0]) for c in checks}) == len(checks)
@@ -236,6 +241,30 @@ def test_emit_takes_the_checks_in_parts_as_computed_and_the_flags_whole(world, j
     # an emit that takes nothing: the checks are computed all the same, the flags drawn from them
     idle = _judge(world, previous_class=pd.Series({"A": "C", "B": "B", "C": "A"}), emit=lambda name, table: None)
     pd.testing.assert_frame_equal(pd.DataFrame(idle["parcel"]), pd.DataFrame(judged["parcel"]))
+
+
+def test_each_parcel_s_reasons_are_its_flags_reasons_in_the_flags_order(judged):
+    """``flag_reasons`` joins the reasons of a parcel's flags, in the order of the flags
+    table, by "；"; a parcel without a flag has none."""
+    flags, p = judged["flag"], judged["parcel"]
+    given = flags[flags["reason"].notna()]
+    expected = given.groupby("parcel_id", sort=False)["reason"].agg("；".join)
+    got = p.set_index("parcel_id")["flag_reasons"]
+    assert got.notna().sum() == len(expected) > 0
+    assert got[expected.index].tolist() == expected.tolist()
+    assert got[~got.index.isin(expected.index)].isna().all()
+    assert p["flag_reasons"].dtype == "string"
+
+
+def test_reasons_of_parcels_sharing_an_id_and_of_none():
+    """Rows that share an id all take its reasons; a reason whose parcel is not there is
+    dropped."""
+    from mujun.geo.judgement import _joined
+
+    got = _joined(np.array([2, -1, 0, 2, 0]), pa.chunked_array([["r1", "lost"], ["r2", "r3", "r4"]]),
+                  np.array([0, 0, 2, 3, -1]))
+    assert got.tolist() == ["r2；r4", "r2；r4", "r1；r3", pd.NA, pd.NA]
+    assert _joined(np.array([], dtype="int64"), pa.array([], pa.string()), np.array([0, -1])).tolist() == [pd.NA, pd.NA]
 
 
 def test_whatif_gains_only_for_flagged_parcels(judged):
