@@ -122,6 +122,7 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
                      "cache_entries"):
             prof.wrap(mujun.service, attr)
         prof.wrap(Workspace, "read", lambda self, name, **kw: f"read {name}")
+        prof.wrap(Workspace, "read_kept", lambda self, name, *a, **kw: f"read {name} (kept beside the workspace)")
         prof.wrap(StagedWrite, "put", lambda self, name, frame, **kw: f"put {name}")
         prof.wrap(StagedWrite, "commit")
         for attr in ("_copy", "_check_integrity"):

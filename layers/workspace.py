@@ -213,6 +213,17 @@ class Workspace:
             return _restore_types(arrow_frame(*reader()))
         return _restore_types(read_table(self.path, name, where=where, geometry=geometry))
 
+    def read_kept(self, name: str, cache: ColumnCache, key: str, fresh: Callable[[], str]) -> pd.DataFrame:
+        """:meth:`read` of the figures of ``name`` (``geometry=False``) from ``cache``, kept
+        under ``key`` rather than the workspace's generation: for a table whose contents ``key``
+        fixes, as the geometry stage's key fixes the parcels' and its own table's (a write of
+        any other table leaves it valid). Read by GDAL and kept when not there, if ``fresh()``
+        still gives ``key`` after the read."""
+        if not self.has(name):
+            return self.read(name, geometry=False)  # (the error read gives)
+        return _restore_types(cache.read(self.path, key, name, None, fresh=fresh,
+                                         reader=functools.partial(read_arrow, self.path, name, geometry=False)))
+
     def _shared_reads(self, name: str, where: str | None) -> list[str] | None:
         """The SQL reads of a shared result table (:data:`gpkg.SHARED_GEOMETRY`) with the outlines
         of its source layer, one per source its years read; ``None`` for any other table (and

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from mujun import engines
 from mujun.engines import EvaluationInputs, GeometryResult
 from mujun.engines.cache import TABLE as CACHE_TABLE
-from mujun.engines.cache import GeometryKey, cache_entries, geometry_key, stored_geometry
+from mujun.engines.cache import GeometryKey, cache_entries, geometry_key, read_kept, stored_geometry
 from mujun.engines.settings import release_memory
 from mujun.geo.errors import InputError, WorkspaceError
 from mujun.geo.evaluation import LEVELS, ZONES, evaluate_year
@@ -262,7 +262,8 @@ def _evaluate_into(
     veto: dict[str, str], fixed_as_of: pd.Timestamp | None, progress: bool | None,
 ) -> Evaluated:
     """:func:`evaluate`'s reading, computing and writing, into ``staged``."""
-    inputs = evaluation_inputs(ws, year, all_years=all_years, years=years, buildings=not reuse)
+    inputs = evaluation_inputs(ws, year, all_years=all_years, years=years, buildings=not reuse,
+                               key=key if reuse else None)
     years = inputs.years
     results = _ResultTables(ws, staged, years)
     out = Evaluated(years, rules=rule_set.name, control=control_rules.name)
@@ -415,15 +416,17 @@ def export_rule_comparison(cmp: RuleComparison, path: str | Path, ws: Workspace)
 
 
 def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool = False,
-                      years: list[int] | None = None, buildings: bool = True) -> EvaluationInputs:
+                      years: list[int] | None = None, buildings: bool = True,
+                      key: GeometryKey | None = None) -> EvaluationInputs:
     """What :func:`evaluate` reads from ``ws`` before it computes, for one year (default: the
     latest in the enterprise table), the ``years`` listed or every year: layers, raster, the
     classes stored for the years before and the years evaluated so far. (The stored result
     rows of other years are read only for the write: see :func:`_replace_years`.) The building
     layer is read by the engine, a batch at a time (``building_reader``). Without
     ``buildings`` neither it nor the parcels' outlines are read (the stored geometry stage
-    stands for them)."""
-    parcels = ws.read("parcels", geometry=buildings)
+    stands for them); with ``key`` too, the parcels' figures are read as the stage's are
+    (:func:`~mujun.engines.cache.read_kept`)."""
+    parcels = read_kept(ws, key, "parcels") if key is not None and not buildings else ws.read("parcels", geometry=buildings)
     enterprises = ws.read("enterprises")
     available = sorted(int(y) for y in enterprises["year"].dropna().unique())
     if not available:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import threading
 from contextlib import closing
 from pathlib import Path
 
@@ -13,7 +14,8 @@ import shapely
 from click.testing import CliRunner
 
 from mujun.cli import main
-from mujun.engines.cache import KEY_META, TABLE, geometry_key
+from mujun.engines.cache import KEPT_FOLDER, KEY_META, TABLE, geometry_key, read_kept
+from mujun.layers.columnar import cache_dir
 from mujun.layers.importer import import_layer
 from mujun.layers.schema import KINDS
 from mujun.layers.workspace import LAYER_GENERATION, Workspace
@@ -195,3 +197,70 @@ def test_a_stored_table_of_other_parcels_is_not_used(evaluated):
     evaluated.write({TABLE: stored.iloc[::-1].reset_index(drop=True)})
     assert not evaluate(evaluated, progress=False).geometry_reused
     assert evaluate(evaluated, progress=False).geometry_reused
+
+
+def _gdal_reads(monkeypatch) -> list[str]:
+    """The tables then read through GDAL (the reader process), by name."""
+    import mujun.layers.reader as reader_module
+    import mujun.layers.workspace as workspace_module
+
+    names: list[str] = []
+    read_arrow = reader_module.read_arrow
+
+    def recorded(path, layer, **kw):
+        names.append(layer)
+        return read_arrow(path, layer, **kw)
+
+    monkeypatch.setattr(reader_module, "read_arrow", recorded)
+    monkeypatch.setattr(workspace_module, "read_arrow", recorded)
+    return names
+
+
+def _kept(ws: Workspace) -> list[str]:
+    for thread in threading.enumerate():  # the removal of other keys' files, in the background
+        if thread.name == "mujun-column-sweep":
+            thread.join(timeout=30)
+    return sorted(f"{p.parent.name}/{p.name.split('.')[0]}" for p in (cache_dir(ws.path) / KEPT_FOLDER).glob("*/*.arrow"))
+
+
+def test_a_reusing_evaluation_keeps_what_it_read_and_the_next_reads_it_not_the_workspace(evaluated, tmp_path,
+                                                                                       monkeypatch):
+    assert _kept(evaluated) == []
+    assert evaluate(evaluated, progress=False).geometry_reused  # read through GDAL, and kept
+    kept = _kept(evaluated)
+    assert [k.split("/")[1] for k in kept] == [TABLE, "parcels"] and len({k.split("/")[0] for k in kept}) == 1
+    key = geometry_key(evaluated)
+    for name in ("parcels", TABLE):  # the very frames the workspace gives
+        pd.testing.assert_frame_equal(read_kept(evaluated, key, name), evaluated.read(name, geometry=False))
+
+    xlsx, _ = _corrected_table(evaluated, tmp_path / "企业_更正.xlsx")
+    import_layer(evaluated, "enterprises", xlsx, progress=False)
+    full = _copy(evaluated, tmp_path / "full.gpkg")
+    read = _gdal_reads(monkeypatch)
+    assert evaluate(evaluated, progress=False).geometry_reused
+    assert "enterprises" in read and "parcels" not in read and TABLE not in read
+    assert _kept(evaluated) == kept
+    monkeypatch.undo()
+    evaluate(full, progress=False, full=True)
+    _assert_same_results(evaluated, full)
+
+
+def test_what_was_kept_is_not_read_once_the_stored_table_is_written_again(evaluated, monkeypatch):
+    """A full evaluation writes the stored table again (a new generation), an import of the
+    parcels changes the key: the next reusing evaluation reads both from the workspace, and
+    keeps them in place of the old files."""
+    evaluate(evaluated, progress=False)
+    first = _kept(evaluated)
+    evaluate(evaluated, progress=False, full=True)
+    read = _gdal_reads(monkeypatch)
+    assert evaluate(evaluated, progress=False).geometry_reused
+    assert "parcels" in read and TABLE in read
+    second = _kept(evaluated)
+    assert len(second) == 2 and set(second).isdisjoint(first)
+    monkeypatch.undo()
+    evaluated.write({"parcels": evaluated.read("parcels")})  # as an import does: a new generation
+    evaluate(evaluated, progress=False)  # computed again, stored under the new key
+    read = _gdal_reads(monkeypatch)
+    assert evaluate(evaluated, progress=False).geometry_reused
+    assert "parcels" in read and TABLE in read
+    assert set(_kept(evaluated)).isdisjoint(second)
