@@ -31,6 +31,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -870,7 +871,9 @@ def _complete(path: Path, tmp: Path, copied: bool, check_each: bool, meta: dict[
         # again for the tables just brought over: metadata and their few rows only, quick
         # under the lock
         _in_transaction(tmp, functools.partial(gpkg.finish, times_of=IN_PLACE_TABLES))
-        _durable_replace(tmp, path)
+        old = _durable_replace(tmp, path)
+    if old is not None:
+        _remove_old(old)
 
 
 def _write_meta_and_log(tmp: Path, stored: Workspace | None, meta: dict[str, str], log: dict,
@@ -989,11 +992,20 @@ def _sync(path: Path) -> None:
         os.close(fd)
 
 
-def _durable_replace(tmp: Path, path: Path) -> None:
+def _durable_replace(tmp: Path, path: Path) -> Path | None:
     """Move the finished copy ``tmp`` over ``path``: its contents on disk first, then the
     rename, then the folder's entry, so that after a crash the file is either the old
-    workspace or the new one, whole."""
+    workspace or the new one, whole.
+
+    The old file is given a second name first, which is returned, so that the rename does not
+    free it (:func:`_remove_old` does). ``None`` where there was no old file, or the file
+    system has no hard links."""
     _sync(tmp)
+    old: Path | None = tmp.with_name(tmp.name.removesuffix(".tmp.gpkg") + ".old.tmp.gpkg")
+    try:
+        os.link(path, old)
+    except OSError:
+        old = None
     os.replace(tmp, path)
     with contextlib.suppress(OSError):  # not every file system lets a folder be synced
         folder = os.open(path.parent, os.O_RDONLY)
@@ -1001,6 +1013,32 @@ def _durable_replace(tmp: Path, path: Path) -> None:
             os.fsync(folder)
         finally:
             os.close(folder)
+    return old
+
+
+#: A replaced workspace file at least this large is removed by a process of its own, which the
+#: write does not wait for (see :func:`_remove_old`).
+REMOVED_APART_BYTES = 256 * 2**20
+
+
+def _remove_old(old: Path) -> None:
+    """Remove the replaced workspace's file ``old``: at once if it is small, else by a
+    process of its own, in the background. Freeing a province's 3.5 GB (its pages dropped from
+    the cache) took 0.8–0.9 s, after the new workspace was in place. Should that process not
+    run to its end, the next write removes the file (:meth:`Workspace._remove_stale_copies`)."""
+    try:
+        apart = old.stat().st_size >= REMOVED_APART_BYTES
+    except FileNotFoundError:
+        return
+    if apart:
+        with contextlib.suppress(OSError):
+            remover = subprocess.Popen([sys.executable, "-c", "import os, sys; os.unlink(sys.argv[1])", str(old)],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, start_new_session=True)
+            # reaped by a thread a server keeps; a command ends without waiting for it
+            threading.Thread(target=remover.wait, name="mujun-remove-old", daemon=True).start()
+            return
+    old.unlink(missing_ok=True)
 
 
 def _in_transaction(path: Path, step) -> None:

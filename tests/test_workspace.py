@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
 import sqlite3
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -920,9 +922,56 @@ def test_the_live_workspace_is_never_opened_by_gdal_here(review_workspace, monke
     assert opened == []
 
 
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_the_replaced_file_is_removed_after_the_rename(ws, monkeypatch):
+    """A copied write renames its copy over the workspace with the old file still named, and
+    removes that name after: the rename frees nothing, and nothing is left."""
+    before = _files(ws.path.parent)
+    seen = []
+    replace = workspace_module._durable_replace
+
+    def replacing(tmp: Path, path: Path):
+        inode = path.stat().st_ino
+        old = replace(tmp, path)
+        seen.append((old.stat().st_ino == inode, path.stat().st_ino != inode))
+        return old
+
+    monkeypatch.setattr(workspace_module, "_durable_replace", replacing)
+    ws.write({"parcels": _parcels()})  # (the parcels: a copied write)
+    assert seen == [(True, True)]
+    assert _files(ws.path.parent) == before
+
+
+def test_a_large_replaced_file_is_removed_by_a_process_not_waited_for(ws, monkeypatch):
+    monkeypatch.setattr(workspace_module, "REMOVED_APART_BYTES", 0)
+    before = _files(ws.path.parent)
+    started = []
+    popen = subprocess.Popen
+
+    def spawn(args, **kw):
+        if kw.get("start_new_session"):  # (not the copy's child)
+            started.append(args[-1])
+        return popen(args, **kw)
+
+    monkeypatch.setattr(workspace_module.subprocess, "Popen", spawn)
+    ws.write({"parcels": _parcels()})
+    old = ws.path.with_name(f".{ws.path.stem}.{os.getpid()}.old.tmp.gpkg")
+    assert started == [str(old)]
+    for _ in range(200):  # removed in the background
+        if not old.exists():
+            break
+        time.sleep(0.05)
+    assert _files(ws.path.parent) == before
+    assert len(ws.read("parcels")) == 2
+
+
 def test_leftover_scratch_copies_removed_by_the_next_write(ws):
     stale = [ws.path.with_name(f".{ws.path.stem}.{pid}.tmp.gpkg{end}") for pid, end in
              [(99999991, ""), (99999991, "-journal"), (4242, "")]]
+    stale.append(ws.path.with_name(f".{ws.path.stem}.4242.old.tmp.gpkg"))  # a replaced file not yet removed
     for p in stale:
         p.write_bytes(b"\0" * 1024)  # a killed import's copy
     other = ws.path.with_name(".other.1.tmp.gpkg")
