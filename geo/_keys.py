@@ -11,7 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["arrow_text", "isin", "lookup", "lookup_rows", "number_text", "pandas_text", "positions", "repeat_text"]
+__all__ = ["arrow_text", "first_rows", "isin", "lookup", "lookup_rows", "number_text", "pandas_text", "positions",
+           "repeat_text"]
 
 
 def _text(values) -> pa.Array | pa.ChunkedArray:
@@ -45,6 +46,31 @@ def positions(keys, values) -> np.ndarray:
     """
     at = pc.index_in(_text(keys), value_set=_text(values), skip_nulls=True)
     return at.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+
+
+def first_rows(keys, others) -> tuple[np.ndarray, np.ndarray]:
+    """``(positions(keys, keys), positions(others, keys))`` in one pass of Arrow's hash over
+    both: the first row of each key among ``keys``, and that of each of ``others`` (-1 where
+    missing or absent).
+
+    Examples
+    --------
+    >>> first, at = first_rows(pd.Series(["a", "b", "a", None], dtype="string"), ["b", "x", "a", None])
+    >>> first.tolist(), at.tolist()
+    ([0, 1, 0, -1], [1, -1, 0, -1])
+    """
+    own, their = _text(keys), _text(others)
+    chunks = [*(own.chunks if isinstance(own, pa.ChunkedArray) else [own]),
+              *(their.chunks if isinstance(their, pa.ChunkedArray) else [their])]
+    codes = pc.dictionary_encode(pa.concat_arrays(chunks) if chunks else pa.array([], pa.large_string())).indices
+    codes = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+    n = len(own)
+    mine = codes[:n]
+    rows = np.flatnonzero(mine >= 0)
+    distinct, first_at = np.unique(mine[rows], return_index=True)
+    row_of = np.full(int(codes.max(initial=-1)) + 2, -1, dtype="int64")  # (the last: missing keys' -1)
+    row_of[distinct] = rows[first_at]
+    return row_of[mine], row_of[codes[n:]]
 
 
 def lookup(keys, mapping: pd.Series) -> pd.Series:

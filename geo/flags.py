@@ -33,8 +33,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from mujun.geo._keys import arrow_text, lookup, number_text, repeat_text
+from mujun.geo._keys import arrow_text, lookup, number_text, pandas_text, repeat_text
 from mujun.geo.compliance import FAILED
 from mujun.geo.errors import InputError
 from mujun.geo.rules import CLASSES, DEFAULT_CLASS_NAMES, RuleSet
@@ -365,14 +367,32 @@ def inefficient_flags(parcels: pd.DataFrame, rules: RuleSet, division: pd.Series
 
 def noncompliance_flags(checks: pd.DataFrame) -> pd.DataFrame:
     """One flag per failed compliance check (see :func:`mujun.geo.compliance.compliance`)."""
-    mask = checks["status"] == FAILED
+    mask = (checks["status"] == FAILED).to_numpy(dtype=bool, na_value=False)
     # column by column: a filter reads each of the checks' text columns (chunked, as concatenated) once
     failed = pd.DataFrame({c: checks[c][mask] for c in ("parcel_id", "label", "measured", "required",
                                                        "required_text", "source")})
-    # the checks' repeated texts are categories (see compliance): text for the failed ones only
-    text = {c: pd.Series(arrow_text(failed[c]), index=failed.index) for c in ("label", "required_text", "source")}
-    reason = (text["label"] + " " + number_text(failed["measured"].round(3)) + "，要求 "
-              + text["required_text"] + "（" + text["source"] + "）")
-    out = _frame(failed, "noncompliant", "", reason, failed["measured"].to_numpy(), failed["required"].to_numpy())
-    out["rule"] = (text["label"] + FLAG_KINDS["noncompliant"]).to_numpy()
+    label = _texts(failed["label"])
+    # one pass of Arrow over the failed checks' texts (the repeated ones taken from their categories)
+    words = [pa.scalar(w, type=pa.large_string()) for w in (" ", "，要求 ", "（", "）", "")]
+    reason = pc.binary_join_element_wise(
+        label, words[0], _texts(number_text(failed["measured"].round(3))), words[1], _texts(failed["required_text"]),
+        words[2], _texts(failed["source"]), words[3], words[4])
+    out = _frame(failed, "noncompliant", "", pd.Series(pandas_text(reason), index=failed.index),
+                 failed["measured"].to_numpy(), failed["required"].to_numpy())
+    out["rule"] = pandas_text(_texts(failed["label"], FLAG_KINDS["noncompliant"]))
     return out
+
+
+def _texts(values: pd.Series, suffix: str = "") -> pa.Array | pa.ChunkedArray:
+    """A text column as Arrow text, ``suffix`` appended; categories (the checks' repeated
+    texts) are made once each and taken by their codes."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        texts = pa.array([f"{c}{suffix}" for c in values.cat.categories], type=pa.large_string())
+        return texts.take(pa.array(codes, mask=codes < 0))
+    array = pa.array(values, from_pandas=True)
+    if not pa.types.is_large_string(array.type):
+        array = array.cast(pa.large_string())
+    if not suffix:
+        return array
+    return pc.binary_join_element_wise(array, *(pa.scalar(w, type=pa.large_string()) for w in (suffix, "")))

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mujun.geo._keys import isin, lookup, lookup_rows, pandas_text, positions
+from mujun.geo._keys import first_rows, lookup, lookup_rows
 from mujun.geo.compliance import compliance_parts, division_2002, with_texts
 from mujun.geo.flags import (
     CHECK_KINDS,
@@ -149,23 +149,28 @@ def judge_year(
     )
     del noncompliant
     flags.insert(1, "year", year)
+    # the first parcel row of each parcel's id and of each flag's: a flag marks every row with its id
+    first, at = first_rows(p["parcel_id"], flags["parcel_id"])
+    own = np.where(first >= 0, first, 0)
     for kind in (*FLAG_KINDS, *CHECK_KINDS):
-        p[kind] = isin(p["parcel_id"], flags["parcel_id"][flags["kind"] == kind])
+        hit = at[(flags["kind"] == kind).to_numpy(dtype=bool, na_value=False)]
+        marked = np.zeros(len(p), dtype=bool)
+        marked[hit[hit >= 0]] = True
+        p[kind] = marked[own] & (first >= 0)
     tiers = idle_tiers(p, rules, as_of, observed)
     for col in tiers.columns:
         p[col] = tiers[col]
     p["flags"] = _labels(p[list(FLAG_KINDS)], list(FLAG_KINDS.values()))
-    reason = pa.array(flags["reason"], from_pandas=True).cast(pa.string())
-    given = reason.is_valid().to_numpy(zero_copy_only=False)
-    # each reason's parcel: the row of the first parcel with its id
-    at = positions(flags["parcel_id"][given], p["parcel_id"])
+    reason = pa.array(flags["reason"], from_pandas=True).cast(pa.large_string())
+    # each reason's parcel: the row of the first parcel with its id (-1: none, or no reason)
+    at = np.where(reason.is_valid().to_numpy(zero_copy_only=False), at, -1)
     # the flags are complete: written (and let go) before their reasons are joined
     if emit is not None:
         emit("flag", flags)
     else:
         out["flag"] = flags
     del flags
-    p["flag_reasons"] = _joined(at, reason.filter(pa.array(given)), positions(p["parcel_id"], p["parcel_id"]))
+    p["flag_reasons"] = _joined(at, reason, first)
     flagged = p[list(FLAG_KINDS)].any(axis=1)
     gains = whatif_gains(p, ent, flagged)
     for col in gains.columns:
@@ -202,19 +207,18 @@ def _joined(at: np.ndarray, texts: pa.Array | pa.ChunkedArray, first: np.ndarray
     >>> _joined(np.array([1, 0, 1, -1]), pa.array(["a", "b", "c", "d"]), np.array([0, 1, 1, -1])).tolist()
     ['b', 'a；c', 'a；c', <NA>]
     """
-    kept = at >= 0
-    at = at[kept]
-    texts = texts.filter(pa.array(kept))
-    texts = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-    order = np.argsort(at, kind="stable")  # by row, each row's texts in their order
-    counts = np.bincount(at, minlength=len(first))
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype("int32" if len(at) < 2**31 else "int64")
+    kept = np.flatnonzero(at >= 0)
+    order = kept[np.argsort(at[kept], kind="stable")]  # by row, each row's texts in their order
+    counts = np.bincount(at[kept], minlength=len(first))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype("int32" if len(kept) < 2**31 else "int64")
+    values = texts.take(pa.array(order))
+    values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     listed = (pa.ListArray if offsets.dtype == "int32" else pa.LargeListArray).from_arrays(
-        pa.array(offsets), texts.take(pa.array(order)))
-    joined = pc.binary_join(listed, "；")
-    rows = np.where(first >= 0, first, 0)
-    has = (first >= 0) & (counts[rows] > 0)
-    return pd.Series(pandas_text(joined.take(pa.array(rows)))).astype("string").where(has).array
+        pa.array(offsets), values, mask=pa.array(counts == 0))  # (a row without texts: missing)
+    joined = pc.binary_join(listed, pa.scalar("；", type=values.type))
+    if not np.array_equal(first, np.arange(len(first))):  # rows sharing a key, or without one
+        joined = joined.take(pa.array(first, mask=first < 0))
+    return pd.array(joined, dtype="string")
 
 
 def _labels(marks: pd.DataFrame, labels: list[str]) -> pd.Series:

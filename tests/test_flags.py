@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mujun.geo.compliance import compliance
+from mujun.geo.compliance import compliance, compliance_parts
 from mujun.geo.errors import InputError
 from mujun.geo.flags import (
     FLAG_KINDS,
@@ -423,6 +423,26 @@ def test_noncompliance_flags_from_failed_checks():
     assert far["reason"] == "容积率 0.65，要求 ≥ 0.7（控制指标（控制））"
     # no data (c's plot ratio) is not a failure
     assert not ((flags["parcel_id"] == "c") & (flags["rule"] == "容积率不达标")).any()
+
+
+def test_noncompliance_flags_from_checks_held_as_categories():
+    """The judging draws the flags from the checks' parts, whose repeated texts are
+    categories: the same flags as from the checks as text."""
+    control = control_rules_from_dict({"name": "c", "title": "控制", "edition": "GB/T 4754-2002",
+                                       "limits": {"building_coefficient": [">=", 0.3], "admin_share": ["<=", 0.07]},
+                                       "plot_ratio_min": {"39": 0.7}})
+    p = pd.DataFrame({"parcel_id": ["a", "b", "c", "d"], "building_count": [1, 1, 1, 0],
+                      "plot_ratio": [0.65, 0.8, np.nan, 0.1], "building_coefficient": [0.25, 0.3, 0.1, 0.0],
+                      "admin_share": [0.1, 0.05, 0.2, np.nan]})
+    division = pd.Series(["39", "39", "39", "39"])
+    parts = pd.concat(list(compliance_parts(p, control, division, p, AS_OF)), ignore_index=True)
+    assert isinstance(parts["label"].dtype, pd.CategoricalDtype)
+    got = noncompliance_flags(parts)
+    pd.testing.assert_frame_equal(got, noncompliance_flags(compliance(p, control, division, p, AS_OF)))
+    assert len(got) == 5 and got["reason"].notna().all()
+    assert got["rule"].tolist() == ["建筑系数不达标", "建筑系数不达标", "行政办公及生活服务设施用地比重不达标",
+                                    "行政办公及生活服务设施用地比重不达标", "容积率不达标"]
+    assert got["reason"].iloc[2] == "行政办公及生活服务设施用地比重 0.1，要求 ≤ 7.0%（控制指标（控制））"
 
 
 def test_no_failed_checks_no_flags():

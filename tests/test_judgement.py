@@ -34,7 +34,7 @@ import shapely
 
 from mujun.geo.compliance import with_texts
 from mujun.geo.evaluation import evaluate_year, parcel_base
-from mujun.geo.flags import FLAG_KINDS
+from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS
 from mujun.geo.judgement import class_counts, judge_year
 from mujun.layers.rulesets import industry_concordance, load_control_rules, load_rule_set
 
@@ -265,6 +265,22 @@ def test_reasons_of_parcels_sharing_an_id_and_of_none():
                   np.array([0, 0, 2, 3, -1]))
     assert got.tolist() == ["r2；r4", "r2；r4", "r1；r3", pd.NA, pd.NA]
     assert _joined(np.array([], dtype="int64"), pa.array([], pa.string()), np.array([0, -1])).tolist() == [pd.NA, pd.NA]
+
+
+def test_rows_sharing_a_parcel_id_share_its_flags(world):
+    """A parcel id given twice (the parcels layer refuses it, the function does not): each of
+    its rows carries every flag drawn for the id, and all of their reasons."""
+    twice = dict(world)
+    p = world["parcel"]
+    twice["parcel"] = pd.concat([p, p[p["parcel_id"] == "P4"]], ignore_index=True)
+    out = _judge(twice)
+    got, flags = out["parcel"], out["flag"]
+    for kind in (*FLAG_KINDS, *CHECK_KINDS):
+        assert got[kind].tolist() == got["parcel_id"].isin(flags.loc[flags["kind"] == kind, "parcel_id"]).tolist()
+    rows = got[got["parcel_id"] == "P4"]
+    assert len(rows) == 2 and rows["idle"].all() and rows["flag_reasons"].nunique() == 1
+    reasons = flags.loc[flags["parcel_id"] == "P4", "reason"].dropna()
+    assert rows["flag_reasons"].iloc[0] == "；".join(reasons)
 
 
 def test_whatif_gains_only_for_flagged_parcels(judged):

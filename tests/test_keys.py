@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from mujun.geo._keys import isin, lookup, lookup_rows, number_text, positions
+from mujun.geo._keys import first_rows, isin, lookup, lookup_rows, number_text, positions
 
 
 @pytest.fixture
@@ -34,6 +35,20 @@ def test_lookup_equals_map(keys, dtype):
     assert got.index.equals(keys.index)
     assert got.isna().tolist() == expected.isna().tolist()
     assert got.dropna().astype(str).tolist() == expected.dropna().astype(str).tolist()
+
+
+def test_first_rows_equals_positions(keys):
+    """One hash over both gives what two lookups give: duplicates, missing keys, chunked
+    others, keys not among the rows."""
+    others = pa.chunked_array([pa.array(keys.iloc[::3], from_pandas=True).cast(pa.string()),
+                               pa.array(["P99999", None, *keys.iloc[1::5].dropna()], pa.string())])
+    first, at = first_rows(keys, others)
+    assert first.tolist() == positions(keys, keys).tolist()
+    assert at.tolist() == positions(others, keys).tolist()
+    assert (first[keys.isna().to_numpy()] == -1).all() and (at == -1).any()
+    unique = pd.Series(["c", "a", "b"], dtype="string")
+    assert [x.tolist() for x in first_rows(unique, [])] == [[0, 1, 2], []]
+    assert [x.tolist() for x in first_rows(pd.Series([], dtype="string"), ["a"])] == [[], [-1]]
 
 
 def test_positions_first_occurrence_and_missing():
