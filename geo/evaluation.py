@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyproj import CRS
 
 from mujun.geo._checks import _check_columns
@@ -490,8 +492,13 @@ def _locate(ent: pd.DataFrame, held: pd.DataFrame, base: gpd.GeoDataFrame,
     """
     loc_cols = _location_columns(base)
     if len(held):
-        largest = held.sort_values("area_mu", ascending=False).drop_duplicates("holder_code")
-        loc = largest.set_index("holder_code")[loc_cols]
+        # each holder's first row by area, largest first (the order sort_values gives the rows);
+        # the holders told apart by Arrow's hash, and only those rows taken
+        order = held["area_mu"].reset_index(drop=True).sort_values(ascending=False).index.to_numpy()
+        codes = pc.dictionary_encode(pa.array(held["holder_code"], from_pandas=True)).indices
+        codes = codes.to_numpy(zero_copy_only=False)[order]
+        _, first = np.unique(codes, return_index=True)
+        loc = held.iloc[order[np.sort(first)]].set_index("holder_code")[loc_cols]
     else:
         loc = pd.DataFrame(columns=loc_cols, dtype="string")
     own = pd.Series(isin(ent["credit_code"], loc.index), index=ent.index)
