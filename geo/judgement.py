@@ -149,6 +149,11 @@ def judge_year(
     )
     del noncompliant
     flags.insert(1, "year", year)
+    # the flags are complete: written (and let go) while they mark their parcels
+    if emit is not None:
+        emit("flag", flags)
+    else:
+        out["flag"] = flags
     # the first parcel row of each parcel's id and of each flag's: a flag marks every row with its id
     first, at = first_rows(p["parcel_id"], flags["parcel_id"])
     own = np.where(first >= 0, first, 0)
@@ -164,11 +169,6 @@ def judge_year(
     reason = pa.array(flags["reason"], from_pandas=True).cast(pa.large_string())
     # each reason's parcel: the row of the first parcel with its id (-1: none, or no reason)
     at = np.where(reason.is_valid().to_numpy(zero_copy_only=False), at, -1)
-    # the flags are complete: written (and let go) before their reasons are joined
-    if emit is not None:
-        emit("flag", flags)
-    else:
-        out["flag"] = flags
     del flags
     p["flag_reasons"] = _joined(at, reason, first)
     flagged = p[list(FLAG_KINDS)].any(axis=1)
