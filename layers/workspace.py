@@ -23,6 +23,7 @@ time.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fcntl
 import functools
@@ -612,15 +613,19 @@ class StagedWrite:
                 raise ValueError(f"table {name!r} put without any part")
             frame = taken[0] if len(taken) == 1 else pd.concat(taken, ignore_index=True)
             token = self.steps.submit(_revise, self.tmp, name, frame, check)
-        else:  # each part converted as it is taken; the writer compares them once all are there
-            files, schema, crs = [], None, None
-            for part in parts:
-                schema = schema if schema is not None else table_schema(part)
-                file, crs = self._saved(name, part, schema)
-                files.append(file)
-                del part
-            if not files:
+        else:  # each part converted on a thread of its own as the next is computed (Arrow's
+            # conversion and file writes mostly let go of the GIL); the writer compares them once
+            # all are there
+            saved, schema = [], None
+            with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mujun-handover") as pool:
+                for part in parts:
+                    schema = schema if schema is not None else table_schema(part)
+                    saved.append(pool.submit(self._saved, name, part, schema))
+                    del part
+            saved = [future.result() for future in saved]
+            if not saved:
                 raise ValueError(f"table {name!r} put without any part")
+            files, crs = [f for f, _ in saved], saved[-1][1]
             token = self.steps.submit(_revise_saved, self.tmp, name, files, crs, check)
         self._labels[token] = name
         self._revising[name] = token

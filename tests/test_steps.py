@@ -325,6 +325,57 @@ def test_a_table_revised_from_its_parts_is_compared_whole(tmp_path, process):
         staged.put("result_compliance", iter([]), revise=True)
 
 
+def test_the_parts_of_a_revised_table_are_handed_over_on_a_thread_as_the_next_is_computed(tmp_path, monkeypatch):
+    """With a writer process, each part put with ``revise`` is converted for it on a thread of
+    its own while the caller computes the next part; a part that cannot be saved fails the
+    put with one line, and the workspace is as it was."""
+    import threading
+
+    import mujun.layers.workspace as workspace
+
+    ws = Workspace(tmp_path / "ws.gpkg")
+    ws.write({"result_compliance": _checks()})
+    before = hashlib.sha256(ws.path.read_bytes()).hexdigest()
+    new = _checks()
+    new.loc[[3, 25], "measured"] = [9.5, 10.5]
+    saved_on, computed_on = [], []
+    real = workspace.save_table
+
+    def save(frame, file, like=None):
+        saved_on.append(threading.current_thread().name)
+        return real(frame, file, like)
+
+    def parts():
+        for start in (0, 20, 30):
+            computed_on.append(threading.current_thread().name)
+            yield new.iloc[start:start + (20 if start == 0 else 10 if start == 20 else len(new))]
+
+    monkeypatch.setattr(workspace, "save_table", save)
+    with ws.staged(["result_compliance"], process=True) as staged:
+        staged.put("result_compliance", parts(), revise=True)
+        staged.commit()
+    assert staged.revised() == {"result_compliance": 2}
+    assert len(saved_on) == 3 and all(name.startswith("mujun-handover") for name in saved_on)
+    assert computed_on == [threading.main_thread().name] * 3
+    whole = Workspace(tmp_path / "whole.gpkg")
+    whole.write({"result_compliance": new})
+    assert _stored_rows(ws.path, "result_compliance") == _stored_rows(whole.path, "result_compliance")
+
+    ws.write({"result_compliance": _checks()})
+    before = hashlib.sha256(ws.path.read_bytes()).hexdigest()
+
+    def full(frame, file, like=None):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(workspace, "save_table", full)
+    with pytest.raises(WorkspaceError, match="无法在 .* 写入临时文件.*No space left"), \
+            ws.staged(["result_compliance"], process=True) as staged:
+        staged.put("result_compliance", parts(), revise=True)
+        staged.commit()
+    assert hashlib.sha256(ws.path.read_bytes()).hexdigest() == before
+    assert not [f for f in tmp_path.iterdir() if ".tmp." in f.name or f.suffix == ".arrow"]
+
+
 def _categories(texts: pd.Series, categories: list[str]) -> pd.Categorical:
     """``texts`` as categories (missing where a text is missing), in the order given."""
     return pd.Categorical(texts.astype(object).where(texts.notna(), None), categories=categories)
