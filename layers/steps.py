@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -129,8 +131,13 @@ def _serve(conn: Connection) -> None:
             message = conn.recv()
         except EOFError:
             return
-        if message is None:
-            return
+        if message is None:  # every step has run and been reported, and each closed its files:
+            # gone at once, without the interpreter's teardown (GDAL, pandas), which the caller
+            # would wait for
+            conn.close()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
         token, step, args = message
         if failed:  # the steps after a failed one are not run (its error was sent)
             continue

@@ -58,6 +58,16 @@ def test_steps_run_in_order_in_another_process(tmp_path):
     steps.close()
 
 
+def test_the_writer_process_ends_at_once_when_closed(tmp_path):
+    """Closed, the writer leaves without its interpreter's teardown, what it wrote complete."""
+    steps = ProcessSteps()
+    log = tmp_path / "log.txt"
+    steps.result(steps.submit(_append, str(log), "甲"))
+    steps.close()
+    assert not steps._process.is_alive() and steps._process.exitcode == 0
+    assert log.read_text(encoding="utf-8") == "甲"
+
+
 def test_a_failed_step_is_raised_and_the_steps_after_it_are_not_run(tmp_path):
     steps = ProcessSteps()
     log = tmp_path / "log.txt"
