@@ -23,7 +23,6 @@ time.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import fcntl
 import functools
@@ -617,7 +616,7 @@ class StagedWrite:
             # conversion and file writes mostly let go of the GIL); the writer compares them once
             # all are there
             saved, schema = [], None
-            with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="mujun-handover") as pool:
+            with ThreadPoolExecutor(1, thread_name_prefix="mujun-handover") as pool:
                 for part in parts:
                     schema = schema if schema is not None else table_schema(part)
                     saved.append(pool.submit(self._saved, name, part, schema))
