@@ -613,15 +613,18 @@ class StagedWrite:
             frame = taken[0] if len(taken) == 1 else pd.concat(taken, ignore_index=True)
             token = self.steps.submit(_revise, self.tmp, name, frame, check)
         else:  # each part converted on a thread of its own as the next is computed (Arrow's
-            # conversion and file writes mostly let go of the GIL); the writer compares them once
-            # all are there
-            saved, schema = [], None
+            # conversion and file writes mostly let go of the GIL), one part at a time: no more
+            # than two are held here; the writer compares them once all are there
+            saved, schema, pending = [], None, None
             with ThreadPoolExecutor(1, thread_name_prefix="mujun-handover") as pool:
                 for part in parts:
                     schema = schema if schema is not None else table_schema(part)
-                    saved.append(pool.submit(self._saved, name, part, schema))
+                    if pending is not None:  # (a part that could not be saved stops the put here)
+                        saved.append(pending.result())
+                    pending = pool.submit(self._saved, name, part, schema)
                     del part
-            saved = [future.result() for future in saved]
+                if pending is not None:
+                    saved.append(pending.result())
             if not saved:
                 raise ValueError(f"table {name!r} put without any part")
             files, crs = [f for f, _ in saved], saved[-1][1]

@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -347,16 +348,20 @@ def test_the_parts_of_a_revised_table_are_handed_over_on_a_thread_as_the_next_is
     ws.write({"result_compliance": _checks()})
     new = _checks()
     new.loc[[3, 25], "measured"] = [9.5, 10.5]
-    saved_on, computed_on = [], []
+    saved_on, computed_on, done_before = [], [], []
     real = workspace.save_table
 
     def save(frame, file, like=None):
         saved_on.append(threading.current_thread().name)
-        return real(frame, file, like)
+        time.sleep(0.2)  # slower than the computing: the next part waits, not piles up
+        out = real(frame, file, like)
+        done_before.append(None)
+        return out
 
     def parts():
-        for start, stop in ((0, 20), (20, 30), (30, len(new))):
+        for k, (start, stop) in enumerate(((0, 20), (20, 30), (30, len(new)))):
             computed_on.append(threading.current_thread().name)
+            assert len(done_before) >= k - 1  # part k computed once part k - 2 is saved
             yield new.iloc[start:stop]
 
     monkeypatch.setattr(workspace, "save_table", save)
