@@ -22,6 +22,12 @@ without a warning.
   snapshot table (:func:`snapshot`, ``mujun_parcels_<generation>``), which those years' views
   then read; a snapshot no year reads any more is dropped. Which source each year reads is
   recorded in the metadata (:func:`geometry_sources`).
+- **Tables stored in two parts**: the per-parcel results (:data:`SPLIT_TABLES`) are stored as
+  two attribute tables whose rows match one to one by feature id, joined in a view of the
+  table's name (``result_parcel``): the columns a re-evaluation changes on nearly every row
+  (the scores, relative to the year's peers, and the gains measured against the peers'
+  medians), written whole, and the rest, which a corrected enterprise table changes on a few
+  rows only, revised in place. Readers see one table.
 
 :func:`prepare` runs on a write's scratch copy before GDAL opens it, :func:`finish` after GDAL
 has closed it; both through Python's ``sqlite3`` only (see :mod:`mujun.layers.workspace`).
@@ -37,7 +43,8 @@ from datetime import UTC, datetime
 
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS, RESULT_TABLES, REVIEW_FIELDS, column_field
 
-__all__ = ["APPLICATION_ID", "FEATURES_VIEW", "GEOMETRY_OF", "REVIEW_VIEW", "SHARED_GEOMETRY", "USER_VERSION",
+__all__ = ["APPLICATION_ID", "FEATURES_VIEW", "GEOMETRY_OF", "REVIEW_VIEW", "SHARED_GEOMETRY", "SPLIT_TABLES",
+           "USER_VERSION", "split_parts",
            "describe", "drop_tables", "finish", "format_sources", "geometry_sources", "keep_sources", "local_time",
            "prepare", "review_view_select", "revisable", "shared_select", "snapshot", "source_of", "timestamp",
            "update_rows", "year_view", "year_view_select"]
@@ -50,11 +57,19 @@ REVIEW_VIEW = "review_{year}"
 _REVIEW_TABLE = "mujun_review"
 _PARCELS = "result_parcel"
 _SCHEMA_DEFINITION = "http://www.geopackage.org/spec121/#extension_schema"
-#: The views this module defines (dropped and defined again by every :func:`finish`).
+#: The views this module defines (dropped and defined again by every :func:`finish`), besides
+#: those of the tables stored in two parts (:data:`SPLIT_TABLES`).
 _OWN_VIEW = re.compile(r"^(result_[a-z_]+|review)_(\d{4}|features)$")
 #: Result tables stored without geometry -> (the source layer whose outlines they show, the
 #: id field joining them): an evaluation writes figures, never a copy of a million outlines.
 SHARED_GEOMETRY = {"result_parcel": ("parcels", "parcel_id"), "result_building": ("buildings", "building_id")}
+#: Result tables stored in two parts (see the module's notes) -> (the table of the columns a
+#: re-evaluation revises in place, the table of the columns it writes whole, those columns).
+#: A frame of such a table that lacks any of those columns is stored whole, as one table.
+#: The parts are internal: the view of the table's name is what is read.
+SPLIT_TABLES = {"result_parcel": ("mujun_result_parcel", "mujun_result_parcel_scores",
+                                  ("score", "target_tax_per_mu", "tax_gain", "target_value_added_per_mu",
+                                   "value_added_gain"))}
 #: Metadata key of the snapshot tables the years of a shared result table read
 #: (``geometry_of:result_parcel`` = ``2023=mujun_parcels_1a2b3c4d,2024=…``; a year not listed
 #: reads the source layer itself; a table without years is listed as ``*``).
@@ -175,17 +190,42 @@ def prepare(con: sqlite3.Connection) -> None:
                     f"INSERT OR REPLACE INTO {rtree} VALUES ({values}); END")
 
 
-def drop_tables(con: sqlite3.Connection, tables: Iterable[str]) -> None:
+def drop_tables(con: sqlite3.Connection, tables: Iterable[str], *, parts: bool = True) -> None:
     """Drop the attribute tables ``tables`` that exist, with their registrations (what GDAL's
     ``DeleteLayer`` removes), and mujun's views, which :func:`finish` defines again: a write
     that will replace these tables drops them as soon as its copy is made, not when GDAL
     writes the new ones (dropping a province's million rows takes seconds). A layer with
     geometry among them (a result table written with its outlines by an older mujun) is left
-    for GDAL to replace, with its spatial index."""
+    for GDAL to replace, with its spatial index. A table stored in two parts
+    (:data:`SPLIT_TABLES`) goes with them, unless ``parts`` is false."""
     _drop_views(con)
     for table in tables:
-        if _exists(con, table) and not _has_geometry(con, table):
-            _drop_table(con, table)
+        for name in (table, *(split_parts(table) if parts else ())):
+            if _exists(con, name) and not _has_geometry(con, name):
+                _drop_table(con, name)
+
+
+def split_parts(table: str) -> tuple[str, ...]:
+    """The tables ``table`` is stored in when it is stored in two parts (:data:`SPLIT_TABLES`),
+    else none."""
+    return SPLIT_TABLES[table][:2] if table in SPLIT_TABLES else ()
+
+
+def _split_view_select(con: sqlite3.Connection, table: str) -> str | None:
+    """The ``SELECT`` of the view ``table`` of a table stored in two parts: the feature id, the
+    columns of the first part, then those of the second, rows matched by feature id; ``None``
+    when the table is not stored so (a whole table of that name, or no parts)."""
+    if table not in SPLIT_TABLES:
+        return None
+    revised, written, _ = SPLIT_TABLES[table]
+    if not (_exists(con, revised) and _exists(con, written)):
+        return None
+    if con.execute("SELECT 1 FROM sqlite_master WHERE name = ? AND type = 'table'", (table,)).fetchone():
+        return None
+    first = [f"a.{_q(c)}" for c, _ in _columns(con, revised) if c != "fid"]
+    second = [f"b.{_q(c)}" for c, _ in _columns(con, written) if c != "fid"]
+    return (f"SELECT a.fid AS fid, {', '.join(first + second)} FROM {_q(revised)} AS a "
+            f"JOIN {_q(written)} AS b ON b.fid = a.fid")
 
 
 # -- tables brought in from a scratch file ---------------------------------------------------
@@ -463,7 +503,8 @@ def review_view_select(year: int, parcel_columns: list[str]) -> str:
 
 
 def _drop_views(con: sqlite3.Connection) -> None:
-    views = [n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'view'") if _OWN_VIEW.match(n)]
+    views = [n for (n,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'view'")
+             if _OWN_VIEW.match(n) or n in SPLIT_TABLES]
     for name in views:
         con.execute(f"DROP VIEW {_q(name)}")
         for meta in ("gpkg_geometry_columns", "gpkg_data_columns", "gpkg_contents"):
@@ -502,11 +543,21 @@ def _years(con: sqlite3.Connection, table: str) -> list[int]:
 
 
 def _define_views(con: sqlite3.Connection) -> None:
-    """One view per year of each result table with a ``year`` column, and of the review; a
-    shared result table without years (:data:`SHARED_GEOMETRY`) gets one view of all its rows."""
+    """The view of each table stored in two parts (:data:`SPLIT_TABLES`); one view per year of
+    each result table with a ``year`` column, and of the review; a shared result table without
+    years (:data:`SHARED_GEOMETRY`) gets one view of all its rows."""
+    for table in SPLIT_TABLES:
+        select = _split_view_select(con, table)
+        if select is not None:
+            con.execute(f"CREATE VIEW {_q(table)} AS {select}")
+            con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, description, last_change) "
+                        "VALUES (?, 'attributes', ?, ?, ?)",
+                        (table, table, f"{table} 的各年度记录（视图，合并其两部分）", timestamp()))
     tables = [t for (t,) in con.execute("SELECT c.table_name FROM gpkg_contents c JOIN sqlite_master m "
-                                        "ON m.name = c.table_name AND m.type = 'table' "
-                                        "WHERE c.table_name LIKE 'result!_%' ESCAPE '!' ORDER BY c.rowid")]
+                                        "ON m.name = c.table_name AND (m.type = 'table' OR m.name IN "
+                                        f"({', '.join('?' * len(SPLIT_TABLES))})) "
+                                        "WHERE c.table_name LIKE 'result!_%' ESCAPE '!' ORDER BY c.rowid",
+                                        list(SPLIT_TABLES))]
     meta = _meta(con)
     for table in tables:
         columns = [c for c, _ in _columns(con, table)]
@@ -549,6 +600,8 @@ def _name_tables(con: sqlite3.Connection) -> None:
     multi-year result tables; an identifier another table holds is left alone."""
     names = {"mujun_meta": "工作空间信息", "mujun_import_log": "导入记录", "mujun_rasters": "影像登记",
              "mujun_geometry_cache": "评价几何计算结果（内部，供重新评价复用）",
+             **{part: f"{RESULT_TABLES[t]}（内部：{what}，见视图 {t}）" for t, parts in SPLIT_TABLES.items()
+                for part, what in zip(parts[:2], ("各项数值", "得分与对标增益"), strict=True)},
              **{k.name: k.label for k in KINDS.values()},
              **{t: f"{title}（各年度）" if t != "result_building" else title for t, title in RESULT_TABLES.items()}}
     con.executemany("UPDATE OR IGNORE gpkg_contents SET identifier = ? WHERE table_name = ?",
@@ -611,7 +664,10 @@ def _ensure_schema(con: sqlite3.Connection) -> None:
 def _titles(table: str, columns: list[str]) -> list[tuple[str, str, str, str | None]]:
     """``(column, name, title, description)`` of each column; names are unique in a table
     (GeoPackage requires it): a header two columns share is told apart by the column."""
-    if _OWN_VIEW.match(table):  # a view's columns are those of its table
+    parts = {part: t for t in SPLIT_TABLES for part in split_parts(t)}
+    if table in parts:  # a part's columns are those of its table
+        table = parts[table]
+    elif _OWN_VIEW.match(table):  # a view's columns are those of its table
         table = _PARCELS if table.startswith("review_") else table.rsplit("_", 1)[0]
     rows, seen = [], set()
     for column in columns:

@@ -548,6 +548,8 @@ class StagedWrite:
         self.steps = steps
         self.committed = False
         self._put: list[str] = []
+        self._tables: list[str] = []  # the tables stored (a table stored in two parts: its parts)
+        self._dropped: list[str] = []  # written in place: tables to drop from the workspace
         self._files: list[Path] = []
         self._labels: dict[int, str] = {}
         self._revising: dict[str, int] = {}  # table put with revise -> its step
@@ -591,20 +593,60 @@ class StagedWrite:
         self._put.append(name)
         parts = [frame] if isinstance(frame, pd.DataFrame) else frame
         del frame
+        if name in gpkg.SPLIT_TABLES:
+            parts = self._put_split(name, parts, revise)
+            if parts is None:
+                return
+        self._put_stored(name, parts, revise, label=name)
+
+    def _put_split(self, name: str, parts: Iterable[pd.DataFrame], revise: bool) -> list[pd.DataFrame] | None:
+        """A table stored in two parts (:data:`gpkg.SPLIT_TABLES
+        <mujun.layers.gpkg.SPLIT_TABLES>`): the columns a re-evaluation revises (revised with
+        ``revise``) and those it writes whole, the whole table of the name an older write left
+        dropped. A frame without the second part's columns is stored whole (returned, for
+        :meth:`_put_stored`), the parts another write left dropped."""
+        taken = list(parts)
+        if not taken:
+            raise ValueError(f"table {name!r} put without any part")
+        frame = taken[0] if len(taken) == 1 else pd.concat(taken, ignore_index=True)
+        del taken
+        first, second, columns = gpkg.SPLIT_TABLES[name]
+        if not set(columns) <= set(frame.columns):
+            self._drop([first, second])
+            return [frame]
+        self._drop([name, second] if revise else [name, first, second])
+        written = frame[list(columns)]
+        self._put_stored(first, [frame.drop(columns=list(columns))], revise, label=name)
+        del frame
+        self._put_stored(second, [written], False, label=name)
+        return None
+
+    def _drop(self, tables: list[str]) -> None:
+        """Drop ``tables`` (those that exist) from the copy before what replaces them is
+        written; written in place, from the workspace as the write is brought in."""
+        if self.in_place:
+            self._dropped += tables
+        else:
+            self._labels[self.steps.submit(_drop, self.tmp, tables)] = "drop"
+
+    def _put_stored(self, name: str, parts: Iterable[pd.DataFrame], revise: bool, *, label: str) -> None:
+        """Write (or revise) the stored table ``name`` from ``parts``; its steps timed as
+        ``label``'s."""
+        self._tables.append(name)
         if revise:
-            self._revise(name, parts)
+            self._revise(name, parts, label)
             return
         schema = last = None
         for part in parts:  # each part is put once the next is taken: the last is checked
             if last is not None:
-                schema = self._put_part(name, last, schema, more=True)
+                schema = self._put_part(name, last, schema, more=True, label=label)
             last = part
             del part
         if last is None:
             raise ValueError(f"table {name!r} put without any part")
-        self._put_part(name, last, schema, more=False)
+        self._put_part(name, last, schema, more=False, label=label)
 
-    def _revise(self, name: str, parts: Iterable[pd.DataFrame]) -> None:
+    def _revise(self, name: str, parts: Iterable[pd.DataFrame], label: str) -> None:
         check = self._check_each
         if isinstance(self.steps, InlineSteps):
             taken = list(parts)
@@ -629,8 +671,8 @@ class StagedWrite:
                 raise ValueError(f"table {name!r} put without any part")
             files, crs = [f for f, _ in saved], saved[-1][1]
             token = self.steps.submit(_revise_saved, self.tmp, name, files, crs, check)
-        self._labels[token] = name
-        self._revising[name] = token
+        self._labels[token] = label
+        self._revising[label] = token
 
     def _saved(self, name: str, frame: pd.DataFrame, schema: pa.Schema | None) -> tuple[Path, str | None]:
         """``frame`` converted into an Arrow file for the writer process (and its CRS)."""
@@ -642,7 +684,8 @@ class StagedWrite:
             raise WorkspaceError(f"无法在 {file.parent} 写入临时文件（{err}）；请检查磁盘空间和写权限") from None
         return file, crs
 
-    def _put_part(self, name: str, frame: pd.DataFrame, schema: pa.Schema | None, *, more: bool) -> pa.Schema:
+    def _put_part(self, name: str, frame: pd.DataFrame, schema: pa.Schema | None, *, more: bool,
+                  label: str) -> pa.Schema:
         """One part of table ``name``: the first (``schema`` ``None``) replaces the table, the
         others are appended, converted to its Arrow ``schema``; checked after the last (not
         ``more``). Returns the table's schema."""
@@ -650,11 +693,11 @@ class StagedWrite:
         if schema is None:
             schema = table_schema(frame)
         if isinstance(self.steps, InlineSteps):
-            self._labels[self.steps.submit(_write, self.tmp, name, frame, check, schema if append else None)] = name
+            self._labels[self.steps.submit(_write, self.tmp, name, frame, check, schema if append else None)] = label
             return schema
         # handed over as an Arrow file: converted here (quick), written by the writer process
         file, crs = self._saved(name, frame, schema)
-        self._labels[self.steps.submit(_write_saved, self.tmp, name, file, crs, check, append)] = name
+        self._labels[self.steps.submit(_write_saved, self.tmp, name, file, crs, check, append)] = label
         return schema
 
     def commit(
@@ -674,8 +717,8 @@ class StagedWrite:
         meta = {**(meta or {}), **kept, "generation": generation,
                 **{LAYER_GENERATION + name: generation for name in self._put}}
         if self.in_place:
-            token = self.steps.submit(_complete_in_place, self.ws.path, self.tmp, self._put, meta, dict(log or {}),
-                                      dict(meta_defaults or {}))
+            token = self.steps.submit(_complete_in_place, self.ws.path, self.tmp, self._tables, meta, dict(log or {}),
+                                      dict(meta_defaults or {}), self._dropped)
         else:
             token = self.steps.submit(_complete, self.ws.path, self.tmp, copied, self._check_each, meta,
                                       dict(log or {}), dict(meta_defaults or {}))
@@ -755,6 +798,13 @@ def _begin_scratch(tmp: Path) -> tuple[bool, dict[str, str]]:
 #: (:func:`gpkg.park_sequences <mujun.layers.gpkg.park_sequences>`), in the process that runs
 #: the write's steps; back in the copy before it is finished.
 _PARKED: dict[str, dict[str, int]] = {}
+
+
+def _drop(tmp: Path, tables: list[str]) -> None:
+    """Drop ``tables`` from the copy ``tmp`` (see :meth:`StagedWrite._drop`)."""
+    if not tmp.exists():  # a new workspace: GDAL makes the file with the first table
+        return
+    _in_transaction(tmp, functools.partial(gpkg.drop_tables, tables=tables, parts=False))
 
 
 def _park_sequences(tmp: Path) -> None:
@@ -897,11 +947,11 @@ def _write_meta_and_log(tmp: Path, stored: Workspace | None, meta: dict[str, str
 
 
 def _complete_in_place(path: Path, tmp: Path, put: list[str], meta: dict[str, str], log: dict,
-                       meta_defaults: dict[str, str]) -> None:
+                       meta_defaults: dict[str, str], dropped: list[str] | None = None) -> None:
     """The end of an in-place write: the metadata and the log into the scratch file ``tmp``
     beside the tables ``put``, checked; then, in one transaction on the workspace ``path``,
-    those tables brought in, the GeoPackage finished and what changed checked (see
-    :meth:`Workspace.staged`)."""
+    the tables ``dropped`` dropped, those put brought in, the GeoPackage finished and what
+    changed checked (see :meth:`Workspace.staged`)."""
     live = Workspace(path)
     _write_meta_and_log(tmp, live, meta, log, meta_defaults)
     brought = [META_TABLE, *([LOG_TABLE] if log else [])]
@@ -914,6 +964,7 @@ def _complete_in_place(path: Path, tmp: Path, put: list[str], meta: dict[str, st
                 contextlib.closing(sqlite3.connect(path, timeout=120, isolation_level=None)) as con:
             con.execute("ATTACH DATABASE ? AS scratch", (str(tmp),))
             with immediate_transaction(con, f"工作空间 {path.name}", 120):
+                gpkg.drop_tables(con, dropped or [], parts=False)
                 gpkg.replace_from(con, "scratch", tables)
                 gpkg.finish(con)  # (times in every table, as a copied write's finish looks for them)
                 # what this transaction wrote: the tables brought in (each was checked in the

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from mujun.cli import main
 from mujun.engines.cache import KEPT_FOLDER, KEY_META, TABLE, geometry_key, read_kept
 from mujun.layers.columnar import cache_dir
+from mujun.layers.gpkg import split_parts
 from mujun.layers.importer import import_layer
 from mujun.layers.schema import KINDS
 from mujun.layers.workspace import LAYER_GENERATION, Workspace
@@ -110,13 +111,15 @@ def test_a_corrected_enterprise_table_reuses_the_geometry_with_identical_results
 
 def test_a_year_stored_alone_has_its_checks_revised_in_place_with_identical_results(evaluated, tmp_path):
     """A province evaluates one year: re-evaluated after a correction, the contract and
-    control checks are not written again, only the rows that changed are updated; every
-    result is what a full run stores, value for value."""
+    control checks and the parcels' figures are not written again, only the rows that changed
+    are updated (the parcels' scores, relative to their peers, are written whole); every result
+    is what a full run stores, value for value."""
     year = max(int(y) for y in evaluated.meta()["evaluated_years"].split(","))
     with evaluated.transaction() as con:
         con.execute("UPDATE mujun_meta SET value = ? WHERE key = 'evaluated_years'", (str(year),))
     first = evaluate(evaluated, year=year, progress=False)
-    assert first.revised == {"result_compliance": None}  # the table held other years' rows too: written whole
+    # the tables held other years' rows too: written whole
+    assert first.revised == {"result_compliance": None, "result_parcel": None}
     assert [tuple(r) for r in evaluated.query("SELECT DISTINCT year FROM result_compliance")] == [(year,)]
     # firms whose parcels have a contract tax that is due: their checks change
     checks = evaluated.read("result_compliance", where="indicator = 'tax_per_mu' AND status IN ('达标', '不达标')")
@@ -131,14 +134,18 @@ def test_a_year_stored_alone_has_its_checks_revised_in_place_with_identical_resu
     assert incremental.geometry_reused
     updated = incremental.revised["result_compliance"]
     assert 0 < updated < evaluated.count("result_compliance") * 0.2
+    # the parcels of the firms corrected (their tax, per-mu tax, flags …): a few of the year's
+    changed = incremental.revised["result_parcel"]
+    assert 0 < changed < len(held) * 0.2
     complete = evaluate(full, progress=False, full=True)
     assert complete.revised == {}
     _assert_same_results(evaluated, full)
-    assert _stored_rows(evaluated.path, "result_compliance") == _stored_rows(full.path, "result_compliance")
+    for table in ("result_compliance", *split_parts("result_parcel")):
+        assert _stored_rows(evaluated.path, table) == _stored_rows(full.path, table)
     runner = CliRunner()
     res = runner.invoke(main, ["evaluate", "--workspace", str(evaluated.path)])
     assert res.exit_code == 0, res.output
-    assert res.output.splitlines()[1] == "控制指标与合同核查：与上次相同，未改写"
+    assert res.output.splitlines()[1:3] == ["控制指标与合同核查：与上次相同，未改写", "地块评价结果：与上次相同，未改写"]
 
 
 @pytest.mark.parametrize("layer", ["parcels", "buildings", "districts", "parks"])

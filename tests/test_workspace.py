@@ -24,6 +24,7 @@ from shapely.geometry import MultiPolygon, box
 import mujun.layers.workspace as workspace_module
 import mujun.layers.writer as writer_module
 from mujun.geo.errors import WorkspaceError
+from mujun.layers import gpkg
 from mujun.layers.workspace import (
     DEFAULT_NAME,
     LAYER_GENERATION,
@@ -719,6 +720,11 @@ def test_building_results_share_the_buildings_outlines(tmp_path):
     assert by_id["footprint_m2"].loc[figures["building_id"]].tolist() == list(range(8))
 
 
+def _sql_rows(path: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        return con.execute(sql, params).fetchall()
+
+
 def _results(ids, year: int, value: float) -> pd.DataFrame:
     return pd.DataFrame({"parcel_id": pd.array(ids, dtype="string"), "year": year, "tax": value})
 
@@ -765,6 +771,55 @@ def test_a_result_whose_parcel_is_gone_keeps_its_figures(tmp_path):
     back = w.read("result_parcel")
     assert back["parcel_id"].tolist()[-1] == "P999" and back.geometry.isna().tolist() == [False] * 3 + [True]
     assert len(pyogrio.read_dataframe(w.path, layer="result_parcel_2025")) == 3
+
+
+def _scored(ids, year: int, value: float) -> pd.DataFrame:
+    """Per-parcel results with the columns stored apart (:data:`gpkg.SPLIT_TABLES`)."""
+    frame = _results(ids, year, value)
+    for i, column in enumerate(gpkg.SPLIT_TABLES["result_parcel"][2]):
+        frame[column] = value * 10 + i
+    return frame
+
+
+@pytest.mark.parametrize("process", [False, True])
+def test_per_parcel_results_are_stored_in_two_parts_read_as_one_table(tmp_path, process):
+    """Results with scores are stored as two tables joined one to one in the view
+    ``result_parcel``, which GDAL lists and reads like the table it replaces (its scores last);
+    a revision updates the rows of the first part that changed and writes the second whole;
+    results without scores are stored whole again, the parts dropped — and the other way."""
+    w = Workspace(tmp_path / "w.gpkg")
+    parcels = _many_parcels(5)[["parcel_id", "geometry"]]
+    w.write({"parcels": parcels})
+    first, second, scores = gpkg.SPLIT_TABLES["result_parcel"]
+    frame = _scored(parcels["parcel_id"], 2025, 1.0)
+    with w.staged(["result_parcel"], process=process) as staged:
+        staged.put("result_parcel", frame)
+        staged.commit(meta={"evaluated_years": "2025"})
+    kinds = dict(_sql_rows(w.path, "SELECT name, type FROM sqlite_master WHERE name IN (?, ?, ?)",
+                           ("result_parcel", first, second)))
+    assert kinds == {"result_parcel": "view", first: "table", second: "table"}
+    assert [c for c, in _sql_rows(w.path, f"SELECT name FROM pragma_table_info('{second}')")] == ["fid", *scores]
+    assert {"result_parcel", "result_parcel_2025"} <= set(pyogrio.list_layers(w.path)[:, 0])
+    back = pd.DataFrame(w.read("result_parcel", geometry=False))
+    pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+    view = pyogrio.read_dataframe(w.path, layer="result_parcel_2025")
+    assert view["score"].tolist() == frame["score"].tolist() and len(view) == 5
+    # revised: one tax changed, every score moved; the first part's other rows untouched
+    again = frame.copy()
+    again.loc[2, "tax"] = 7.0
+    again[list(scores)] = again[list(scores)] + 0.5
+    with w.staged(["result_parcel"], process=process) as staged:
+        staged.put("result_parcel", again, revise=True)
+        staged.commit()
+    assert staged.revised() == {"result_parcel": 1}
+    pd.testing.assert_frame_equal(pd.DataFrame(w.read("result_parcel", geometry=False)), again, check_dtype=False)
+    # stored whole (no scores): the parts go; with scores again: the whole table goes
+    w.write({"result_parcel": _results(parcels["parcel_id"], 2025, 3.0)})
+    assert [n for n in (first, second) if n in _layer_names(w.path)] == []
+    assert _sql_rows(w.path, "SELECT type FROM sqlite_master WHERE name = 'result_parcel'") == [("table",)]
+    w.write({"result_parcel": frame})
+    assert _sql_rows(w.path, "SELECT type FROM sqlite_master WHERE name = 'result_parcel'") == [("view",)]
+    pd.testing.assert_frame_equal(pd.DataFrame(w.read("result_parcel", geometry=False)), frame, check_dtype=False)
 
 
 # -- one SQLite library per file: readers beside in-place writers ----------------------------
