@@ -27,7 +27,9 @@ import contextlib
 import fcntl
 import functools
 import glob
+import logging
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -46,7 +48,7 @@ import pyarrow as pa
 
 from mujun.geo.errors import WorkspaceError
 from mujun.layers import gpkg
-from mujun.layers.columnar import ColumnCache
+from mujun.layers.columnar import ColumnCache, cache_dir
 from mujun.layers.reader import arrow_frame, read_arrow, read_table
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS
 from mujun.layers.steps import InlineSteps, ProcessSteps
@@ -60,7 +62,10 @@ from mujun.layers.writer import (
     write_table,
 )
 
-__all__ = ["DEFAULT_NAME", "LAYER_GENERATION", "META_TABLE", "StagedWrite", "Workspace", "immediate_transaction",
+log = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_NAME", "KEPT_TABLES", "LAYER_GENERATION", "META_TABLE", "StagedWrite", "Workspace",
+           "immediate_transaction", "kept_tables",
            "missing_workspace", "not_evaluated", "result_table", "sql_literal"]
 
 T = TypeVar("T")
@@ -571,7 +576,8 @@ class StagedWrite:
             self.abort()
             raise
 
-    def put(self, name: str, frame: pd.DataFrame | Iterable[pd.DataFrame], *, revise: bool = False) -> None:
+    def put(self, name: str, frame: pd.DataFrame | Iterable[pd.DataFrame], *, revise: bool = False,
+            keep: bool = False) -> None:
         """Write ``frame`` as table ``name`` (one of the names the write was opened with) into
         the scratch copy; with a writer process, once it has written what was put before,
         while this process goes on.
@@ -585,7 +591,13 @@ class StagedWrite:
         the rows that differ are updated, in place: what a re-evaluation does to tables whose
         rows are mostly the same again. A stored table with other columns or another number
         of rows, or with more than :data:`REVISE_SHARE` of its rows changed, is written whole.
-        :meth:`revised` tells which was done."""
+        :meth:`revised` tells which was done.
+
+        With ``keep`` (a table the next write will revise), the table as handed to the writer
+        process is kept beside the workspace (:data:`KEPT_TABLES`) once the write is in place:
+        the next revision compares with it rather than reading the stored table through GDAL,
+        while the table's time of change and number of rows are still those it was kept with.
+        (Written in this process, nothing is kept: a small table is read quickly.)"""
         if name not in self.names or name in self._put:
             raise ValueError(f"table {name!r} not expected in this write (or put twice)")
         if revise and (name in self.replaced or self.in_place):
@@ -594,12 +606,13 @@ class StagedWrite:
         parts = [frame] if isinstance(frame, pd.DataFrame) else frame
         del frame
         if name in gpkg.SPLIT_TABLES:
-            parts = self._put_split(name, parts, revise)
+            parts = self._put_split(name, parts, revise, keep)
             if parts is None:
                 return
-        self._put_stored(name, parts, revise, label=name)
+        self._put_stored(name, parts, revise, label=name, keep=keep)
 
-    def _put_split(self, name: str, parts: Iterable[pd.DataFrame], revise: bool) -> list[pd.DataFrame] | None:
+    def _put_split(self, name: str, parts: Iterable[pd.DataFrame], revise: bool,
+                   keep: bool) -> list[pd.DataFrame] | None:
         """A table stored in two parts (:data:`gpkg.SPLIT_TABLES
         <mujun.layers.gpkg.SPLIT_TABLES>`): the columns a re-evaluation revises (revised with
         ``revise``) and those it writes whole, the whole table of the name an older write left
@@ -616,7 +629,7 @@ class StagedWrite:
             return [frame]
         self._drop([name, second] if revise else [name, first, second])
         written = frame[list(columns)]
-        self._put_stored(first, [frame.drop(columns=list(columns))], revise, label=name)
+        self._put_stored(first, [frame.drop(columns=list(columns))], revise, label=name, keep=keep)
         del frame
         self._put_stored(second, [written], False, label=name)
         return None
@@ -629,24 +642,25 @@ class StagedWrite:
         else:
             self._labels[self.steps.submit(_drop, self.tmp, tables)] = "drop"
 
-    def _put_stored(self, name: str, parts: Iterable[pd.DataFrame], revise: bool, *, label: str) -> None:
+    def _put_stored(self, name: str, parts: Iterable[pd.DataFrame], revise: bool, *, label: str,
+                    keep: bool = False) -> None:
         """Write (or revise) the stored table ``name`` from ``parts``; its steps timed as
         ``label``'s."""
         self._tables.append(name)
         if revise:
-            self._revise(name, parts, label)
+            self._revise(name, parts, label, keep)
             return
         schema = last = None
         for part in parts:  # each part is put once the next is taken: the last is checked
             if last is not None:
-                schema = self._put_part(name, last, schema, more=True, label=label)
+                schema = self._put_part(name, last, schema, more=True, label=label, keep=keep)
             last = part
             del part
         if last is None:
             raise ValueError(f"table {name!r} put without any part")
-        self._put_part(name, last, schema, more=False, label=label)
+        self._put_part(name, last, schema, more=False, label=label, keep=keep)
 
-    def _revise(self, name: str, parts: Iterable[pd.DataFrame], label: str) -> None:
+    def _revise(self, name: str, parts: Iterable[pd.DataFrame], label: str, keep: bool) -> None:
         check = self._check_each
         if isinstance(self.steps, InlineSteps):
             taken = list(parts)
@@ -670,7 +684,8 @@ class StagedWrite:
             if not saved:
                 raise ValueError(f"table {name!r} put without any part")
             files, crs = [f for f, _ in saved], saved[-1][1]
-            token = self.steps.submit(_revise_saved, self.tmp, name, files, crs, check)
+            token = self.steps.submit(_revise_saved, self.tmp, name, files, crs, check,
+                                      kept_tables(self.ws.path), keep)
         self._labels[token] = label
         self._revising[label] = token
 
@@ -685,7 +700,7 @@ class StagedWrite:
         return file, crs
 
     def _put_part(self, name: str, frame: pd.DataFrame, schema: pa.Schema | None, *, more: bool,
-                  label: str) -> pa.Schema:
+                  label: str, keep: bool = False) -> pa.Schema:
         """One part of table ``name``: the first (``schema`` ``None``) replaces the table, the
         others are appended, converted to its Arrow ``schema``; checked after the last (not
         ``more``). Returns the table's schema."""
@@ -697,7 +712,7 @@ class StagedWrite:
             return schema
         # handed over as an Arrow file: converted here (quick), written by the writer process
         file, crs = self._saved(name, frame, schema)
-        self._labels[self.steps.submit(_write_saved, self.tmp, name, file, crs, check, append)] = label
+        self._labels[self.steps.submit(_write_saved, self.tmp, name, file, crs, check, append, keep)] = label
         return schema
 
     def commit(
@@ -752,6 +767,7 @@ class StagedWrite:
         self.steps.abort()
         self.tmp.unlink(missing_ok=True)
         _PARKED.pop(str(self.tmp), None)  # its counters, when the steps ran in this process
+        _KEEP.pop(str(self.tmp), None)
         self._remove_files()
 
     def _remove_files(self) -> None:
@@ -792,6 +808,78 @@ def _begin_scratch(tmp: Path) -> tuple[bool, dict[str, str]]:
     """An in-place write's scratch file: GDAL makes it with the first table written."""
     tmp.unlink(missing_ok=True)
     return False, {}
+
+
+#: The folder, in a workspace's cache folder (:func:`~mujun.layers.columnar.cache_dir`), where
+#: the tables a write was asked to keep (:meth:`StagedWrite.put` with ``keep``) are kept as
+#: they were handed to the writer (Arrow IPC, ``<table>/<folder>/part-N.arrow``), each with
+#: the stamp of the stored table it matches (its time of change and last feature id, which
+#: any write of the table — mujun's, GDAL's, QGIS's — changes). The next revision of the table
+#: compares with it, rather than reading the stored table through GDAL, while the stamps
+#: agree. (A dot in its name: the column cache's sweep of other generations leaves it.)
+KEPT_TABLES = "revised.tables"
+#: The files of each write's copy (by its path) to keep once the write is in place, by table,
+#: in the process that runs the write's steps.
+_KEEP: dict[str, dict[str, list[Path]]] = {}
+
+
+def kept_tables(path: Path) -> Path:
+    """The folder of the tables kept for the next revision of the workspace ``path``."""
+    return cache_dir(path) / KEPT_TABLES
+
+
+def _stamp(con: sqlite3.Connection, table: str) -> str | None:
+    """The stamp of a stored table (see :data:`KEPT_TABLES`), ``None`` if it has none."""
+    try:
+        change = con.execute("SELECT last_change FROM gpkg_contents WHERE table_name = ?", (table,)).fetchone()
+        last = con.execute(f'SELECT max(fid) FROM "{table}"').fetchone()
+    except sqlite3.Error:
+        return None
+    return None if change is None or change[0] is None else f"{change[0]}|{last[0]}"
+
+
+def _kept_table(kept: Path, tmp: Path, name: str) -> pa.Table | None:
+    """Table ``name`` as kept in ``kept`` for the stored table of ``tmp`` (memory-mapped);
+    ``None`` when none is kept, or not for the table as it is stored now."""
+    with contextlib.closing(sqlite3.connect(tmp, timeout=30)) as con:
+        stamp = _stamp(con, name)
+    folder = kept / name
+    if stamp is None or not folder.is_dir():
+        return None
+    for entry in folder.iterdir():
+        try:
+            if (entry / "stamp").read_text() != stamp:
+                continue
+            files = sorted(entry.glob("part-*.arrow"), key=lambda f: int(f.stem.split("-")[1]))
+            tables = [pa.ipc.open_file(pa.memory_map(str(f))).read_all() for f in files]
+            return pa.concat_tables(tables) if len(tables) > 1 else tables[0] if tables else None
+        except (OSError, ValueError, pa.ArrowException):
+            continue  # (being replaced, or damaged: the stored table is read instead)
+    return None
+
+
+def _keep(path: Path, files: dict[str, list[Path]], stamps: dict[str, str | None]) -> None:
+    """Keep ``files`` (by table) for the next revision of the workspace ``path``, under the
+    stamps of the tables as they were moved into place; the files of earlier writes go. A
+    cache: what cannot be kept is not, and the stored table will be read."""
+    for name, parts in files.items():
+        folder = kept_tables(path) / name
+        entry = folder / uuid.uuid4().hex
+        try:
+            if stamps.get(name) is None:
+                raise OSError("no stamp")
+            entry.mkdir(parents=True)
+            for i, file in enumerate(parts):
+                os.replace(file, entry / f"part-{i}.arrow")
+            (entry / "stamp").write_text(stamps[name])
+        except OSError:
+            shutil.rmtree(entry, ignore_errors=True)
+            for file in parts:
+                file.unlink(missing_ok=True)
+            entry = None
+        for old in (folder.iterdir() if folder.is_dir() else []):
+            if old != entry:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 #: The AUTOINCREMENT counters of each write's copy (by its path) while GDAL writes into it
@@ -838,8 +926,12 @@ def _revise(tmp: Path, name: str, frame: pd.DataFrame, check: bool) -> int | Non
     return _revised(tmp, name, arrow_table(frame), functools.partial(write_table, tmp, name, frame), check)
 
 
-def _revise_saved(tmp: Path, name: str, files: list[Path], crs: str | None, check: bool) -> int | None:
-    """:func:`_revise` with the table :func:`save_table` saved in ``files`` (its parts, in order)."""
+def _revise_saved(tmp: Path, name: str, files: list[Path], crs: str | None, check: bool,
+                  kept: Path | None = None, keep: bool = False) -> int | None:
+    """:func:`_revise` with the table :func:`save_table` saved in ``files`` (its parts, in
+    order), compared with the table as kept in ``kept`` (:data:`KEPT_TABLES`) when it still
+    holds; with ``keep``, ``files`` are kept for the next revision once the write is in place
+    (:func:`_complete`)."""
 
     def write() -> None:
         for i, file in enumerate(files):
@@ -847,19 +939,38 @@ def _revise_saved(tmp: Path, name: str, files: list[Path], crs: str | None, chec
 
     try:
         with contextlib.ExitStack() as stack:
-            batches = [batch for file in files
-                       for reader in [pa.ipc.open_file(stack.enter_context(pa.memory_map(str(file))))]
-                       for batch in (reader.get_batch(i) for i in range(reader.num_record_batches))]
-            return _revised(tmp, name, pa.Table.from_batches(batches), write, check)
-    finally:
+            table = _saved_table(stack, files)
+            stored = _kept_table(kept, tmp, name) if kept is not None else None
+            updated = _revised(tmp, name, table, write, check, stored)
+            del stored
+    except BaseException:
         for file in files:
             file.unlink(missing_ok=True)
+        raise
+    if keep:
+        _KEEP.setdefault(str(tmp), {})[name] = list(files)
+    else:
+        for file in files:
+            file.unlink(missing_ok=True)
+    return updated
 
 
-def _revised(tmp: Path, name: str, table: pa.Table, write: Callable[[], None], check: bool) -> int | None:
-    """Update the rows of the stored table ``name`` of ``tmp`` that differ from ``table``, or,
-    where it cannot be revised, drop it and ``write`` it whole; then check what was written."""
-    updated = _revise_rows(tmp, name, table)
+def _saved_table(stack: contextlib.ExitStack, files: list[Path]) -> pa.Table:
+    """The table :func:`save_table` saved in ``files`` (memory-mapped while ``stack`` is open)."""
+    batches = [batch for file in files
+               for reader in [pa.ipc.open_file(stack.enter_context(pa.memory_map(str(file))))]
+               for batch in (reader.get_batch(i) for i in range(reader.num_record_batches))]
+    if not batches:
+        raise ValueError("a saved table without batches")
+    return pa.Table.from_batches(batches)
+
+
+def _revised(tmp: Path, name: str, table: pa.Table, write: Callable[[], None], check: bool,
+             stored: pa.Table | None = None) -> int | None:
+    """Update the rows of the stored table ``name`` of ``tmp`` that differ from ``table``
+    (compared with ``stored``, the table as kept, when given), or, where it cannot be revised,
+    drop it and ``write`` it whole; then check what was written."""
+    updated = _revise_rows(tmp, name, table, stored)
     if updated is None:
         _in_transaction(tmp, functools.partial(gpkg.drop_tables, tables=[name]))
         write()
@@ -869,14 +980,15 @@ def _revised(tmp: Path, name: str, table: pa.Table, write: Callable[[], None], c
     return updated
 
 
-def _revise_rows(tmp: Path, name: str, table: pa.Table) -> int | None:
-    """Update the rows of the stored table ``name`` of ``tmp`` that differ from ``table``: how
-    many, or ``None`` (nothing changed in the file) when it cannot be revised."""
+def _revise_rows(tmp: Path, name: str, table: pa.Table, kept: pa.Table | None = None) -> int | None:
+    """Update the rows of the stored table ``name`` of ``tmp`` that differ from ``table`` (or
+    from ``kept``, the stored table as kept): how many, or ``None`` (nothing changed in the
+    file) when it cannot be revised."""
     with contextlib.closing(sqlite3.connect(tmp, timeout=30)) as con:
         stored = gpkg.revisable(con, name)
     if stored != table.num_rows:
         return None
-    found = changed_rows(tmp, name, table, limit=int(REVISE_SHARE * table.num_rows))
+    found = changed_rows(tmp, name, table, limit=int(REVISE_SHARE * table.num_rows), stored=kept)
     if found is None:
         return None
     rows, columns = found
@@ -892,10 +1004,19 @@ def _revise_rows(tmp: Path, name: str, table: pa.Table) -> int | None:
     return len(rows)
 
 
-def _write_saved(tmp: Path, name: str, file: Path, crs: str | None, check: bool, append: bool = False) -> None:
+def _write_saved(tmp: Path, name: str, file: Path, crs: str | None, check: bool, append: bool = False,
+                 keep: bool = False) -> None:
+    """Write (or append) the part of table ``name`` saved in ``file``; with ``keep``, the file
+    is kept for the next revision once the write is in place (:func:`_complete`)."""
     try:
         write_saved(tmp, name, file, crs, append=append)
-    finally:
+    except BaseException:
+        file.unlink(missing_ok=True)
+        raise
+    if keep:
+        kept = _KEEP.setdefault(str(tmp), {})
+        kept[name] = [*(kept.get(name, []) if append else []), file]
+    else:
         file.unlink(missing_ok=True)
     _park_sequences(tmp)
     if check:
@@ -928,7 +1049,14 @@ def _complete(path: Path, tmp: Path, copied: bool, check_each: bool, meta: dict[
         # again for the tables just brought over: metadata and their few rows only, quick
         # under the lock
         _in_transaction(tmp, functools.partial(gpkg.finish, times_of=IN_PLACE_TABLES))
+        kept = _KEEP.pop(str(tmp), {})
+        with contextlib.closing(sqlite3.connect(tmp)) as con:
+            stamps = {name: _stamp(con, name) for name in kept}
         old = _durable_replace(tmp, path)
+    try:  # (a cache: the workspace is in place whatever happens to it)
+        _keep(path, kept, stamps)
+    except Exception as err:  # noqa: BLE001 - logged, the next revision reads the stored tables
+        log.warning("tables not kept for the next revision (%s): %s", kept_tables(path), err)
     if old is not None:
         _remove_old(old)
 

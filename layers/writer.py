@@ -88,7 +88,8 @@ def write_saved(path: Path, name: str, file: Path, crs: str | None, *, append: b
         _write_stream(path, name, saved.schema, batches, crs, append=append)
 
 
-def changed_rows(path: Path, name: str, table: pa.Table, *, limit: int) -> tuple[np.ndarray, list[str]] | None:
+def changed_rows(path: Path, name: str, table: pa.Table, *, limit: int,
+                 stored: pa.Table | None = None) -> tuple[np.ndarray, list[str]] | None:
     """The rows of the stored attribute table ``name`` of ``path`` that differ from ``table``
     (the same rows as :func:`save_table` saved them, in the stored order) and the columns that
     differ in any of them: the positions, from 0, and the column names; ``None`` when the
@@ -96,28 +97,37 @@ def changed_rows(path: Path, name: str, table: pa.Table, *, limit: int) -> tuple
     differ (then it is written whole).
 
     The stored table is read through GDAL a batch at a time, as written: a number stored as
-    NULL is the same as a missing or NaN one (SQLite stores NaN as NULL).
+    NULL is the same as a missing or NaN one (SQLite stores NaN as NULL). Given ``stored``, the
+    table as it was saved for the write that stored it (the caller vouches that the file holds
+    it still), that is compared instead, when its columns and rows are those of ``table``.
     """
+    if stored is not None and stored.column_names == table.column_names and stored.num_rows == table.num_rows:
+        return _changed(iter(stored.to_batches(BATCH_ROWS)), table, limit)
     with pyogrio.open_arrow(path, layer=name, batch_size=BATCH_ROWS, use_pyarrow=True) as (meta, reader):
         if meta.get("geometry_name") or list(reader.schema.names) != list(table.column_names):
             return None
-        differ = np.zeros(table.num_rows, dtype=bool)
-        columns: set[str] = set()
-        start = 0
-        for batch in reader:
-            if start + batch.num_rows > table.num_rows:
+        return _changed(reader, table, limit)
+
+
+def _changed(reader: Iterator[pa.RecordBatch], table: pa.Table, limit: int) -> tuple[np.ndarray, list[str]] | None:
+    """:func:`changed_rows` of the stored batches ``reader``."""
+    differ = np.zeros(table.num_rows, dtype=bool)
+    columns: set[str] = set()
+    start = 0
+    for batch in reader:
+        if start + batch.num_rows > table.num_rows:
+            return None
+        new = table.slice(start, batch.num_rows)
+        for col, old in zip(table.column_names, batch.columns, strict=True):
+            mask = _differs(old, new.column(col).combine_chunks())
+            if mask is None:
                 return None
-            new = table.slice(start, batch.num_rows)
-            for col, old in zip(table.column_names, batch.columns, strict=True):
-                mask = _differs(old, new.column(col).combine_chunks())
-                if mask is None:
-                    return None
-                if mask.any():
-                    columns.add(col)
-                    differ[start:start + batch.num_rows] |= mask
-            start += batch.num_rows
-            if np.count_nonzero(differ) > limit:
-                return None
+            if mask.any():
+                columns.add(col)
+                differ[start:start + batch.num_rows] |= mask
+        start += batch.num_rows
+        if np.count_nonzero(differ) > limit:
+            return None
     if start != table.num_rows:
         return None
     return np.flatnonzero(differ), [c for c in table.column_names if c in columns]
@@ -127,6 +137,8 @@ def _differs(old: pa.Array, new: pa.Array) -> np.ndarray | None:
     """Where the stored values ``old`` and the new ``new`` differ (``None``: stored as another
     type, as an older table may be — a cast could call unequal values equal, and the table
     would keep its old types). Missing equals missing; for numbers NaN is missing too."""
+    if pa.types.is_dictionary(old.type):  # (a table as saved: its categories as texts)
+        old = old.dictionary_decode()
     if pa.types.is_dictionary(new.type) and new.type.value_type == old.type:
         # text categories: each stored text looked up among the few categories, codes compared
         codes = pc.index_in(old, value_set=new.dictionary)

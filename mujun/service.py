@@ -516,7 +516,8 @@ class _ResultTables:
             # the whole table: each part handed over as soon as it is computed, and written (or,
             # revised, compared with the stored rows once all are there)
             self.rows[(level, year)] = 0
-            self.staged.put(name, self._counted(level, year, frame if parts else [frame]), revise=revised)
+            self.staged.put(name, self._counted(level, year, frame if parts else [frame]), revise=revised,
+                            keep=level in REVISED_LEVELS)
             return
         if parts:
             frame = pd.concat(list(frame), ignore_index=True)
@@ -541,7 +542,8 @@ class _ResultTables:
 
     def _put(self, level: str) -> None:
         name = result_table(level)
-        self.staged.put(name, _replace_years(self.ws, name, self.pending.pop(level), self.years))
+        self.staged.put(name, _replace_years(self.ws, name, self.pending.pop(level), self.years),
+                        keep=level in REVISED_LEVELS)
 
 
 def _geometry_meta(ws: Workspace, years: list[int], buildings: bool) -> dict[str, str]:

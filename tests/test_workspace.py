@@ -15,6 +15,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow as pa
 import pyogrio
 import pytest
 import shapely
@@ -31,6 +32,7 @@ from mujun.layers.workspace import (
     LOG_TABLE,
     META_TABLE,
     Workspace,
+    kept_tables,
     result_table,
     sql_literal,
 )
@@ -820,6 +822,56 @@ def test_per_parcel_results_are_stored_in_two_parts_read_as_one_table(tmp_path, 
     w.write({"result_parcel": frame})
     assert _sql_rows(w.path, "SELECT type FROM sqlite_master WHERE name = 'result_parcel'") == [("view",)]
     pd.testing.assert_frame_equal(pd.DataFrame(w.read("result_parcel", geometry=False)), frame, check_dtype=False)
+
+
+def _checks(n: int, value: float) -> pd.DataFrame:
+    return pd.DataFrame({"parcel_id": pd.array([f"P{i}" for i in range(n)], dtype="string"),
+                         "status": pd.Categorical(["达标", "不达标"] * (n // 2)), "measured": value})
+
+
+def _put_checks(w: Workspace, frame: pd.DataFrame, *, revise: bool) -> dict:
+    with w.staged(["checks"], process=True) as staged:
+        staged.put("checks", frame, revise=revise, keep=True)
+        staged.commit()
+    return staged.revised()
+
+
+def test_a_kept_table_is_what_the_next_revision_compares_with(tmp_path):
+    """A table put with ``keep`` is kept beside the workspace as handed to the writer, under the
+    stamp of the stored table; the next revision compares with it (not with the file) while
+    the stamp holds, and reads the stored table once anything else has written it."""
+    w = Workspace(tmp_path / "w.gpkg")
+    w.write({"parcels": _many_parcels(2)})
+    frame = _checks(6, 1.0)
+    assert _put_checks(w, frame, revise=False) == {}
+    (entry,) = (kept_tables(w.path) / "checks").iterdir()
+    with contextlib.closing(sqlite3.connect(w.path)) as con:
+        assert (entry / "stamp").read_text() == workspace_module._stamp(con, "checks")
+    kept = pa.ipc.open_file(str(entry / "part-0.arrow")).read_all()
+    assert kept.to_pandas()["measured"].tolist() == [1.0] * 6
+    # the kept copy, not the file, is compared: a value the copy alone holds reads as changed
+    kept = kept.set_column(2, "measured", pa.array([1.0, 1.0, 9.0, 1.0, 1.0, 1.0]))
+    with pa.OSFile(str(entry / "part-0.arrow"), "wb") as sink, pa.ipc.new_file(sink, kept.schema) as out:
+        out.write_table(kept)
+    assert _put_checks(w, frame, revise=True) == {"checks": 1}
+    assert len(list((kept_tables(w.path) / "checks").iterdir())) == 1  # the earlier copy is gone
+    # edited since (GDAL and QGIS set its time of change): the stored table is read
+    with contextlib.closing(sqlite3.connect(w.path)) as con, con:
+        con.execute("UPDATE checks SET measured = 5 WHERE fid = 4")
+        con.execute("UPDATE gpkg_contents SET last_change = '2030-01-01T00:00:00.000Z' WHERE table_name = 'checks'")
+    assert _put_checks(w, frame, revise=True) == {"checks": 1}
+    assert w.read("checks")["measured"].tolist() == [1.0] * 6
+
+
+def test_a_table_that_cannot_be_kept_is_written_all_the_same(tmp_path):
+    """The kept copies are a cache: a folder that cannot be written leaves the write whole."""
+    w = Workspace(tmp_path / "w.gpkg")
+    w.write({"parcels": _many_parcels(2)})
+    kept_tables(w.path).parent.mkdir(parents=True, exist_ok=True)
+    kept_tables(w.path).write_text("not a folder")
+    assert _put_checks(w, _checks(4, 2.0), revise=False) == {}
+    assert w.read("checks")["measured"].tolist() == [2.0] * 4
+    assert not [p for p in tmp_path.iterdir() if ".tmp.gpkg" in p.name]  # no hand-over file left
 
 
 # -- one SQLite library per file: readers beside in-place writers ----------------------------
