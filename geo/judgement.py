@@ -75,9 +75,10 @@ def judge_year(
         and not returned: a province's millions of rows can be written (and let go) while the
         rest is judged. ``flag`` is handed over complete, ``compliance`` as an iterator of its
         parts (one per check, each computed when it is taken; their repeated texts as
-        categories, see :func:`~mujun.geo.compliance.compliance_parts`). ``parcel`` is handed
-        over too, as soon as it is complete (before the enterprises' flags and the platforms'
-        assessment), and returned as well.
+        categories, see :func:`~mujun.geo.compliance.compliance_parts`). ``enterprise`` is
+        handed over as soon as it is complete (once the parcels are flagged, before their
+        measures, reasons and gains), then ``parcel`` (before the platforms' assessment); both
+        are returned as well.
 
     Returns
     -------
@@ -162,6 +163,15 @@ def judge_year(
         marked = np.zeros(len(p), dtype=bool)
         marked[hit[hit >= 0]] = True
         p[kind] = marked[own] & (first >= 0)
+    # an enterprise carries the flags of the parcels it holds: complete now, written while the
+    # parcels' measures, reasons and gains are judged
+    held = (p.loc[p[list(FLAG_KINDS)].any(axis=1) & p["holder_code"].notna(), ["holder_code", *FLAG_KINDS]]
+            if "holder_code" in p.columns else p.iloc[0:0])
+    kinds = _labels(held.groupby("holder_code")[list(FLAG_KINDS)].any(), list(FLAG_KINDS.values()))
+    ent["flags"] = lookup(ent["credit_code"], kinds).astype("string")
+    out["enterprise"] = ent
+    if emit is not None:
+        emit("enterprise", ent)
     tiers = idle_tiers(p, rules, as_of, observed)
     for col in tiers.columns:
         p[col] = tiers[col]
@@ -178,12 +188,6 @@ def judge_year(
     out["parcel"] = p
     if emit is not None:  # complete: written while the rest is judged (and still returned)
         emit("parcel", p)
-    # an enterprise carries the flags of the parcels it holds
-    held = (p.loc[p["flags"].notna() & p["holder_code"].notna(), ["holder_code", *FLAG_KINDS]]
-            if "holder_code" in p.columns else p.iloc[0:0])
-    kinds = _labels(held.groupby("holder_code")[list(FLAG_KINDS)].any(), list(FLAG_KINDS.values()))
-    ent["flags"] = lookup(ent["credit_code"], kinds).astype("string")
-    out["enterprise"] = ent
 
     if "platform" in results:
         assessment = platform_assessment(results["platform"], p, p["idle"])

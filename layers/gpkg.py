@@ -22,12 +22,13 @@ without a warning.
   snapshot table (:func:`snapshot`, ``mujun_parcels_<generation>``), which those years' views
   then read; a snapshot no year reads any more is dropped. Which source each year reads is
   recorded in the metadata (:func:`geometry_sources`).
-- **Tables stored in two parts**: the per-parcel results (:data:`SPLIT_TABLES`) are stored as
-  two attribute tables whose rows match one to one by feature id, joined in a view of the
-  table's name (``result_parcel``): the columns a re-evaluation changes on nearly every row
-  (the scores, relative to the year's peers, and the gains measured against the peers'
-  medians), written whole, and the rest, which a corrected enterprise table changes on a few
-  rows only, revised in place. Readers see one table.
+- **Tables stored in two parts**: the per-parcel and per-enterprise results
+  (:data:`SPLIT_TABLES`) are each stored as two attribute tables whose rows match one to one
+  by feature id, joined in a view of the table's name (``result_parcel``): the columns a
+  re-evaluation changes on nearly every row (scores and ranks, relative to the year's firms,
+  and the gains measured against the peers' medians), written whole, and the rest, which a
+  corrected enterprise table changes on a few rows only, revised in place. Readers see one
+  table.
 
 :func:`prepare` runs on a write's scratch copy before GDAL opens it, :func:`finish` after GDAL
 has closed it; both through Python's ``sqlite3`` only (see :mod:`mujun.layers.workspace`).
@@ -39,12 +40,13 @@ import re
 import sqlite3
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS, RESULT_TABLES, REVIEW_FIELDS, column_field
 
 __all__ = ["APPLICATION_ID", "FEATURES_VIEW", "GEOMETRY_OF", "REVIEW_VIEW", "SHARED_GEOMETRY", "SPLIT_TABLES",
-           "USER_VERSION", "split_parts",
+           "USER_VERSION", "SplitTable", "split_parts",
            "describe", "drop_tables", "finish", "format_sources", "geometry_sources", "keep_sources", "local_time",
            "prepare", "review_view_select", "revisable", "shared_select", "snapshot", "source_of", "timestamp",
            "update_rows", "year_view", "year_view_select"]
@@ -63,13 +65,34 @@ _OWN_VIEW = re.compile(r"^(result_[a-z_]+|review)_(\d{4}|features)$")
 #: Result tables stored without geometry -> (the source layer whose outlines they show, the
 #: id field joining them): an evaluation writes figures, never a copy of a million outlines.
 SHARED_GEOMETRY = {"result_parcel": ("parcels", "parcel_id"), "result_building": ("buildings", "building_id")}
-#: Result tables stored in two parts (see the module's notes) -> (the table of the columns a
-#: re-evaluation revises in place, the table of the columns it writes whole, those columns).
-#: A frame of such a table that lacks any of those columns is stored whole, as one table.
-#: The parts are internal: the view of the table's name is what is read.
-SPLIT_TABLES = {"result_parcel": ("mujun_result_parcel", "mujun_result_parcel_scores",
-                                  ("score", "target_tax_per_mu", "tax_gain", "target_value_added_per_mu",
-                                   "value_added_gain"))}
+@dataclass(frozen=True)
+class SplitTable:
+    """How a result table is stored in two parts (see the module's notes)."""
+
+    #: The table of the columns a re-evaluation revises in place.
+    revised: str
+    #: The table of the columns it writes whole, and what they are (its title in QGIS).
+    written: str
+    written_title: str
+    #: Which columns go to ``written``: those this pattern matches in full.
+    pattern: str
+
+    def written_columns(self, columns: Iterable[str]) -> list[str]:
+        """The columns of ``columns`` stored in :attr:`written`."""
+        return [c for c in columns if re.fullmatch(self.pattern, str(c))]
+
+
+#: Result tables stored in two parts -> how. A frame of such a table without any of the
+#: written part's columns is stored whole, as one table. The parts are internal: the view of
+#: the table's name is what is read.
+SPLIT_TABLES = {
+    # the holder's score and the gains measured against the peers' medians: relative to the year's firms
+    "result_parcel": SplitTable("mujun_result_parcel", "mujun_result_parcel_scores", "得分与对标增益",
+                                "score|target_tax_per_mu|tax_gain|target_value_added_per_mu|value_added_gain"),
+    # the scores (each indicator's against the year's ratio of sums) and the ranks
+    "result_enterprise": SplitTable("mujun_result_enterprise", "mujun_result_enterprise_scores", "得分与排名",
+                                    "score|score_.+|rank_.+"),
+}
 #: Metadata key of the snapshot tables the years of a shared result table read
 #: (``geometry_of:result_parcel`` = ``2023=mujun_parcels_1a2b3c4d,2024=…``; a year not listed
 #: reads the source layer itself; a table without years is listed as ``*``).
@@ -208,7 +231,7 @@ def drop_tables(con: sqlite3.Connection, tables: Iterable[str], *, parts: bool =
 def split_parts(table: str) -> tuple[str, ...]:
     """The tables ``table`` is stored in when it is stored in two parts (:data:`SPLIT_TABLES`),
     else none."""
-    return SPLIT_TABLES[table][:2] if table in SPLIT_TABLES else ()
+    return (SPLIT_TABLES[table].revised, SPLIT_TABLES[table].written) if table in SPLIT_TABLES else ()
 
 
 def _split_view_select(con: sqlite3.Connection, table: str) -> str | None:
@@ -217,7 +240,7 @@ def _split_view_select(con: sqlite3.Connection, table: str) -> str | None:
     when the table is not stored so (a whole table of that name, or no parts)."""
     if table not in SPLIT_TABLES:
         return None
-    revised, written, _ = SPLIT_TABLES[table]
+    revised, written = split_parts(table)
     if not (_exists(con, revised) and _exists(con, written)):
         return None
     if con.execute("SELECT 1 FROM sqlite_master WHERE name = ? AND type = 'table'", (table,)).fetchone():
@@ -600,8 +623,8 @@ def _name_tables(con: sqlite3.Connection) -> None:
     multi-year result tables; an identifier another table holds is left alone."""
     names = {"mujun_meta": "工作空间信息", "mujun_import_log": "导入记录", "mujun_rasters": "影像登记",
              "mujun_geometry_cache": "评价几何计算结果（内部，供重新评价复用）",
-             **{part: f"{RESULT_TABLES[t]}（内部：{what}，见视图 {t}）" for t, parts in SPLIT_TABLES.items()
-                for part, what in zip(parts[:2], ("各项数值", "得分与对标增益"), strict=True)},
+             **{part: f"{RESULT_TABLES[t]}（内部：{what}，见视图 {t}）" for t, split in SPLIT_TABLES.items()
+                for part, what in ((split.revised, "各项数值"), (split.written, split.written_title))},
              **{k.name: k.label for k in KINDS.values()},
              **{t: f"{title}（各年度）" if t != "result_building" else title for t, title in RESULT_TABLES.items()}}
     con.executemany("UPDATE OR IGNORE gpkg_contents SET identifier = ? WHERE table_name = ?",

@@ -623,13 +623,14 @@ class StagedWrite:
             raise ValueError(f"table {name!r} put without any part")
         frame = taken[0] if len(taken) == 1 else pd.concat(taken, ignore_index=True)
         del taken
-        first, second, columns = gpkg.SPLIT_TABLES[name]
-        if not set(columns) <= set(frame.columns):
+        first, second = gpkg.split_parts(name)
+        columns = gpkg.SPLIT_TABLES[name].written_columns(frame.columns)
+        if not columns:
             self._drop([first, second])
             return [frame]
         self._drop([name, second] if revise else [name, first, second])
-        written = frame[list(columns)]
-        self._put_stored(first, [frame.drop(columns=list(columns))], revise, label=name, keep=keep)
+        written = frame[columns]
+        self._put_stored(first, [frame.drop(columns=columns)], revise, label=name, keep=keep)
         del frame
         self._put_stored(second, [written], False, label=name)
         return None

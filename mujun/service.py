@@ -81,12 +81,12 @@ from mujun.layers.workspace import (
 YEAR_TABLES = ("flag", "compliance", "benchmark")
 #: The result tables a re-evaluation that reuses the stored geometry revises in place rather
 #: than writes whole: the contract and control checks are absolute, per parcel, so a corrected
-#: enterprise table changes a few of a province's millions of rows; so are the per-parcel
-#: results but for their scores and the gains measured against the peers' medians, which are
-#: relative and change nearly everywhere: those are stored apart and written whole
-#: (:data:`gpkg.SPLIT_TABLES <mujun.layers.gpkg.SPLIT_TABLES>`). (The enterprise results
-#: change nearly everywhere, and the flags' rows shift as parcels gain or lose one.)
-REVISED_LEVELS = ("compliance", "parcel")
+#: enterprise table changes a few of a province's millions of rows; so are the per-parcel and
+#: per-enterprise results but for their scores, ranks and the gains measured against the
+#: peers' medians, which are relative and change nearly everywhere: those are stored apart and
+#: written whole (:data:`gpkg.SPLIT_TABLES <mujun.layers.gpkg.SPLIT_TABLES>`). (The flags'
+#: rows shift as parcels gain or lose one: written whole.)
+REVISED_LEVELS = ("compliance", "parcel", "enterprise")
 #: Parcels from which an evaluation's tables are written by a writer process while it goes on
 #: computing (:meth:`Workspace.staged <mujun.layers.workspace.Workspace.staged>`): below it
 #: the process would take longer to start than the write it takes over.
@@ -247,8 +247,8 @@ def evaluate(
     big = ws.has("parcels") and ws.count("parcels") >= WRITER_PROCESS_PARCELS
     # the long tables every evaluation writes (and, computing the geometry, its own): their old
     # rows are dropped from the copy while the inputs are read
-    replaced = [result_table(level) for level in ("enterprise", "flag")]
-    if not reuse:  # (reusing the geometry, the checks and parcels are kept: revised in place, see _ResultTables)
+    replaced = [result_table("flag")]
+    if not reuse:  # (reusing the geometry, the checks and results are kept: revised in place, see _ResultTables)
         replaced += [result_table(level) for level in REVISED_LEVELS]
         replaced += [CACHE_TABLE, *([result_table("building")] if ws.has("buildings") else [])]
     with ws.staged(names, process=big, replaced=replaced) as staged:

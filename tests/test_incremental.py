@@ -119,7 +119,7 @@ def test_a_year_stored_alone_has_its_checks_revised_in_place_with_identical_resu
         con.execute("UPDATE mujun_meta SET value = ? WHERE key = 'evaluated_years'", (str(year),))
     first = evaluate(evaluated, year=year, progress=False)
     # the tables held other years' rows too: written whole
-    assert first.revised == {"result_compliance": None, "result_parcel": None}
+    assert first.revised == {"result_compliance": None, "result_parcel": None, "result_enterprise": None}
     assert [tuple(r) for r in evaluated.query("SELECT DISTINCT year FROM result_compliance")] == [(year,)]
     # firms whose parcels have a contract tax that is due: their checks change
     checks = evaluated.read("result_compliance", where="indicator = 'tax_per_mu' AND status IN ('达标', '不达标')")
@@ -137,15 +137,18 @@ def test_a_year_stored_alone_has_its_checks_revised_in_place_with_identical_resu
     # the parcels of the firms corrected (their tax, per-mu tax, flags …): a few of the year's
     changed = incremental.revised["result_parcel"]
     assert 0 < changed < len(held) * 0.2
+    # every firm's previous class went with the earlier years' rows: the firms' table is written whole
+    assert incremental.revised["result_enterprise"] is None
     complete = evaluate(full, progress=False, full=True)
     assert complete.revised == {}
     _assert_same_results(evaluated, full)
-    for table in ("result_compliance", *split_parts("result_parcel")):
+    for table in ("result_compliance", *split_parts("result_parcel"), *split_parts("result_enterprise")):
         assert _stored_rows(evaluated.path, table) == _stored_rows(full.path, table)
     runner = CliRunner()
     res = runner.invoke(main, ["evaluate", "--workspace", str(evaluated.path)])
     assert res.exit_code == 0, res.output
-    assert res.output.splitlines()[1:3] == ["控制指标与合同核查：与上次相同，未改写", "地块评价结果：与上次相同，未改写"]
+    assert sorted(res.output.splitlines()[1:4]) == sorted(["控制指标与合同核查：与上次相同，未改写", "地块评价结果：与上次相同，未改写",
+                                                           "企业评价结果：与上次相同，未改写"])
 
 
 @pytest.mark.parametrize("layer", ["parcels", "buildings", "districts", "parks"])

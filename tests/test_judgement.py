@@ -224,10 +224,11 @@ def test_emit_takes_the_checks_in_parts_as_computed_and_the_flags_whole(world, j
     out = _judge(world, previous_class=pd.Series({"A": "C", "B": "B", "C": "A"}), emit=emit)
     assert "compliance" not in out and "flag" not in out
     assert len(got["compliance"]) > 1 and len(got["flag"]) == 1
-    # the per-parcel table is handed over complete, once, and returned as well
-    assert list(got) == ["compliance", "flag", "parcel"] and len(got["parcel"]) == 1
-    pd.testing.assert_frame_equal(pd.DataFrame(got["parcel"][0]), pd.DataFrame(judged["parcel"]))
-    assert got["parcel"][0] is out["parcel"]
+    # the per-enterprise and per-parcel tables are handed over complete, once, and returned as well
+    assert list(got) == ["compliance", "flag", "enterprise", "parcel"] and len(got["parcel"]) == 1
+    for level in ("enterprise", "parcel"):
+        pd.testing.assert_frame_equal(pd.DataFrame(got[level][0]), pd.DataFrame(judged[level]))
+        assert got[level][0] is out[level]
     checks = [part[["source", "indicator", "op"]].drop_duplicates() for part in got["compliance"]]
     assert all(len(c) == 1 for c in checks)  # one check a part, each its own
     assert len({tuple(c.iloc[0]) for c in checks}) == len(checks)

@@ -778,7 +778,8 @@ def test_a_result_whose_parcel_is_gone_keeps_its_figures(tmp_path):
 def _scored(ids, year: int, value: float) -> pd.DataFrame:
     """Per-parcel results with the columns stored apart (:data:`gpkg.SPLIT_TABLES`)."""
     frame = _results(ids, year, value)
-    for i, column in enumerate(gpkg.SPLIT_TABLES["result_parcel"][2]):
+    for i, column in enumerate(["score", "target_tax_per_mu", "tax_gain", "target_value_added_per_mu",
+                                "value_added_gain"]):
         frame[column] = value * 10 + i
     return frame
 
@@ -792,7 +793,8 @@ def test_per_parcel_results_are_stored_in_two_parts_read_as_one_table(tmp_path, 
     w = Workspace(tmp_path / "w.gpkg")
     parcels = _many_parcels(5)[["parcel_id", "geometry"]]
     w.write({"parcels": parcels})
-    first, second, scores = gpkg.SPLIT_TABLES["result_parcel"]
+    first, second = gpkg.split_parts("result_parcel")
+    scores = gpkg.SPLIT_TABLES["result_parcel"].written_columns(_scored(["P1"], 2025, 1.0).columns)
     frame = _scored(parcels["parcel_id"], 2025, 1.0)
     with w.staged(["result_parcel"], process=process) as staged:
         staged.put("result_parcel", frame)
