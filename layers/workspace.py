@@ -62,7 +62,7 @@ from mujun.layers.writer import (
     write_table,
 )
 
-log = logging.getLogger(__name__)
+_logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_NAME", "KEPT_TABLES", "LAYER_GENERATION", "META_TABLE", "StagedWrite", "Workspace",
            "immediate_transaction", "kept_tables",
@@ -629,10 +629,9 @@ class StagedWrite:
             self._drop([first, second])
             return [frame]
         self._drop([name, second] if revise else [name, first, second])
-        written = frame[columns]
+        # the narrow part first: written while the wide one is converted for the writer
+        self._put_stored(second, [frame[columns]], False, label=name)
         self._put_stored(first, [frame.drop(columns=columns)], revise, label=name, keep=keep)
-        del frame
-        self._put_stored(second, [written], False, label=name)
         return None
 
     def _drop(self, tables: list[str]) -> None:
@@ -848,6 +847,8 @@ def _kept_table(kept: Path, tmp: Path, name: str) -> pa.Table | None:
     if stamp is None or not folder.is_dir():
         return None
     for entry in folder.iterdir():
+        if entry.name.startswith("."):  # (an earlier copy, being removed)
+            continue
         try:
             if (entry / "stamp").read_text() != stamp:
                 continue
@@ -878,9 +879,28 @@ def _keep(path: Path, files: dict[str, list[Path]], stamps: dict[str, str | None
             for file in parts:
                 file.unlink(missing_ok=True)
             entry = None
+        # the earlier copies out of the way at once, removed by a process of their own
+        trash = []
         for old in (folder.iterdir() if folder.is_dir() else []):
-            if old != entry:
-                shutil.rmtree(old, ignore_errors=True)
+            if old != entry and not old.name.startswith("."):
+                with contextlib.suppress(OSError):
+                    trash.append(old.rename(folder / f".removed-{old.name}"))
+        trash += [old for old in (folder.iterdir() if folder.is_dir() else []) if old.name.startswith(".removed-")
+                  and old not in trash]
+        _remove_apart(trash)
+
+
+def _remove_apart(paths: list[Path]) -> None:
+    """Remove the folders ``paths`` by a process of its own, in the background (a gigabyte of
+    files takes a few tenths of a second to free); whatever it leaves, the next call removes."""
+    if not paths:
+        return
+    with contextlib.suppress(OSError):
+        remover = subprocess.Popen([sys.executable, "-c", "import shutil, sys; [shutil.rmtree(p, ignore_errors=True) "
+                                    "for p in sys.argv[1:]]", *map(str, paths)],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)
+        threading.Thread(target=remover.wait, name="mujun-remove-kept", daemon=True).start()
 
 
 #: The AUTOINCREMENT counters of each write's copy (by its path) while GDAL writes into it
@@ -1057,7 +1077,7 @@ def _complete(path: Path, tmp: Path, copied: bool, check_each: bool, meta: dict[
     try:  # (a cache: the workspace is in place whatever happens to it)
         _keep(path, kept, stamps)
     except Exception as err:  # noqa: BLE001 - logged, the next revision reads the stored tables
-        log.warning("tables not kept for the next revision (%s): %s", kept_tables(path), err)
+        _logger.warning("tables not kept for the next revision (%s): %s", kept_tables(path), err)
     if old is not None:
         _remove_old(old)
 

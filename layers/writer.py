@@ -137,7 +137,15 @@ def _differs(old: pa.Array, new: pa.Array) -> np.ndarray | None:
     """Where the stored values ``old`` and the new ``new`` differ (``None``: stored as another
     type, as an older table may be — a cast could call unequal values equal, and the table
     would keep its old types). Missing equals missing; for numbers NaN is missing too."""
-    if pa.types.is_dictionary(old.type):  # (a table as saved: its categories as texts)
+    if pa.types.is_dictionary(old.type) and pa.types.is_dictionary(new.type):  # (a table as saved)
+        if old.type.value_type != new.type.value_type:
+            return None
+        # each stored code as the new table's code of the same text: codes compared, no text
+        codes = pc.index_in(old.dictionary, value_set=new.dictionary).take(old.indices)
+        same = pc.fill_null(pc.equal(codes, new.indices), False)
+        both_missing = pc.and_(pc.is_null(old.indices), pc.is_null(new.indices))
+        return ~pc.or_(same, both_missing).to_numpy(zero_copy_only=False)
+    if pa.types.is_dictionary(old.type):
         old = old.dictionary_decode()
     if pa.types.is_dictionary(new.type) and new.type.value_type == old.type:
         # text categories: each stored text looked up among the few categories, codes compared

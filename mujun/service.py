@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -428,8 +429,14 @@ def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool
     ``buildings`` neither it nor the parcels' outlines are read (the stored geometry stage
     stands for them); with ``key`` too, the parcels' figures are read as the stage's are
     (:func:`~mujun.engines.cache.read_kept`)."""
-    parcels = read_kept(ws, key, "parcels") if key is not None and not buildings else ws.read("parcels", geometry=buildings)
-    enterprises = ws.read("enterprises")
+    # GDAL reads the enterprises and zones (in reader processes) while the parcels are read here
+    with ThreadPoolExecutor(2, thread_name_prefix="mujun-inputs") as pool:
+        reading = pool.submit(ws.read, "enterprises")
+        zone_reads = {level: pool.submit(ws.read_optional, f"{level}s") for level in ZONES}
+        parcels = (read_kept(ws, key, "parcels") if key is not None and not buildings
+                   else ws.read("parcels", geometry=buildings))
+        enterprises = reading.result()
+        zones = {level: read.result() for level, read in zone_reads.items()}
     available = sorted(int(y) for y in enterprises["year"].dropna().unique())
     if not available:
         raise WorkspaceError("企业表中没有年度；请重新导入企业数据")
@@ -446,7 +453,6 @@ def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool
         years = [int(year)]
     else:
         raise InputError(f"没有 {year} 年的企业数据；已有年度：{'、'.join(map(str, available))}")
-    zones = {level: ws.read_optional(f"{level}s") for level in ZONES}
     return EvaluationInputs(
         parcels=parcels, enterprises=enterprises, years=years, zones=zones,
         building_reader=_building_reader(ws) if buildings else None,
