@@ -871,6 +871,35 @@ def test_a_kept_table_is_what_the_next_revision_compares_with(tmp_path):
     assert w.read("checks")["measured"].tolist() == [1.0] * 6
 
 
+def test_the_rows_a_revision_updates_are_read_back(tmp_path, monkeypatch):
+    """A revision's check reads back the rows it updated; a row the file does not hold as
+    written fails the write in one line, and the workspace is as it was."""
+    w = Workspace(tmp_path / "w.gpkg")
+    w.write({"parcels": _many_parcels(2), "checks": _checks(20, 1.0)})
+    again = _checks(20, 1.0)
+    again.loc[[1, 4], "measured"] = [2.0, float("nan")]
+    with w.staged(["checks"]) as staged:
+        staged.put("checks", again, revise=True)
+        staged.commit()
+    assert staged.revised() == {"checks": 2}
+    assert w.read("checks")["measured"].tolist()[:2] == [1.0, 2.0] and w.read("checks")["measured"].isna().sum() == 1
+    before = hashlib.sha256(w.path.read_bytes()).hexdigest()
+    real = gpkg.update_rows
+
+    def astray(con, table, columns, rows):  # one value lands other than bound
+        rows = [(*r[:-2], 9.0, r[-1]) if r[-1] == 3 else r for r in rows]
+        real(con, table, columns, rows)
+
+    monkeypatch.setattr(gpkg, "update_rows", astray)
+    third = _checks(20, 1.0)
+    third.loc[[2, 3], "measured"] = [3.0, 4.0]
+    with pytest.raises(WorkspaceError, match=r"写入后工作空间校验失败（checks 的第 3 行与写入的不同）"), \
+            w.staged(["checks"]) as staged:
+        staged.put("checks", third, revise=True)
+        staged.commit()
+    assert hashlib.sha256(w.path.read_bytes()).hexdigest() == before
+
+
 def test_a_table_that_cannot_be_kept_is_written_all_the_same(tmp_path):
     """The kept copies are a cache: a folder that cannot be written leaves the write whole."""
     w = Workspace(tmp_path / "w.gpkg")
