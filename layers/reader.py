@@ -169,6 +169,9 @@ def _close_all() -> None:
     with _cond:
         readers, _idle[:] = list(_idle), []
         _count -= len(readers)
+    for reader in readers:  # each told to end first: they end side by side, not one after another
+        with contextlib.suppress(OSError):
+            reader.proc.stdin.close()
     for reader in readers:
         reader.close()
 

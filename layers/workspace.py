@@ -784,6 +784,7 @@ def _begin(path: Path, tmp: Path, names: list[str], replaced: list[str] | None =
     if not path.exists():
         return False, kept
     _copy(path, tmp)
+    _remove_set_aside(path)
     _in_transaction(tmp, gpkg.prepare)  # GDAL then writes GeoPackage 1.2 into it
     _in_transaction(tmp, lambda con: kept.update(gpkg.keep_sources(con, names)))
     if replaced:
@@ -879,28 +880,19 @@ def _keep(path: Path, files: dict[str, list[Path]], stamps: dict[str, str | None
             for file in parts:
                 file.unlink(missing_ok=True)
             entry = None
-        # the earlier copies out of the way at once, removed by a process of their own
-        trash = []
+        # the earlier copies set aside at once; the next write removes them (_begin), while it
+        # waits for its first table
         for old in (folder.iterdir() if folder.is_dir() else []):
             if old != entry and not old.name.startswith("."):
                 with contextlib.suppress(OSError):
-                    trash.append(old.rename(folder / f".removed-{old.name}"))
-        trash += [old for old in (folder.iterdir() if folder.is_dir() else []) if old.name.startswith(".removed-")
-                  and old not in trash]
-        _remove_apart(trash)
+                    old.rename(folder / f".removed-{old.name}")
 
 
-def _remove_apart(paths: list[Path]) -> None:
-    """Remove the folders ``paths`` by a process of its own, in the background (a gigabyte of
-    files takes a few tenths of a second to free); whatever it leaves, the next call removes."""
-    if not paths:
-        return
-    with contextlib.suppress(OSError):
-        remover = subprocess.Popen([sys.executable, "-c", "import shutil, sys; [shutil.rmtree(p, ignore_errors=True) "
-                                    "for p in sys.argv[1:]]", *map(str, paths)],
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                   start_new_session=True)
-        threading.Thread(target=remover.wait, name="mujun-remove-kept", daemon=True).start()
+def _remove_set_aside(path: Path) -> None:
+    """Remove the kept copies :func:`_keep` set aside for the workspace ``path``."""
+    root = kept_tables(path)
+    for old in (root.glob("*/.removed-*") if root.is_dir() else []):
+        shutil.rmtree(old, ignore_errors=True)
 
 
 #: The AUTOINCREMENT counters of each write's copy (by its path) while GDAL writes into it

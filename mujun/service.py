@@ -429,14 +429,17 @@ def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool
     ``buildings`` neither it nor the parcels' outlines are read (the stored geometry stage
     stands for them); with ``key`` too, the parcels' figures are read as the stage's are
     (:func:`~mujun.engines.cache.read_kept`)."""
-    # GDAL reads the enterprises and zones (in reader processes) while the parcels are read here
-    with ThreadPoolExecutor(2, thread_name_prefix="mujun-inputs") as pool:
-        reading = pool.submit(ws.read, "enterprises")
-        zone_reads = {level: pool.submit(ws.read_optional, f"{level}s") for level in ZONES}
-        parcels = (read_kept(ws, key, "parcels") if key is not None and not buildings
-                   else ws.read("parcels", geometry=buildings))
-        enterprises = reading.result()
-        zones = {level: read.result() for level, read in zone_reads.items()}
+    if key is not None and not buildings:
+        # GDAL reads the enterprises (in a reader process) while the parcels are mapped from
+        # the kept files here. (Both read through GDAL, they would take a reader process more,
+        # whose start and end cost more than the overlap saves.)
+        with ThreadPoolExecutor(1, thread_name_prefix="mujun-inputs") as pool:
+            reading = pool.submit(ws.read, "enterprises")
+            parcels = read_kept(ws, key, "parcels")
+            enterprises = reading.result()
+    else:
+        parcels = ws.read("parcels", geometry=buildings)
+        enterprises = ws.read("enterprises")
     available = sorted(int(y) for y in enterprises["year"].dropna().unique())
     if not available:
         raise WorkspaceError("企业表中没有年度；请重新导入企业数据")
@@ -453,6 +456,7 @@ def evaluation_inputs(ws: Workspace, year: int | None = None, *, all_years: bool
         years = [int(year)]
     else:
         raise InputError(f"没有 {year} 年的企业数据；已有年度：{'、'.join(map(str, available))}")
+    zones = {level: ws.read_optional(f"{level}s") for level in ZONES}
     return EvaluationInputs(
         parcels=parcels, enterprises=enterprises, years=years, zones=zones,
         building_reader=_building_reader(ws) if buildings else None,
