@@ -596,7 +596,7 @@ class StagedWrite:
         With ``keep`` (a table the next write will revise), the table as handed to the writer
         process is kept beside the workspace (:data:`KEPT_TABLES`) once the write is in place:
         the next revision compares with it rather than reading the stored table through GDAL,
-        while the table's time of change and number of rows are still those it was kept with.
+        while the table's time of change and last feature id are still those it was kept with.
         (Written in this process, nothing is kept: a small table is read quickly.)"""
         if name not in self.names or name in self._put:
             raise ValueError(f"table {name!r} not expected in this write (or put twice)")
