@@ -237,7 +237,9 @@ def split_parts(table: str) -> tuple[str, ...]:
 def _split_view_select(con: sqlite3.Connection, table: str) -> str | None:
     """The ``SELECT`` of the view ``table`` of a table stored in two parts: the feature id, the
     columns of the first part, then those of the second, rows matched by feature id; ``None``
-    when the table is not stored so (a whole table of that name, or no parts)."""
+    when the table is not stored so (a whole table of that name, or no parts). A ``LEFT JOIN``
+    (the rows match one to one, so it gives what an inner join gives): a read of the first
+    part's columns alone does not visit the second part (SQLite omits the join)."""
     if table not in SPLIT_TABLES:
         return None
     revised, written = split_parts(table)
@@ -248,7 +250,7 @@ def _split_view_select(con: sqlite3.Connection, table: str) -> str | None:
     first = [f"a.{_q(c)}" for c, _ in _columns(con, revised) if c != "fid"]
     second = [f"b.{_q(c)}" for c, _ in _columns(con, written) if c != "fid"]
     return (f"SELECT a.fid AS fid, {', '.join(first + second)} FROM {_q(revised)} AS a "
-            f"JOIN {_q(written)} AS b ON b.fid = a.fid")
+            f"LEFT JOIN {_q(written)} AS b ON b.fid = a.fid")
 
 
 # -- tables brought in from a scratch file ---------------------------------------------------
