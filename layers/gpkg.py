@@ -48,8 +48,8 @@ from mujun.layers.schema import FIELDS_BY_NAME, KINDS, RESULT_TABLES, REVIEW_FIE
 __all__ = ["APPLICATION_ID", "FEATURES_VIEW", "GEOMETRY_OF", "REVIEW_VIEW", "SHARED_GEOMETRY", "SPLIT_TABLES",
            "USER_VERSION", "SplitTable", "split_parts",
            "describe", "drop_tables", "finish", "format_sources", "geometry_sources", "keep_sources", "local_time",
-           "prepare", "review_view_select", "revisable", "shared_select", "snapshot", "source_of", "timestamp",
-           "update_rows", "year_view", "year_view_select"]
+           "prepare", "review_view_select", "revisable", "shared_select", "snapshot", "source_of", "sql_identifier",
+           "timestamp", "update_rows", "year_view", "year_view_select"]
 
 #: ``PRAGMA application_id`` of a GeoPackage (``GPKG``) and the version written (1.2).
 APPLICATION_ID = 0x47504B47
@@ -162,8 +162,12 @@ def local_time(text: str | None) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _q(name: str) -> str:
+def sql_identifier(name: str) -> str:
+    """``name`` quoted as an SQL identifier."""
     return '"' + name.replace('"', '""') + '"'
+
+
+_q = sql_identifier
 
 
 def _columns(con: sqlite3.Connection, table: str) -> list[tuple[str, str]]:

@@ -833,7 +833,7 @@ def _stamp(con: sqlite3.Connection, table: str) -> str | None:
     """The stamp of a stored table (see :data:`KEPT_TABLES`), ``None`` if it has none."""
     try:
         change = con.execute("SELECT last_change FROM gpkg_contents WHERE table_name = ?", (table,)).fetchone()
-        last = con.execute(f'SELECT max(fid) FROM "{table}"').fetchone()
+        last = con.execute(f"SELECT max(fid) FROM {gpkg.sql_identifier(table)}").fetchone()
     except sqlite3.Error:
         return None
     return None if change is None or change[0] is None else f"{change[0]}|{last[0]}"
@@ -863,8 +863,9 @@ def _kept_table(kept: Path, tmp: Path, name: str) -> pa.Table | None:
 
 def _keep(path: Path, files: dict[str, list[Path]], stamps: dict[str, str | None]) -> None:
     """Keep ``files`` (by table) for the next revision of the workspace ``path``, under the
-    stamps of the tables as they were moved into place; the files of earlier writes go. A
-    cache: what cannot be kept is not, and the stored table will be read."""
+    stamps of the tables as they were moved into place; the files of earlier writes are set
+    aside, for the next write to remove (:func:`_remove_set_aside`). A cache: what cannot be
+    kept is not, and the stored table will be read."""
     for name, parts in files.items():
         folder = kept_tables(path) / name
         entry = folder / uuid.uuid4().hex
@@ -1022,11 +1023,6 @@ def _revise_rows(tmp: Path, name: str, table: pa.Table, kept: pa.Table | None = 
     return columns, fids, values
 
 
-def _identifier(name: str) -> str:
-    """``name`` quoted as an SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
 #: Rows read back at a time by :func:`_check_rows`.
 _CHECKED_ROWS = 10_000
 
@@ -1039,11 +1035,11 @@ def _check_rows(tmp: Path, name: str, columns: list[str], fids: list[int], value
     the whole table took 0.9–1.1 s at a province's size, for a few hundred rows updated.)"""
     expected = {fid: [None if isinstance(v, float) and v != v else v for v in row]
                 for fid, row in zip(fids, zip(*values, strict=True), strict=True)}
-    picked = ", ".join(_identifier(c) for c in columns)
+    picked = ", ".join(gpkg.sql_identifier(c) for c in columns)
     with contextlib.closing(sqlite3.connect(f"file:{tmp}?mode=ro", uri=True)) as con:
         for start in range(0, len(fids), _CHECKED_ROWS):
             chunk = fids[start:start + _CHECKED_ROWS]
-            got = con.execute(f"SELECT fid, {picked} FROM {_identifier(name)} WHERE fid IN "
+            got = con.execute(f"SELECT fid, {picked} FROM {gpkg.sql_identifier(name)} WHERE fid IN "
                               f"({', '.join('?' * len(chunk))})", chunk).fetchall()
             bad = next((fid for fid, *row in got if row != expected[fid]), None)
             if bad is None and len(got) != len(chunk):
