@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from mujun.geo.errors import WorkspaceError
 
-__all__ = ["MAX_READERS", "arrow_frame", "read_arrow", "read_table"]
+__all__ = ["MAX_READERS", "arrow_frame", "prestart", "read_arrow", "read_table"]
 
 #: Reader processes one parent keeps at most (each serves one read at a time).
 MAX_READERS = 4
@@ -148,6 +148,25 @@ def _take() -> _Reader:
             _count -= 1
             _cond.notify()
         raise
+
+
+def prestart() -> None:
+    """Start a reader process now and keep it idle, unless one is: a server's first read
+    then finds it ready rather than waiting the half second it takes to start (it loads
+    GDAL while the server loads its pages)."""
+    global _count
+    with _cond:
+        if _idle or _count >= MAX_READERS:
+            return
+        _count += 1
+    try:
+        reader = _Reader()
+    except BaseException:
+        with _cond:
+            _count -= 1
+            _cond.notify()
+        raise
+    _give_back(reader, True)
 
 
 def _give_back(reader: _Reader, healthy: bool) -> None:

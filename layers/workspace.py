@@ -45,6 +45,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mujun.geo.errors import WorkspaceError
 from mujun.layers import gpkg
@@ -400,6 +401,50 @@ class Workspace:
                + (f" WHERE {where}" if where else ""))
         return self._reading(lambda con: np.fromiter((np.nan if v is None else v for (v,) in con.execute(sql)),
                                                      dtype="float64"))
+
+    def kept(self, name: str) -> pa.Table | None:
+        """The copy the last evaluation kept of table ``name`` for its next revision
+        (:data:`KEPT_TABLES`; memory-mapped, so only the columns used are read from disk) while
+        the copy's stamp is the stored table's; ``None`` when there is none. A table stored in
+        two parts gives its first part (:data:`gpkg.SPLIT_TABLES
+        <mujun.layers.gpkg.SPLIT_TABLES>`), whose rows are the view's, in the same order."""
+        split = gpkg.SPLIT_TABLES.get(name)
+
+        def stamped(con: sqlite3.Connection) -> tuple[str, str | None]:
+            table = name
+            if split is not None and con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                                 (split.revised,)).fetchone():
+                table = split.revised
+            return table, _stamp(con, table)
+
+        try:
+            table, stamp = self._reading(stamped)
+        except sqlite3.Error:
+            return None
+        return _kept_table(kept_tables(self.path), stamp, table)
+
+    def kept_numbers(self, name: str, column: str, year: int | None = None) -> np.ndarray | None:
+        """:meth:`numbers` of ``column`` of table ``name`` (of ``year``) from its :meth:`kept`
+        copy; ``None`` when there is none, or the column is not in it or not a number (then
+        read :meth:`numbers`)."""
+        kept = self.kept(name)
+        if kept is None or column not in kept.column_names or not _has_years(kept, year):
+            return None
+        values = kept.column(column)
+        if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
+                or pa.types.is_boolean(values.type)):
+            return None
+        if year is not None:
+            values = values.filter(pc.equal(kept.column("year"), year))
+        return values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+
+    def kept_rows(self, name: str, year: int | None = None) -> int | None:
+        """The rows of table ``name`` (of ``year``) counted in its :meth:`kept` copy; ``None``
+        when there is none (then count them in the workspace)."""
+        kept = self.kept(name)
+        if kept is None or not _has_years(kept, year):
+            return None
+        return kept.num_rows if year is None else int(pc.sum(pc.equal(kept.column("year"), year)).as_py() or 0)
 
     def _rows(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         # Readers open the file read-only. They used to open it read-write whenever a
@@ -839,11 +884,14 @@ def _stamp(con: sqlite3.Connection, table: str) -> str | None:
     return None if change is None or change[0] is None else f"{change[0]}|{last[0]}"
 
 
-def _kept_table(kept: Path, tmp: Path, name: str) -> pa.Table | None:
-    """Table ``name`` as kept in ``kept`` for the stored table of ``tmp`` (memory-mapped);
-    ``None`` when none is kept, or not for the table as it is stored now."""
-    with contextlib.closing(sqlite3.connect(tmp, timeout=30)) as con:
-        stamp = _stamp(con, name)
+def _has_years(table: pa.Table, year: int | None) -> bool:
+    """Whether rows of ``table`` can be picked by ``year`` (any table, without one)."""
+    return year is None or ("year" in table.column_names and pa.types.is_integer(table.schema.field("year").type))
+
+
+def _kept_table(kept: Path, stamp: str | None, name: str) -> pa.Table | None:
+    """Table ``name`` as kept in ``kept`` for the stored table of stamp ``stamp`` (:func:`_stamp`;
+    memory-mapped); ``None`` when none is kept, or not for the table as it is stored now."""
     folder = kept / name
     if stamp is None or not folder.is_dir():
         return None
@@ -954,7 +1002,10 @@ def _revise_saved(tmp: Path, name: str, files: list[Path], crs: str | None, chec
     try:
         with contextlib.ExitStack() as stack:
             table = _saved_table(stack, files)
-            stored = _kept_table(kept, tmp, name) if kept is not None else None
+            stored = None
+            if kept is not None:
+                with contextlib.closing(sqlite3.connect(tmp, timeout=30)) as con:
+                    stored = _kept_table(kept, _stamp(con, name), name)
             updated = _revised(tmp, name, table, write, check, stored)
             del stored
     except BaseException:

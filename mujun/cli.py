@@ -21,7 +21,7 @@ import pandas as pd
 from mujun import clicktext, engines
 from mujun.geo.errors import InputError, MujunError
 from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS
-from mujun.layers import accounts
+from mujun.layers import accounts, reader
 from mujun.layers.review import log_event
 from mujun.layers.schema import FIELDS_BY_NAME, KINDS, RESULT_TABLES, label
 from mujun.layers.workspace import Workspace, missing_workspace, not_evaluated
@@ -1047,6 +1047,7 @@ def serve(workspace, host, port, deflator) -> None:
     if deflator is not None:
         load_price_index(deflator)  # a bad file is reported before the server starts
     ws = _existing(workspace)
+    reader.prestart()  # GDAL's reader process starts beside the app: the first page's reads find it ready
     if not ws.meta().get("evaluated_years"):  # the pages say so too; an evaluation is picked up live
         click.echo(f"注意：{not_evaluated(ws.path)}（网页上也会这样提示）", err=True)
     app = _app(ws, deflator)

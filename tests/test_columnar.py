@@ -6,6 +6,7 @@ import logging
 import shutil
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -122,3 +123,65 @@ def test_the_app_keeps_its_cache_beside_the_workspace_unless_told_not_to(ws_copy
         assert client.get(f"/rankings?year={year}").status_code == 200
         assert client.get(f"/tiles/parcels/{year}/tax_per_mu/10/853/418.png").status_code == 200
         assert cache_dir(ws_copy.path).exists() is expected
+
+
+@pytest.fixture
+def one_year(ws_copy, monkeypatch) -> tuple[Workspace, int]:
+    """A workspace whose results hold one year, as a province evaluates them: the evaluation
+    (written by a writer process, as a province's is) keeps what it wrote of the revisable
+    tables for the next one (``KEPT_TABLES``)."""
+    from mujun import service
+    from mujun.service import evaluate
+
+    monkeypatch.setattr(service, "WRITER_PROCESS_PARCELS", 0)
+    year = _year(ws_copy)
+    with ws_copy.transaction() as con:
+        con.execute("UPDATE mujun_meta SET value = ? WHERE key = 'evaluated_years'", (str(year),))
+    evaluate(ws_copy, year=year, progress=False)
+    return ws_copy, year
+
+
+def test_the_kept_copy_gives_the_columns_sqlite_reads(one_year):
+    ws, year = one_year
+    name = result_table("parcel")
+    for column in ("tax_per_mu", "value_added_per_mu", "plot_ratio", "area_mu", "building_count", "idle", "year"):
+        kept = ws.kept_numbers(name, column, year)
+        assert kept is not None, column
+        np.testing.assert_array_equal(kept, ws.numbers(name, column, f"year = {year}"), err_msg=column)
+    assert len(ws.kept_numbers(name, "tax_per_mu", year - 1)) == 0
+    assert ws.kept_rows(name, year) == ws.query(f"SELECT count(*) FROM {name} WHERE year = {year}")[0][0]
+    assert ws.kept_rows(name) == ws.count(name)
+    # not kept: the scores (the other part, written whole) and text; then SQLite reads them
+    assert ws.kept_numbers(name, "score", year) is None
+    assert ws.kept_numbers(name, "parcel_id", year) is None
+    # a checks table kept whole
+    assert ws.kept_rows("result_compliance") == ws.count("result_compliance")
+
+
+def test_the_kept_copy_is_not_read_once_the_table_changes(one_year):
+    ws, year = one_year
+    name = result_table("parcel")
+    assert ws.kept_numbers(name, "tax_per_mu", year) is not None
+    with ws.transaction() as con:  # as GDAL and QGIS stamp an edit of the first part
+        con.execute("UPDATE gpkg_contents SET last_change = '2099-01-01T00:00:00.000Z' "
+                    "WHERE table_name = 'mujun_result_parcel'")
+    assert ws.kept_numbers(name, "tax_per_mu", year) is None
+    assert ws.kept_rows(name, year) is None
+
+
+@pytest.mark.parametrize("cached", [True, False])
+def test_a_first_start_reads_the_legend_column_from_the_kept_copy(one_year, monkeypatch, cached):
+    """/map's count and legend column come from the evaluation's kept copy while the column
+    cache is empty (a server's first start after an evaluation); with the cache off, from SQLite."""
+    ws, year = one_year
+    name = result_table("parcel")
+    want = ws.numbers(name, "tax_per_mu", f"year = {year}")
+    res = Results(ws.path, cache_dir(ws.path) if cached else None)
+    if cached:
+        monkeypatch.setattr(Workspace, "numbers", lambda *a, **k: pytest.fail("read by SQLite although kept"))
+        monkeypatch.setattr(Workspace, "query", lambda *a, **k: pytest.fail("counted by SQLite although kept"))
+    else:
+        monkeypatch.setattr(Workspace, "kept", lambda *a, **k: pytest.fail("kept copy read with the cache off"))
+    _no_gdal(monkeypatch)
+    np.testing.assert_array_equal(res.column(name, "tax_per_mu", year).to_numpy(), want)
+    assert res.count(name, year) == len(want)

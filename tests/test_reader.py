@@ -89,3 +89,16 @@ def test_readers_are_bounded(sample_workspace, monkeypatch):
         t.join()
     assert errors == []
     assert reader._count <= 2
+
+
+def test_a_reader_started_beforehand_serves_the_first_read(sample_workspace, monkeypatch):
+    """A server starts a reader beside its own start: the first read takes it, none is started then."""
+    reader._close_all()
+    reader.prestart()
+    assert reader._count == 1 and len(reader._idle) == 1 and reader._idle[0].alive()
+    reader.prestart()  # one is idle: no other is started
+    assert reader._count == 1
+    monkeypatch.setattr(reader, "_Reader", lambda: pytest.fail("a reader started although one was ready"))
+    got = read_table(sample_workspace.path, "districts")
+    assert len(got) == len(pyogrio.read_dataframe(sample_workspace.path, layer="districts"))
+    assert reader._count == 1

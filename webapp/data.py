@@ -29,21 +29,33 @@ def _read(path: str, stamp: str, name: str, where: str | None, cache: ColumnCach
     return Workspace(path, cache=cache).read(name, where=where)
 
 
+def _where(year: int | None) -> str | None:
+    return None if year is None else f"year = {int(year)}"
+
+
 @lru_cache(maxsize=16)
-def _count(path: str, stamp: str, name: str, where: str | None, cache: ColumnCache | None) -> int:
-    n = None if cache is None else cache.rows(stamp, name, where)
-    if n is None:  # not cached yet: SQLite counts (a scan of the table: seconds at a million parcels)
-        sql = f'SELECT count(*) FROM "{name}"' + (f" WHERE {where}" if where else "")
+def _count(path: str, stamp: str, name: str, year: int | None, cache: ColumnCache | None) -> int:
+    n = None if cache is None else cache.rows(stamp, name, _where(year))
+    if n is None and cache is not None:  # not cached yet: the copy the evaluation kept, if any
+        n = Workspace(path).kept_rows(name, year)
+    if n is None:  # SQLite counts (a scan of the table: seconds at a million parcels)
+        sql = f'SELECT count(*) FROM "{name}"' + (f" WHERE {_where(year)}" if year is not None else "")
         n = int(Workspace(path).query(sql)[0][0])
     return n
 
 
 @lru_cache(maxsize=16)
-def _column(path: str, stamp: str, name: str, column: str, where: str | None, cache: ColumnCache | None) -> pd.Series:
-    part = None if cache is None else cache.columns(stamp, name, where, [column])
-    if part is None:  # not cached yet: SQLite reads the one column, not the table
-        return pd.Series(Workspace(path).numbers(name, column, where), name=column)
-    return pd.to_numeric(part[column], errors="coerce")
+def _column(path: str, stamp: str, name: str, column: str, year: int | None, cache: ColumnCache | None) -> pd.Series:
+    part = None if cache is None else cache.columns(stamp, name, _where(year), [column])
+    if part is not None:
+        return pd.to_numeric(part[column], errors="coerce")
+    # not cached yet: the copy the evaluation kept (memory-mapped, the one column), if any,
+    # else SQLite reads the one column, not the table
+    ws = Workspace(path)
+    values = None if cache is None else ws.kept_numbers(name, column, year)
+    if values is None:
+        values = ws.numbers(name, column, _where(year))
+    return pd.Series(values, name=column)
 
 
 @lru_cache(maxsize=8)
@@ -87,19 +99,20 @@ class Results:
 
     def count(self, name: str, year: int | None = None) -> int:
         """Rows of table ``name`` (of ``year``), from the column cache when it holds the table,
-        else counted by SQLite: no table is read."""
+        else from the copy of it the evaluation kept (:meth:`Workspace.kept_rows`), else
+        counted by SQLite: no table is read."""
         stamp = self._stamp()
         with _LOCK:
-            return _count(str(self.ws.path), stamp, name, None if year is None else f"year = {int(year)}", self.cache)
+            return _count(str(self.ws.path), stamp, name, None if year is None else int(year), self.cache)
 
     def column(self, name: str, column: str, year: int | None = None) -> pd.Series:
         """One numeric column of table ``name`` (of ``year``) in table order, from the column
-        cache when it holds the table, else read by SQLite alone: the class breaks of /map's
-        legend need no more."""
+        cache when it holds the table, else from the copy of it the evaluation kept
+        (:meth:`Workspace.kept_numbers`, memory-mapped), else read by SQLite alone: the class
+        breaks of /map's legend need no more. With the column cache off, only SQLite."""
         stamp = self._stamp()
         with _LOCK:
-            return _column(str(self.ws.path), stamp, name, column, None if year is None else f"year = {int(year)}",
-                           self.cache)
+            return _column(str(self.ws.path), stamp, name, column, None if year is None else int(year), self.cache)
 
     def has(self, name: str) -> bool:
         self._stamp()
