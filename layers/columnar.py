@@ -27,7 +27,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import pandas as pd
@@ -78,19 +78,20 @@ class ColumnCache:
         return self.root / _token(generation) / f"{name}.{key}.arrow"
 
     def read(self, workspace: Path, generation: str, name: str, where: str | None,
-             fresh: Callable[[], str], reader: Callable[[], tuple[dict, pa.Table]] | None = None) -> pd.DataFrame:
+             fresh: Callable[[], str], reader: Callable[[], tuple[dict, pa.Table]] | None = None,
+             dates: Collection[str] = ()) -> pd.DataFrame:
         """Table ``name`` of ``workspace`` (filtered by ``where``) from the cache, else read by
         GDAL (or ``reader``, which reads the same) and cached, as long as ``fresh()`` still
         gives ``generation`` after the read (a write in between would otherwise be cached
-        under the old generation)."""
+        under the old generation). ``dates``: as :func:`~mujun.layers.reader.arrow_frame`'s."""
         path = self.path(generation, name, where)
         cached = self._load(path)
         if cached is not None:
-            return arrow_frame(*cached)
+            return arrow_frame(*cached, dates=dates)
         header, table = reader() if reader is not None else read_arrow(workspace, name, where=where)
         if fresh() == generation:
             self._store(path, header, table)
-        return arrow_frame(header, table)
+        return arrow_frame(header, table, dates=dates)
 
     def columns(self, generation: str, name: str, where: str | None, columns: list[str]) -> pd.DataFrame | None:
         """Just ``columns`` (attribute columns) of a cached read, ``None`` if it is not cached.

@@ -215,10 +215,10 @@ class Workspace:
         if self.cache is not None and name not in _UNCACHED and geometry:
             generation = self.generation()
             return _restore_types(self.cache.read(self.path, generation, name, where, fresh=self.generation,
-                                                  reader=reader))
+                                                  reader=reader, dates=_DATES))
         if reader is not None:
-            return _restore_types(arrow_frame(*reader()))
-        return _restore_types(read_table(self.path, name, where=where, geometry=geometry))
+            return _restore_types(arrow_frame(*reader(), dates=_DATES))
+        return _restore_types(read_table(self.path, name, where=where, geometry=geometry, dates=_DATES))
 
     def read_kept(self, name: str, cache: ColumnCache, key: str, fresh: Callable[[], str]) -> pd.DataFrame:
         """:meth:`read` of the figures of ``name`` (``geometry=False``) from ``cache``, kept
@@ -229,7 +229,8 @@ class Workspace:
         if not self.has(name):
             return self.read(name, geometry=False)  # (the error read gives)
         return _restore_types(cache.read(self.path, key, name, None, fresh=fresh,
-                                         reader=functools.partial(read_arrow, self.path, name, geometry=False)))
+                                         reader=functools.partial(read_arrow, self.path, name, geometry=False),
+                                         dates=_DATES))
 
     def _shared_reads(self, name: str, where: str | None) -> list[str] | None:
         """The SQL reads of a shared result table (:data:`gpkg.SHARED_GEOMETRY`) with the outlines
@@ -272,7 +273,7 @@ class Workspace:
 
         The SQL must come from code, never from a request: quote values with :func:`sql_literal`.
         """
-        return _restore_types(read_table(self.path, None, sql=sql))
+        return _restore_types(read_table(self.path, None, sql=sql, dates=_DATES))
 
     def read_batches(self, name: str, rows: int) -> Iterator[pd.DataFrame]:
         """Layer or table ``name`` as :meth:`read` reads it, a batch of at most ``rows`` rows at
@@ -1339,6 +1340,11 @@ def _in_transaction(path: Path, step) -> None:
         except BaseException:
             con.execute("ROLLBACK")
             raise
+
+
+#: The schema's date fields: read as datetime64[ms] by Arrow (:func:`~mujun.layers.reader.arrow_frame`),
+#: which :func:`_restore_types` makes of them anyway.
+_DATES = frozenset(name for name, f in FIELDS_BY_NAME.items() if f.dtype == "date")
 
 
 def _restore_types(frame: pd.DataFrame) -> pd.DataFrame:

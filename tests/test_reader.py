@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import pandas as pd
 import pyogrio
 import pytest
 from pandas.testing import assert_frame_equal
@@ -102,3 +103,16 @@ def test_a_reader_started_beforehand_serves_the_first_read(sample_workspace, mon
     got = read_table(sample_workspace.path, "districts")
     assert len(got) == len(pyogrio.read_dataframe(sample_workspace.path, layer="districts"))
     assert reader._count == 1
+
+
+def test_dates_named_come_as_datetimes_converted_by_arrow(sample_workspace):
+    plain = read_table(sample_workspace.path, "parcels", geometry=False)
+    named = read_table(sample_workspace.path, "parcels", geometry=False, dates=["transfer_date", "agreed_start", "nope"])
+    assert plain["transfer_date"].dtype == object  # as pyogrio gives them: Python dates
+    for column in ("transfer_date", "agreed_start"):
+        assert str(named[column].dtype) == "datetime64[ms]"
+        expected = pd.to_datetime(plain[column]).dt.as_unit("ms")
+        pd.testing.assert_series_equal(named[column], expected)
+        assert named[column].isna().any() and named[column].notna().any()  # nulls and dates both
+    assert_frame_equal(named.drop(columns=["transfer_date", "agreed_start"]),
+                       plain.drop(columns=["transfer_date", "agreed_start"]))
