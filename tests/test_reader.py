@@ -116,3 +116,28 @@ def test_dates_named_come_as_datetimes_converted_by_arrow(sample_workspace):
         assert named[column].isna().any() and named[column].notna().any()  # nulls and dates both
     assert_frame_equal(named.drop(columns=["transfer_date", "agreed_start"]),
                        plain.drop(columns=["transfer_date", "agreed_start"]))
+
+
+def test_readers_end_with_their_parent_which_does_not_wait_for_them(sample_workspace):
+    """At exit a process tells its readers to end and leaves; each ends on its own."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    code = ("import sys; import mujun.layers.reader as r; r.read_table(sys.argv[1], 'districts'); "
+            "print(r._idle[0].proc.pid)")
+    done = subprocess.run([sys.executable, "-c", code, str(sample_workspace.path)], capture_output=True, text=True,
+                          check=True, timeout=60)
+    status = Path(f"/proc/{int(done.stdout)}/status")
+
+    def ended() -> bool:
+        try:
+            return "\nState:\tZ" in status.read_text()  # (a zombie until its new parent reaps it)
+        except FileNotFoundError:
+            return True
+
+    deadline = time.monotonic() + 20
+    while not ended() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ended()
