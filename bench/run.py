@@ -340,6 +340,10 @@ def _map_tiles():
 
 
 def _evaluated(n: int, seed: int) -> Path:
+    """The evaluated copy, with what the evaluation keeps beside it (the tables kept for the
+    next revision, which a server's first start reads too), as a user's workspace has it."""
+    from mujun.layers.columnar import cache_dir
+
     path = evaluated_copy(n, seed)
     ws = ensure_workspace(n, seed)
     if not path.exists() or path.stat().st_mtime < ws.stat().st_mtime:
@@ -348,6 +352,10 @@ def _evaluated(n: int, seed: int) -> Path:
             shutil.copyfile(ws, copy)
             child(["bench/engines.py", "mujun-eval", str(copy), str(YEAR), str(Path(tmp) / "m.json")],
                   Path(tmp) / "m.json")
+            shutil.rmtree(cache_dir(path), ignore_errors=True)
+            path.unlink(missing_ok=True)
+            if cache_dir(copy).exists():  # (its kept tables' stamps are the file's own: they hold for the copy)
+                os.replace(cache_dir(copy), cache_dir(path))
             shutil.copyfile(copy, path)
     return path
 
