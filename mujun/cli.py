@@ -6,6 +6,7 @@ traceback; set ``MUJUN_DEBUG=1`` to see tracebacks of unexpected failures.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -1047,7 +1048,8 @@ def serve(workspace, host, port, deflator) -> None:
     if deflator is not None:
         load_price_index(deflator)  # a bad file is reported before the server starts
     ws = _existing(workspace)
-    reader.prestart()  # GDAL's reader process starts beside the app: the first page's reads find it ready
+    with contextlib.suppress(OSError):  # (one that cannot start now is started by the first read, which says why)
+        reader.prestart()  # GDAL's reader process starts beside the app: the first page's reads find it ready
     if not ws.meta().get("evaluated_years"):  # the pages say so too; an evaluation is picked up live
         click.echo(f"注意：{not_evaluated(ws.path)}（网页上也会这样提示）", err=True)
     app = _app(ws, deflator)
