@@ -8,7 +8,7 @@ several years reuse the same geometry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -42,7 +42,7 @@ from mujun.geo.landuse import (
 )
 
 __all__ = ["BUILDING_TOTALS", "LEVELS", "ZONES", "BuildingMeasure", "BuildingTotals", "building_base", "evaluate_year",
-           "evaluate_years", "parcel_base", "zone_summary"]
+           "evaluate_years", "parcel_base", "year_figures", "zone_summary"]
 
 #: Levels of the results, finest first.
 LEVELS: tuple[str, ...] = ("enterprise", "parcel", "park", "platform", "district")
@@ -390,7 +390,8 @@ def evaluate_year(
     year: int,
     zones: Mapping[str, gpd.GeoDataFrame | None] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Per-mu results of one year at every level.
+    """Per-mu results of one year at every level (:func:`year_figures`, the zone levels summed
+    up at once).
 
     Parameters
     ----------
@@ -413,6 +414,20 @@ def evaluate_year(
         Aggregates are Σ amount / Σ ``evaluated_mu`` over the parcels whose holder has
         figures for the year.
     """
+    results, summaries = year_figures(base, enterprises, year, zones)
+    results.update(summaries())
+    return results
+
+
+def year_figures(
+    base: gpd.GeoDataFrame,
+    enterprises: pd.DataFrame,
+    year: int,
+    zones: Mapping[str, gpd.GeoDataFrame | None] | None = None,
+) -> tuple[dict[str, pd.DataFrame], Callable[[], dict[str, pd.DataFrame]]]:
+    """:func:`evaluate_year` in two steps: the ``enterprise`` and ``parcel`` results, and a
+    function that sums up the zone levels when called (a second at a million parcels): a
+    caller that hands the parcels' judgements to a writer calls it after, not before."""
     _check_columns(enterprises, ["credit_code", "year"], "enterprises")
     ent = enterprises[pd.to_numeric(enterprises["year"], errors="coerce") == year].copy()
     if ent.empty:
@@ -446,12 +461,15 @@ def evaluate_year(
 
     parcels, tenancy = _parcels_of_year(base, ent, year)
     pieces = _land_pieces(parcels, tenancy)
-    results: dict[str, pd.DataFrame] = {"enterprise": ent, "parcel": parcels}
-    for level, (zone_id, _) in ZONES.items():
-        zone_gdf = (zones or {}).get(level)
-        if zone_gdf is not None and not zone_gdf.empty:
-            results[level] = zone_summary(parcels, zone_gdf, zone_id, year, pieces=pieces)
-    return results
+    def summaries() -> dict[str, pd.DataFrame]:
+        out = {}
+        for level, (zone_id, _) in ZONES.items():
+            zone_gdf = (zones or {}).get(level)
+            if zone_gdf is not None and not zone_gdf.empty:
+                out[level] = zone_summary(parcels, zone_gdf, zone_id, year, pieces=pieces)
+        return out
+
+    return {"enterprise": ent, "parcel": parcels}, summaries
 
 
 #: How an enterprise's zones were found (``location_basis``).

@@ -52,6 +52,7 @@ def judge_year(
     veto: Mapping[str, str] | None = None,
     builtup: pd.Series | None = None,
     emit: Callable[[str, pd.DataFrame | Iterator[pd.DataFrame]], None] | None = None,
+    zones: Callable[[], Mapping[str, pd.DataFrame]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Add the year's judgements to the results of :func:`mujun.geo.evaluation.evaluate_year`.
 
@@ -79,6 +80,11 @@ def judge_year(
         handed over as soon as it is complete (once the parcels are flagged, before their
         measures, reasons and gains), then ``parcel`` (before the platforms' assessment); both
         are returned as well.
+    zones : callable, optional
+        The zone levels' results (``park``, ``platform``, ``district``) of
+        :func:`~mujun.geo.evaluation.year_figures`, summed up when called: called once the
+        parcels are judged (and handed to ``emit``), and added to the results as if given in
+        ``results``.
 
     Returns
     -------
@@ -189,9 +195,11 @@ def judge_year(
     if emit is not None:  # complete: written while the rest is judged (and still returned)
         emit("parcel", p)
 
-    if "platform" in results:
-        assessment = platform_assessment(results["platform"], p, p["idle"])
-        plat = results["platform"]
+    if zones is not None:  # the parcels are handed over: the zone levels summed up now
+        out.update(zones())
+    if "platform" in out:
+        assessment = platform_assessment(out["platform"], p, p["idle"])
+        plat = out["platform"]
         # the zone summary already has the platform's attributes and its own per-mu figures
         extra = assessment.drop(columns=["name", "lead_industry", "planned_mu", "target_year", "district_id",
                                          "tax_per_mu"]).rename(columns={"output_per_mu": "inside_output_per_mu"})

@@ -23,7 +23,7 @@ from mujun.engines.cache import TABLE as CACHE_TABLE
 from mujun.engines.cache import GeometryKey, cache_entries, geometry_key, read_kept, stored_geometry
 from mujun.engines.settings import release_memory
 from mujun.geo.errors import InputError, WorkspaceError
-from mujun.geo.evaluation import LEVELS, ZONES, evaluate_year
+from mujun.geo.evaluation import LEVELS, ZONES, year_figures
 from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS, idle_tier_totals
 from mujun.geo.intensity import ratio_of_sums
 from mujun.geo.judgement import class_counts, judge_year
@@ -384,7 +384,7 @@ def compare_rules(
     inputs = evaluation_inputs(ws, year)
     y = inputs.years[0]
     geometry = engines.engine("default").geometry(inputs, progress=progress)
-    ent = evaluate_year(geometry.base, inputs.enterprises, y, inputs.zones)["enterprise"]
+    ent = year_figures(geometry.base, inputs.enterprises, y, inputs.zones)[0]["enterprise"]  # (no zone sums)
     a = score_enterprises(ent, rules_a, veto)[0]
     b = score_enterprises(ent, rules_b, veto)[0]
     keep = [c for c in ("credit_code", "name", "group", "group_label", "district_name", "industry_code", "land_mu")
@@ -487,14 +487,15 @@ def _judged_year(
     """Every result table of ``year`` (the long ones handed to ``emit``, see
     :func:`~mujun.geo.judgement.judge_year`); ``done`` holds the enterprise results of the
     years judged before it in this run."""
-    res = evaluate_year(geometry.base, inputs.enterprises, year, inputs.zones)
+    # the zone levels are summed up once the parcels are judged and handed over
+    res, zones = year_figures(geometry.base, inputs.enterprises, year, inputs.zones)
     if year - 1 in done:
         prev = done[year - 1].set_index("credit_code")["class"]
     else:
         prev = inputs.previous_classes.get(year - 1)
     return judge_year(
         res, rule_set, control_rules, as_of=as_of, concordance=industry_concordance(), previous_class=prev,
-        veto=veto, builtup=geometry.builtup, emit=emit,
+        veto=veto, builtup=geometry.builtup, emit=emit, zones=zones,
     )
 
 

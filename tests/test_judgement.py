@@ -33,7 +33,7 @@ import pytest
 import shapely
 
 from mujun.geo.compliance import with_texts
-from mujun.geo.evaluation import evaluate_year, parcel_base
+from mujun.geo.evaluation import evaluate_year, parcel_base, year_figures
 from mujun.geo.flags import CHECK_KINDS, FLAG_KINDS
 from mujun.geo.judgement import class_counts, judge_year
 from mujun.layers.rulesets import industry_concordance, load_control_rules, load_rule_set
@@ -64,7 +64,7 @@ def zones() -> dict[str, gpd.GeoDataFrame]:
 
 
 @pytest.fixture(scope="module")
-def world(zones) -> dict[str, pd.DataFrame]:
+def world_inputs(zones) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     d = pd.to_datetime
     parcels = _gdf(
         {
@@ -100,7 +100,12 @@ def world(zones) -> dict[str, pd.DataFrame]:
         ("E", "戊纺织", 2024, False, "1711", 30.0, None, 700.0, 800.0, None, None, None, None, 100.0, None),
         ("F", "己纺织", 2024, False, "1752", 200.0, None, 1500.0, 1600.0, None, None, None, None, 400.0, 10.0),
     ], columns=cols)
-    base = parcel_base(parcels, buildings, zones)
+    return parcel_base(parcels, buildings, zones), ent
+
+
+@pytest.fixture(scope="module")
+def world(world_inputs, zones) -> dict[str, pd.DataFrame]:
+    base, ent = world_inputs
     return evaluate_year(base, ent, 2024, zones)
 
 
@@ -242,6 +247,27 @@ def test_emit_takes_the_checks_in_parts_as_computed_and_the_flags_whole(world, j
     # an emit that takes nothing: the checks are computed all the same, the flags drawn from them
     idle = _judge(world, previous_class=pd.Series({"A": "C", "B": "B", "C": "A"}), emit=lambda name, table: None)
     pd.testing.assert_frame_equal(pd.DataFrame(idle["parcel"]), pd.DataFrame(judged["parcel"]))
+
+
+def test_the_zone_levels_summed_up_after_the_parcels_are_handed_over(world_inputs, zones, judged):
+    """Given the zone levels as a function (``year_figures``), the judging calls it once the
+    parcels are handed over; the results are those of the zone levels given at once."""
+    base, ent = world_inputs
+    figures, summaries = year_figures(base, ent, 2024, zones)
+    assert set(figures) == {"enterprise", "parcel"}
+    order: list[str] = []
+
+    def later():
+        order.append("zones")
+        return summaries()
+
+    out = _judge(figures, previous_class=pd.Series({"A": "C", "B": "B", "C": "A"}), zones=later,
+                 emit=lambda name, table: order.append(name) if isinstance(table, pd.DataFrame) else list(table))
+    assert order == ["flag", "enterprise", "parcel", "zones"]
+    levels = [level for level in ("district", "park", "platform") if level in judged]
+    assert levels and set(levels) <= set(out)
+    for name in (*levels, "enterprise", "parcel", "benchmark"):
+        pd.testing.assert_frame_equal(pd.DataFrame(out[name]), pd.DataFrame(judged[name]), obj=name)
 
 
 def test_each_parcel_s_reasons_are_its_flags_reasons_in_the_flags_order(judged):
