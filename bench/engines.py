@@ -118,7 +118,7 @@ def mujun_eval(workspace: Path, year: int, stages: bool, rss_limit_gib: float | 
         prof.wrap(mujun.geo.evaluation.BuildingMeasure, "figures", "building batch")
         prof.wrap(mujun.geo.evaluation.BuildingTotals, "table", "building totals")
         prof.wrap(mujun.engines.local, "source_builtup", "parcel_builtup")
-        for attr in ("evaluate_year", "judge_year", "_replace_years", "overall", "class_counts", "stored_geometry",
+        for attr in ("year_figures", "judge_year", "_replace_years", "overall", "class_counts", "stored_geometry",
                      "cache_entries"):
             prof.wrap(mujun.service, attr)
         prof.wrap(Workspace, "read", lambda self, name, **kw: f"read {name}")
