@@ -461,6 +461,7 @@ def year_figures(
 
     parcels, tenancy = _parcels_of_year(base, ent, year)
     pieces = _land_pieces(parcels, tenancy)
+
     def summaries() -> dict[str, pd.DataFrame]:
         out = {}
         for level, (zone_id, _) in ZONES.items():

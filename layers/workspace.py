@@ -1095,7 +1095,8 @@ def _check_rows(tmp: Path, name: str, columns: list[str], fids: list[int], value
                               f"({', '.join('?' * len(chunk))})", chunk).fetchall()
             bad = next((fid for fid, *row in got if row != expected[fid]), None)
             if bad is None and len(got) != len(chunk):
-                bad = next(fid for fid in chunk if fid not in {r[0] for r in got})
+                found = {r[0] for r in got}
+                bad = next(fid for fid in chunk if fid not in found)
             if bad is not None:
                 raise WorkspaceError(f"写入后工作空间校验失败（{name} 的第 {bad} 行与写入的不同）；原文件未改动")
 
