@@ -92,7 +92,9 @@ def judge_year(
         ``enterprise`` scored and classed; ``parcel`` with the holder's class and score,
         ``idle``, ``inefficient``, ``noncompliant``, ``site_check``, ``flags``, ``flag_reasons``,
         the idle-land measures (:func:`mujun.geo.flags.idle_tiers`) and the what-if gains;
-        ``flag`` and ``compliance`` (long tables, unless ``emit``); ``benchmark``; and
+        ``flag`` and ``compliance`` (long tables, unless ``emit``; each flag indexed by the row
+        of ``parcel`` it marks, ``parcel_row``: the first with its ``parcel_id``, -1 for none);
+        ``benchmark``; and
         ``platform`` with the assessment columns.
     """
     year = int(results["enterprise"]["year"].iloc[0])
@@ -156,13 +158,14 @@ def judge_year(
     )
     del noncompliant
     flags.insert(1, "year", year)
+    # the first parcel row of each parcel's id and of each flag's: a flag marks every row with its id
+    first, at = first_rows(p["parcel_id"], flags["parcel_id"])
+    flags.index = pd.Index(at, name="parcel_row")
     # the flags are complete: written (and let go) while they mark their parcels
     if emit is not None:
         emit("flag", flags)
     else:
         out["flag"] = flags
-    # the first parcel row of each parcel's id and of each flag's: a flag marks every row with its id
-    first, at = first_rows(p["parcel_id"], flags["parcel_id"])
     own = np.where(first >= 0, first, 0)
     for kind in (*FLAG_KINDS, *CHECK_KINDS):
         hit = at[(flags["kind"] == kind).to_numpy(dtype=bool, na_value=False)]

@@ -47,7 +47,8 @@ from mujun.layers.schema import FIELDS_BY_NAME, KINDS, RESULT_TABLES, REVIEW_FIE
 
 __all__ = ["APPLICATION_ID", "FEATURES_VIEW", "GEOMETRY_OF", "REVIEW_VIEW", "SHARED_GEOMETRY", "SPLIT_TABLES",
            "USER_VERSION", "SplitTable", "split_parts",
-           "describe", "drop_tables", "finish", "format_sources", "geometry_sources", "keep_sources", "local_time",
+           "delete_rows", "describe", "drop_tables", "finish", "format_sources", "geometry_sources", "insert_rows",
+           "keep_sources", "local_time",
            "prepare", "review_view_select", "revisable", "shared_select", "snapshot", "source_of", "sql_identifier",
            "timestamp", "update_rows", "year_view", "year_view_select"]
 
@@ -358,6 +359,25 @@ def update_rows(con: sqlite3.Connection, table: str, columns: list[str], rows: I
     values, then the row's feature id. The table's time of change is set as GDAL sets it."""
     sets = ", ".join(f"{_q(c)} = ?" for c in columns)
     con.executemany(f"UPDATE {_q(table)} SET {sets} WHERE fid = ?", rows)
+    _changed_now(con, table)
+
+
+def delete_rows(con: sqlite3.Connection, table: str, fids: Iterable[int]) -> None:
+    """Delete the rows of feature ids ``fids`` from the attribute table ``table`` (its time of
+    change set as GDAL sets it)."""
+    con.executemany(f"DELETE FROM {_q(table)} WHERE fid = ?", ((int(f),) for f in fids))
+    _changed_now(con, table)
+
+
+def insert_rows(con: sqlite3.Connection, table: str, columns: list[str], rows: Iterable[tuple]) -> None:
+    """Insert ``rows`` (values of ``columns``, the feature id ``fid`` among them) into the
+    attribute table ``table`` (its time of change set as GDAL sets it)."""
+    con.executemany(f"INSERT INTO {_q(table)} ({', '.join(_q(c) for c in columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})", rows)
+    _changed_now(con, table)
+
+
+def _changed_now(con: sqlite3.Connection, table: str) -> None:
     if _exists(con, "gpkg_contents"):
         con.execute("UPDATE gpkg_contents SET last_change = ? WHERE lower(table_name) = lower(?)",
                     (timestamp(), table))

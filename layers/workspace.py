@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -55,9 +55,11 @@ from mujun.layers.schema import FIELDS_BY_NAME, KINDS
 from mujun.layers.steps import InlineSteps, ProcessSteps
 from mujun.layers.writer import (
     arrow_table,
+    changed_keyed_rows,
     changed_rows,
     save_table,
     sqlite_values,
+    stored_with_ids,
     table_schema,
     write_saved,
     write_table,
@@ -1031,12 +1033,25 @@ def _saved_table(stack: contextlib.ExitStack, files: list[Path]) -> pa.Table:
     return pa.Table.from_batches(batches)
 
 
+class _Revision(NamedTuple):
+    """What a revision wrote: groups of rows updated or inserted (each: the columns set, the
+    feature ids of the rows, the values column by column) and the feature ids of the rows it
+    deleted."""
+
+    written: list[tuple[list[str], list[int], list[list]]]
+    gone: list[int]
+
+    @property
+    def rows(self) -> int:
+        return sum(len(fids) for _, fids, _ in self.written) + len(self.gone)
+
+
 def _revised(tmp: Path, name: str, table: pa.Table, write: Callable[[], None], check: bool,
              stored: pa.Table | None = None) -> int | None:
     """Update the rows of the stored table ``name`` of ``tmp`` that differ from ``table``
     (compared with ``stored``, the table as kept, when given), or, where it cannot be revised,
     drop it and ``write`` it whole; then check what was written: a table written whole by
-    ``PRAGMA quick_check``, the rows updated by reading them back (:func:`_check_rows`)."""
+    ``PRAGMA quick_check``, the rows written by reading them back (:func:`_check_rows`)."""
     revision = _revise_rows(tmp, name, table, stored)
     if revision is None:
         _in_transaction(tmp, functools.partial(gpkg.drop_tables, tables=[name]))
@@ -1044,17 +1059,22 @@ def _revised(tmp: Path, name: str, table: pa.Table, write: Callable[[], None], c
     _park_sequences(tmp)
     if check and revision is None:
         _check_integrity(tmp, [name])
-    elif check and revision[1]:  # (nothing updated: nothing written)
-        _check_rows(tmp, name, *revision)
-    return None if revision is None else len(revision[1])
+    elif check:  # (nothing written: nothing read back)
+        for columns, fids, values in revision.written:
+            if fids:
+                _check_rows(tmp, name, columns, fids, values)
+        if revision.gone:
+            _check_rows(tmp, name, [], revision.gone, [], gone=True)
+    return None if revision is None else revision.rows
 
 
-def _revise_rows(tmp: Path, name: str, table: pa.Table, kept: pa.Table | None = None,
-                 ) -> tuple[list[str], list[int], list[list]] | None:
+def _revise_rows(tmp: Path, name: str, table: pa.Table, kept: pa.Table | None = None) -> _Revision | None:
     """Update the rows of the stored table ``name`` of ``tmp`` that differ from ``table`` (or
-    from ``kept``, the stored table as kept): the columns set, the feature ids of the rows and
-    the values, column by column; or ``None`` (nothing changed in the file) when it cannot be
-    revised."""
+    from ``kept``, the stored table as kept): what was written; or ``None`` (nothing changed
+    in the file) when it cannot be revised. A table whose rows carry feature ids of their own
+    (column ``fid``) is revised by id (:func:`_revise_by_id`)."""
+    if "fid" in table.column_names:
+        return _revise_by_id(tmp, name, table, kept)
     with contextlib.closing(sqlite3.connect(tmp, timeout=30)) as con:
         stored = gpkg.revisable(con, name)
     if stored != table.num_rows:
@@ -1064,7 +1084,7 @@ def _revise_rows(tmp: Path, name: str, table: pa.Table, kept: pa.Table | None = 
         return None
     rows, columns = found
     if not len(rows):
-        return [], [], []
+        return _Revision([], [])
     picked = table.select(columns).take(pa.array(rows))
     values = [sqlite_values(picked.column(c)) for c in columns]
     if any(v is None for v in values):
@@ -1072,29 +1092,79 @@ def _revise_rows(tmp: Path, name: str, table: pa.Table, kept: pa.Table | None = 
     fids = (rows + 1).tolist()  # revisable: the ids run 1, 2, … in the table's order
     _in_transaction(tmp, functools.partial(gpkg.update_rows, table=name, columns=columns,
                                            rows=zip(*values, fids, strict=True)))
-    return columns, fids, values
+    return _Revision([(columns, fids, values)], [])
+
+
+def _revise_by_id(tmp: Path, name: str, table: pa.Table, kept: pa.Table | None) -> _Revision | None:
+    """:func:`_revise_rows` of a table whose rows carry feature ids of their own (column
+    ``fid``, rising: the flags, whose rows come and go): compared with the table as kept (or,
+    none kept, as GDAL reads it), by id (:func:`~mujun.layers.writer.changed_keyed_rows`), the
+    rows gone are deleted, the new ones inserted and the changed ones updated."""
+    if kept is None:
+        kept = stored_with_ids(tmp, name)
+        if kept is None:
+            return None
+    with contextlib.closing(sqlite3.connect(tmp, timeout=30)) as con:
+        try:  # (the kept copy's stamp vouches for its time of change and last id: its rows too)
+            stored = con.execute(f"SELECT count(*) FROM {gpkg.sql_identifier(name)}").fetchone()[0]
+        except sqlite3.Error:
+            return None
+    if stored != kept.num_rows:
+        return None
+    found = changed_keyed_rows(kept, table, limit=int(REVISE_SHARE * table.num_rows))
+    if found is None:
+        return None
+    gone, added, changed, columns = found
+    ids = table.column("fid").to_numpy()
+    groups = []
+    for cols, rows in ((columns, changed), (table.column_names, added)):
+        picked = table.select(cols).take(pa.array(rows))
+        values = [sqlite_values(picked.column(c)) for c in cols]
+        if any(v is None for v in values):
+            return None
+        groups.append((list(cols), ids[rows].tolist(), values))
+    revision = _Revision([g for g in groups if g[1]], gone.tolist())
+    if not revision.rows:
+        return revision
+
+    def revise(con: sqlite3.Connection) -> None:
+        if revision.gone:
+            gpkg.delete_rows(con, name, revision.gone)
+        (columns, fids, values), (every, new, inserted) = groups
+        if fids:
+            gpkg.update_rows(con, name, columns, zip(*values, fids, strict=True))
+        if new:
+            gpkg.insert_rows(con, name, every, zip(*inserted, strict=True))
+
+    _in_transaction(tmp, revise)
+    return revision
 
 
 #: Rows read back at a time by :func:`_check_rows`.
 _CHECKED_ROWS = 10_000
 
 
-def _check_rows(tmp: Path, name: str, columns: list[str], fids: list[int], values: list[list]) -> None:
-    """Check what a revision wrote: the rows it updated (feature ids ``fids``), read back from
-    the file, hold in ``columns`` the ``values`` bound (a NaN as NULL, as SQLite stores it).
-    SQLite checks each page on their way as it reads them; the rest of the table is as the
-    copy the write started from, which the workspace's last write checked. (A quick check of
-    the whole table took 0.9–1.1 s at a province's size, for a few hundred rows updated.)"""
+def _check_rows(tmp: Path, name: str, columns: list[str], fids: list[int], values: list[list], *,
+                gone: bool = False) -> None:
+    """Check what a revision wrote: the rows it updated or inserted (feature ids ``fids``),
+    read back from the file, hold in ``columns`` the ``values`` bound (a NaN as NULL, as SQLite
+    stores it); with ``gone``, the rows it deleted are not there. SQLite checks each page on
+    their way as it reads them; the rest of the table is as the copy the write started from,
+    which the workspace's last write checked. (A quick check of the whole table took 0.9–1.1 s
+    at a province's size, for a few hundred rows updated.)"""
     expected = {fid: [None if isinstance(v, float) and v != v else v for v in row]
-                for fid, row in zip(fids, zip(*values, strict=True), strict=True)}
-    picked = ", ".join(gpkg.sql_identifier(c) for c in columns)
+                for fid, row in zip(fids, zip(*values, strict=True) if values else [()] * len(fids), strict=True)}
+    picked = "".join(", " + gpkg.sql_identifier(c) for c in columns)
     with contextlib.closing(sqlite3.connect(f"file:{tmp}?mode=ro", uri=True)) as con:
         for start in range(0, len(fids), _CHECKED_ROWS):
             chunk = fids[start:start + _CHECKED_ROWS]
-            got = con.execute(f"SELECT fid, {picked} FROM {gpkg.sql_identifier(name)} WHERE fid IN "
+            got = con.execute(f"SELECT fid{picked} FROM {gpkg.sql_identifier(name)} WHERE fid IN "
                               f"({', '.join('?' * len(chunk))})", chunk).fetchall()
-            bad = next((fid for fid, *row in got if row != expected[fid]), None)
-            if bad is None and len(got) != len(chunk):
+            if gone:
+                bad = got[0][0] if got else None
+            else:
+                bad = next((fid for fid, *row in got if row != expected[fid]), None)
+            if bad is None and not gone and len(got) != len(chunk):
                 found = {r[0] for r in got}
                 bad = next(fid for fid in chunk if fid not in found)
             if bad is not None:

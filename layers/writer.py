@@ -33,8 +33,8 @@ import shapely
 from mujun.geo.errors import WorkspaceError
 from mujun.layers.schema import FIELDS_BY_NAME
 
-__all__ = ["BATCH_ROWS", "arrow_table", "changed_rows", "save_table", "sqlite_values", "table_schema", "write_saved",
-           "write_table"]
+__all__ = ["BATCH_ROWS", "arrow_table", "changed_keyed_rows", "changed_rows", "save_table", "sqlite_values",
+           "stored_with_ids", "table_schema", "write_saved", "write_table"]
 
 #: Rows converted and handed to GDAL at a time: a table is never copied whole for writing.
 BATCH_ROWS = 100_000
@@ -109,28 +109,97 @@ def changed_rows(path: Path, name: str, table: pa.Table, *, limit: int,
         return _changed(reader, table, limit)
 
 
+def changed_keyed_rows(stored: pa.Table, table: pa.Table, *, limit: int,
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]] | None:
+    """What turns ``stored`` into ``table``, two tables whose rows carry their feature ids in
+    column ``fid``, rising (the new table as :func:`save_table` saved it, the stored one as
+    saved for the write that stored it): the ids of the stored rows gone, the positions (from
+    0) of the rows of ``table`` that are new, those of the rows that differ from the stored row
+    of their id, and the columns that differ in any of those. ``None`` when the columns differ,
+    an id column is not rising or more than ``limit`` rows are gone, new or changed."""
+    if stored.column_names != table.column_names or "fid" not in table.column_names:
+        return None
+    old = stored.column("fid").to_numpy()
+    new = table.column("fid").to_numpy()
+    if not (pa.types.is_integer(table.schema.field("fid").type) and (np.diff(old) > 0).all()
+            and (np.diff(new) > 0).all()):
+        return None
+    at = np.minimum(np.searchsorted(old, new), max(len(old) - 1, 0))
+    kept = (old[at] == new) if len(old) else np.zeros(len(new), dtype=bool)
+    added = np.flatnonzero(~kept)
+    staying = np.zeros(len(old), dtype=bool)
+    staying[at[kept]] = True
+    gone = old[~staying]
+    if len(added) + len(gone) > limit:
+        return None
+    # the rows of the ids in both side by side: runs of rows one after the other in both tables,
+    # compared a slice at a time (as stored, not gathered into copies)
+    old_rows, new_rows = at[kept], np.flatnonzero(kept)
+    breaks = np.flatnonzero((np.diff(old_rows) != 1) | (np.diff(new_rows) != 1)) + 1
+
+    def pairs() -> Iterator[tuple[int, list[pa.Array], pa.Table]]:
+        for first, end in zip(np.r_[0, breaks], np.r_[breaks, len(new_rows)], strict=True):
+            for start in range(int(first), int(end), BATCH_ROWS):
+                n = min(BATCH_ROWS, int(end) - start)
+                old = stored.slice(int(old_rows[start]), n)
+                yield start, [c.combine_chunks() for c in old.columns], table.slice(int(new_rows[start]), n)
+
+    found = _compared(pairs(), table.column_names, len(new_rows), limit - len(added) - len(gone))
+    if found is None:
+        return None
+    rows, columns = found
+    return gone, added, new_rows[rows], columns
+
+
+def stored_with_ids(path: Path, name: str) -> pa.Table | None:
+    """The stored attribute table ``name`` of ``path`` read through GDAL with its feature ids
+    (column ``fid``, first), for :func:`changed_keyed_rows`; ``None`` for a layer with geometry
+    or a table that cannot be read."""
+    try:
+        meta, table = pyogrio.read_arrow(path, layer=name, return_fids=True)
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if meta.get("geometry_name") or meta.get("fid_column") != "fid":
+        return None
+    return table
+
+
 def _changed(reader: Iterator[pa.RecordBatch], table: pa.Table, limit: int) -> tuple[np.ndarray, list[str]] | None:
     """:func:`changed_rows` of the stored batches ``reader``."""
-    differ = np.zeros(table.num_rows, dtype=bool)
+    taken = [0]  # the rows of ``table`` the batches stand beside (-1: more rows stored)
+
+    def pairs() -> Iterator[tuple[int, list[pa.Array], pa.Table]]:
+        for batch in reader:
+            start = taken[0]
+            if start + batch.num_rows > table.num_rows:
+                taken[0] = -1
+                return
+            taken[0] += batch.num_rows
+            yield start, batch.columns, table.slice(start, batch.num_rows)
+
+    found = _compared(pairs(), table.column_names, table.num_rows, limit)
+    return found if taken[0] == table.num_rows else None
+
+
+def _compared(pairs: Iterator[tuple[int, list[pa.Array], pa.Table]], names: list[str], rows: int,
+              limit: int) -> tuple[np.ndarray, list[str]] | None:
+    """The rows (of ``rows``) where the stored columns of ``pairs`` differ from the new rows
+    beside them, and the columns that differ in any: each pair is the position of its first
+    row, the stored values column by column (of ``names``) and the new rows. ``None`` when a
+    column is stored as another type or more than ``limit`` rows differ."""
+    differ = np.zeros(rows, dtype=bool)
     columns: set[str] = set()
-    start = 0
-    for batch in reader:
-        if start + batch.num_rows > table.num_rows:
-            return None
-        new = table.slice(start, batch.num_rows)
-        for col, old in zip(table.column_names, batch.columns, strict=True):
+    for start, stored, new in pairs:
+        for col, old in zip(names, stored, strict=True):
             mask = _differs(old, new.column(col).combine_chunks())
             if mask is None:
                 return None
             if mask.any():
                 columns.add(col)
-                differ[start:start + batch.num_rows] |= mask
-        start += batch.num_rows
+                differ[start:start + new.num_rows] |= mask
         if np.count_nonzero(differ) > limit:
             return None
-    if start != table.num_rows:
-        return None
-    return np.flatnonzero(differ), [c for c in table.column_names if c in columns]
+    return np.flatnonzero(differ), [c for c in names if c in columns]
 
 
 def _differs(old: pa.Array, new: pa.Array) -> np.ndarray | None:

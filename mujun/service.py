@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm import tqdm
 
 from mujun import engines
@@ -85,9 +88,14 @@ YEAR_TABLES = ("flag", "compliance", "benchmark")
 #: enterprise table changes a few of a province's millions of rows; so are the per-parcel and
 #: per-enterprise results but for their scores, ranks and the gains measured against the
 #: peers' medians, which are relative and change nearly everywhere: those are stored apart and
-#: written whole (:data:`gpkg.SPLIT_TABLES <mujun.layers.gpkg.SPLIT_TABLES>`). (The flags'
-#: rows shift as parcels gain or lose one: written whole.)
-REVISED_LEVELS = ("compliance", "parcel", "enterprise")
+#: written whole (:data:`gpkg.SPLIT_TABLES <mujun.layers.gpkg.SPLIT_TABLES>`). The flags come
+#: and go as parcels gain or lose one: each is stored under a feature id of its own
+#: (:func:`_flag_ids`), by which a revision deletes, inserts and updates rows.
+REVISED_LEVELS = ("compliance", "flag", "parcel", "enterprise")
+#: Bits of a flag's feature id (:func:`_flag_ids`), from the highest: its kind, its rule
+#: (the runs of one rule, counted within the kind), the row of the parcel it marks, and its
+#: place among the flags of that run and parcel.
+_FLAG_ID_BITS = {"kind": 3, "rule": 10, "parcel": 32, "repeat": 4}
 #: Parcels from which an evaluation's tables are written by a writer process while it goes on
 #: computing (:meth:`Workspace.staged <mujun.layers.workspace.Workspace.staged>`): below it
 #: the process would take longer to start than the write it takes over.
@@ -248,8 +256,8 @@ def evaluate(
     big = ws.has("parcels") and ws.count("parcels") >= WRITER_PROCESS_PARCELS
     # the long tables every evaluation writes (and, computing the geometry, its own): their old
     # rows are dropped from the copy while the inputs are read
-    replaced = [result_table("flag")]
-    if not reuse:  # (reusing the geometry, the checks and results are kept: revised in place, see _ResultTables)
+    replaced = []
+    if not reuse:  # (reusing the geometry, the checks, flags and results are kept: revised in place, see _ResultTables)
         replaced += [result_table(level) for level in REVISED_LEVELS]
         replaced += [CACHE_TABLE, *([result_table("building")] if ws.has("buildings") else [])]
     with ws.staged(names, process=big, replaced=replaced) as staged:
@@ -508,7 +516,8 @@ class _ResultTables:
     With ``revise`` (set when the stored geometry is reused: the parcels and their figures are
     those of the last evaluation), the tables of :data:`REVISED_LEVELS` whose year is the only
     one stored are revised in place (:meth:`StagedWrite.put`): a corrected enterprise table
-    changes a few of their rows.
+    changes a few of their rows. The flags of such a year are stored under the feature ids
+    :func:`_flag_ids` gives them, whether revised or written whole.
 
     The per-parcel and per-building results are written as figures without geometry: their
     views take the outlines of the parcels and buildings layers (:data:`SHARED_GEOMETRY`)."""
@@ -523,9 +532,12 @@ class _ResultTables:
         name = result_table(level)
         parts = not isinstance(frame, pd.DataFrame)  # a table's parts, each computed when it is taken
         revised = self.revise and level in REVISED_LEVELS
-        if (parts or revised) and self.years == [year] and not _keeps_other_years(self.ws, name, self.years):
+        keyed = level == "flag"
+        if (parts or revised or keyed) and self.years == [year] and not _keeps_other_years(self.ws, name, self.years):
             # the whole table: each part handed over as soon as it is computed, and written (or,
             # revised, compared with the stored rows once all are there)
+            if keyed:
+                frame = _with_flag_ids(frame)
             self.rows[(level, year)] = 0
             self.staged.put(name, self._counted(level, year, frame if parts else [frame]), revise=revised,
                             keep=level in REVISED_LEVELS)
@@ -555,6 +567,59 @@ class _ResultTables:
         name = result_table(level)
         self.staged.put(name, _replace_years(self.ws, name, self.pending.pop(level), self.years),
                         keep=level in REVISED_LEVELS)
+
+
+def _flag_ids(flags: pd.DataFrame) -> np.ndarray | None:
+    """A feature id for each of a year's ``flags`` that stays the flag's from one evaluation
+    to the next while the parcels and rules are the same, rising in the flags' order.
+
+    The judgement lists the flags kind by kind, and within a kind rule by rule (a run of
+    rows), each rule's in the order of the parcels (``flags`` is indexed by the row of the
+    parcels each marks, as :func:`~mujun.geo.judgement.judge_year` gives them); two checks may
+    bear the same rule's name, so a run ends where the parcels' rows fall back. The id is made
+    of the kind, the run's number within it, the parcel's row and the flag's place among the
+    run's flags of that parcel (:data:`_FLAG_ID_BITS`). A revision finds the flags gone, new
+    and changed by their ids (a rule that flags no parcel any more renumbers the kind's later
+    runs: their flags are found changed, the table written whole). ``None`` (the flags then
+    stored under ids 1, 2, …) when they are not so listed or do not fit."""
+    bits = _FLAG_ID_BITS
+    kinds = pa.array([*FLAG_KINDS, *CHECK_KINDS], type=pa.large_string())
+    kind = pc.index_in(_text(flags["kind"]), value_set=kinds).to_numpy(zero_copy_only=False)
+    rule = pc.dictionary_encode(_text(flags["rule"])).indices.to_numpy(zero_copy_only=False)
+    row = np.asarray(flags.index, dtype="int64") + 1  # (0: a flag of no parcel)
+    if (flags.index.name != "parcel_row" or np.isnan(kind).any() or np.isnan(rule).any() or not len(row)
+            or row.min() < 0 or row.max() >= 2 ** bits["parcel"]):
+        return None
+    kind = kind.astype("int64")
+    new_kind = np.r_[True, kind[1:] != kind[:-1]]
+    run = np.cumsum(np.r_[True, new_kind[1:] | (rule[1:] != rule[:-1]) | (row[1:] < row[:-1])]) - 1
+    block = np.cumsum(new_kind) - 1
+    run = run - run[np.flatnonzero(new_kind)][block]  # counted within the kind
+    if (np.diff(kind) < 0).any() or run.max() >= 2 ** bits["rule"]:
+        return None
+    key = ((kind << bits["rule"] | run) << bits["parcel"] | row) << bits["repeat"]
+    # a parcel's flags within one run (the rows of one parcel's id) numbered in their order
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    repeat = np.arange(len(key)) - np.repeat(starts, np.diff(np.r_[starts, len(key)]))
+    ids = key + repeat + 1
+    if repeat.max() >= 2 ** bits["repeat"] or not (np.diff(ids) > 0).all():
+        return None
+    return ids
+
+
+def _text(values: pd.Series) -> pa.Array:
+    """A text column as one Arrow array."""
+    out = pa.array(values, from_pandas=True).cast(pa.large_string())
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
+
+def _with_flag_ids(flags: pd.DataFrame) -> pd.DataFrame:
+    """``flags`` with their feature ids (:func:`_flag_ids`) as column ``fid`` (GDAL stores a
+    whole-number column of that name as the feature id); as they are when there are none."""
+    ids = _flag_ids(flags)
+    if ids is None:
+        return flags
+    return pd.DataFrame({"fid": ids, **{c: flags[c].array for c in flags.columns}})
 
 
 def _geometry_meta(ws: Workspace, years: list[int], buildings: bool) -> dict[str, str]:

@@ -8,6 +8,7 @@ import threading
 from contextlib import closing
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import shapely
@@ -20,7 +21,7 @@ from mujun.layers.gpkg import split_parts
 from mujun.layers.importer import import_layer
 from mujun.layers.schema import KINDS
 from mujun.layers.workspace import LAYER_GENERATION, Workspace
-from mujun.service import evaluate
+from mujun.service import _flag_ids, evaluate
 
 #: Firms whose tax the bureau corrects, and by how much (万元).
 CORRECTIONS = 5
@@ -119,7 +120,8 @@ def test_a_year_stored_alone_has_its_checks_revised_in_place_with_identical_resu
         con.execute("UPDATE mujun_meta SET value = ? WHERE key = 'evaluated_years'", (str(year),))
     first = evaluate(evaluated, year=year, progress=False)
     # the tables held other years' rows too: written whole
-    assert first.revised == {"result_compliance": None, "result_parcel": None, "result_enterprise": None}
+    assert first.revised == {"result_compliance": None, "result_flag": None, "result_parcel": None,
+                             "result_enterprise": None}
     assert [tuple(r) for r in evaluated.query("SELECT DISTINCT year FROM result_compliance")] == [(year,)]
     # firms whose parcels have a contract tax that is due: their checks change
     checks = evaluated.read("result_compliance", where="indicator = 'tax_per_mu' AND status IN ('达标', '不达标')")
@@ -137,18 +139,20 @@ def test_a_year_stored_alone_has_its_checks_revised_in_place_with_identical_resu
     # the parcels of the firms corrected (their tax, per-mu tax, flags …): a few of the year's
     changed = incremental.revised["result_parcel"]
     assert 0 < changed < len(held) * 0.2
+    # the flags that came, went or changed with the corrected firms' figures, found by their ids
+    assert 0 < incremental.revised["result_flag"] < evaluated.count("result_flag") * 0.2
     # every firm's previous class went with the earlier years' rows: the firms' table is written whole
     assert incremental.revised["result_enterprise"] is None
     complete = evaluate(full, progress=False, full=True)
     assert complete.revised == {}
     _assert_same_results(evaluated, full)
-    for table in ("result_compliance", *split_parts("result_parcel"), *split_parts("result_enterprise")):
+    for table in ("result_compliance", "result_flag", *split_parts("result_parcel"), *split_parts("result_enterprise")):
         assert _stored_rows(evaluated.path, table) == _stored_rows(full.path, table)
     runner = CliRunner()
     res = runner.invoke(main, ["evaluate", "--workspace", str(evaluated.path)])
     assert res.exit_code == 0, res.output
-    assert sorted(res.output.splitlines()[1:4]) == sorted(["控制指标与合同核查：与上次相同，未改写", "地块评价结果：与上次相同，未改写",
-                                                           "企业评价结果：与上次相同，未改写"])
+    assert sorted(res.output.splitlines()[1:5]) == sorted(["控制指标与合同核查：与上次相同，未改写", "低效闲置标记：与上次相同，未改写",
+                                                           "地块评价结果：与上次相同，未改写", "企业评价结果：与上次相同，未改写"])
 
 
 @pytest.mark.parametrize("layer", ["parcels", "buildings", "districts", "parks"])
@@ -274,3 +278,36 @@ def test_what_was_kept_is_not_read_once_the_stored_table_is_written_again(evalua
     assert evaluate(evaluated, progress=False).geometry_reused
     assert "parcels" in read and TABLE in read
     assert set(_kept(evaluated)).isdisjoint(second)
+
+
+def _flags(rows: list[tuple[str, str, int]]) -> pd.DataFrame:
+    kind, rule, row = zip(*rows, strict=True) if rows else ((), (), ())
+    return pd.DataFrame({"parcel_id": pd.array([f"P{r}" for r in row], dtype="string"),
+                         "kind": pd.array(kind, dtype="string"), "rule": pd.array(rule, dtype="string")},
+                        index=pd.Index(row, name="parcel_row", dtype="int64"))
+
+
+def test_a_flag_keeps_its_id_while_others_come_and_go():
+    """Each flag's feature id is made of its kind, its rule's run, its parcel's row and its
+    place there: the ids rise in the judgement's order, and a flag gained or lost elsewhere
+    leaves every other flag's id as it was."""
+    rows = [("idle", "未动工", 3), ("idle", "未动工", 9), ("inefficient", "亩均税收", 1), ("inefficient", "亩均税收", 4),
+            ("noncompliant", "容积率不达标", 2), ("noncompliant", "投资强度不达标", 0),
+            ("noncompliant", "容积率不达标", 5), ("noncompliant", "容积率不达标", 5), ("noncompliant", "容积率不达标", 1)]
+    ids = _flag_ids(_flags(rows))
+    assert (np.diff(ids) > 0).all()
+    # the second check named 容积率 is a run of its own (its rows fall back), the parcel met twice numbered
+    assert ids[7] == ids[6] + 1 and ids[8] > ids[7]
+    assert len({i >> 4 for i in ids[6:8]}) == 1
+    more = _flags([*rows[:3], ("inefficient", "亩均税收", 2), *rows[3:]])
+    fewer = _flags([r for i, r in enumerate(rows) if i != 1])
+    assert _flag_ids(more).tolist() == [*ids[:3], _flag_ids(more)[3], *ids[3:]]
+    assert _flag_ids(fewer).tolist() == [i for k, i in enumerate(ids) if k != 1]
+
+
+def test_flags_not_listed_as_judged_have_no_ids():
+    rows = [("idle", "未动工", 3), ("inefficient", "亩均税收", 1)]
+    assert _flag_ids(_flags(rows).reset_index(drop=True)) is None  # no parcel rows
+    assert _flag_ids(_flags(rows[::-1])) is None  # kinds out of their order
+    assert _flag_ids(_flags([("other", "?", 1)])) is None
+    assert _flag_ids(_flags([])) is None

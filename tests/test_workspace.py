@@ -898,6 +898,67 @@ def test_the_rows_a_revision_updates_are_read_back(tmp_path, monkeypatch):
     assert hashlib.sha256(w.path.read_bytes()).hexdigest() == before
 
 
+def _keyed(ids: list[int], value: float = 1.0) -> pd.DataFrame:
+    return pd.DataFrame({"fid": ids, "parcel_id": pd.array([f"P{i}" for i in ids], dtype="string"),
+                         "reason": pd.array([f"原因 {i}" for i in ids], dtype="string"), "value": value})
+
+
+def _rows_by_id(path: Path, table: str) -> list[tuple]:
+    return _sql_rows(path, f"SELECT * FROM {table} ORDER BY fid")
+
+
+@pytest.mark.parametrize("process", [False, True])
+def test_rows_under_ids_of_their_own_are_deleted_inserted_and_updated_by_id(tmp_path, process):
+    """A table whose rows carry their own feature ids (column ``fid``, rising) is stored under
+    them, and revised by id: the rows gone deleted, the new ones inserted, the changed ones
+    updated; the file then holds what writing it whole stores, row for row."""
+    w = Workspace(tmp_path / "w.gpkg")
+    w.write({"parcels": _many_parcels(2)})
+    first = _keyed(list(range(10, 501, 10)))
+    with w.staged(["flags"], process=process) as staged:
+        staged.put("flags", first, keep=True)
+        staged.commit()
+    assert [r[0] for r in _rows_by_id(w.path, "flags")] == list(range(10, 501, 10))
+    assert "fid" not in w.read("flags").columns
+    # 20 gone, 25 and 105 new, 60's reason changed
+    again = _keyed(sorted({*range(10, 501, 10), 25, 505} - {20}))
+    again.loc[5, "reason"] = "原因 已更正"
+    with w.staged(["flags"], process=process) as staged:
+        staged.put("flags", again, revise=True, keep=True)
+        staged.commit()
+    assert staged.revised() == {"flags": 4}
+    whole = Workspace(tmp_path / "whole.gpkg")
+    whole.write({"flags": again})
+    assert _rows_by_id(w.path, "flags") == _rows_by_id(whole.path, "flags")
+    pd.testing.assert_frame_equal(w.read("flags"), again.drop(columns="fid"), check_dtype=False)
+    # the same again: nothing written
+    with w.staged(["flags"], process=process) as staged:
+        staged.put("flags", again, revise=True, keep=True)
+        staged.commit()
+    assert staged.revised() == {"flags": 0}
+    # ids of a rule numbered afresh: nearly every row new, written whole under the new ids
+    moved = _keyed([i + 1 for i in range(10, 501, 10)])
+    with w.staged(["flags"], process=process) as staged:
+        staged.put("flags", moved, revise=True, keep=True)
+        staged.commit()
+    assert staged.revised() == {"flags": None}
+    assert [r[0] for r in _rows_by_id(w.path, "flags")] == [i + 1 for i in range(10, 501, 10)]
+
+
+def test_rows_deleted_or_inserted_by_id_are_read_back(tmp_path, monkeypatch):
+    """A revision by id reads back the rows it inserted and looks for those it deleted: a row
+    left behind fails the write in one line, and the workspace is as it was."""
+    w = Workspace(tmp_path / "w.gpkg")
+    w.write({"parcels": _many_parcels(2), "flags": _keyed(list(range(1, 40, 2)))})
+    before = hashlib.sha256(w.path.read_bytes()).hexdigest()
+    monkeypatch.setattr(gpkg, "delete_rows", lambda con, table, fids: None)  # deletes nothing
+    with pytest.raises(WorkspaceError, match=r"写入后工作空间校验失败（flags 的第 1 行与写入的不同）"), \
+            w.staged(["flags"]) as staged:
+        staged.put("flags", _keyed([*range(3, 40, 2), 40]), revise=True)
+        staged.commit()
+    assert hashlib.sha256(w.path.read_bytes()).hexdigest() == before
+
+
 def test_a_table_that_cannot_be_kept_is_written_all_the_same(tmp_path):
     """The kept copies are a cache: a folder that cannot be written leaves the write whole."""
     w = Workspace(tmp_path / "w.gpkg")
