@@ -700,11 +700,21 @@ def zone_summary(
     used = [zone_id, "area_mu", "area_m2", "industrial", "building_count", "footprint_m2", "floor_area_m2",
             "evaluated", "evaluated_mu", "holder_code", "above_scale", *AMOUNTS]
     # the columns summed, of the parcels in a zone (not a copy of every column of the year)
-    p = parcels.loc[parcels[zone_id].notna(), [c for c in used if c in parcels.columns]]
     out = zones.copy()
     out[zone_id] = out[zone_id].astype("string")
     out["zone_area_mu"] = area_m2(out) / (10000.0 / 15.0)
     key = out[zone_id]
+    # each row's zone as the zone's place in the layer (its first row with the id), hashed once:
+    # the sums below group whole numbers, not the ids' text again and again
+    at = positions(key, key)
+
+    def coded(frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``frame`` in a zone of the layer, the columns summed, the zone coded."""
+        zone = positions(frame[zone_id], key)
+        rows = zone >= 0
+        return frame.loc[rows, [c for c in used if c in frame.columns]].assign(**{zone_id: zone[rows]})
+
+    p = coded(parcels)
 
     g = p.groupby(zone_id)
     # built land is unknown where the building figures are (no building layer)
@@ -720,7 +730,7 @@ def zone_summary(
             "floor_area_m2": g["floor_area_m2"].sum(min_count=1),
             "footprint_m2": g["footprint_m2"].sum(min_count=1),
         }
-    ).reindex(key.to_numpy())
+    ).reindex(at)
     # zones without parcels hold none of anything; unknown building figures stay unknown
     empty = sums["parcel_count"].isna()
     sums.loc[empty] = 0.0
@@ -734,17 +744,17 @@ def zone_summary(
     out["building_coefficient"] = safe_ratio(out["footprint_m2"], out["area_m2"])
 
     if pieces is not None:
-        p = pieces.loc[pieces[zone_id].notna(), [c for c in used if c in pieces.columns]]
+        p = coded(pieces)
     ev = p[p["evaluated"].astype(bool)] if "evaluated" in p.columns else p.iloc[0:0]
     agg = ratio_of_sums(ev, zone_id, list(AMOUNTS), "evaluated_mu")
-    agg = agg.reindex(key.to_numpy())
+    agg = agg.reindex(at)
     agg.index = out.index
     agg["evaluated_mu"] = agg["evaluated_mu"].fillna(0.0)
     for a in AMOUNTS:
         agg[a] = agg[a].fillna(0.0).where(agg["evaluated_mu"] > 0)
     out = pd.concat([out, agg], axis=1)
     out["enterprise_count"] = (
-        key.map(ev.groupby(zone_id)["holder_code"].nunique()).fillna(0).astype("int64").to_numpy()
+        ev.groupby(zone_id)["holder_code"].nunique().reindex(at).fillna(0).astype("int64").to_numpy()
         if len(ev) else 0
     )
     if "above_scale" in ev.columns:
@@ -754,7 +764,7 @@ def zone_summary(
             num = above.groupby(zone_id)[amount].sum()
             # land whose amount is unknown stays out of the denominator (as in ratio_of_sums)
             den = above["evaluated_mu"].where(above[amount].notna(), 0.0).groupby(above[zone_id]).sum()
-            out[f"above_scale_{name}"] = key.map(per_mu(num, den)).astype("float64").to_numpy()
+            out[f"above_scale_{name}"] = per_mu(num, den).reindex(at).astype("float64").to_numpy()
     if year is not None:
         out["year"] = int(year)
     return gpd.GeoDataFrame(out, geometry=zones.geometry.name, crs=zones.crs)
