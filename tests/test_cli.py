@@ -6,6 +6,8 @@ import hashlib
 import json
 import re
 import shutil
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -328,3 +330,24 @@ def test_exports_refused_before_any_work(runner, sample_workspace, tmp_path, mon
     assert res.exit_code == 2 and res.stdout == ""
     assert "无法导出为" in res.stderr or "没有图形，无法导出为 Shapefile" in res.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def _command(*args: str, cwd) -> subprocess.CompletedProcess:
+    """``mujun`` as a user runs it: its own process, through the console script's entry."""
+    return subprocess.run([sys.executable, "-c", "from mujun.cli import run; run()", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_the_command_ends_with_its_status_and_all_it_printed(sample_workspace, tmp_path):
+    """The command leaves without the interpreter's teardown, once its work is done: its exit
+    status is the command's, what it printed is all there, its exit functions ran."""
+    done = _command("rank", "--level", "enterprise", "--workspace", str(sample_workspace.path), "--top", "500",
+                    cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    again = CliRunner().invoke(main, ["rank", "--level", "enterprise", "--workspace", str(sample_workspace.path),
+                                      "--top", "500"])
+    assert done.stdout == again.output and len(done.stdout.splitlines()) > 100
+    missing = _command("evaluate", "--workspace", str(tmp_path / "无.gpkg"), cwd=tmp_path)
+    assert missing.returncode == 2 and missing.stderr.startswith("错误：工作空间") and len(missing.stderr.splitlines()) == 1
+    assert _command("--version", cwd=tmp_path).returncode == 0
+    assert _command("bogus", cwd=tmp_path).returncode == 2
