@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import NamedTuple, TypeVar
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -311,7 +312,7 @@ class Workspace:
         """A token that changes whenever :meth:`write` replaces the file (not on in-place
         review saves), so caches of layers and results can be keyed on it."""
         try:
-            with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)) as con:
+            with contextlib.closing(sqlite3.connect(_read_only(self.path), uri=True, timeout=10)) as con:
                 row = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'generation'").fetchone()
         except sqlite3.Error:
             row = None
@@ -477,7 +478,7 @@ class Workspace:
         return self._read_only(read)
 
     def _read_only(self, read: Callable[[sqlite3.Connection], T]) -> T:
-        with contextlib.closing(sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)) as con:
+        with contextlib.closing(sqlite3.connect(_read_only(self.path), uri=True, timeout=30)) as con:
             return read(con)
 
     def _recover(self) -> None:
@@ -549,7 +550,10 @@ class Workspace:
         is copied: their outlines may have to be kept for the results computed on them,
         :func:`gpkg.keep_sources <mujun.layers.gpkg.keep_sources>`.) A crash before the
         commit leaves the workspace as it was; one during it leaves a journal, rolled back by
-        the next reader (:meth:`_recover`). No table can be revised in such a write.
+        the next reader (:meth:`_recover`). A table put with ``revise`` by a writer process is
+        compared with its kept copy and its changed rows are made by the commit's transaction
+        (written whole into the scratch file when no copy is kept); written in this process, it
+        is written whole.
         """
         # a copy of a workspace that still held accounts would carry their hashes; imported
         # here, not at the top, as accounts imports this module
@@ -615,7 +619,7 @@ class StagedWrite:
         self._check_each = ws.path.exists()
         try:
             if in_place:
-                self._begun = steps.submit(_begin_scratch, self.tmp)
+                self._begun = steps.submit(_begin_scratch, self.tmp, ws.path)
                 self._labels[self._begun] = "scratch"
             else:
                 self._begun = steps.submit(_begin, ws.path, self.tmp, names, self.replaced)
@@ -648,8 +652,8 @@ class StagedWrite:
         (Written in this process, nothing is kept: a small table is read quickly.)"""
         if name not in self.names or name in self._put:
             raise ValueError(f"table {name!r} not expected in this write (or put twice)")
-        if revise and (name in self.replaced or self.in_place):
-            raise ValueError(f"table {name!r} is dropped from the copy or written in place: it cannot be revised")
+        if revise and name in self.replaced:
+            raise ValueError(f"table {name!r} is dropped from the copy: it cannot be revised")
         self._put.append(name)
         parts = [frame] if isinstance(frame, pd.DataFrame) else frame
         del frame
@@ -710,6 +714,10 @@ class StagedWrite:
 
     def _revise(self, name: str, parts: Iterable[pd.DataFrame], label: str, keep: bool) -> None:
         check = self._check_each
+        if isinstance(self.steps, InlineSteps) and self.in_place:  # (compared in this process: written whole)
+            self._put_stored(name, parts, False, label=label, keep=keep)
+            self._revised[label] = None
+            return
         if isinstance(self.steps, InlineSteps):
             taken = list(parts)
             if not taken:
@@ -733,7 +741,7 @@ class StagedWrite:
                 raise ValueError(f"table {name!r} put without any part")
             files, crs = [f for f, _ in saved], saved[-1][1]
             token = self.steps.submit(_revise_saved, self.tmp, name, files, crs, check,
-                                      kept_tables(self.ws.path), keep)
+                                      kept_tables(self.ws.path), keep, self.ws.path if self.in_place else None)
         self._labels[token] = label
         self._revising[label] = token
 
@@ -787,7 +795,7 @@ class StagedWrite:
                                       dict(log or {}), dict(meta_defaults or {}))
         self._labels[token] = "finish"
         self.steps.result(token)
-        self._revised = {name: self.steps.result(t) for name, t in self._revising.items()}
+        self._revised.update({name: self.steps.result(t) for name, t in self._revising.items()})
         self.steps.close()
         self.committed = True
         self._remove_files()
@@ -816,6 +824,7 @@ class StagedWrite:
         self.tmp.unlink(missing_ok=True)
         _PARKED.pop(str(self.tmp), None)  # its counters, when the steps ran in this process
         _KEEP.pop(str(self.tmp), None)
+        _DEFERRED.pop(str(self.tmp), None)
         self._remove_files()
 
     def _remove_files(self) -> None:
@@ -853,9 +862,11 @@ def _sqlite_rtree() -> bool:
     return True
 
 
-def _begin_scratch(tmp: Path) -> tuple[bool, dict[str, str]]:
-    """An in-place write's scratch file: GDAL makes it with the first table written."""
+def _begin_scratch(tmp: Path, path: Path) -> tuple[bool, dict[str, str]]:
+    """An in-place write's scratch file: GDAL makes it with the first table written. (The
+    copies earlier writes kept for a revision and set aside are removed meanwhile.)"""
     tmp.unlink(missing_ok=True)
+    _remove_set_aside(path)
     return False, {}
 
 
@@ -991,12 +1002,24 @@ def _revise(tmp: Path, name: str, frame: pd.DataFrame, check: bool) -> int | Non
     return _revised(tmp, name, arrow_table(frame), functools.partial(write_table, tmp, name, frame), check)
 
 
+#: The revisions of each in-place write's tables (by its scratch file's path), found while the
+#: tables were put and made by the commit's transaction (:func:`_complete_in_place`): table
+#: -> (the stamp of the stored table compared with, the revision).
+_DEFERRED: dict[str, dict[str, tuple[str, _Revision]]] = {}
+
+
 def _revise_saved(tmp: Path, name: str, files: list[Path], crs: str | None, check: bool,
-                  kept: Path | None = None, keep: bool = False) -> int | None:
+                  kept: Path | None = None, keep: bool = False, live: Path | None = None) -> int | None:
     """:func:`_revise` with the table :func:`save_table` saved in ``files`` (its parts, in
     order), compared with the table as kept in ``kept`` (:data:`KEPT_TABLES`) when it still
     holds; with ``keep``, ``files`` are kept for the next revision once the write is in place
-    (:func:`_complete`)."""
+    (:func:`_complete`).
+
+    With ``live``, the workspace of an in-place write (``tmp`` its scratch file): the rows
+    that differ are found here, by comparing with the kept copy (the workspace itself is read
+    through this process's SQLite only, never GDAL's), and changed by the commit's transaction
+    (:func:`_complete_in_place`); without a kept copy the table is written whole into the
+    scratch file, and brought in."""
 
     def write() -> None:
         for i, file in enumerate(files):
@@ -1005,11 +1028,25 @@ def _revise_saved(tmp: Path, name: str, files: list[Path], crs: str | None, chec
     try:
         with contextlib.ExitStack() as stack:
             table = _saved_table(stack, files)
-            stored = None
+            stored = stamp = None
             if kept is not None:
-                with contextlib.closing(sqlite3.connect(tmp, timeout=30)) as con:
-                    stored = _kept_table(kept, _stamp(con, name), name)
-            updated = _revised(tmp, name, table, write, check, stored)
+                source = _read_only(live) if live is not None else str(tmp)
+                with contextlib.closing(sqlite3.connect(source, uri=live is not None, timeout=30)) as con:
+                    stamp = _stamp(con, name)
+                stored = _kept_table(kept, stamp, name)
+            if live is None:
+                updated = _revised(tmp, name, table, write, check, stored)
+            else:
+                revision = None if stored is None else _find_revision(live, name, table, stored, gdal=False)
+                if revision is None:
+                    write()
+                    _park_sequences(tmp)
+                    if check:
+                        _check_integrity(tmp, [name])
+                    updated = None
+                else:
+                    _DEFERRED.setdefault(str(tmp), {})[name] = (stamp, revision)
+                    updated = revision.rows
             del stored
     except BaseException:
         for file in files:
@@ -1023,6 +1060,11 @@ def _revise_saved(tmp: Path, name: str, files: list[Path], crs: str | None, chec
     return updated
 
 
+def _read_only(path: Path) -> str:
+    """The SQLite URI opening ``path`` read-only (its name quoted: a '#' or '?' in it is a name)."""
+    return f"file:{quote(str(Path(path).resolve()))}?mode=ro"
+
+
 def _saved_table(stack: contextlib.ExitStack, files: list[Path]) -> pa.Table:
     """The table :func:`save_table` saved in ``files`` (memory-mapped while ``stack`` is open)."""
     batches = [batch for file in files
@@ -1033,17 +1075,43 @@ def _saved_table(stack: contextlib.ExitStack, files: list[Path]) -> pa.Table:
     return pa.Table.from_batches(batches)
 
 
-class _Revision(NamedTuple):
-    """What a revision wrote: groups of rows updated or inserted (each: the columns set, the
-    feature ids of the rows, the values column by column) and the feature ids of the rows it
-    deleted."""
+#: The rows of one kind a revision writes: the columns set, the rows' feature ids, the values
+#: column by column.
+_Rows = tuple[list[str], list[int], list[list]]
+_NO_ROWS: _Rows = ([], [], [])
 
-    written: list[tuple[list[str], list[int], list[list]]]
-    gone: list[int]
+
+class _Revision(NamedTuple):
+    """What a revision changes in a stored table: the rows updated (their changed columns),
+    the rows inserted (every column, the feature id among them) and the feature ids of the
+    rows deleted."""
+
+    updated: _Rows
+    inserted: _Rows = _NO_ROWS
+    gone: list[int] = []
 
     @property
     def rows(self) -> int:
-        return sum(len(fids) for _, fids, _ in self.written) + len(self.gone)
+        return len(self.updated[1]) + len(self.inserted[1]) + len(self.gone)
+
+    def make(self, con: sqlite3.Connection, name: str) -> None:
+        """Make the revision in table ``name`` (in the caller's transaction)."""
+        if self.gone:
+            gpkg.delete_rows(con, name, self.gone)
+        columns, fids, values = self.updated
+        if fids:
+            gpkg.update_rows(con, name, columns, zip(*values, fids, strict=True))
+        columns, fids, values = self.inserted
+        if fids:
+            gpkg.insert_rows(con, name, columns, zip(*values, strict=True))
+
+    def check(self, con: sqlite3.Connection, name: str) -> None:
+        """Read back what the revision wrote (:func:`_check_rows`)."""
+        for columns, fids, values in (self.updated, self.inserted):
+            if fids:
+                _check_rows(con, name, columns, fids, values)
+        if self.gone:
+            _check_rows(con, name, [], self.gone, [], gone=True)
 
 
 def _revised(tmp: Path, name: str, table: pa.Table, write: Callable[[], None], check: bool,
@@ -1052,59 +1120,60 @@ def _revised(tmp: Path, name: str, table: pa.Table, write: Callable[[], None], c
     (compared with ``stored``, the table as kept, when given), or, where it cannot be revised,
     drop it and ``write`` it whole; then check what was written: a table written whole by
     ``PRAGMA quick_check``, the rows written by reading them back (:func:`_check_rows`)."""
-    revision = _revise_rows(tmp, name, table, stored)
+    revision = _find_revision(tmp, name, table, stored)
     if revision is None:
         _in_transaction(tmp, functools.partial(gpkg.drop_tables, tables=[name]))
         write()
+    elif revision.rows:  # (nothing changed: nothing written, nothing read back)
+        _in_transaction(tmp, functools.partial(revision.make, name=name))
     _park_sequences(tmp)
     if check and revision is None:
         _check_integrity(tmp, [name])
-    elif check:  # (nothing written: nothing read back)
-        for columns, fids, values in revision.written:
-            if fids:
-                _check_rows(tmp, name, columns, fids, values)
-        if revision.gone:
-            _check_rows(tmp, name, [], revision.gone, [], gone=True)
+    elif check and revision.rows:
+        with contextlib.closing(sqlite3.connect(_read_only(tmp), uri=True)) as con:
+            revision.check(con, name)
     return None if revision is None else revision.rows
 
 
-def _revise_rows(tmp: Path, name: str, table: pa.Table, kept: pa.Table | None = None) -> _Revision | None:
-    """Update the rows of the stored table ``name`` of ``tmp`` that differ from ``table`` (or
-    from ``kept``, the stored table as kept): what was written; or ``None`` (nothing changed
-    in the file) when it cannot be revised. A table whose rows carry feature ids of their own
-    (column ``fid``) is revised by id (:func:`_revise_by_id`)."""
+def _find_revision(path: Path, name: str, table: pa.Table, kept: pa.Table | None = None, *,
+                   gdal: bool = True) -> _Revision | None:
+    """The rows of the stored table ``name`` of ``path`` that differ from ``table`` (compared
+    with ``kept``, the stored table as kept, when given; else, with ``gdal``, with the table
+    as GDAL reads it): ``None`` when it cannot be revised. A table whose rows carry feature
+    ids of their own (column ``fid``) is compared by id (:func:`_revision_by_id`)."""
     if "fid" in table.column_names:
-        return _revise_by_id(tmp, name, table, kept)
-    with contextlib.closing(sqlite3.connect(tmp, timeout=30)) as con:
+        return _revision_by_id(path, name, table, kept, gdal=gdal)
+    with contextlib.closing(sqlite3.connect(_read_only(path), uri=True, timeout=30)) as con:
         stored = gpkg.revisable(con, name)
     if stored != table.num_rows:
         return None
-    found = changed_rows(tmp, name, table, limit=int(REVISE_SHARE * table.num_rows), stored=kept)
+    if not gdal and (kept is None or kept.column_names != table.column_names or kept.num_rows != table.num_rows):
+        return None  # (not read through GDAL: compared with the kept copy only)
+    found = changed_rows(path, name, table, limit=int(REVISE_SHARE * table.num_rows), stored=kept)
     if found is None:
         return None
     rows, columns = found
     if not len(rows):
-        return _Revision([], [])
+        return _Revision(_NO_ROWS)
     picked = table.select(columns).take(pa.array(rows))
     values = [sqlite_values(picked.column(c)) for c in columns]
     if any(v is None for v in values):
         return None
     fids = (rows + 1).tolist()  # revisable: the ids run 1, 2, … in the table's order
-    _in_transaction(tmp, functools.partial(gpkg.update_rows, table=name, columns=columns,
-                                           rows=zip(*values, fids, strict=True)))
-    return _Revision([(columns, fids, values)], [])
+    return _Revision((columns, fids, values))
 
 
-def _revise_by_id(tmp: Path, name: str, table: pa.Table, kept: pa.Table | None) -> _Revision | None:
-    """:func:`_revise_rows` of a table whose rows carry feature ids of their own (column
+def _revision_by_id(path: Path, name: str, table: pa.Table, kept: pa.Table | None, *,
+                    gdal: bool = True) -> _Revision | None:
+    """:func:`_find_revision` of a table whose rows carry feature ids of their own (column
     ``fid``, rising: the flags, whose rows come and go): compared with the table as kept (or,
     none kept, as GDAL reads it), by id (:func:`~mujun.layers.writer.changed_keyed_rows`), the
     rows gone are deleted, the new ones inserted and the changed ones updated."""
     if kept is None:
-        kept = stored_with_ids(tmp, name)
+        kept = stored_with_ids(path, name) if gdal else None
         if kept is None:
             return None
-    with contextlib.closing(sqlite3.connect(tmp, timeout=30)) as con:
+    with contextlib.closing(sqlite3.connect(_read_only(path), uri=True, timeout=30)) as con:
         try:  # (the kept copy's stamp vouches for its time of change and last id: its rows too)
             stored = con.execute(f"SELECT count(*) FROM {gpkg.sql_identifier(name)}").fetchone()[0]
         except sqlite3.Error:
@@ -1116,59 +1185,44 @@ def _revise_by_id(tmp: Path, name: str, table: pa.Table, kept: pa.Table | None) 
         return None
     gone, added, changed, columns = found
     ids = table.column("fid").to_numpy()
-    groups = []
-    for cols, rows in ((columns, changed), (table.column_names, added)):
-        picked = table.select(cols).take(pa.array(rows))
+    rows = []
+    for cols, at in ((columns, changed), (table.column_names, added)):
+        picked = table.select(cols).take(pa.array(at))
         values = [sqlite_values(picked.column(c)) for c in cols]
         if any(v is None for v in values):
             return None
-        groups.append((list(cols), ids[rows].tolist(), values))
-    revision = _Revision([g for g in groups if g[1]], gone.tolist())
-    if not revision.rows:
-        return revision
-
-    def revise(con: sqlite3.Connection) -> None:
-        if revision.gone:
-            gpkg.delete_rows(con, name, revision.gone)
-        (columns, fids, values), (every, new, inserted) = groups
-        if fids:
-            gpkg.update_rows(con, name, columns, zip(*values, fids, strict=True))
-        if new:
-            gpkg.insert_rows(con, name, every, zip(*inserted, strict=True))
-
-    _in_transaction(tmp, revise)
-    return revision
+        rows.append((list(cols), ids[at].tolist(), values))
+    return _Revision(rows[0], rows[1], gone.tolist())
 
 
 #: Rows read back at a time by :func:`_check_rows`.
 _CHECKED_ROWS = 10_000
 
 
-def _check_rows(tmp: Path, name: str, columns: list[str], fids: list[int], values: list[list], *,
+def _check_rows(con: sqlite3.Connection, name: str, columns: list[str], fids: list[int], values: list[list], *,
                 gone: bool = False) -> None:
     """Check what a revision wrote: the rows it updated or inserted (feature ids ``fids``),
-    read back from the file, hold in ``columns`` the ``values`` bound (a NaN as NULL, as SQLite
-    stores it); with ``gone``, the rows it deleted are not there. SQLite checks each page on
-    their way as it reads them; the rest of the table is as the copy the write started from,
-    which the workspace's last write checked. (A quick check of the whole table took 0.9–1.1 s
-    at a province's size, for a few hundred rows updated.)"""
+    read back through ``con``, hold in ``columns`` the ``values`` bound (a NaN as NULL, as
+    SQLite stores it); with ``gone``, the rows it deleted are not there. SQLite checks each
+    page on their way as it reads them; the rest of the table is as the copy the write started
+    from, which the workspace's last write checked. (A quick check of the whole table took
+    0.9–1.1 s at a province's size, for a few hundred rows updated.)"""
     expected = {fid: [None if isinstance(v, float) and v != v else v for v in row]
                 for fid, row in zip(fids, zip(*values, strict=True) if values else [()] * len(fids), strict=True)}
     picked = "".join(", " + gpkg.sql_identifier(c) for c in columns)
-    with contextlib.closing(sqlite3.connect(f"file:{tmp}?mode=ro", uri=True)) as con:
-        for start in range(0, len(fids), _CHECKED_ROWS):
-            chunk = fids[start:start + _CHECKED_ROWS]
-            got = con.execute(f"SELECT fid{picked} FROM {gpkg.sql_identifier(name)} WHERE fid IN "
-                              f"({', '.join('?' * len(chunk))})", chunk).fetchall()
-            if gone:
-                bad = got[0][0] if got else None
-            else:
-                bad = next((fid for fid, *row in got if row != expected[fid]), None)
-            if bad is None and not gone and len(got) != len(chunk):
-                found = {r[0] for r in got}
-                bad = next(fid for fid in chunk if fid not in found)
-            if bad is not None:
-                raise WorkspaceError(f"写入后工作空间校验失败（{name} 的第 {bad} 行与写入的不同）；原文件未改动")
+    for start in range(0, len(fids), _CHECKED_ROWS):
+        chunk = fids[start:start + _CHECKED_ROWS]
+        got = con.execute(f"SELECT fid{picked} FROM {gpkg.sql_identifier(name)} WHERE fid IN "
+                          f"({', '.join('?' * len(chunk))})", chunk).fetchall()
+        if gone:
+            bad = got[0][0] if got else None
+        else:
+            bad = next((fid for fid, *row in got if row != expected[fid]), None)
+        if bad is None and not gone and len(got) != len(chunk):
+            found = {r[0] for r in got}
+            bad = next(fid for fid in chunk if fid not in found)
+        if bad is not None:
+            raise WorkspaceError(f"写入后工作空间校验失败（{name} 的第 {bad} 行与写入的不同）；原文件未改动")
 
 
 def _write_saved(tmp: Path, name: str, file: Path, crs: str | None, check: bool, append: bool = False,
@@ -1254,6 +1308,8 @@ def _complete_in_place(path: Path, tmp: Path, put: list[str], meta: dict[str, st
     with contextlib.closing(sqlite3.connect(tmp)) as con:
         written = {n for (n,) in con.execute("SELECT table_name FROM gpkg_contents")}
     tables = [name for name in put if name in written] + brought
+    revisions = _DEFERRED.pop(str(tmp), {})
+    kept = _KEEP.pop(str(tmp), {})
     try:
         with live.store_lock(shared=True, timeout=120), \
                 contextlib.closing(sqlite3.connect(path, timeout=120, isolation_level=None)) as con:
@@ -1261,17 +1317,38 @@ def _complete_in_place(path: Path, tmp: Path, put: list[str], meta: dict[str, st
             with immediate_transaction(con, f"工作空间 {path.name}", 120):
                 gpkg.drop_tables(con, dropped or [], parts=False)
                 gpkg.replace_from(con, "scratch", tables)
+                # the tables revised: the rows found changed against the table as it still is
+                for name, (stamp, revision) in revisions.items():
+                    if _stamp(con, name) != stamp:
+                        raise WorkspaceError(f"工作空间的 {name} 在评价期间被改动；工作空间未改动，请重新运行")
+                    revision.make(con, name)
                 gpkg.finish(con)  # (times in every table, as a copied write's finish looks for them)
                 # what this transaction wrote: the tables brought in (each was checked in the
-                # scratch file as GDAL wrote it) with their indexes, and the registers
+                # scratch file as GDAL wrote it) with their indexes, the registers, and the
+                # rows revised, read back
                 bad = _quick_checks(con, ["sqlite_master", "gpkg_contents", "gpkg_geometry_columns",
                                           "gpkg_data_columns", "gpkg_extensions", *tables])
                 if bad:
                     raise WorkspaceError(f"写入后工作空间校验失败（{bad}）；原文件未改动")
+                for name, (_, revision) in revisions.items():
+                    revision.check(con, name)
+                stamps = {name: _stamp(con, name) for name in kept}  # (as committed)
     except sqlite3.Error as err:  # rolled back: the disk full, the file read-only …
+        for files in kept.values():
+            for file in files:
+                file.unlink(missing_ok=True)
         raise WorkspaceError(f"无法把新写的表保存进工作空间 {path.name}（{err}）；工作空间未改动，"
                              "请检查磁盘空间和写权限后重试") from None
+    except BaseException:
+        for files in kept.values():
+            for file in files:
+                file.unlink(missing_ok=True)
+        raise
     tmp.unlink(missing_ok=True)
+    try:  # (a cache: the workspace is in place whatever happens to it)
+        _keep(path, kept, stamps)
+    except Exception as err:  # noqa: BLE001 - logged, the next revision reads the stored tables
+        _logger.warning("tables not kept for the next revision (%s): %s", kept_tables(path), err)
 
 
 def _quick_checks(con: sqlite3.Connection, tables: Iterable[str]) -> str | None:

@@ -260,7 +260,9 @@ def evaluate(
     if not reuse:  # (reusing the geometry, the checks, flags and results are kept: revised in place, see _ResultTables)
         replaced += [result_table(level) for level in REVISED_LEVELS]
         replaced += [CACHE_TABLE, *([result_table("building")] if ws.has("buildings") else [])]
-    with ws.staged(names, process=big, replaced=replaced) as staged:
+    # reusing the geometry, a province's results are mostly revised, their changed rows made
+    # in the workspace by one transaction: its gigabytes are not copied (see Workspace.staged)
+    with ws.staged(names, process=big, replaced=replaced, in_place=reuse and big) as staged:
         out = _evaluate_into(staged, ws, compute, key, reuse, year, all_years, years, rule_set, control_rules,
                              veto, fixed_as_of, progress)
     out.seconds = time.perf_counter() - t0

@@ -14,6 +14,7 @@ import pytest
 import shapely
 from click.testing import CliRunner
 
+from mujun import service
 from mujun.cli import main
 from mujun.engines.cache import KEPT_FOLDER, KEY_META, TABLE, geometry_key, read_kept
 from mujun.layers.columnar import cache_dir
@@ -311,3 +312,35 @@ def test_flags_not_listed_as_judged_have_no_ids():
     assert _flag_ids(_flags(rows[::-1])) is None  # kinds out of their order
     assert _flag_ids(_flags([("other", "?", 1)])) is None
     assert _flag_ids(_flags([])) is None
+
+
+def test_a_province_is_revised_in_the_workspace_itself_with_identical_results(evaluated, tmp_path, monkeypatch):
+    """With a writer process (a province), a reusing run of a year stored alone is written in
+    place: the workspace file is not copied — the few rows found changed against the kept
+    copies are made, and the scores brought in, by one transaction — and every table holds
+    what a full run stores, row for row."""
+    monkeypatch.setattr(service, "WRITER_PROCESS_PARCELS", 0)
+    year = max(int(y) for y in evaluated.meta()["evaluated_years"].split(","))
+    with evaluated.transaction() as con:
+        con.execute("UPDATE mujun_meta SET value = ? WHERE key = 'evaluated_years'", (str(year),))
+    first = evaluate(evaluated, year=year, progress=False)  # the other years' rows go; tables kept
+    assert set(first.revised.values()) == {None}
+    xlsx, corrected = _corrected_table(evaluated, tmp_path / "企业_更正.xlsx")
+    import_layer(evaluated, "enterprises", xlsx, progress=False)
+    full = _copy(evaluated, tmp_path / "full.gpkg")
+    inode = evaluated.path.stat().st_ino
+
+    incremental = evaluate(evaluated, progress=False)
+    assert incremental.geometry_reused and evaluated.path.stat().st_ino == inode  # the same file, not a copy
+    revised = incremental.revised
+    assert all(isinstance(revised[t], int) for t in ("result_compliance", "result_flag", "result_parcel")), revised
+    assert revised["result_parcel"] > 0
+    evaluate(full, progress=False, full=True)
+    _assert_same_results(evaluated, full)
+    for table in ("result_compliance", "result_flag", *split_parts("result_parcel"), *split_parts("result_enterprise")):
+        assert _stored_rows(evaluated.path, table) == _stored_rows(full.path, table), table
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp.gpkg" in p.name]
+    # the copies kept are those of the tables as now stored: the next run compares with them
+    again = evaluate(evaluated, progress=False)
+    assert {t: again.revised[t] for t in ("result_compliance", "result_flag", "result_parcel")} == {
+        "result_compliance": 0, "result_flag": 0, "result_parcel": 0}

@@ -512,10 +512,10 @@ def test_an_evaluation_written_by_the_writer_process_equals_one_written_inline(s
     used: list[bool] = []
     real = Workspace.staged
 
-    def spy(self, names, *, process=False, replaced=()):
+    def spy(self, names, *, process=False, replaced=(), in_place=False):
         used.append(process)
-        assert {"result_parcel", "result_compliance", "mujun_geometry_cache"} <= set(replaced)
-        return real(self, names, process=process, replaced=replaced)
+        assert {"result_parcel", "result_compliance", "mujun_geometry_cache"} <= set(replaced) and not in_place
+        return real(self, names, process=process, replaced=replaced, in_place=in_place)
 
     monkeypatch.setattr(service, "WRITER_PROCESS_PARCELS", 1)
     monkeypatch.setattr(Workspace, "staged", spy)

@@ -592,8 +592,11 @@ def test_a_write_is_in_place_unless_it_puts_the_parcels_or_buildings(ws, monkeyp
     with ws.staged(["parcels"], in_place=True) as staged:
         assert not staged.in_place
     assert len(copies) == 3
-    with ws.staged(["enterprises"], in_place=True) as staged, pytest.raises(ValueError, match="revised"):
+    # revised in this process: written whole (the workspace is read through GDAL only by readers)
+    with ws.staged(["enterprises"], in_place=True) as staged:
         staged.put("enterprises", _enterprises(), revise=True)
+        staged.commit()
+    assert staged.in_place and staged.revised() == {"enterprises": None}
 
 
 @pytest.mark.parametrize(("error", "message"), [
@@ -957,6 +960,58 @@ def test_rows_deleted_or_inserted_by_id_are_read_back(tmp_path, monkeypatch):
         staged.put("flags", _keyed([*range(3, 40, 2), 40]), revise=True)
         staged.commit()
     assert hashlib.sha256(w.path.read_bytes()).hexdigest() == before
+
+
+def test_rows_revised_in_place_are_changed_in_the_workspace_itself(tmp_path):
+    """A writer process revising a table in an in-place write compares it with its kept copy
+    and makes the changed rows in the workspace by the commit's transaction: the same file,
+    holding what writing the table whole stores."""
+    w = Workspace(tmp_path / "w.gpkg")
+    w.write({"parcels": _many_parcels(2)})
+    with w.staged(["flags"], process=True) as staged:
+        staged.put("flags", _keyed(list(range(10, 501, 10))), keep=True)
+        staged.commit()
+    inode = w.path.stat().st_ino
+    again = _keyed(sorted({*range(10, 501, 10), 25} - {20}))
+    again.loc[5, "value"] = 3.0
+    with w.staged(["flags"], process=True, in_place=True) as staged:
+        staged.put("flags", again, revise=True, keep=True)
+        staged.commit()
+    assert staged.in_place and staged.revised() == {"flags": 3} and w.path.stat().st_ino == inode
+    whole = Workspace(tmp_path / "whole.gpkg")
+    whole.write({"flags": again})
+    assert _rows_by_id(w.path, "flags") == _rows_by_id(whole.path, "flags")
+    # kept again as now stored: the next in-place revision finds nothing to change
+    with w.staged(["flags"], process=True, in_place=True) as staged:
+        staged.put("flags", again, revise=True, keep=True)
+        staged.commit()
+    assert staged.revised() == {"flags": 0}
+
+
+def test_a_revision_made_in_place_is_read_back_against_the_table_it_was_found_for(tmp_path, monkeypatch):
+    """The commit makes a revision only in the table as it was compared (its stamp), reads
+    back what it wrote, and otherwise leaves the workspace as it was, in one line."""
+    w = Workspace(tmp_path / "w.gpkg")
+    w.write({"parcels": _many_parcels(2), "flags": _keyed(list(range(10, 101, 10)))})
+    with contextlib.closing(sqlite3.connect(w.path)) as con:
+        stamp = workspace_module._stamp(con, "flags")
+    revision = workspace_module._Revision((["value"], [30], [[2.0]]), gone=[40])
+
+    def commit(found_for: str) -> None:
+        with w.staged(["flags"], in_place=True) as staged:
+            workspace_module._DEFERRED[str(staged.tmp)] = {"flags": (found_for, revision)}
+            staged.commit()
+
+    before = hashlib.sha256(w.path.read_bytes()).hexdigest()
+    with pytest.raises(WorkspaceError, match=r"^工作空间的 flags 在评价期间被改动；工作空间未改动，请重新运行$"):
+        commit("2030-01-01T00:00:00.000Z|100")
+    monkeypatch.setattr(gpkg, "update_rows", lambda con, table, columns, rows: None)  # updates nothing
+    with pytest.raises(WorkspaceError, match=r"写入后工作空间校验失败（flags 的第 30 行与写入的不同）"):
+        commit(stamp)
+    assert hashlib.sha256(w.path.read_bytes()).hexdigest() == before
+    monkeypatch.undo()
+    commit(stamp)
+    assert _rows_by_id(w.path, "flags")[2:4] == [(30, "P30", "原因 30", 2.0), (50, "P50", "原因 50", 1.0)]
 
 
 def test_a_table_that_cannot_be_kept_is_written_all_the_same(tmp_path):
