@@ -156,6 +156,12 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("已取消；工作空间未改动", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # what reads the output has stopped (… | head): nothing left to say
+            # to it; the rest of the output goes nowhere, and the status is a shell's for SIGPIPE
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+            ctx.exit(141)
         except Exception as err:
             if os.environ.get("MUJUN_DEBUG"):
                 raise

@@ -351,3 +351,16 @@ def test_the_command_ends_with_its_status_and_all_it_printed(sample_workspace, t
     assert missing.returncode == 2 and missing.stderr.startswith("错误：工作空间") and len(missing.stderr.splitlines()) == 1
     assert _command("--version", cwd=tmp_path).returncode == 0
     assert _command("bogus", cwd=tmp_path).returncode == 2
+
+
+def test_output_read_only_in_part_ends_the_command_quietly(sample_workspace, tmp_path):
+    """A ranking piped into ``head``: once the reader stops, the command ends without a word
+    on stderr (no internal error), with the status a shell gives a command ended by SIGPIPE."""
+    proc = subprocess.Popen([sys.executable, "-c", "from mujun.cli import run; run()", "rank", "--level",
+                             "enterprise", "--top", "100000", "--workspace", str(sample_workspace.path)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().decode().startswith("2025 年企业排名")
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == ""
