@@ -11,8 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["arrow_text", "first_rows", "isin", "lookup", "lookup_rows", "number_text", "pandas_text", "positions",
-           "repeat_text"]
+__all__ = ["Coded", "arrow_text", "first_rows", "isin", "lookup", "lookup_rows", "number_text", "pandas_text",
+           "positions", "repeat_text", "rows_at"]
 
 
 def _text(values) -> pa.Array | pa.ChunkedArray:
@@ -108,11 +108,77 @@ def lookup_rows(keys, frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.reindex(pd.Index(np.asarray(keys, dtype=object)))
         out.index = index if index is not None else pd.RangeIndex(len(out))
         return out
-    at = positions(keys, frame.index)
+    return rows_at(frame, positions(keys, frame.index), index)
+
+
+def rows_at(frame: pd.DataFrame, at: np.ndarray, index: pd.Index | None = None) -> pd.DataFrame:
+    """The rows of ``frame`` at the positions ``at`` (missing where -1), on ``index`` (default:
+    0, 1, …): :func:`lookup_rows` once the keys' positions are known (:meth:`Coded.positions`).
+
+    Examples
+    --------
+    >>> rows_at(pd.DataFrame({"n": [1.5, 2.5]}), np.array([1, -1]))["n"].tolist()
+    [2.5, nan]
+    """
     found = at >= 0
     out = frame.take(np.where(found, at, 0))
     out.index = index if index is not None else pd.RangeIndex(len(at))
     return out if found.all() else out.where(pd.Series(found, index=out.index), axis=0)
+
+
+class Coded:
+    """A text key column hashed once by Arrow, for the several lookups and group sums a
+    province's million holder codes take part in: ``codes`` (each row's place among the
+    distinct keys, -1 where missing) and ``index`` (the distinct keys, in the order they first
+    appear, with the column's text type).
+
+    Examples
+    --------
+    >>> k = Coded(pd.Series(["b", None, "a", "b"], dtype="string"))
+    >>> k.codes.tolist(), k.index.tolist()
+    ([0, -1, 1, 0], ['b', 'a'])
+    >>> k.positions(pd.Index(["a", "x"])).tolist()
+    [-1, -1, 0, -1]
+    >>> k.sums(pd.Series([1.0, 2.0, 3.0, 4.0])).to_dict(), k.counts().to_dict()
+    ({'b': 5.0, 'a': 3.0}, {'b': 2, 'a': 1})
+    """
+
+    def __init__(self, keys) -> None:
+        text = _text(keys)
+        encoded = pc.dictionary_encode(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text)
+        self.codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+        dtype = (keys.dtype if isinstance(keys, pd.Series | pd.Index) and isinstance(keys.dtype, pd.StringDtype)
+                 else pd.StringDtype("pyarrow", na_value=np.nan))
+        self.index = pd.Index(pd.array(encoded.dictionary, dtype=dtype))
+
+    def positions(self, values) -> np.ndarray:
+        """:func:`positions` of each row's key in ``values`` (-1: missing or absent); the
+        distinct keys are looked up, not the rows."""
+        return np.append(positions(self.index, values), -1)[self.codes]
+
+    def sums(self, values: pd.Series) -> pd.Series:
+        """``values`` summed per key (the rows with a key), indexed by key: as a group-by on the
+        keys sums them (each key's rows in their order), grouped by the codes."""
+        keep = self.codes >= 0
+        summed = pd.Series(np.asarray(values)[keep]).groupby(self.codes[keep]).sum()
+        return pd.Series(summed.to_numpy(), index=self.index[summed.index.to_numpy()], name=values.name)
+
+    def first_rows(self) -> np.ndarray:
+        """The first row with each row's key (-1 where missing): :func:`first_rows` of the keys
+        alone (Arrow numbers the distinct keys in the order they first appear).
+
+        Examples
+        --------
+        >>> Coded(pd.Series(["a", "b", "a", None], dtype="string")).first_rows().tolist()
+        [0, 1, 0, -1]
+        """
+        seen = np.maximum.accumulate(np.r_[-1, self.codes[:-1]]) if len(self.codes) else self.codes
+        firsts = np.flatnonzero(self.codes > seen)  # the first row of code 0, 1, …
+        return np.append(firsts, -1)[self.codes]
+
+    def counts(self) -> pd.Series:
+        """The number of rows of each key, indexed by key."""
+        return pd.Series(np.bincount(self.codes[self.codes >= 0], minlength=len(self.index)), index=self.index)
 
 
 def number_text(values: pd.Series) -> pd.Series:

@@ -67,12 +67,12 @@ def division_2002(codes: pd.Series, edition: str, concordance: Mapping[str, Mapp
 def _fmt(op: str, value: np.ndarray, indicator: str) -> pd.arrays.ArrowStringArray:
     """The requirement as text ("≥ 1.2", "≤ 7.0%"), formatted once per distinct value."""
     sign = "≥" if op == ">=" else "≤"
-    distinct, at = np.unique(value, return_inverse=True)
+    at, distinct = pd.factorize(value, use_na_sentinel=False)  # (hashed: the values need no sort)
     if indicator in _PERCENT:
         texts = sign + " " + (pd.Series(distinct) * 100).round(1).astype("string") + "%"
     else:
         texts = sign + " " + pd.Series(distinct).round(3).astype("string")
-    return pandas_text(pa.array(texts.to_numpy(dtype=object), type=pa.string()).take(pa.array(at.ravel())))
+    return pandas_text(pa.array(texts.to_numpy(dtype=object), type=pa.string()).take(pa.array(at)))
 
 
 #: A check's status by code: 0 no data, 1 pass, 2 fail, 3 not yet due.
@@ -117,7 +117,7 @@ def _rows(parcels: pd.DataFrame, indicator: str, measured: pd.Series, op: str, r
         "status": pd.Categorical.from_codes(status.astype(np.int8), categories=list(STATUS_NAMES)),
         # passed where 达标, failed where 不达标, unknown otherwise
         "passed": pd.arrays.BooleanArray(status == 1, ~np.isin(status, (1, 2))),
-    })
+    }, index=parcels.index[have])  # (each check on its parcel's row label)
 
 
 def compliance(
@@ -179,7 +179,7 @@ def compliance_parts(
     The repeated texts (``source``, ``rule_set``, ``indicator``, ``label``, ``op``,
     ``status``) are categories, the same in every part: a province's four million checks
     hold a code per row, not the texts (:func:`compliance` and :func:`with_texts` give them as
-    text)."""
+    text). Each part is on the labels of the rows of ``parcels`` it checks."""
     built = parcels["building_count"] > 0
     src = f"控制指标（{control.title}）"
     texts = {"source": tuple(dict.fromkeys((src, _CONTRACT_SOURCE))),

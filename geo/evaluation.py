@@ -13,12 +13,10 @@ from collections.abc import Callable, Iterable, Mapping
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from pyproj import CRS
 
 from mujun.geo._checks import _check_columns
-from mujun.geo._keys import isin, lookup, lookup_rows, positions
+from mujun.geo._keys import Coded, isin, lookup, lookup_rows, positions, rows_at
 from mujun.geo.area import area_m2, local_gk_crs
 from mujun.geo.assignment import Location, ZoneIndex
 from mujun.geo.errors import InputError
@@ -438,14 +436,17 @@ def year_figures(
         if a not in ent.columns:
             ent[a] = np.nan
 
+    # the holders' codes hashed once, for the sums, the zones and the parcels' holder figures below
+    holders = Coded(base["holder_code"] if "holder_code" in base.columns else pd.Series(pd.NA, index=base.index,
+                                                                                        dtype="string"))
     # the held parcels' ids, areas and zones only: sorted and grouped below, no other column copied
     located = ["area_mu", *_location_columns(base)]
     held = (
-        base.loc[base["holder_code"].notna(), ["holder_code", *located]]
+        base.loc[holders.codes >= 0, ["holder_code", *located]]
         if "holder_code" in base.columns
         else pd.DataFrame(base[located].iloc[0:0]).assign(holder_code=pd.Series(dtype="string"))  # no holder
     )
-    owned = held.groupby("holder_code")["area_mu"].sum()
+    owned = holders.sums(base["area_mu"])
     lessor, out_declared = _tenancy(ent, owned)
     if lessor is not None:
         ent["lessor_code"] = lessor
@@ -454,12 +455,12 @@ def year_figures(
                                        if "leased_out_mu" in ent.columns else np.nan, out_declared)
     land = enterprise_land_mu(ent, owned)
     ent = pd.concat([ent.drop(columns=[c for c in land.columns if c in ent.columns]), land], axis=1)
-    ent["parcel_count"] = lookup(ent["credit_code"], held.groupby("holder_code").size()).fillna(0).astype("int64")
+    ent["parcel_count"] = lookup(ent["credit_code"], holders.counts()).fillna(0).astype("int64")
     ent = pd.concat([ent, per_mu_metrics(ent, "land_mu")], axis=1)
     ent["missing_reason"] = area_missing_reason(ent["land_mu"], linked=ent.pop("parcel_linked"))
-    ent = _locate(ent, held, base, zones)
+    ent = _locate(ent, held, base, zones, holders.codes[holders.codes >= 0])
 
-    parcels, tenancy = _parcels_of_year(base, ent, year)
+    parcels, tenancy = _parcels_of_year(base, ent, year, holders)
     pieces = _land_pieces(parcels, tenancy)
 
     def summaries() -> dict[str, pd.DataFrame]:
@@ -501,22 +502,22 @@ def _location_columns(base: pd.DataFrame) -> list[str]:
 
 
 def _locate(ent: pd.DataFrame, held: pd.DataFrame, base: gpd.GeoDataFrame,
-            zones: Mapping[str, gpd.GeoDataFrame | None] | None) -> pd.DataFrame:
+            zones: Mapping[str, gpd.GeoDataFrame | None] | None, codes: np.ndarray) -> pd.DataFrame:
     """The zones of each enterprise and how they were found (``location_basis``).
 
     A firm holding parcels sits where its largest parcel lies; a firm that only leases land
     sits where its lessor does (``lessor_code``); a firm with neither sits in the district
     whose code is the registration division code in its credit code (characters 3–8 of the
     统一社会信用代码, GB 32100-2015), and in no park or platform.
+
+    ``codes`` tells the holders of ``held`` apart (:attr:`Coded.codes` of its rows).
     """
     loc_cols = _location_columns(base)
     if len(held):
         # each holder's first row by area, largest first (the order sort_values gives the rows);
-        # the holders told apart by Arrow's hash, and only those rows taken
+        # the holders told apart by their codes, and only those rows taken
         order = held["area_mu"].reset_index(drop=True).sort_values(ascending=False).index.to_numpy()
-        codes = pc.dictionary_encode(pa.array(held["holder_code"], from_pandas=True)).indices
-        codes = codes.to_numpy(zero_copy_only=False)[order]
-        _, first = np.unique(codes, return_index=True)
+        _, first = np.unique(codes[order], return_index=True)
         loc = held.iloc[order[np.sort(first)]].set_index("holder_code")[loc_cols]
     else:
         loc = pd.DataFrame(columns=loc_cols, dtype="string")
@@ -546,7 +547,8 @@ def _locate(ent: pd.DataFrame, held: pd.DataFrame, base: gpd.GeoDataFrame,
     return ent
 
 
-def _parcels_of_year(base: gpd.GeoDataFrame, ent: pd.DataFrame, year: int) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+def _parcels_of_year(base: gpd.GeoDataFrame, ent: pd.DataFrame, year: int,
+                     holders: Coded) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """The year's parcels and the tenancy table: one row per linked tenant and lessor's parcel.
 
     Each parcel's land is counted once: its holder works ``area × (owned − leased out) /
@@ -567,10 +569,11 @@ def _parcels_of_year(base: gpd.GeoDataFrame, ent: pd.DataFrame, year: int) -> tu
     by_code = by_code[holder_cols + extra].assign(used_share=used_share)
     by_code = by_code.rename(columns={"land_mu": "holder_land_mu", "name": "holder_enterprise_name"})
     codes = p["holder_code"] if "holder_code" in p.columns else pd.Series(pd.NA, index=p.index)
-    joined = lookup_rows(codes, by_code)
+    at = holders.positions(by_code.index)  # (``holders``: the codes of ``base``'s rows)
+    joined = rows_at(by_code, at, p.index)
     for col in joined.columns:
         p[col] = joined[col]
-    has_record = pd.Series(isin(codes, by_code.index), index=p.index)
+    has_record = pd.Series(at >= 0, index=p.index)
     p["evaluated"] = (has_record & (p["holder_land_mu"] > 0) & (p["area_mu"] > 0)).astype(bool)
     p["evaluated_mu"] = (p["area_mu"] * p.pop("used_share").fillna(0.0)).where(p["evaluated"], 0.0)
     for name, amount in PER_MU.items():

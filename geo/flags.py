@@ -1,7 +1,8 @@
 """Idle land (闲置土地, 国土资源部令第53号) and inefficient land (低效用地) flags.
 
 Every flag is one row with the parcel, the kind, the rule, a Chinese reason carrying the
-figures, the measured value and the threshold.
+figures, the measured value and the threshold, on the label of the parcel's row (the index of
+the parcels given): a caller finds the row it marks without matching ids.
 
 Idle (闲置):
 
@@ -59,6 +60,8 @@ _COLUMNS = ["parcel_id", "kind", "kind_label", "rule", "reason", "value", "thres
 
 
 def _frame(p: pd.DataFrame, kind: str, rule: str, reason: pd.Series, value, threshold) -> pd.DataFrame:
+    """The flags of the parcels ``p`` (rows of the parcels judged), on ``p``'s index: each flag
+    keeps the label of the parcel's row."""
     n = len(p)
     return pd.DataFrame({
         # text stays in Arrow (a million flags are not turned into Python strings and back)
@@ -69,7 +72,7 @@ def _frame(p: pd.DataFrame, kind: str, rule: str, reason: pd.Series, value, thre
         "reason": arrow_text(reason) if n else repeat_text("", 0),
         "value": np.broadcast_to(np.asarray(value, dtype="float64"), (n,)),
         "threshold": np.broadcast_to(np.asarray(threshold, dtype="float64"), (n,)),
-    }, columns=_COLUMNS)
+    }, columns=_COLUMNS, index=p.index)
 
 
 def _no_flags() -> pd.DataFrame:
@@ -107,7 +110,7 @@ def _idle_clock(parcels: pd.DataFrame, rules: RuleSet, as_of: pd.Timestamp,
     started = _date(parcels, "actual_start")
     footprint = _num(parcels, "footprint_m2", 0.0).fillna(0.0)
     years = pd.DateOffset(years=rules.idle_fee_years)
-    not_started = agreed.notna() & started.isna() & (footprint <= 0) & (agreed + years <= as_of)
+    not_started = _years_past(agreed, years, as_of, started.isna() & (footprint <= 0))
 
     coverage = _num(parcels, "building_coefficient")  # unknown without building data: not judged
     developed = (coverage / rules.idle_coverage_target).clip(upper=1.0)
@@ -120,7 +123,7 @@ def _idle_clock(parcels: pd.DataFrame, rules: RuleSet, as_of: pd.Timestamp,
     # nothing — its start date; a parcel in production has not stopped
     producing = _num(parcels, "output_value") > 0
     last = _date(parcels, "suspended_since").fillna(started.where(~producing))
-    stalled = started.notna() & (last + years <= as_of)
+    stalled = _years_past(last, years, as_of, started.notna())
     low_dev = stalled & (developed < rules.idle_developed_share - _EPS)
     low_inv = stalled & ~low_dev & (invest_share < rules.idle_investment_share - _EPS)
     n = _years_text(rules.idle_fee_years)
@@ -200,7 +203,16 @@ def idle_flags(
         reason = ("权利人申报在产，但影像建成比例仅 " + (builtup[bare] * 100).round(1).astype("string")
                   + f"%（不高于 {rules.bare_builtup_max * 100:.0f}%）")
         frames.append(_frame(p, "idle", "在产但影像显示空置", reason, builtup[bare].to_numpy(), rules.bare_builtup_max))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames)  # (each flag on its parcel's row label)
+
+
+def _years_past(dates: pd.Series, years: pd.DateOffset, as_of: pd.Timestamp, among: pd.Series) -> pd.Series:
+    """``among & (dates + years <= as_of)``, the calendar offset (a shift of each date's year,
+    not a fixed length) added only to the dates of the rows ``among``."""
+    rows = among.fillna(False).to_numpy(dtype=bool) & dates.notna().to_numpy()
+    out = np.zeros(len(dates), dtype=bool)
+    out[rows] = (dates[rows] + years <= as_of).to_numpy(dtype=bool)
+    return pd.Series(out, index=dates.index)
 
 
 def idle_tiers(parcels: pd.DataFrame, rules: RuleSet, as_of: pd.Timestamp,
@@ -237,7 +249,7 @@ def idle_tiers(parcels: pd.DataFrame, rules: RuleSet, as_of: pd.Timestamp,
     exemption = _exemptions(parcels)
     tier = pd.Series(pd.NA, index=parcels.index, dtype="string")
     tier[idle] = "fee"
-    tier[idle & (since + pd.DateOffset(years=rules.idle_recovery_years) <= as_of)] = "recovery"
+    tier[_years_past(since, pd.DateOffset(years=rules.idle_recovery_years), as_of, idle)] = "recovery"
     tier[idle & exemption.notna()] = "suspended"
     fee = (_num(parcels, "land_price") * rules.idle_fee_share).where(tier.eq("fee").fillna(False))
     return pd.DataFrame({"idle_since": since, "idle_tier": tier,
@@ -362,11 +374,13 @@ def inefficient_flags(parcels: pd.DataFrame, rules: RuleSet, division: pd.Series
         frames.append(_frame(p, "inefficient", f"权利人为{_D}类企业", reason, np.nan, np.nan))
     if not frames:
         return _no_flags()
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(frames)  # (each flag on its parcel's row label)
 
 
 def noncompliance_flags(checks: pd.DataFrame) -> pd.DataFrame:
-    """One flag per failed compliance check (see :func:`mujun.geo.compliance.compliance`)."""
+    """One flag per failed compliance check (see :func:`mujun.geo.compliance.compliance`), on
+    the check's index (the parcel's row label, as :func:`~mujun.geo.compliance.compliance_parts`
+    gives it)."""
     mask = (checks["status"] == FAILED).to_numpy(dtype=bool, na_value=False)
     # column by column: a filter reads each of the checks' text columns (chunked, as concatenated) once
     failed = pd.DataFrame({c: checks[c][mask] for c in ("parcel_id", "label", "measured", "required",

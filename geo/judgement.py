@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mujun.geo._keys import first_rows, lookup, lookup_rows
+from mujun.geo._keys import Coded, first_rows, lookup, lookup_rows
 from mujun.geo.compliance import compliance_parts, division_2002, with_texts
 from mujun.geo.flags import (
     CHECK_KINDS,
@@ -137,13 +137,11 @@ def judge_year(
         emit("compliance", parts)
         for _ in parts:  # what emit did not take is computed all the same
             pass
-        checks = pd.concat(kept, ignore_index=True)
     else:
-        checks = pd.concat(list(checked()), ignore_index=True)
-        out["compliance"] = with_texts(checks)
-    kept.clear()  # the parts: held in checks until their flags are drawn
-    noncompliant = noncompliance_flags(checks)
-    del checks
+        out["compliance"] = with_texts(pd.concat(list(checked()), ignore_index=True))
+    # the failed checks' flags drawn part by part (each on its parcel's row), the parts not put together
+    noncompliant = pd.concat([noncompliance_flags(part) for part in kept])
+    kept.clear()
     # bare imagery over buildings that cover the control minimum is checked on site, not idle
     op, coverage_min = control.limits.get("building_coefficient", (">=", None))
     coverage_min = coverage_min if op == ">=" else None
@@ -154,12 +152,15 @@ def judge_year(
             noncompliant,
             site_checks(p, rules, observed, coverage_min),
         ],
-        ignore_index=True,
-    )
+    )  # (each flag on the label of its parcel's row)
     del noncompliant
     flags.insert(1, "year", year)
     # the first parcel row of each parcel's id and of each flag's: a flag marks every row with its id
-    first, at = first_rows(p["parcel_id"], flags["parcel_id"])
+    if p.index.equals(pd.RangeIndex(len(p))):  # the flags' labels are their parcels' rows
+        first = Coded(p["parcel_id"]).first_rows()
+        at = first[np.asarray(flags.index, dtype="int64")]
+    else:
+        first, at = first_rows(p["parcel_id"], flags["parcel_id"])
     flags.index = pd.Index(at, name="parcel_row")
     # the flags are complete: written (and let go) while they mark their parcels
     if emit is not None:
@@ -244,10 +245,11 @@ def _labels(marks: pd.DataFrame, labels: list[str]) -> pd.Series:
     >>> _labels(pd.DataFrame({"a": [True, False, False], "b": [True, True, False]}), ["闲置", "低效"]).tolist()
     ['闲置、低效', '低效', <NA>]
     """
-    words = np.array([f"{w}、" for w in labels], dtype=object)
-    joined = marks.astype(bool).to_numpy(dtype=object).dot(words) if len(marks) else np.array([], dtype=object)
-    out = pd.Series(joined, index=marks.index, dtype="string").str[:-1]
-    return out.where(out.str.len() > 0)
+    # each row's marks as a number (bit k: column k), its text made once per number and taken
+    bits = marks.astype(bool).to_numpy(dtype=bool).reshape(len(marks), len(labels)) @ (1 << np.arange(len(labels)))
+    texts = pa.array(["、".join(w for k, w in enumerate(labels) if n >> k & 1) or None for n in range(1 << len(labels))],
+                     type=pa.large_string())
+    return pd.Series(pd.array(texts.take(pa.array(bits)), dtype="string"), index=marks.index)
 
 
 def class_counts(enterprises: pd.DataFrame) -> pd.DataFrame:

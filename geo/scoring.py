@@ -25,7 +25,9 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from mujun.geo._keys import lookup, positions
 from mujun.geo.indicators import INDICATORS, benchmarks, enterprise_indicators
 from mujun.geo.rules import CLASSES, GROUPS, ClassRule, Indicator, RuleSet
 
@@ -99,9 +101,9 @@ def score_enterprises(
         ``rank_in_district`` and ``rank_in_industry``; and a table of the benchmarks used
         (group, indicator, weight, benchmark, source).
     """
-    e = enterprises.copy()
+    e = enterprises.copy(deep=False)  # copy-on-write: the figures shared, the scores added
     e["group"] = _group(e)
-    e["group_label"] = e["group"].map(GROUPS).astype("string")
+    e["group_label"] = lookup(e["group"], pd.Series(GROUPS, dtype="string")).astype("string")
     in_pop, reason = scope(e, rules)
     e["evaluated_in_score"] = in_pop.astype(bool)
     e["not_scored_reason"] = reason
@@ -112,9 +114,11 @@ def score_enterprises(
         e[k] = values[k]
     e["score"] = np.nan
     bench_rows = []
+    # a group's population with the columns its benchmarks and sub-scores read, no other copied
+    read = [c for c in dict.fromkeys(c for k in keys for c in (k, *INDICATORS[k][:2])) if c in e.columns]
     for g, inds in rules.groups.items():
         members = in_pop & (e["group"] == g)
-        pop = e[members]
+        pop = e.loc[members, read]
         measured = benchmarks(pop, [i.key for i in inds])
         total = pd.Series(0.0, index=pop.index)
         for ind in inds:
@@ -138,7 +142,7 @@ def score_enterprises(
         m = in_pop & (e["group"] == g) & ~vetoed
         e.loc[m, "class"] = classify(e.loc[m, "score"], rules.classes)
     e.loc[vetoed, "class"] = "D"
-    e["class_name"] = e["class"].map(rules.classes.names).astype("string")
+    e["class_name"] = lookup(e["class"], pd.Series(rules.classes.names, dtype="string")).astype("string")
 
     scored = e["score"].where(in_pop)
     e["rank_in_group"] = scored.groupby(e["group"]).rank(method="min", ascending=False).astype("Int64")
@@ -254,15 +258,12 @@ def class_change(current: pd.Series, previous: pd.Series) -> pd.Series:
     >>> class_change(pd.Series(["A", "C", "B", "D", None]), pd.Series(["B", "B", "B", None, "A"])).tolist()
     ['升', '降', '持平', '新参评', <NA>]
     """
-    order = {c: i for i, c in enumerate(CLASSES)}
-    cur = current.map(order)
-    prev = previous.map(order)
-    out = pd.Series(pd.NA, index=current.index, dtype="string")
-    out[cur.notna() & prev.isna()] = "新参评"
-    out[cur.notna() & prev.notna() & (cur < prev)] = "升"
-    out[cur.notna() & prev.notna() & (cur > prev)] = "降"
-    out[cur.notna() & prev.notna() & (cur == prev)] = "持平"
-    return out
+    order = pd.Index(CLASSES)  # (each class's place: A best; -1 none)
+    cur, prev = positions(current, order), positions(previous, order)
+    have, had = cur >= 0, prev >= 0
+    at = np.select([have & ~had, have & had & (cur < prev), have & had & (cur > prev), have & had], [0, 1, 2, 3], -1)
+    change = pa.array(["新参评", "升", "降", "持平"]).take(pa.array(at, mask=at < 0))
+    return pd.Series(pd.array(change, dtype="string"), index=current.index)
 
 
 def class_migration(before: pd.Series, after: pd.Series) -> pd.DataFrame:

@@ -445,6 +445,23 @@ def test_noncompliance_flags_from_checks_held_as_categories():
     assert got["reason"].iloc[2] == "行政办公及生活服务设施用地比重 0.1，要求 ≤ 7.0%（控制指标（控制））"
 
 
+def test_flags_keep_the_labels_of_their_parcels_rows(rules):
+    """Each flag is on the label of the row of the parcel it marks, whatever the parcels' index,
+    so the judging finds its parcel without matching ids."""
+    p = _parcels({"A": {"agreed_start": "2023-01-01"}, "B": {}, "C": {"agreed_start": "2024-01-01"}})
+    p.index = [30, 10, 20]
+    flags = idle_flags(p, rules, AS_OF)
+    assert flags.index.tolist() == [30, 20] and flags["parcel_id"].tolist() == ["A", "C"]
+    control = control_rules_from_dict({"name": "c", "title": "控制", "edition": "GB/T 4754-2002",
+                                       "limits": {"building_coefficient": [">=", 0.3]}})
+    q = pd.DataFrame({"parcel_id": ["a", "b", "c"], "building_count": [1, 0, 1], "building_coefficient": [0.2, 0.0, 0.1]},
+                     index=[7, 8, 9])
+    parts = list(compliance_parts(q, control, pd.Series(["39"] * 3, index=q.index), q, AS_OF))
+    assert parts[0].index.tolist() == [7, 9]  # (b is not built: not checked)
+    assert noncompliance_flags(parts[0]).index.tolist() == [7, 9]
+    assert compliance(q, control, pd.Series(["39"] * 3, index=q.index), q, AS_OF).index.tolist() == [0, 1]
+
+
 def test_no_failed_checks_no_flags():
     checks = pd.DataFrame({"parcel_id": ["a"], "label": ["容积率"], "measured": [1.0], "required": [0.7],
                            "required_text": ["≥ 0.7"], "source": ["控制指标"], "status": ["达标"]})

@@ -310,6 +310,18 @@ def test_rows_sharing_a_parcel_id_share_its_flags(world):
     assert rows["flag_reasons"].iloc[0] == "；".join(reasons)
 
 
+def test_parcels_under_another_index_are_judged_alike(world, judged):
+    """Parcels on an index other than their rows' places (the flags then find their parcels by
+    id) are judged as on 0, 1, …: the same flags, parcel rows and reasons."""
+    shuffled = dict(world)
+    p = world["parcel"]
+    shuffled["parcel"] = p.set_axis(np.arange(len(p))[::-1] * 7 + 3)
+    out = _judge(shuffled)
+    pd.testing.assert_frame_equal(out["flag"], judged["flag"])
+    pd.testing.assert_frame_equal(pd.DataFrame(out["parcel"]).reset_index(drop=True),
+                                  pd.DataFrame(judged["parcel"]).reset_index(drop=True))
+
+
 def test_whatif_gains_only_for_flagged_parcels(judged):
     p = judged["parcel"].set_index("parcel_id")
     flagged = p[list(FLAG_KINDS)].any(axis=1)

@@ -7,7 +7,16 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from mujun.geo._keys import first_rows, isin, lookup, lookup_rows, number_text, positions
+from mujun.geo._keys import (
+    Coded,
+    first_rows,
+    isin,
+    lookup,
+    lookup_rows,
+    number_text,
+    positions,
+    rows_at,
+)
 
 
 @pytest.fixture
@@ -49,6 +58,29 @@ def test_first_rows_equals_positions(keys):
     unique = pd.Series(["c", "a", "b"], dtype="string")
     assert [x.tolist() for x in first_rows(unique, [])] == [[0, 1, 2], []]
     assert [x.tolist() for x in first_rows(pd.Series([], dtype="string"), ["a"])] == [[], [-1]]
+
+
+def test_coded_keys_give_what_lookups_and_group_bys_give(keys):
+    """Hashed once, the keys give the positions, sums, counts and first rows that looking each
+    up and grouping by the text give (missing keys in none; each key's sum in its rows' order)."""
+    coded = Coded(keys)
+    index = pd.Index([f"P{v:05d}" for v in range(0, 3000, 3)], dtype="string")
+    assert coded.positions(index).tolist() == positions(keys, index).tolist()
+    assert coded.first_rows().tolist() == positions(keys, keys).tolist()
+    assert coded.index.dtype == keys.dtype and coded.index.is_unique and not coded.index.hasnans
+    values = pd.Series(np.random.default_rng(3).random(len(keys)) * 1e6 / 3, index=keys.index, name="area_mu")
+    sums = coded.sums(values)
+    expected = values.groupby(keys).sum()
+    assert sums.name == "area_mu"
+    pd.testing.assert_series_equal(sums.sort_index(), expected, check_index_type=False, check_names=False)
+    pd.testing.assert_series_equal(coded.counts().sort_index(), keys.groupby(keys).size(), check_index_type=False,
+                                   check_names=False, check_dtype=False)
+    frame = pd.DataFrame({"n": np.arange(len(index)) * 1.5, "c": [f"v{v}" for v in range(len(index))]}, index=index)
+    pd.testing.assert_frame_equal(rows_at(frame, coded.positions(index), keys.index), lookup_rows(keys, frame))
+    none = Coded(pd.Series([None, None], dtype="string"))
+    assert none.codes.tolist() == [-1, -1] and none.first_rows().tolist() == [-1, -1] and none.counts().empty
+    assert none.sums(pd.Series([1.0, 2.0])).empty and none.positions(index).tolist() == [-1, -1]
+    assert Coded(pd.Series([], dtype="string")).first_rows().tolist() == []
 
 
 def test_positions_first_occurrence_and_missing():
