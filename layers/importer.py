@@ -244,14 +244,17 @@ def import_layer(
                         year=year, year_range=year_range, progress=progress, parcel_ids=parcel_ids)
     k = res.kind
     frame = res.frame
-    if k.name == "enterprises" and workspace.has("enterprises"):
-        old = workspace.read("enterprises")
-        keep = ~old["year"].isin(res.years)
-        res.replaced = int((~keep).sum())
-        frame = pd.concat([old[keep], frame], ignore_index=True)
+    if k.name == "enterprises":
+        if workspace.has("enterprises"):
+            old = workspace.read("enterprises")
+            keep = ~old["year"].isin(res.years)
+            res.replaced = int((~keep).sum())
+            frame = pd.concat([old[keep], frame], ignore_index=True)
+            if res.replaced:
+                res.report.add(f"替换了工作空间中原有的 {res.replaced} 条同年度企业记录")
+        # stored by year and code however the table lists them, the first import as every other: a
+        # corrected table then leaves each firm's row (and its results' row) where it was
         frame = frame.sort_values(["year", "credit_code"], kind="stable").reset_index(drop=True)
-        if res.replaced:
-            res.report.add(f"替换了工作空间中原有的 {res.replaced} 条同年度企业记录")
     elif workspace.has(k.name):
         res.replaced = len(workspace.read(k.name))
         what = f"个{k.label}" if k.geometry else f"条{k.label}记录"

@@ -1055,6 +1055,24 @@ def test_enterprise_import_replaces_only_its_years(tmp_path):
     assert str(e["year"].dtype) == "Int64"
 
 
+def test_enterprises_stored_by_year_and_code_from_the_first_import(tmp_path):
+    """However a table lists the firms, they are stored by year and code, the first import as
+    every later one: a corrected table in another order leaves each firm's row where it was
+    (and so its results' row, which a re-evaluation then revises rather than writes whole)."""
+    ws = Workspace(tmp_path / "ws.gpkg")
+    order = [2, 0, 1]
+    rows = "\n".join(f"{CODES[i]},{HOLDERS[i]},2024,{i + 1}" for i in order)
+    import_layer(ws, "enterprises", write_csv(f"统一社会信用代码,企业名称,年度,税收\n{rows}\n", tmp_path / "a.csv"),
+                 progress=False)
+    first = ws.read("enterprises")
+    assert first["credit_code"].tolist() == sorted(CODES) and first["tax"].tolist() == [1.0, 2.0, 3.0]
+    rows = "\n".join(f"{CODES[i]},{HOLDERS[i]},2024,{i + 10}" for i in (1, 2, 0))
+    import_layer(ws, "enterprises", write_csv(f"统一社会信用代码,企业名称,年度,税收\n{rows}\n", tmp_path / "b.csv"),
+                 progress=False)
+    again = ws.read("enterprises")
+    assert again["credit_code"].tolist() == first["credit_code"].tolist() and again["tax"].tolist() == [10.0, 11.0, 12.0]
+
+
 def test_enterprise_import_with_year_option_keeps_other_years(tmp_path):
     ws = Workspace(tmp_path / "ws.gpkg")
     import_layer(ws, "enterprises", _enterprises_csv(tmp_path, 2023, [1, 2, 3]), progress=False)
