@@ -44,8 +44,9 @@ from mujun.layers.workspace import Workspace
 
 __all__ = ["CITIES", "YEAR", "build", "build_raster", "cities", "generate", "raster_path", "workspace_path"]
 
-#: Bumped whenever the generator's output changes, so cached workspaces are rebuilt.
-VERSION = 1
+#: Bumped whenever the generator's output changes, so cached workspaces are rebuilt (2: the
+#: importer stores the enterprises by year and code from the first import on).
+VERSION = 2
 RASTER_VERSION = 2  # of the raster drawing (tile by tile since 2)
 YEAR = 2025
 GK = 4549
