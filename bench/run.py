@@ -505,6 +505,8 @@ def _result_tables(ws_path: Path, only: tuple[str, ...] | None = None) -> dict:
 def section_reevaluate(n: int, seed: int, repeat: int, report: dict) -> list[str]:
     import pandas as pd
 
+    from mujun.layers.columnar import cache_dir
+
     evaluated = _evaluated(n, seed)
     with tempfile.TemporaryDirectory(dir=OUT, prefix=".reeval-") as tmp:
         base = Path(tmp) / "evaluated.gpkg"
@@ -518,10 +520,13 @@ def section_reevaluate(n: int, seed: int, repeat: int, report: dict) -> list[str
         # place, after the same correction (so that it revises what the first timed run revises)
         profiled = Path(tmp) / "profiled.gpkg"
         shutil.copyfile(base, profiled)
+        if cache_dir(base).exists():  # what the runs before kept beside it (its stamps hold for the copy)
+            shutil.copytree(cache_dir(base), cache_dir(profiled))
         out = Path(tmp) / "profiled.json"
         profile = child(["bench/engines.py", "mujun-eval", str(profiled), str(YEAR), str(out), "--stages", "--reuse"],
                         out)
         profiled.unlink()
+        shutil.rmtree(cache_dir(profiled), ignore_errors=True)
         # one copy, alternately re-evaluated reusing the geometry and in full: a full run leaves the
         # same stored geometry behind, so each reusing run starts from the same state (and at a
         # province's scale a second copy is gigabytes)
